@@ -1,0 +1,161 @@
+/**
+ * Flag parsing shared by every program: `node:util` parseArgs does the
+ * tokenising, this module adds typed values, defaults, `--help` and one exit
+ * path for usage errors (exit code 2, one line on stderr).
+ */
+import { parseArgs } from "node:util";
+import { parseDuration } from "./duration.ts";
+
+/** Thrown for a bad command line; the program prints it and exits with code 2. */
+export class UsageError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/** How one flag is read. */
+export interface FlagSpec<T> {
+  /** One line for `--help`. */
+  help: string;
+  /** Placeholder shown in `--help`, e.g. `PORT`; absent for a boolean switch. */
+  arg?: string;
+  /** Turns the flag's text into its value; absent for a boolean switch. */
+  parse?: (text: string) => T;
+}
+
+export type FlagSpecs<O> = { [K in keyof O]: FlagSpec<O[K]> };
+
+/** `maxLikes` → `max-likes` */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Parses `args` against `specs`, starting from `defaults`.
+ * Returns `undefined` when `--help` was given (the caller prints help).
+ *
+ * @throws {UsageError} On an unknown flag, a missing value or a value that does not parse
+ */
+export function parseFlags<O extends object>(
+  args: string[],
+  specs: FlagSpecs<O>,
+  defaults: O,
+): O | undefined {
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+  };
+  for (const [key, spec] of Object.entries(specs) as [string, FlagSpec<unknown>][]) {
+    options[flagName(key)] = { type: spec.parse ? "string" : "boolean" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0], { cause: error });
+  }
+  if (values.help) return undefined;
+  const result = { ...defaults } as Record<string, unknown>;
+  for (const [key, spec] of Object.entries(specs) as [string, FlagSpec<unknown>][]) {
+    const raw = values[flagName(key)];
+    if (raw === undefined) continue;
+    if (!spec.parse) {
+      result[key] = raw;
+      continue;
+    }
+    try {
+      result[key] = spec.parse(raw as string);
+    } catch (error) {
+      throw new UsageError(`Invalid value for --${flagName(key)}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  return result as O;
+}
+
+/** The `--help` text: usage, a description, then every flag with its default. */
+export function helpText<O extends object>(
+  usage: string,
+  description: string,
+  specs: FlagSpecs<O>,
+  defaults: O,
+  show: (key: keyof O, value: unknown) => string = (_key, value) => String(value),
+): string {
+  const rows = (Object.entries(specs) as [keyof O & string, FlagSpec<unknown>][]).map(
+    ([key, spec]) => {
+      const left = `  --${flagName(key)}${spec.arg ? ` ${spec.arg}` : ""}`;
+      const value = defaults[key];
+      const fallback = value === undefined || value === false ? "" : ` (default: ${show(key, value)})`;
+      return [left, `${spec.help}${fallback}`];
+    },
+  );
+  rows.push(["  --help", "Show this help and exit"]);
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return [
+    `Usage: ${usage}`,
+    "",
+    description,
+    "",
+    "Flags:",
+    ...rows.map(([left, right]) => left.padEnd(width) + right),
+  ].join("\n");
+}
+
+/**
+ * Runs a program's `main`, turning a UsageError into one line on stderr and
+ * exit code 2. Other errors are left to propagate: they are bugs, and Deno's
+ * stack trace with exit code 1 is the right report for them.
+ */
+export async function runProgram(name: string, main: () => Promise<number>): Promise<never> {
+  let code: number;
+  try {
+    code = await main();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${name}: ${error.message} (see --help)`);
+    code = 2;
+  }
+  Deno.exit(code);
+}
+
+/** Parsers for flag values. Each throws a RangeError with a readable message. */
+export const parse = {
+  integer(min: number, max: number): (text: string) => number {
+    return (text) => {
+      if (!/^-?\d+$/.test(text)) throw new RangeError(`Not an integer: ${JSON.stringify(text)}`);
+      const value = Number(text);
+      if (value < min || value > max) {
+        throw new RangeError(`${text} is outside ${min}..${max}`);
+      }
+      return value;
+    };
+  },
+  duration(text: string): number {
+    return parseDuration(text);
+  },
+  port(text: string): number {
+    return parse.integer(0, 65535)(text);
+  },
+  host(text: string): string {
+    if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(text)) {
+      throw new RangeError(`Not a host name or address: ${JSON.stringify(text)}`);
+    }
+    return text;
+  },
+  path(text: string): string {
+    if (text === "") throw new RangeError("Empty path");
+    return text;
+  },
+  text(text: string): string {
+    return text;
+  },
+  oneOf<T extends string>(...choices: T[]): (text: string) => T {
+    return (text) => {
+      if (!(choices as string[]).includes(text)) {
+        throw new RangeError(`${JSON.stringify(text)} is not one of ${choices.join(", ")}`);
+      }
+      return text as T;
+    };
+  },
+};

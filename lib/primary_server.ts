@@ -1,0 +1,266 @@
+/**
+ * The primary's TCP side: accepts producers, frames their bytes into lines,
+ * parses them, hands each chunk's messages to the committer and writes the
+ * replies back in one write. Every byte is treated as hostile: lines, open
+ * connections, idle time and unread replies are all bounded.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Committer, Entry } from "./committer.ts";
+import { escapeBytes } from "./escape.ts";
+import { LineSplitter } from "./line_splitter.ts";
+import { parseMessage } from "./message.ts";
+import type { Stats } from "./stats.ts";
+
+export interface ListenOptions {
+  /** @default {"127.0.0.1"} */
+  host?: string;
+  /** 0 picks a free port. @default {4242} */
+  port?: number;
+  /** Highest accepted like count. @default {42} */
+  maxLikes?: number;
+  /** Longest line in bytes; a longer one is rejected and its connection closed. @default {1024} */
+  maxLine?: number;
+  /** Connections served at once; more are answered `1 too many connections` and closed. @default {10000} */
+  maxConnections?: number;
+  /** A connection that sends no complete line for this long is closed (ms). @default {60000} */
+  idleTimeout?: number;
+  /** A connection that leaves its replies unread for this long is closed (ms). @default {10000} */
+  writeTimeout?: number;
+  /** Lines taken from one connection before their replies must be written. @default {1024} */
+  maxUnanswered?: number;
+  /** When set, each connection must first send `AUTH <token>`. @default {undefined} */
+  token?: string;
+}
+
+/** Read buffer per connection: small, because 10,000 idle producers each hold one. */
+const READ_SIZE = 4096;
+const encoder = new TextEncoder();
+
+interface Client {
+  conn: Deno.TcpConn;
+  from: string;
+  /** Last complete line or reply (ms since epoch): the idle clock. */
+  lastActive: number;
+  /** When the pending reply write began, 0 when none is pending. */
+  writingSince: number;
+  /** Waiting for bytes: safe to close at shutdown, nothing received is unanswered. */
+  reading: boolean;
+  closed: boolean;
+  servers: Set<number>;
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return createHash("sha256").update(bytes).digest();
+}
+
+export class PrimaryServer {
+  readonly #committer: Committer;
+  readonly #stats: Stats;
+  readonly #options: Required<Omit<ListenOptions, "token">>;
+  // Only the token's hash is kept, and compared in constant time.
+  readonly #tokenHash: Uint8Array | undefined;
+  #listener: Deno.TcpListener | undefined;
+  readonly #clients = new Set<Client>();
+  readonly #handlers = new Set<Promise<void>>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #stopping = false;
+
+  constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
+    const {
+      host = "127.0.0.1",
+      port = 4242,
+      maxLikes = 42,
+      maxLine = 1024,
+      maxConnections = 10_000,
+      idleTimeout = 60_000,
+      writeTimeout = 10_000,
+      maxUnanswered = 1024,
+      token,
+    } = options;
+    for (const [name, value] of Object.entries({ maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered })) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`Cannot start the server: ${name} must be a positive integer, got ${value}`);
+      }
+    }
+    this.#committer = committer;
+    this.#stats = stats;
+    this.#options = { host, port, maxLikes, maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered };
+    this.#tokenHash = token === undefined ? undefined : sha256(encoder.encode(token));
+  }
+
+  /** Starts listening and returns the bound address. */
+  listen(): Deno.NetAddr {
+    const { host, port } = this.#options;
+    this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    this.#acceptLoop(this.#listener);
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(1000, this.#options.idleTimeout));
+    return this.#listener.addr;
+  }
+
+  get accepting(): boolean {
+    return this.#listener !== undefined && !this.#stopping;
+  }
+
+  /**
+   * Stops accepting, answers every line already taken in, closes connections
+   * that are waiting for input, and resolves when all handlers are done.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#listener?.close();
+    for (const client of this.#clients) if (client.reading) this.#close(client);
+    await Promise.allSettled([...this.#handlers]);
+    await this.#committer.drained();
+    clearInterval(this.#sweeper);
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#stopping) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (this.#stopping || error instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors and the like: keep serving the clients we have.
+        console.error(`Accept failed: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (this.#clients.size >= this.#options.maxConnections) {
+        this.#stats.connectionsRefused++;
+        this.#refuse(conn);
+        continue;
+      }
+      const handler = this.#serve(conn);
+      this.#handlers.add(handler);
+      handler.finally(() => this.#handlers.delete(handler));
+    }
+  }
+
+  #refuse(conn: Deno.TcpConn): void {
+    conn.write(encoder.encode("1 too many connections\n")).catch(() => {}).finally(() => {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    });
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    const addr = conn.remoteAddr;
+    const client: Client = {
+      conn,
+      from: `${addr.hostname}:${addr.port}`,
+      lastActive: Date.now(),
+      writingSince: 0,
+      reading: false,
+      closed: false,
+      servers: new Set(),
+    };
+    this.#clients.add(client);
+    this.#stats.connectionsOpen++;
+    this.#stats.connectionsTotal++;
+    try {
+      conn.setNoDelay(true);
+      await this.#readLoop(client);
+    } catch (error) {
+      if (!client.closed && !isDisconnect(error)) {
+        console.error(`Connection from ${client.from} failed: ${(error as Error).message}`);
+      }
+    } finally {
+      this.#close(client);
+      this.#clients.delete(client);
+      this.#stats.connectionsOpen--;
+      for (const server of client.servers) this.#stats.server(server).connections--;
+    }
+  }
+
+  async #readLoop(client: Client): Promise<void> {
+    const { maxLine, maxLikes, maxUnanswered } = this.#options;
+    const buffer = new Uint8Array(READ_SIZE);
+    const splitter = new LineSplitter(maxLine);
+    let authenticated = this.#tokenHash === undefined;
+    let closeAfter = false;
+    while (!this.#stopping && !closeAfter) {
+      client.reading = true;
+      const n = await client.conn.read(buffer);
+      client.reading = false;
+      if (n === null) return;
+      const lines = splitter.push(buffer.subarray(0, n));
+      if (lines.length === 0) continue;
+      client.lastActive = Date.now();
+      let entries: Entry[] = [];
+      for (const line of lines) {
+        if ("overlong" in line) {
+          entries.push({ kind: "invalid", reason: "line too long", data: escapeBytes(line.head), from: client.from });
+          closeAfter = true;
+          break;
+        }
+        const message = parseMessage(line, { maxLikes });
+        if (message.kind === "auth") {
+          // Without a configured token any AUTH line is welcome, so clients need not know.
+          authenticated = this.#tokenHash === undefined || timingSafeEqual(sha256(message.token), this.#tokenHash);
+          if (authenticated) {
+            entries.push({ kind: "reply", text: "0 authenticated" });
+          } else {
+            // Never log the token a client tried.
+            entries.push({ kind: "invalid", reason: "bad token", data: undefined, from: client.from });
+            closeAfter = true;
+            break;
+          }
+        } else if (!authenticated) {
+          entries.push({ kind: "invalid", reason: "authentication required", data: undefined, from: client.from });
+          closeAfter = true;
+          break;
+        } else if (message.kind === "like") {
+          if (!client.servers.has(message.server)) {
+            client.servers.add(message.server);
+            this.#stats.server(message.server).connections++;
+          }
+          entries.push(message);
+        } else {
+          entries.push({ kind: "invalid", reason: message.reason, data: escapeBytes(line), from: client.from });
+        }
+        if (entries.length >= maxUnanswered) {
+          await this.#answer(client, entries);
+          entries = [];
+        }
+      }
+      if (entries.length > 0) await this.#answer(client, entries);
+    }
+  }
+
+  async #answer(client: Client, entries: Entry[]): Promise<void> {
+    const replies = encoder.encode(await this.#committer.submit(entries));
+    client.writingSince = Date.now();
+    let written = 0;
+    while (written < replies.length) written += await client.conn.write(replies.subarray(written));
+    client.writingSince = 0;
+    client.lastActive = Date.now();
+  }
+
+  // One timer for all connections instead of one per read.
+  #sweep(): void {
+    const now = Date.now();
+    const { idleTimeout, writeTimeout } = this.#options;
+    for (const client of this.#clients) {
+      if (client.writingSince !== 0 ? now - client.writingSince > writeTimeout : now - client.lastActive > idleTimeout) {
+        this.#close(client);
+      }
+    }
+  }
+
+  #close(client: Client): void {
+    if (client.closed) return;
+    client.closed = true;
+    try {
+      client.conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.ConnectionAborted || error instanceof Deno.errors.NotConnected;
+}

@@ -1,0 +1,84 @@
+/**
+ * PrimaryLikesServer: takes like counts from LikesServers over TCP, keeps the
+ * running total durable, logs every like with the new total, and answers each
+ * message (0 accepted, 1 rejected). Runs until SIGINT or SIGTERM.
+ */
+import { helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
+import { Committer } from "./lib/committer.ts";
+import { startHttp } from "./lib/http_server.ts";
+import { Ledger } from "./lib/ledger.ts";
+import { LikesLog } from "./lib/likes_log.ts";
+import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault } from "./lib/primary_options.ts";
+import { PrimaryServer } from "./lib/primary_server.ts";
+import { readEnvToken } from "./lib/token.ts";
+import { Stats } from "./lib/stats.ts";
+import { Store, StoreError } from "./lib/store.ts";
+import { untilSignal } from "./lib/signals.ts";
+
+runProgram("primary", async () => {
+  const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);
+  if (!options) {
+    console.log(helpText(
+      "deno task primary [flags]",
+      "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
+      primarySpecs,
+      primaryDefaults,
+      showPrimaryDefault,
+    ));
+    return 0;
+  }
+  const token = options.token ?? readEnvToken();
+  if (!isLoopback(options.host) && token === undefined && !options.insecure) {
+    throw new UsageError(
+      `Refusing to listen on ${options.host} without a token: set --token or LIKES_TOKEN, or pass --insecure`,
+    );
+  }
+
+  // Open the state first: a state we cannot trust stops us before we listen.
+  let store: Store, log: LikesLog;
+  try {
+    store = Store.open(options.state, { durability: options.durability, reset: options.reset });
+    log = LikesLog.open(options.log);
+  } catch (error) {
+    console.error(`primary: ${error instanceof StoreError ? "" : `Cannot open log ${options.log}: `}${(error as Error).message}`);
+    return 1;
+  }
+  const repair = log.recover(store.logMark);
+  const ledger = new Ledger(store.total, store.takeProducers(), { maxProducers: options.maxProducers });
+  const stats = new Stats();
+  const committer = new Committer(ledger, store, log, stats, { durability: options.durability });
+  if (repair) committer.event(repair);
+  ledger.expire(Date.now() - options.producerTtl);
+  committer.event(
+    options.reset
+      ? `Started from zero (reset) with state ${options.state}`
+      : `Recovered total ${ledger.total} from ${options.state}`,
+  );
+
+  const server = new PrimaryServer(committer, stats, { ...options, token });
+  const addr = server.listen();
+  const http = options.http === "off" ? undefined : startHttp(
+    options.http.slice(0, options.http.lastIndexOf(":")),
+    Number(options.http.slice(options.http.lastIndexOf(":") + 1)),
+    { stats, total: () => ledger.total, accepting: () => server.accepting, storeHealthy: () => store.healthy },
+  );
+  // Expired producers are forgotten hourly; the state stays bounded in a long run.
+  const expiry = setInterval(() => store.forget(ledger.expire(Date.now() - options.producerTtl)), 3_600_000);
+
+  console.log(
+    `PrimaryLikesServer ready: likes on ${addr.hostname}:${addr.port}` +
+      (http ? `, dashboard http://${http.addr.hostname}:${http.addr.port}/` : "") +
+      `, total ${ledger.total}, log ${options.log}`,
+  );
+
+  const signal = await untilSignal();
+  // Stop taking new work, answer what was received, then close the log last.
+  await server.stop();
+  await http?.shutdown();
+  clearInterval(expiry);
+  committer.event(`Stopped by ${signal} with total ${ledger.total}`);
+  store.close();
+  log.close();
+  console.log(`PrimaryLikesServer stopped by ${signal}: total ${ledger.total}`);
+  return 0;
+});
