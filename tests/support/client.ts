@@ -1,0 +1,39 @@
+/** Test support: a raw TCP client speaking the line protocol. */
+
+/** Connects, sends `data` (lines or raw bytes), reads `expected` reply lines, closes. */
+export async function exchange(
+  port: number,
+  data: string | Uint8Array,
+  expected: number,
+  deadline = 10_000,
+): Promise<string[]> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    let written = 0;
+    while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+    return await readReplies(conn, expected, deadline);
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the server */ }
+  }
+}
+
+/** Reads reply lines until `expected` have arrived, the peer closes, or the deadline passes. */
+export async function readReplies(conn: Deno.Conn, expected: number, deadline = 10_000): Promise<string[]> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(65536);
+  let text = "";
+  const timer = setTimeout(() => conn.close(), deadline);
+  try {
+    while (text.split("\n").length - 1 < expected) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n));
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return text.split("\n").slice(0, -1);
+}
