@@ -1,0 +1,52 @@
+/**
+ * A small append-only log of timestamped lines (the LikesServer logs and
+ * ParentProcessStatus). Each line is written with one synchronous write, so
+ * nothing sits in a buffer when the process is stopped or killed.
+ */
+import { createPrivateFile } from "./private_file.ts";
+
+const encoder = new TextEncoder();
+
+export interface LineLogOptions {
+  /** Start the file empty instead of appending. @default {false} */
+  truncate?: boolean;
+  /** Also print each line on stdout. @default {false} */
+  echo?: boolean;
+}
+
+export class LineLog {
+  readonly path: string;
+  readonly #file: Deno.FsFile;
+  readonly #echo: boolean;
+
+  private constructor(path: string, file: Deno.FsFile, echo: boolean) {
+    this.path = path;
+    this.#file = file;
+    this.#echo = echo;
+  }
+
+  /**
+   * Opens the log owner-only, never through a symlink.
+   *
+   * @throws {Error} When the file cannot be created or opened
+   */
+  static open(path: string, options: LineLogOptions = {}): LineLog {
+    const { truncate = false, echo = false } = options;
+    createPrivateFile(path);
+    const file = Deno.openSync(path, truncate ? { write: true, truncate: true } : { append: true });
+    return new LineLog(path, file, echo);
+  }
+
+  /** Appends `<ISO time> <text>`. The text must come from us or be escaped. */
+  line(text: string, now = new Date()): void {
+    const line = `${now.toISOString()} ${text}\n`;
+    const bytes = encoder.encode(line);
+    let written = 0;
+    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    if (this.#echo) Deno.stdout.writeSync(bytes);
+  }
+
+  close(): void {
+    this.#file.close();
+  }
+}

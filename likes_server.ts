@@ -1,0 +1,56 @@
+/**
+ * LikesServer<N>: for its duration, at random intervals, sends a random
+ * number of likes to the primary, waits for the answer and logs both to
+ * <log-dir>/LikesServer<N>. Errors also go to stderr, where the parent picks
+ * them up. Exit code 0 on success, 1 on failure, 2 on bad flags.
+ */
+import { helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
+import { LineLog } from "./lib/line_log.ts";
+import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } from "./lib/likes_server_options.ts";
+import { runLikesServer } from "./lib/likes_server_run.ts";
+import { untilSignal } from "./lib/signals.ts";
+import { readEnvToken } from "./lib/token.ts";
+
+runProgram("likes_server", async () => {
+  const options = parseFlags(Deno.args, likesServerSpecs, likesServerDefaults);
+  if (!options) {
+    console.log(helpText(
+      "deno run <permissions> likes_server.ts --id N [flags]",
+      "LikesServer<N>: sends random like counts to the primary at random intervals.",
+      likesServerSpecs,
+      likesServerDefaults,
+      showDefault,
+    ));
+    return 0;
+  }
+  const { id } = options;
+  if (id === undefined) throw new UsageError("Missing --id");
+  try {
+    checkIntervals(options);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+
+  const name = `LikesServer${id}`;
+  const logPath = `${options.logDir}/${name}`;
+  let log: LineLog;
+  try {
+    log = LineLog.open(logPath, { truncate: true });
+  } catch (error) {
+    console.error(`error: cannot open log ${logPath}: ${(error as Error).message}`);
+    return 1;
+  }
+
+  // A stop signal lets the message in flight finish, then the loop ends.
+  const stop = new AbortController();
+  untilSignal().then(() => stop.abort());
+
+  const summary = await runLikesServer({ ...options, id }, {
+    log,
+    report: (text) => console.error(text),
+    stop: stop.signal,
+    token: readEnvToken(),
+  });
+  log.close();
+  return summary.code;
+});

@@ -1,0 +1,63 @@
+/**
+ * ParentProcess: launches LikesServer0..N-1, one a second, waits for them,
+ * and records in <log-dir>/ParentProcessStatus when each started and ended,
+ * its exit status, and every error it reported. Exit code 0 when every
+ * LikesServer succeeded, else 1.
+ */
+import { helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
+import { LineLog } from "./lib/line_log.ts";
+import { checkIntervals, showDefault } from "./lib/likes_server_options.ts";
+import { parentDefaults, parentSpecs } from "./lib/parent_options.ts";
+import { untilSignal } from "./lib/signals.ts";
+import { supervise } from "./lib/supervisor.ts";
+import { formatDuration } from "./lib/duration.ts";
+
+runProgram("parent", async () => {
+  const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
+  if (!options) {
+    console.log(helpText(
+      "deno task parent [flags]",
+      "ParentProcess: launches the LikesServers and records how each one ran.",
+      parentSpecs,
+      parentDefaults,
+      showDefault,
+    ));
+    return 0;
+  }
+  try {
+    checkIntervals(options);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+
+  const statusPath = `${options.logDir}/ParentProcessStatus`;
+  let status: LineLog;
+  try {
+    status = LineLog.open(statusPath, { echo: true });
+  } catch (error) {
+    console.error(`parent: Cannot open ${statusPath}: ${(error as Error).message}`);
+    return 1;
+  }
+  status.line(
+    `ParentProcess started pid=${Deno.pid}: ${options.servers} LikesServers, one every ${
+      formatDuration(options.stagger)
+    }, each for ${formatDuration(options.duration)}, primary ${options.host}:${options.port}`,
+  );
+
+  // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.
+  const stop = new AbortController();
+  untilSignal().then((signal) => {
+    status.line(`ParentProcess stopping on ${signal}`);
+    stop.abort();
+  });
+
+  const results = await supervise(options, status, stop.signal);
+  const succeeded = results.filter((r) => r.code === 0).length;
+  const failed = options.servers - succeeded;
+  status.line(
+    `ParentProcess finished: ${succeeded} of ${results.length} LikesServers succeeded` +
+      (results.length < options.servers ? `, ${options.servers - results.length} not started` : ""),
+  );
+  status.close();
+  return failed === 0 ? 0 : 1;
+});
