@@ -62,7 +62,9 @@ export class LikesLog {
       return `Removed ${cut} bytes of log lines that were never committed nor acknowledged`;
     }
     if (this.#size < committed.offset) {
-      return `The log is ${committed.offset - this.#size} bytes shorter than the state expects; it was truncated or lost data`;
+      return `The log is ${
+        committed.offset - this.#size
+      } bytes shorter than the state expects; it was truncated or lost data`;
     }
     return undefined;
   }

@@ -1,6 +1,6 @@
 /** The parent's flags: its own, plus those it passes on to every LikesServer. */
 import { flagName, type FlagSpecs, parse } from "./cli.ts";
-import { type LikesServerOptions, likesServerDefaults, likesServerSpecs } from "./likes_server_options.ts";
+import { likesServerDefaults, type LikesServerOptions, likesServerSpecs } from "./likes_server_options.ts";
 
 export interface ParentOptions extends Omit<LikesServerOptions, "id"> {
   /** How many LikesServers to launch. @default {10} */

@@ -83,5 +83,12 @@ export function taskCommand(script: string, grants: Grants): string {
  */
 export function launchArgs(script: string, grants: Grants, args: string[] = []): string[] {
   const config = new URL("deno.json", ROOT).pathname;
-  return ["run", "--no-prompt", `--config=${config}`, ...permissionFlags(grants), new URL(script, ROOT).pathname, ...args];
+  return [
+    "run",
+    "--no-prompt",
+    `--config=${config}`,
+    ...permissionFlags(grants),
+    new URL(script, ROOT).pathname,
+    ...args,
+  ];
 }

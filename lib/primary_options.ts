@@ -61,7 +61,7 @@ export const primaryDefaults = {
 } satisfies PrimaryOptions;
 
 /** `host:port` or `off`. */
-function httpAddress(text: string): string {
+export function httpAddress(text: string): string {
   if (text === "off") return text;
   const colon = text.lastIndexOf(":");
   if (colon < 1) throw new RangeError(`Expected host:port or off, got ${JSON.stringify(text)}`);

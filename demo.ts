@@ -1,0 +1,43 @@
+/**
+ * Demo: starts a primary and a parent with the mission's defaults, shows where
+ * the logs and the dashboard are and the live total, stops the primary when
+ * the parent is done, and prints a per-LikesServer audit. Parent flags pass
+ * through: `deno task demo --duration 20s`.
+ */
+import { type FlagSpecs, helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
+import { httpAddress } from "./lib/primary_options.ts";
+import { type DemoOptions, runDemo } from "./lib/demo_run.ts";
+import { checkIntervals, showDefault } from "./lib/likes_server_options.ts";
+import { parentDefaults, parentSpecs } from "./lib/parent_options.ts";
+import { untilSignal } from "./lib/signals.ts";
+
+const defaults = { ...parentDefaults, http: "127.0.0.1:4243" } satisfies DemoOptions;
+const specs: FlagSpecs<DemoOptions> = {
+  ...parentSpecs,
+  http: { help: "Dashboard address of the primary", arg: "HOST:PORT", parse: httpAddress },
+};
+
+runProgram("demo", async () => {
+  const options = parseFlags(Deno.args, specs, defaults);
+  if (!options) {
+    console.log(
+      helpText(
+        "deno task demo [flags]",
+        "Runs a primary and a parent, then audits the run.",
+        specs,
+        defaults,
+        showDefault,
+      ),
+    );
+    return 0;
+  }
+  try {
+    checkIntervals(options);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
+  const stop = new AbortController();
+  untilSignal().then(() => stop.abort());
+  return await runDemo(options, stop.signal);
+});

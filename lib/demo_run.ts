@@ -1,0 +1,126 @@
+/**
+ * The demo: a primary and a parent with the mission's defaults (or the flags
+ * given), the live total while they run, and the audit when the parent is done.
+ */
+import { type ParentOptions } from "./parent_options.ts";
+import { childFlags } from "./parent_options.ts";
+import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } from "./permissions.ts";
+import { primaryDefaults } from "./primary_options.ts";
+import { sleep } from "./sleep.ts";
+
+export interface DemoOptions extends ParentOptions {
+  /** Dashboard address. @default {"127.0.0.1:4243"} */
+  http: string;
+}
+
+/** Reads lines from a child's stdout until one matches, with a deadline. */
+async function waitForLine(
+  reader: ReadableStreamDefaultReader<string>,
+  pattern: RegExp,
+  deadline: number,
+): Promise<RegExpExecArray> {
+  let text = "";
+  const timeout = sleep(deadline).then(() => undefined);
+  while (true) {
+    const next = await Promise.race([reader.read(), timeout]);
+    if (next === undefined) throw new Error(`No ready line within ${deadline}ms: ${text}`);
+    if (next.done) throw new Error(`Exited before it was ready: ${text}`);
+    text += next.value;
+    const match = pattern.exec(text);
+    if (match) return match;
+  }
+}
+
+export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<number> {
+  const deno = denoCommand();
+  const primaryOptions = {
+    ...primaryDefaults,
+    host: options.host,
+    port: options.port,
+    http: options.http,
+    log: `${options.logDir}/PrimaryLikesLog`,
+    state: `${options.logDir}/PrimaryLikes.db`,
+  };
+  const primary = new Deno.Command(deno, {
+    args: launchArgs("primary.ts", primaryGrants(primaryOptions), [
+      "--host",
+      primaryOptions.host,
+      "--port",
+      String(primaryOptions.port),
+      "--http",
+      primaryOptions.http,
+      "--log",
+      primaryOptions.log,
+      "--state",
+      primaryOptions.state,
+      "--max-likes",
+      String(options.maxLikes),
+    ]),
+    stdin: "null",
+    stdout: "piped",
+  }).spawn();
+  const primaryOut = primary.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    const ready = await waitForLine(primaryOut, /ready: .*total (\d+)/, 30_000);
+    console.log(ready[0].replace(/^.*ready: /, "Primary ready: "));
+  } catch (error) {
+    console.error(`demo: The primary did not start: ${(error as Error).message}`);
+    primary.kill("SIGTERM");
+    await primary.status;
+    return 1;
+  }
+  console.log(`Dashboard:  http://${options.http}/`);
+  console.log(
+    `Logs:       ${primaryOptions.log}, ${options.logDir}/LikesServer0..${
+      options.servers - 1
+    }, ${options.logDir}/ParentProcessStatus`,
+  );
+  console.log(`Watch:      tail -f ${primaryOptions.log}`);
+
+  const parentArgs = childFlags(0, options, options.seed).slice(2);
+  const parent = new Deno.Command(deno, {
+    args: launchArgs("parent.ts", parentGrants(options), [
+      "--servers",
+      String(options.servers),
+      "--stagger",
+      `${options.stagger}ms`,
+      ...parentArgs,
+    ]),
+    stdin: "null",
+    stdout: "null",
+  }).spawn();
+  const onStop = () => parent.kill("SIGTERM");
+  stop.addEventListener("abort", onStop, { once: true });
+
+  // The live total, read from the primary's own stats.
+  let running = true;
+  const live = (async () => {
+    while (running) {
+      try {
+        const stats = await (await fetch(`http://${options.http}/api/stats`)).json();
+        const line = `Total ${stats.total}  (${stats.accepted} messages, ${stats.connectionsOpen} connected)`;
+        Deno.stdout.isTerminal() ? Deno.stdout.writeSync(new TextEncoder().encode(`\r${line}   `)) : console.log(line);
+      } catch { /* the dashboard is optional for the demo */ }
+      await sleep(Deno.stdout.isTerminal() ? 1000 : 10_000);
+    }
+  })();
+  const parentStatus = await parent.status;
+  stop.removeEventListener("abort", onStop);
+  running = false;
+  await live;
+  console.log(`\nParentProcess exited with status ${parentStatus.code}; stopping the primary`);
+  primary.kill("SIGTERM");
+  await primary.status;
+  await primaryOut.cancel();
+
+  const audit = await new Deno.Command(deno, {
+    args: launchArgs("audit.ts", auditGrants({ logDir: options.logDir, servers: options.servers }), [
+      "--log-dir",
+      options.logDir,
+      "--servers",
+      String(options.servers),
+    ]),
+    stdin: "null",
+  }).spawn().status;
+  return parentStatus.code === 0 && audit.code === 0 ? 0 : 1;
+}
