@@ -20,7 +20,10 @@ export interface ServerAudit {
   lost: number;
   /** Counted more than once. */
   doubled: number;
-  /** Counted but never acknowledged to the sender (its reply was lost): not an error. */
+  /**
+   * Counted but not logged as acknowledged by the sender (its reply was lost,
+   * or it died before logging it): not an error, the like was counted once.
+   */
   unconfirmed: number;
   /** Problems found in the LikesServer's own log. */
   problems: string[];
@@ -131,7 +134,8 @@ export async function audit(
     }
     const message = producer.sent.get(entry.seq!);
     if (!message) {
-      producer.audit.problems.push(`primary counted seq=${entry.seq} that the LikesServer never logged`);
+      // Sent, counted, then the LikesServer died before it could log the reply.
+      producer.sent.set(entry.seq!, { likes: entry.likes, acked: false, counted: 1 });
       continue;
     }
     message.counted++;

@@ -101,7 +101,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
         const line = `Total ${stats.total}  (${stats.accepted} messages, ${stats.connectionsOpen} connected)`;
         Deno.stdout.isTerminal() ? Deno.stdout.writeSync(new TextEncoder().encode(`\r${line}   `)) : console.log(line);
       } catch { /* the dashboard is optional for the demo */ }
-      await sleep(Deno.stdout.isTerminal() ? 1000 : 10_000);
+      await sleep(Deno.stdout.isTerminal() ? 1000 : 5000);
     }
   })();
   const parentStatus = await parent.status;
@@ -110,8 +110,11 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
   await live;
   console.log(`\nParentProcess exited with status ${parentStatus.code}; stopping the primary`);
   primary.kill("SIGTERM");
+  let rest = "";
+  for (let next = await primaryOut.read(); !next.done; next = await primaryOut.read()) rest += next.value;
   await primary.status;
-  await primaryOut.cancel();
+  const final = /stopped by \w+: total (\d+)/.exec(rest);
+  if (final) console.log(`Final total: ${final[1]}`);
 
   const audit = await new Deno.Command(deno, {
     args: launchArgs("audit.ts", auditGrants({ logDir: options.logDir, servers: options.servers }), [

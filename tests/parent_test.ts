@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { audit } from "../lib/audit.ts";
+import { startPrimary } from "./support/primary.ts";
+import { FAST, freePort, spawnParent } from "./support/parent.ts";
+
+function finalTotal(output: string): number {
+  const match = /stopped by \w+: total (\d+)/.exec(output);
+  assert.ok(match, `no final total in: ${output}`);
+  return Number(match[1]);
+}
+
+Deno.test("parent runs ten LikesServers and every acknowledged like is in the primary's total", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  let run;
+  try {
+    run = await spawnParent(primary.dir, ["--port", String(primary.port), "--seed", "7", ...FAST]).done;
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  assert.equal(run.code, 0, run.status);
+  for (let id = 0; id < 10; id++) {
+    assert.match(run.status, new RegExp(`LikesServer${id} started pid=\\d+\\n`));
+    assert.match(run.status, new RegExp(`LikesServer${id} ended status 0 \\(success\\) after`));
+  }
+  assert.equal(run.status.match(/LikesServer\d+ started pid=/g)?.length, 10);
+  assert.equal(run.status.match(/LikesServer\d+ ended /g)?.length, 10);
+
+  const report = await audit(primary.dir, 10);
+  assert.ok(report.ok, JSON.stringify(report, null, 2));
+  const acked = report.servers.reduce((n, s) => n + s.ackedLikes, 0);
+  assert.ok(report.servers.every((s) => s.acked > 0), "every LikesServer got likes acknowledged");
+  assert.equal(finalTotal(primary.output()), acked);
+
+  // Every LikesServer line with reply 0 has its like in PrimaryLikesLog.
+  const primaryLog = await Deno.readTextFile(primary.log);
+  const server3 = await Deno.readTextFile(`${primary.dir}/LikesServer3`);
+  const producer = /producer=(\S+)/.exec(server3)![1];
+  for (const [, likes, seq] of server3.matchAll(/LikesServer3 (\d+) 0 seq=(\d+)/g)) {
+    assert.match(primaryLog, new RegExp(` LikesServer3 ${likes} Total \\d+ producer=${producer} seq=${seq}\\n`));
+  }
+});
+
+Deno.test("parent records every LikesServer's connection errors and exits 1 when no primary listens", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const run = await spawnParent(dir, [
+    "--port",
+    String(freePort()),
+    "--servers",
+    "3",
+    "--retry-for",
+    "300ms",
+    ...FAST,
+  ]).done;
+  assert.equal(run.code, 1);
+  for (let id = 0; id < 3; id++) {
+    assert.match(run.status, new RegExp(`LikesServer${id} "connect error: Cannot connect to 127\\.0\\.0\\.1:\\d+: `));
+    assert.match(run.status, new RegExp(`LikesServer${id} ended status 1 \\(failure\\)`));
+    assert.match(await Deno.readTextFile(`${dir}/LikesServer${id}`), / unacknowledged seq=1 \(retry budget/);
+  }
+  assert.match(run.status, /ParentProcess finished: 0 of 3 LikesServers succeeded/);
+});
+
+Deno.test("parent rejects bad flags with one line and exit code 2 before starting anything", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  for (
+    const args of [["--port", "abc"], ["--bogus"], ["--min-interval", "5s", "--max-interval", "1s"], [
+      "--duration",
+      "5",
+    ]]
+  ) {
+    const run = await spawnParent(dir, args).done;
+    assert.equal(run.code, 2, args.join(" "));
+    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+    assert.match(run.stderr, /^parent: /);
+  }
+  await assert.rejects(Deno.stat(`${dir}/ParentProcessStatus`), Deno.errors.NotFound);
+});
+
+Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records their ends", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const { process, done } = spawnParent(primary.dir, [
+      "--port",
+      String(primary.port),
+      "--servers",
+      "3",
+      "--stagger",
+      "50ms",
+      "--duration",
+      "1m",
+      "--min-interval",
+      "20ms",
+      "--max-interval",
+      "50ms",
+    ]);
+    // Wait (with a deadline) until all three have started and sent something.
+    const deadline = Date.now() + 15_000;
+    while (!/LikesServer2 \d+ 0 seq=/.test(await Deno.readTextFile(`${primary.dir}/LikesServer2`).catch(() => ""))) {
+      assert.ok(Date.now() < deadline, "LikesServer2 never sent a like");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill("SIGTERM");
+    const run = await done;
+    assert.equal(run.code, 0, run.status);
+    assert.match(run.status, /ParentProcess stopping on SIGTERM/);
+    for (let id = 0; id < 3; id++) {
+      assert.match(run.status, new RegExp(`LikesServer${id} ended status 0 \\(success\\)`));
+      assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`), /stopped: sent \d+ acked \d+/);
+    }
+  } finally {
+    await primary.stop();
+  }
+  assert.ok((await audit(primary.dir, 3)).ok);
+});

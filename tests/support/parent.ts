@@ -1,0 +1,46 @@
+/** Test support: a real ParentProcess run in a subprocess. */
+const ROOT = new URL("../../", import.meta.url);
+
+export interface ParentRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+  /** The ParentProcessStatus file. */
+  status: string;
+}
+
+/** Starts a parent; `done` resolves when it exits. */
+export function spawnParent(logDir: string, args: string[], env?: Record<string, string>): {
+  process: Deno.ChildProcess;
+  done: Promise<ParentRun>;
+} {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("parent.ts", ROOT).pathname, "--log-dir", logDir, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  }).spawn();
+  const done = (async () => {
+    const [out, status] = await Promise.all([process.output(), process.status]);
+    return {
+      code: status.code,
+      signal: status.signal,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+      status: await Deno.readTextFile(`${logDir}/ParentProcessStatus`).catch(() => ""),
+    };
+  })();
+  return { process, done };
+}
+
+/** A TCP port that was free a moment ago (for a primary that must restart on the same port). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Shrunken timings for a full run in a couple of seconds. */
+export const FAST = ["--stagger", "50ms", "--duration", "2s", "--min-interval", "20ms", "--max-interval", "100ms"];
