@@ -6,13 +6,16 @@
 
 export type SendPhase = "connect" | "send" | "receive";
 
-/** A send that failed on the way; the caller may retry it. */
+/** A send that failed on the way. */
 export class SendError extends Error {
   readonly phase: SendPhase;
-  constructor(phase: SendPhase, message: string, options?: ErrorOptions) {
+  /** False when trying again cannot help (no permission to connect, token refused). */
+  readonly retryable: boolean;
+  constructor(phase: SendPhase, message: string, options?: ErrorOptions & { retryable?: boolean }) {
     super(message, options);
     this.name = "SendError";
     this.phase = phase;
+    this.retryable = options?.retryable ?? true;
   }
 }
 
@@ -79,7 +82,10 @@ export class LikesClient {
       conn = await Deno.connect({ hostname: this.#host, port: this.#port, signal: AbortSignal.timeout(this.#timeout) });
     } catch (error) {
       const reason = error instanceof DOMException ? `timed out after ${this.#timeout}ms` : (error as Error).message;
-      throw new SendError("connect", `Cannot connect to ${this.address}: ${reason}`, { cause: error });
+      throw new SendError("connect", `Cannot connect to ${this.address}: ${reason}`, {
+        cause: error,
+        retryable: !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied),
+      });
     }
     this.#conn = conn;
     this.#pending = "";
@@ -87,7 +93,9 @@ export class LikesClient {
       const reply = await this.#exchange(conn, `AUTH ${this.#token}`);
       if (!reply.startsWith("0")) {
         this.close();
-        throw new SendError("connect", `The primary at ${this.address} refused the token: ${reply}`);
+        throw new SendError("connect", `The primary at ${this.address} refused the token: ${reply}`, {
+          retryable: false,
+        });
       }
     }
     return conn;

@@ -109,11 +109,16 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
       firstFailure ??= Date.now();
       const spent = Date.now() - firstFailure;
       const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));
-      const next = stop.aborted ? "stopping" : spent >= retryFor ? "giving up" : `retrying in ${delay}ms`;
+      const next = stop.aborted
+        ? "stopping"
+        : !error.retryable || spent >= retryFor
+        ? "giving up"
+        : `retrying in ${delay}ms`;
       const text = `${error.phase} error: ${error.message} (attempt ${attempt + 1}, ${next})`;
       log.line(`${name} ${text}`);
       report(text);
       if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
+      if (!error.retryable) return { kind: "abandoned", why: "cannot be retried" };
       if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
       await sleep(delay, stop);
     }

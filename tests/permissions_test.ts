@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import {
+  auditGrants,
+  demoGrants,
+  launchArgs,
+  likesServerGrants,
+  netAddress,
+  parentGrants,
+  permissionFlags,
+  primaryGrants,
+  taskCommand,
+} from "../lib/permissions.ts";
+import { primaryDefaults } from "../lib/primary_options.ts";
+import { parentDefaults } from "../lib/parent_options.ts";
+
+const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+const tasks: Record<string, string> = config.tasks;
+
+/** A grant is over-broad when it has no list of what it allows. */
+function broadGrants(command: string): string[] {
+  return command.split(/\s+/).filter((word) =>
+    /^(-A|--allow-all|--allow-(net|read|write|run|env|ffi|sys|import))$/.test(word) ||
+    /^--allow-(read|write)=(\/|\.|~|\/tmp\/?)(,|$)/.test(word)
+  );
+}
+
+Deno.test("no task but test grants all permissions or an unscoped one", () => {
+  for (const [name, command] of Object.entries(tasks)) {
+    if (name === "test") continue;
+    assert.deepEqual(broadGrants(command), [], `task ${name}: ${command}`);
+  }
+});
+
+Deno.test("broadGrants() catches the grants that would leak", () => {
+  assert.deepEqual(broadGrants("deno run -A x.ts"), ["-A"]);
+  assert.deepEqual(broadGrants("deno run --allow-net x.ts"), ["--allow-net"]);
+  assert.deepEqual(broadGrants("deno run --allow-write=/tmp x.ts"), ["--allow-write=/tmp"]);
+  assert.deepEqual(broadGrants("deno run --allow-read=/tmp/a,/ x.ts"), []);
+});
+
+Deno.test("the primary, parent, demo and audit tasks are the computed least-privilege commands", () => {
+  assert.equal(tasks.primary, taskCommand("primary.ts", primaryGrants(primaryDefaults)));
+  assert.equal(tasks.parent, taskCommand("parent.ts", parentGrants(parentDefaults)));
+  assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http })));
+  assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants({ logDir: "/tmp", servers: 10 })));
+});
+
+Deno.test("primaryGrants() allows exactly its addresses and files", () => {
+  assert.deepEqual(
+    permissionFlags(primaryGrants({ ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/srv/db" })),
+    [
+      "--allow-net=127.0.0.1:5000",
+      "--allow-read=/srv/log,/srv/db",
+      "--allow-write=/srv/log,/srv/db",
+      "--allow-env=LIKES_TOKEN",
+    ],
+  );
+});
+
+Deno.test("a LikesServer may reach only the primary and write only its own log", () => {
+  const flags = permissionFlags(likesServerGrants(7, { host: "::1", port: 4242, logDir: "/var/likes" }));
+  assert.deepEqual(flags, [
+    "--allow-net=[::1]:4242",
+    "--allow-read=/var/likes/LikesServer7",
+    "--allow-write=/var/likes/LikesServer7",
+    "--allow-env=LIKES_TOKEN",
+  ]);
+  assert.equal(netAddress("127.0.0.1", 1), "127.0.0.1:1");
+});
+
+Deno.test("launchArgs() pins the project config and uses absolute script paths", () => {
+  const args = launchArgs("likes_server.ts", likesServerGrants(0, { host: "127.0.0.1", port: 1, logDir: "/d" }), [
+    "--id",
+    "0",
+  ]);
+  assert.equal(args[0], "run");
+  assert.match(args.find((a) => a.startsWith("--config="))!, /\/deno\.json$/);
+  assert.ok(args.some((a) => a.endsWith("/likes_server.ts") && a.startsWith("/")));
+  assert.deepEqual(args.slice(-2), ["--id", "0"]);
+  assert.deepEqual(broadGrants(args.join(" ")), []);
+});
+
+Deno.test("a LikesServer without permission to reach the primary fails with exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const args = launchArgs(
+    "likes_server.ts",
+    likesServerGrants(1, { host: "127.0.0.1", port: 1, logDir: dir }),
+    [
+      "--id",
+      "1",
+      "--port",
+      "2",
+      "--log-dir",
+      dir,
+      "--duration",
+      "1s",
+      "--min-interval",
+      "1ms",
+      "--max-interval",
+      "1ms",
+    ],
+  );
+  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "piped" }).output();
+  assert.equal(out.code, 1);
+  assert.match(new TextDecoder().decode(out.stderr), /Requires net access to "127\.0\.0\.1:2"|NotCapable/);
+});
