@@ -4,7 +4,7 @@
  * the parent is done, and prints a per-LikesServer audit. Parent flags pass
  * through: `deno task demo --duration 20s`.
  */
-import { type FlagSpecs, helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
+import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/cli.ts";
 import { httpAddress } from "./lib/primary_options.ts";
 import { type DemoOptions, runDemo } from "./lib/demo_run.ts";
 import { checkIntervals, showDefault } from "./lib/likes_server_options.ts";
@@ -31,11 +31,7 @@ runProgram("demo", async () => {
     );
     return 0;
   }
-  try {
-    checkIntervals(options);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  checkIntervals(options);
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
   const stop = new AbortController();
   untilSignal().then(() => stop.abort());

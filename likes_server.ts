@@ -25,11 +25,7 @@ runProgram("likes_server", async () => {
   }
   const { id } = options;
   if (id === undefined) throw new UsageError("Missing --id");
-  try {
-    checkIntervals(options);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  checkIntervals(options);
 
   const name = `LikesServer${id}`;
   const logPath = `${options.logDir}/${name}`;

@@ -4,7 +4,7 @@
  * its exit status, and every error it reported. Exit code 0 when every
  * LikesServer succeeded, else 1.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
+import { helpText, parseFlags, runProgram } from "./lib/cli.ts";
 import { LineLog } from "./lib/line_log.ts";
 import { checkIntervals, showDefault } from "./lib/likes_server_options.ts";
 import { parentDefaults, parentSpecs } from "./lib/parent_options.ts";
@@ -24,11 +24,7 @@ runProgram("parent", async () => {
     ));
     return 0;
   }
-  try {
-    checkIntervals(options);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  checkIntervals(options);
 
   const statusPath = `${options.logDir}/ParentProcessStatus`;
   let status: LineLog;

@@ -1,5 +1,5 @@
 /** A LikesServer's flags; the parent passes each of them on to its children. */
-import { type FlagSpecs, parse } from "./cli.ts";
+import { type FlagSpecs, parse, UsageError } from "./cli.ts";
 import { formatDuration } from "./duration.ts";
 
 export interface LikesServerOptions {
@@ -65,11 +65,11 @@ export function showDefault(key: string, value: unknown): string {
 /**
  * Checks what single flags cannot: the interval range.
  *
- * @throws {RangeError} When --min-interval is above --max-interval
+ * @throws {UsageError} When --min-interval is above --max-interval
  */
 export function checkIntervals(options: { minInterval: number; maxInterval: number }): void {
   if (options.minInterval > options.maxInterval) {
-    throw new RangeError(
+    throw new UsageError(
       `--min-interval (${formatDuration(options.minInterval)}) is above --max-interval (${
         formatDuration(options.maxInterval)
       })`,
