@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { escapeBytes, unescapeBytes } from "../lib/escape.ts";
 import { startPrimary } from "./support/primary.ts";
 import { exchange, readReplies } from "./support/client.ts";
+import { oracle } from "./support/protocol_oracle.ts";
 
 const MAX_LINE = 1024;
 const MAX_LIKES = 42;
@@ -51,21 +52,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 // ---- The oracle: what the protocol (lib/message.ts's header) says, written apart from the primary.
 
-type Verdict = { kind: "like"; likes: number; producer?: string; seq?: number } | { kind: "auth" } | undefined;
-
-const LIKE = /^LikesServer(0|[1-9][0-9]{0,3}) (0|[1-9][0-9]*)(?: ([A-Za-z0-9_-]{1,64}) ([1-9][0-9]*))?$/;
-
-function validate(line: Uint8Array): Verdict {
-  let text = key(line);
-  if (text.endsWith("\r")) text = text.slice(0, -1);
-  if (text.startsWith("AUTH ")) return text.length > 5 ? { kind: "auth" } : undefined;
-  const m = LIKE.exec(text);
-  if (!m || Number(m[2]) > MAX_LIKES) return undefined;
-  if (m[3] === undefined) return { kind: "like", likes: Number(m[2]) };
-  if (BigInt(m[4]) > BigInt(MAX_SEQ)) return undefined;
-  return { kind: "like", likes: Number(m[2]), producer: m[3], seq: Number(m[4]) };
-}
-
 interface Account {
   total: number;
   accepted: number;
@@ -99,7 +85,7 @@ function judge(stream: Uint8Array, account: Account): { replies: string[]; cut: 
       return { replies, cut: true };
     }
     if (nl === -1) return { replies, cut: false };
-    const verdict = validate(line);
+    const verdict = oracle(line, MAX_LIKES);
     if (verdict === undefined) {
       reject(line, "1");
     } else if (verdict.kind === "auth") {

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatLike, MAX_PRODUCER_LENGTH, MAX_SEQ, MAX_SERVER_ID, type Message, parseMessage } from "../lib/message.ts";
+import { formatLike, MAX_PRODUCER_LENGTH, MAX_SEQ, MAX_SERVER_ID, parseMessage } from "../lib/message.ts";
+import { fromLatin1, oracle } from "./support/protocol_oracle.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
-// One character per byte, so that a regex can judge arbitrary bytes.
-const latin1 = (line: Uint8Array) => String.fromCharCode(...line);
-const fromLatin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 
 const REASONS = new Set([
   "empty line",
@@ -22,26 +20,6 @@ const REASONS = new Set([
   "bad sequence number",
   "too many fields",
 ]);
-
-/**
- * What the protocol says, written independently of the parser: a regex over
- * the bytes plus the numeric limits. Returns the message the parser must give,
- * or undefined when the line must be rejected.
- */
-function oracle(line: Uint8Array, maxLikes: number): Exclude<Message, { kind: "invalid" }> | undefined {
-  const text = latin1(line);
-  const body = text.endsWith("\r") ? text.slice(0, -1) : text;
-  if (body.startsWith("AUTH ")) {
-    return body.length > 5 ? { kind: "auth", token: fromLatin1(body.slice(5)) } : undefined;
-  }
-  const m = /^LikesServer(0|[1-9][0-9]{0,3}) (0|[1-9][0-9]*)(?: ([A-Za-z0-9_-]{1,64}) ([1-9][0-9]*))?$/.exec(body);
-  if (!m) return undefined;
-  const [, server, likes, producer, seq] = m;
-  if (BigInt(likes) > BigInt(maxLikes)) return undefined;
-  if (producer === undefined) return { kind: "like", server: Number(server), likes: Number(likes) };
-  if (BigInt(seq) > BigInt(MAX_SEQ)) return undefined;
-  return { kind: "like", server: Number(server), likes: Number(likes), producer, seq: Number(seq) };
-}
 
 function reasonOf(line: string, maxLikes = 42): string {
   const message = parseMessage(bytes(line), { maxLikes });
