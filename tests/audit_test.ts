@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { audit, formatAudit } from "../lib/audit.ts";
+import { tempDir } from "./support/temp.ts";
 
 const T = "2026-11-25T10:00:00.000Z";
 
 async function logs(server0: string[], primary: string[]): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/LikesServer0`, server0.map((l) => `${T} ${l}\n`).join(""));
   await Deno.writeTextFile(`${dir}/PrimaryLikesLog`, primary.map((l) => `${T} ${l}\n`).join(""));
   return dir;

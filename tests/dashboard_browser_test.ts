@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { exchange, readReplies } from "./support/client.ts";
 import { startPrimary } from "./support/primary.ts";
+import { tempDir } from "./support/temp.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -88,7 +89,7 @@ Deno.test({
     assert.deepEqual(foreign, [], "the page loads nothing from elsewhere");
     assert.deepEqual(errors, []);
 
-    const dir = await Deno.makeTempDir({ prefix: "likes_dashboard_" });
+    const dir = await tempDir();
     await page.screenshot({ path: `${dir}/dashboard.png`, fullPage: true });
     const png = await Deno.readFile(`${dir}/dashboard.png`);
     if (Deno.env.get("LIKES_UPDATE_SCREENSHOT") === "1") await Deno.copyFile(`${dir}/dashboard.png`, DOCS_SCREENSHOT);

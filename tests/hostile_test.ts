@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
 import { type PrimaryProcess, startPrimary } from "./support/primary.ts";
 import { exchange, readReplies } from "./support/client.ts";
+import { tempDir } from "./support/temp.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -383,7 +384,7 @@ Deno.test("LIKES_TOKEN in the environment sets the token", async () => {
 });
 
 Deno.test("primary refuses to listen off loopback without a token, before opening any file", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   await assert.rejects(
     startPrimary({ dir, args: ["--host", "0.0.0.0", "--http", "off"], env: { LIKES_TOKEN: "" } }),
     /exited before ready: primary: Refusing to listen on 0\.0\.0\.0 without a token: set --token or LIKES_TOKEN, or pass --insecure/,
@@ -424,7 +425,7 @@ Deno.test("primary creates its log and state owner-only", async () => {
 
 for (const file of ["PrimaryLikesLog", "PrimaryLikes.db"]) {
   Deno.test(`primary refuses to follow a symlink planted at its ${file}`, async () => {
-    const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+    const dir = await tempDir();
     // One link to a file the attacker wants overwritten, one dangling (to have a file created).
     await Deno.writeTextFile(`${dir}/victim`, "precious\n");
     await Deno.symlink(`${dir}/victim`, `${dir}/${file}`);
@@ -439,7 +440,7 @@ for (const file of ["PrimaryLikesLog", "PrimaryLikes.db"]) {
 }
 
 Deno.test("a symlink planted at the state's WAL is never written through", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/victim`, "precious\n");
   let primary = await startPrimary({ dir, args: ["--http", "off"] });
   assert.deepEqual(await exchange(primary.port, "LikesServer1 3\n", 1), ["0"]);

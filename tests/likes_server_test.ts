@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startPrimary } from "./support/primary.ts";
 import { freePort } from "./support/parent.ts";
+import { tempDir } from "./support/temp.ts";
 
 const SCRIPT = new URL("../likes_server.ts", import.meta.url).pathname;
 
@@ -59,7 +60,7 @@ Deno.test("the same --seed makes the same choices", async () => {
 
 Deno.test("a LikesServer retries until the primary comes up, then succeeds", async () => {
   const port = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   const run = runLikesServer(["--id", "0", "--port", String(port), "--log-dir", dir, "--retry-for", "20s", ...FAST]);
   await new Promise((r) => setTimeout(r, 400));
   const primary = await startPrimary({ dir, port, args: ["--http", "off"] });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { audit } from "../lib/audit.ts";
 import { startPrimary } from "./support/primary.ts";
 import { FAST, freePort, spawnParent } from "./support/parent.ts";
+import { tempDir } from "./support/temp.ts";
 
 function finalTotal(output: string): number {
   const match = /stopped by \w+: total (\d+)/.exec(output);
@@ -41,7 +42,7 @@ Deno.test("parent runs ten LikesServers and every acknowledged like is in the pr
 });
 
 Deno.test("parent records every LikesServer's connection errors and exits 1 when no primary listens", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   const run = await spawnParent(dir, [
     "--port",
     String(freePort()),
@@ -61,7 +62,7 @@ Deno.test("parent records every LikesServer's connection errors and exits 1 when
 });
 
 Deno.test("parent rejects bad flags with one line and exit code 2 before starting anything", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   for (
     const args of [["--port", "abc"], ["--bogus"], ["--min-interval", "5s", "--max-interval", "1s"], [
       "--duration",

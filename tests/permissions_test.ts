@@ -12,6 +12,7 @@ import {
 } from "../lib/permissions.ts";
 import { primaryDefaults } from "../lib/primary_options.ts";
 import { parentDefaults } from "../lib/parent_options.ts";
+import { tempDir } from "./support/temp.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
 const tasks: Record<string, string> = config.tasks;
@@ -81,7 +82,7 @@ Deno.test("launchArgs() pins the project config and uses absolute script paths",
 });
 
 Deno.test("a LikesServer without permission to reach the primary fails with exit 1", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   const args = launchArgs(
     "likes_server.ts",
     likesServerGrants(1, { host: "127.0.0.1", port: 1, logDir: dir }),

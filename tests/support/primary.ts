@@ -2,6 +2,8 @@
  * Test support: a real primary in a subprocess, on ephemeral ports, with its
  * log and state in a temp dir. Waits for the ready line, with a deadline.
  */
+import { tempDir } from "./temp.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 
 export interface PrimaryProcess {
@@ -32,7 +34,7 @@ export interface StartOptions {
 
 export async function startPrimary(options: StartOptions = {}): Promise<PrimaryProcess> {
   const { port = 0, args = [], deadline = 15_000, env } = options;
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = options.dir ?? await tempDir();
   const log = `${dir}/PrimaryLikesLog`;
   const state = `${dir}/PrimaryLikes.db`;
   const process = new Deno.Command(Deno.execPath(), {

@@ -1,0 +1,15 @@
+/**
+ * Test support: temp directories under one root per test process, removed
+ * when the process ends, so that test runs leave nothing behind in /tmp.
+ */
+const root = Deno.makeTempDirSync({ prefix: "likes_test_" });
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(root, { recursive: true });
+  } catch { /* already gone */ }
+});
+
+/** A new empty directory, removed with the others when the tests end. */
+export function tempDir(): Promise<string> {
+  return Deno.makeTempDir({ dir: root });
+}
