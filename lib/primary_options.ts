@@ -83,13 +83,29 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   },
   reset: { help: "Start from a zero total, forgetting the stored state" },
   http: { help: "Dashboard and metrics address, or off", arg: "HOST:PORT", parse: httpAddress },
-  token: { help: "Token producers must send (default: $LIKES_TOKEN if set)", arg: "TOKEN", parse: parse.text },
+  token: {
+    help: "Token producers must send (prefer $LIKES_TOKEN: flags show in ps)",
+    arg: "TOKEN",
+    parse: (text) => {
+      // An empty token would satisfy the off-loopback check while no client could ever match it.
+      if (text === "") throw new RangeError("The token must not be empty");
+      return text;
+    },
+  },
   insecure: { help: "Allow a non-loopback --host without a token" },
   maxLine: { help: "Longest line in bytes", arg: "BYTES", parse: parse.integer(16, 1 << 20) },
   maxConnections: { help: "Connections served at once", arg: "N", parse: parse.integer(1, 1_000_000) },
   idleTimeout: { help: "Close a connection silent this long", arg: "DURATION", parse: parse.duration },
-  writeTimeout: { help: "Close a connection that leaves replies unread this long", arg: "DURATION", parse: parse.duration },
-  maxUnanswered: { help: "Lines taken from a connection before its replies are written", arg: "N", parse: parse.integer(1, 1 << 20) },
+  writeTimeout: {
+    help: "Close a connection that leaves replies unread this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  maxUnanswered: {
+    help: "Lines taken from a connection before its replies are written",
+    arg: "N",
+    parse: parse.integer(1, 1 << 20),
+  },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
 };

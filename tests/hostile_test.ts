@@ -392,6 +392,15 @@ Deno.test("primary refuses to listen off loopback without a token, before openin
   assert.deepEqual([...Deno.readDirSync(dir)], []);
 });
 
+Deno.test("primary rejects an empty --token, which no client could ever match", async () => {
+  const dir = await tempDir();
+  await assert.rejects(
+    startPrimary({ dir, args: ["--host", "0.0.0.0", "--http", "off", "--token", ""] }),
+    /exited before ready: primary: Invalid value for --token: The token must not be empty/,
+  );
+  assert.deepEqual([...Deno.readDirSync(dir)], []);
+});
+
 Deno.test("primary listens off loopback without a token when given --insecure", async () => {
   // Bound to all addresses for a moment; the test talks to it on loopback only.
   const primary = await startPrimary({
