@@ -34,13 +34,19 @@ runProgram("primary", async () => {
     );
   }
 
+  // Caught from here on: a SIGTERM that arrives while we start (or just after the
+  // ready line) is a clean stop once started, never the default kill (exit 143).
+  const stopRequested = untilSignal();
+
   // Open the state first: a state we cannot trust stops us before we listen.
   let store: Store, log: LikesLog;
   try {
     store = Store.open(options.state, { durability: options.durability, reset: options.reset });
     log = LikesLog.open(options.log);
   } catch (error) {
-    console.error(`primary: ${error instanceof StoreError ? "" : `Cannot open log ${options.log}: `}${(error as Error).message}`);
+    console.error(
+      `primary: ${error instanceof StoreError ? "" : `Cannot open log ${options.log}: `}${(error as Error).message}`,
+    );
     return 1;
   }
   const repair = log.recover(store.logMark);
@@ -48,7 +54,8 @@ runProgram("primary", async () => {
   const stats = new Stats();
   const committer = new Committer(ledger, store, log, stats, { durability: options.durability });
   if (repair) committer.event(repair);
-  ledger.expire(Date.now() - options.producerTtl);
+  // Forgotten in the store too: otherwise every start-up would load and expire them again.
+  store.forget(ledger.expire(Date.now() - options.producerTtl));
   committer.event(
     options.reset
       ? `Started from zero (reset) with state ${options.state}`
@@ -56,12 +63,21 @@ runProgram("primary", async () => {
   );
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
-  const addr = server.listen();
-  const http = options.http === "off" ? undefined : startHttp(
-    options.http.slice(0, options.http.lastIndexOf(":")),
-    Number(options.http.slice(options.http.lastIndexOf(":") + 1)),
-    { stats, total: () => ledger.total, accepting: () => server.accepting, storeHealthy: () => store.healthy },
-  );
+  let addr: Deno.NetAddr, http: ReturnType<typeof startHttp> | undefined;
+  let address = `${options.host}:${options.port}`;
+  try {
+    addr = server.listen();
+    address = options.http;
+    http = options.http === "off" ? undefined : startHttp(
+      options.http.slice(0, options.http.lastIndexOf(":")),
+      Number(options.http.slice(options.http.lastIndexOf(":") + 1)),
+      { stats, total: () => ledger.total, accepting: () => server.accepting, storeHealthy: () => store.healthy },
+    );
+  } catch (error) {
+    // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
+    console.error(`primary: Cannot listen on ${address}: ${(error as Error).message}`);
+    return 1;
+  }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
   const expiry = setInterval(() => store.forget(ledger.expire(Date.now() - options.producerTtl)), 3_600_000);
 
@@ -71,7 +87,7 @@ runProgram("primary", async () => {
       `, total ${ledger.total}, log ${options.log}`,
   );
 
-  const signal = await untilSignal();
+  const signal = await stopRequested;
   // Stop taking new work, answer what was received, then close the log last.
   await server.stop();
   await http?.shutdown();

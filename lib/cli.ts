@@ -52,7 +52,8 @@ export function parseFlags<O extends object>(
   try {
     ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0], { cause: error });
+    // One line, but all of it: for `--n -1` the hint to write `--n=-1` is on the last line.
+    throw new UsageError((error as Error).message.replace(/\s*\n\s*/g, " "), { cause: error });
   }
   if (values.help) return undefined;
   const result = { ...defaults } as Record<string, unknown>;
