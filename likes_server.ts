@@ -27,6 +27,11 @@ runProgram("likes_server", async () => {
   if (id === undefined) throw new UsageError("Missing --id");
   checkIntervals(options);
 
+  // A stop signal lets the message in flight finish, then the loop ends.
+  // Caught from here on, so that a signal during start-up is a clean stop.
+  const stop = new AbortController();
+  untilSignal().then(() => stop.abort());
+
   const name = `LikesServer${id}`;
   const logPath = `${options.logDir}/${name}`;
   let log: LineLog;
@@ -36,10 +41,6 @@ runProgram("likes_server", async () => {
     console.error(`error: cannot open log ${logPath}: ${(error as Error).message}`);
     return 1;
   }
-
-  // A stop signal lets the message in flight finish, then the loop ends.
-  const stop = new AbortController();
-  untilSignal().then(() => stop.abort());
 
   const summary = await runLikesServer({ ...options, id }, {
     log,

@@ -26,6 +26,14 @@ runProgram("parent", async () => {
   }
   checkIntervals(options);
 
+  // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.
+  // Caught from here on, so that a signal during start-up is never the default kill.
+  const stop = new AbortController();
+  const stopRequested = untilSignal().then((signal) => {
+    stop.abort();
+    return signal;
+  });
+
   const statusPath = `${options.logDir}/ParentProcessStatus`;
   let status: LineLog;
   try {
@@ -40,13 +48,7 @@ runProgram("parent", async () => {
     }, each for ${formatDuration(options.duration)}, primary ${options.host}:${options.port}`,
   );
 
-  // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.
-  const stop = new AbortController();
-  untilSignal().then((signal) => {
-    status.line(`ParentProcess stopping on ${signal}`);
-    stop.abort();
-  });
-
+  stopRequested.then((signal) => status.line(`ParentProcess stopping on ${signal}`));
   const results = await supervise(options, status, stop.signal);
   const succeeded = results.filter((r) => r.code === 0).length;
   const failed = options.servers - succeeded;
