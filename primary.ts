@@ -13,6 +13,7 @@ import { PrimaryServer } from "./lib/primary_server.ts";
 import { readEnvToken } from "./lib/token.ts";
 import { Stats } from "./lib/stats.ts";
 import { Store, StoreError } from "./lib/store.ts";
+import { refuseSilentReset } from "./lib/state_guard.ts";
 import { untilSignal } from "./lib/signals.ts";
 
 runProgram("primary", async () => {
@@ -41,6 +42,7 @@ runProgram("primary", async () => {
   // Open the state first: a state we cannot trust stops us before we listen.
   let store: Store, log: LikesLog;
   try {
+    refuseSilentReset(options.state, options.log, options.reset);
     store = Store.open(options.state, { durability: options.durability, reset: options.reset });
     log = LikesLog.open(options.log);
   } catch (error) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { flagName, type FlagSpecs, helpText, parse, parseFlags, UsageError } from "../lib/cli.ts";
 import { primaryDefaults, primarySpecs, showPrimaryDefault } from "../lib/primary_options.ts";
+import { tempDir } from "./support/temp.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -183,7 +184,7 @@ Deno.test("primary exits 2 with one clear line on stderr for an unknown flag", a
 });
 
 Deno.test("primary --help prints the flags and exits 0 without touching any file", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_cli_" });
+  const dir = await tempDir();
   try {
     const { code, stdout, stderr } = await runPrimary("--help", "--log", `${dir}/log`, "--state", `${dir}/state.db`);
     assert.equal(code, 0);

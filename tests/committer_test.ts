@@ -6,6 +6,7 @@ import { LikesLog, parseLogLine } from "../lib/likes_log.ts";
 import type { Like } from "../lib/message.ts";
 import { Stats } from "../lib/stats.ts";
 import { type Durability, Store } from "../lib/store.ts";
+import { tempDir } from "./support/temp.ts";
 
 interface Setup {
   dir: string;
@@ -35,7 +36,7 @@ async function withCommitter(
   prepare?: (statePath: string) => void,
   durability?: Durability,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "likes_committer_" });
+  const dir = await tempDir();
   if (prepare) {
     Store.open(`${dir}/state.db`).close();
     prepare(`${dir}/state.db`);
@@ -129,7 +130,7 @@ Deno.test("Committer counts a (producer, seq) once, answers repeats `0 duplicate
   }));
 
 Deno.test("Committer's dedupe state survives a reopen of store and log", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_committer_" });
+  const dir = await tempDir();
   try {
     const first = open(dir);
     await first.committer.submit([like(1, 5, "p", 1), like(1, 2)]);

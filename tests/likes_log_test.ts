@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { LikesLog, parseLogLine } from "../lib/likes_log.ts";
+import { tempDir } from "./support/temp.ts";
 
 async function withDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "likes_log_" });
+  const dir = await tempDir();
   try {
     await fn(dir);
   } finally {

@@ -4,6 +4,7 @@ import { parseLogLine } from "../lib/likes_log.ts";
 import { Store } from "../lib/store.ts";
 import { type PrimaryProcess, startPrimary } from "./support/primary.ts";
 import { exchange, readReplies } from "./support/client.ts";
+import { tempDir } from "./support/temp.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const encoder = new TextEncoder();
@@ -241,7 +242,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 Deno.test("primary sent SIGTERM the moment it prints its ready line still stops cleanly", async () => {
   // startPrimary() polls for the ready line; this reacts to it at once, as a supervisor would.
   const once = async () => {
-    const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+    const dir = await tempDir();
     try {
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off"].concat(
@@ -310,8 +311,31 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
   assert.equal(storedTotal(first.state), 3);
 });
 
+Deno.test("primary refuses to start from zero when its state is gone but its log has history", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 20\n", 1), ["0"]);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+  for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
+  const log = Deno.readFileSync(first.log);
+  const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log]);
+  assert.equal(code, 1);
+  assert.match(
+    stderr,
+    /^primary: Cannot find state file .*, but the log .* already holds \d+ bytes of history: .*--reset/,
+  );
+  assert.deepEqual(Deno.readFileSync(first.log), log, "the log is untouched");
+  await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
+
+  const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  assert.equal(readyTotal(reset), 0);
+  assert.equal((await reset.stop()).code, 0);
+});
+
 Deno.test("primary refuses a corrupt state file with a clear error and leaves it untouched", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   try {
     const garbage = encoder.encode("definitely not SQLite\n".repeat(300));
     Deno.writeFileSync(`${dir}/state.db`, garbage);
@@ -327,7 +351,7 @@ Deno.test("primary refuses a corrupt state file with a clear error and leaves it
 });
 
 Deno.test("primary refuses a state path it cannot write: a directory there, or a file as its parent", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/state.db`);
     let result = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
@@ -346,7 +370,7 @@ Deno.test("primary refuses a state path it cannot write: a directory there, or a
 });
 
 Deno.test("primary refuses a log path it cannot open, with a clear error", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/log`);
     const { code, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
@@ -358,7 +382,7 @@ Deno.test("primary refuses a log path it cannot open, with a clear error", async
 });
 
 Deno.test("primary exits 1 with one clear line when its likes or dashboard port is taken", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "likes_test_" });
+  const dir = await tempDir();
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = taken.addr.port;
