@@ -70,12 +70,13 @@ export class LikesLog {
   }
 
   /**
-   * Appends text (whole lines). On failure the log is cut back to where it
-   * was, so that no half line stays behind, and the error is thrown.
+   * Appends text (whole lines), given as a string or as its UTF-8 bytes. On
+   * failure the log is cut back to where it was, so that no half line stays
+   * behind, and the error is thrown.
    */
-  append(text: string): void {
-    if (text === "") return;
-    const bytes = encoder.encode(text);
+  append(text: string | Uint8Array): void {
+    if (text.length === 0) return;
+    const bytes = typeof text === "string" ? encoder.encode(text) : text;
     let written = 0;
     try {
       while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));

@@ -13,9 +13,19 @@ export interface Overlong {
 
 const NEWLINE = 0x0a;
 
+const EMPTY = new Uint8Array(0);
+
 export class LineSplitter {
   readonly #maxLine: number;
   #partial: Uint8Array | undefined;
+  #chunk: Uint8Array = EMPTY;
+  #at = 0;
+  /** After next() returned "line": the line is `bytes[start, end)`, without its newline. */
+  bytes: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
+  /** After next() returned "overlong": the line that was too long. */
+  overlong: Overlong | undefined;
 
   /**
    * @param maxLine Longest line in bytes, without its newline (a trailing CR is allowed on top).
@@ -39,45 +49,82 @@ export class LineSplitter {
    */
   push(chunk: Uint8Array): (Uint8Array | Overlong)[] {
     const lines: (Uint8Array | Overlong)[] = [];
-    let start = 0;
-    if (this.#partial) {
+    this.feed(chunk);
+    let next;
+    while ((next = this.next()) !== undefined) {
+      if (next === "overlong") {
+        lines.push(this.overlong!);
+        break;
+      }
+      lines.push(this.bytes.subarray(this.start, this.end));
+    }
+    return lines;
+  }
+
+  /**
+   * push() without allocating a view per line, for the server's hot path:
+   * feed(chunk), then call next() until it returns undefined. Each "line" is
+   * left in bytes/start/end, valid until the next call and only while `chunk`
+   * is not reused; "overlong" ends the stream like an Overlong from push().
+   */
+  feed(chunk: Uint8Array): void {
+    this.#chunk = chunk;
+    this.#at = 0;
+  }
+
+  /** The next complete line of the fed chunk: "line", "overlong", or undefined when the chunk is used up. */
+  next(): "line" | "overlong" | undefined {
+    const chunk = this.#chunk;
+    const start = this.#at;
+    if (start >= chunk.length) return undefined;
+    if (this.#partial && start === 0) {
       const nl = chunk.indexOf(NEWLINE);
       const head = nl === -1 ? chunk : chunk.subarray(0, nl);
       const joined = new Uint8Array(this.#partial.length + head.length);
       joined.set(this.#partial);
       joined.set(head, this.#partial.length);
       this.#partial = undefined;
-      if (nl === -1) return this.#keep(joined, lines);
-      if (this.#tooLong(joined)) return [{ overlong: true, head: joined.slice(0, this.#maxLine) }];
-      lines.push(joined);
-      start = nl + 1;
-    }
-    while (start < chunk.length) {
-      const nl = chunk.indexOf(NEWLINE, start);
-      if (nl === -1) return this.#keep(chunk.subarray(start), lines, true);
-      const line = chunk.subarray(start, nl);
-      if (this.#tooLong(line)) {
-        lines.push({ overlong: true, head: line.slice(0, this.#maxLine) });
-        return lines;
+      if (nl === -1) {
+        this.#at = chunk.length;
+        return this.#keep(joined);
       }
-      lines.push(line);
-      start = nl + 1;
+      this.#at = nl + 1;
+      if (this.#tooLong(joined, 0, joined.length)) return this.#overlong(joined, 0);
+      return this.#line(joined, 0, joined.length);
     }
-    return lines;
+    const nl = chunk.indexOf(NEWLINE, start);
+    if (nl === -1) {
+      this.#at = chunk.length;
+      return this.#keep(chunk.subarray(start), true);
+    }
+    this.#at = nl + 1;
+    if (this.#tooLong(chunk, start, nl)) return this.#overlong(chunk, start);
+    return this.#line(chunk, start, nl);
   }
 
-  #tooLong(line: Uint8Array): boolean {
-    const limit = line.length > 0 && line[line.length - 1] === 0x0d ? this.#maxLine + 1 : this.#maxLine;
-    return line.length > limit;
+  #line(bytes: Uint8Array, start: number, end: number): "line" {
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
+    return "line";
   }
 
-  #keep(rest: Uint8Array, lines: (Uint8Array | Overlong)[], copy = false): (Uint8Array | Overlong)[] {
+  #overlong(bytes: Uint8Array, start: number): "overlong" {
+    this.#chunk = EMPTY;
+    this.#at = 0;
+    this.overlong = { overlong: true, head: bytes.slice(start, start + this.#maxLine) };
+    return "overlong";
+  }
+
+  #tooLong(bytes: Uint8Array, start: number, end: number): boolean {
+    const limit = end > start && bytes[end - 1] === 0x0d ? this.#maxLine + 1 : this.#maxLine;
+    return end - start > limit;
+  }
+
+  #keep(rest: Uint8Array, copy = false): "overlong" | undefined {
     // +1 leaves room for a CR that may precede the newline still to come.
-    if (rest.length > this.#maxLine + 1) {
-      lines.push({ overlong: true, head: rest.slice(0, this.#maxLine) });
-      return lines;
-    }
+    if (rest.length > this.#maxLine + 1) return this.#overlong(rest, 0);
     this.#partial = copy ? rest.slice() : rest;
-    return lines;
+    return undefined;
   }
 }

