@@ -42,6 +42,11 @@ export interface ListenOptions {
 const MIN_READ = 1024;
 const MAX_READ = 16 * 1024;
 const encoder = new TextEncoder();
+/** How long stop() waits for replies to reach clients that are slow to read them (ms). */
+const STOP_GRACE = 2000;
+/** How long, and for how many bytes, a refused connection is drained before it is closed. */
+const LINGER_MS = 1000;
+const LINGER_BYTES = 64 * 1024;
 
 interface Client {
   conn: Deno.TcpConn;
@@ -117,6 +122,16 @@ export class PrimaryServer {
     this.#stopping = true;
     this.#listener?.close();
     for (const client of this.#clients) if (client.reading) this.#close(client);
+    // A client that does not read its replies must not hold up the stop for the
+    // whole write timeout: after a short grace it is cut off like a crash would.
+    const grace = Math.min(this.#options.writeTimeout, STOP_GRACE);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#handlers]),
+      new Promise((resolve) => timer = setTimeout(resolve, grace)),
+    ]);
+    clearTimeout(timer);
+    for (const client of this.#clients) this.#close(client);
     await Promise.allSettled([...this.#handlers]);
     await this.#committer.drained();
     clearInterval(this.#sweeper);
@@ -146,11 +161,7 @@ export class PrimaryServer {
   }
 
   #refuse(conn: Deno.TcpConn): void {
-    conn.write(encoder.encode("1 too many connections\n")).catch(() => {}).finally(() => {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    });
+    conn.write(encoder.encode("1 too many connections\n")).then(() => lingeringClose(conn), () => closeQuietly(conn));
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
@@ -169,7 +180,10 @@ export class PrimaryServer {
     this.#stats.connectionsTotal++;
     try {
       conn.setNoDelay(true);
-      await this.#readLoop(client);
+      if (await this.#readLoop(client) === "close" && !client.closed) {
+        client.closed = true;
+        await lingeringClose(conn);
+      }
     } catch (error) {
       if (!client.closed && !isDisconnect(error)) {
         console.error(`Connection from ${client.from} failed: ${(error as Error).message}`);
@@ -182,7 +196,8 @@ export class PrimaryServer {
     }
   }
 
-  async #readLoop(client: Client): Promise<void> {
+  /** Serves lines until the client leaves or we stop; "close" when we end the connection after a last reply. */
+  async #readLoop(client: Client): Promise<"close" | "done"> {
     const { maxLine, maxLikes, maxUnanswered } = this.#options;
     let buffer = new Uint8Array(MIN_READ);
     const splitter = new LineSplitter(maxLine);
@@ -193,7 +208,7 @@ export class PrimaryServer {
       client.reading = true;
       const n = await client.conn.read(buffer);
       client.reading = false;
-      if (n === null) return;
+      if (n === null) return "done";
       // Lines are parsed in place in the read buffer (see LineSplitter.next).
       splitter.feed(buffer.subarray(0, n));
       // The next read gets a new buffer; this chunk keeps the old one alive until it is parsed.
@@ -254,6 +269,7 @@ export class PrimaryServer {
         await this.#answer(client, entries);
       }
     }
+    return closeAfter ? "close" : "done";
   }
 
   async #answer(client: Client, entries: Entry[]): Promise<void> {
@@ -281,9 +297,37 @@ export class PrimaryServer {
   #close(client: Client): void {
     if (client.closed) return;
     client.closed = true;
-    try {
-      client.conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(client.conn);
+  }
+}
+
+function closeQuietly(conn: Deno.TcpConn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+/**
+ * Ends a connection we refuse, after its last reply: send FIN, then read and
+ * discard what the client still sends, briefly and boundedly, before closing.
+ * Closing at once with unread input would send a reset, and over a real
+ * network a reset can destroy the reply before the client reads it.
+ */
+async function lingeringClose(conn: Deno.TcpConn): Promise<void> {
+  const timer = setTimeout(() => closeQuietly(conn), LINGER_MS);
+  try {
+    await conn.closeWrite();
+    const sink = new Uint8Array(4096);
+    for (let drained = 0; drained < LINGER_BYTES;) {
+      const n = await conn.read(sink);
+      if (n === null) break;
+      drained += n;
+    }
+  } catch {
+    /* closed by the timer or the peer: done either way */
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
   }
 }
 
