@@ -12,7 +12,7 @@
  * acknowledged and is cut off, so log and state agree on every acknowledged like.
  */
 import type { LogMark } from "./store.ts";
-import { createPrivateFile } from "./private_file.ts";
+import { openPrivateFile } from "./private_file.ts";
 
 const encoder = new TextEncoder();
 
@@ -31,13 +31,19 @@ export class LikesLog {
   }
 
   /**
-   * Opens the log for appending, creating it owner-only, never through a symlink.
+   * Opens the log for appending, creating it owner-only, never through a
+   * symlink, and locks it.
    *
-   * @throws {Error} When the path is a symlink, not a file, or cannot be opened
+   * @throws {Error} When the path is a symlink, not a file, locked, or cannot be opened
    */
   static open(path: string): LikesLog {
-    createPrivateFile(path);
-    return new LikesLog(path, Deno.openSync(path, { read: true, append: true }));
+    const file = openPrivateFile(path);
+    // One writer per log: a second primary on it would cut the first one's lines at recovery.
+    if (!file.tryLockSync(true)) {
+      file.close();
+      throw new Error(`${path} is in use by another process (is another primary running?)`);
+    }
+    return new LikesLog(path, file);
   }
 
   /** Where the log ends now. */

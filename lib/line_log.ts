@@ -3,7 +3,7 @@
  * ParentProcessStatus). Each line is written with one synchronous write, so
  * nothing sits in a buffer when the process is stopped or killed.
  */
-import { createPrivateFile } from "./private_file.ts";
+import { openPrivateFile } from "./private_file.ts";
 
 const encoder = new TextEncoder();
 
@@ -32,8 +32,7 @@ export class LineLog {
    */
   static open(path: string, options: LineLogOptions = {}): LineLog {
     const { truncate = false, echo = false } = options;
-    createPrivateFile(path);
-    const file = Deno.openSync(path, truncate ? { write: true, truncate: true } : { append: true });
+    const file = openPrivateFile(path, { append: !truncate, truncate });
     return new LineLog(path, file, echo);
   }
 

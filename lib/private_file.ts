@@ -21,3 +21,31 @@ export function createPrivateFile(path: string): void {
     Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
   }
 }
+
+/**
+ * Opens a private file safely: creates it as createPrivateFile does, opens it,
+ * then checks that what was opened is still the file at `path` (not a symlink
+ * or another file swapped in between the check and the open) with no other
+ * hard link. Truncation, when asked, happens only after those checks.
+ *
+ * @throws {Error} When any check fails; nothing has been written then
+ */
+export function openPrivateFile(path: string, options: { append?: boolean; truncate?: boolean } = {}): Deno.FsFile {
+  const { append = true, truncate = false } = options;
+  createPrivateFile(path);
+  const file = Deno.openSync(path, append ? { read: true, append: true } : { read: true, write: true });
+  try {
+    const opened = file.statSync();
+    const named = Deno.lstatSync(path);
+    if (named.isSymlink || named.ino !== opened.ino || named.dev !== opened.dev) {
+      throw new Error(`${path} was replaced while it was being opened`);
+    }
+    // Another name for the same file could be a link an attacker made to a file of ours.
+    if ((opened.nlink ?? 1) > 1) throw new Error(`refusing ${path}: it has ${opened.nlink} hard links`);
+    if (truncate) file.truncateSync(0);
+    return file;
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}

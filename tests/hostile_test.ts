@@ -468,3 +468,46 @@ Deno.test("a symlink planted at the state's WAL is never written through", async
   }
   assert.equal(await Deno.readTextFile(`${dir}/victim`), "precious\n");
 });
+
+Deno.test("primary refuses a log that has another hard link, and leaves the linked file alone", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(`${dir}/victim`, "precious\n");
+  await Deno.link(`${dir}/victim`, `${dir}/PrimaryLikesLog`);
+  await assert.rejects(
+    startPrimary({ dir, args: ["--http", "off", "--reset"] }),
+    /refusing .*PrimaryLikesLog: it has 2 hard links/,
+  );
+  assert.equal(await Deno.readTextFile(`${dir}/victim`), "precious\n");
+});
+
+Deno.test("a second primary on the same log, even with its own state, is refused", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 5\n", 1), ["0"]);
+    const before = await Deno.readFile(first.log);
+    await assert.rejects(
+      startPrimary({ dir: first.dir, args: ["--http", "off", "--reset", "--state", `${first.dir}/other.db`] }),
+      /PrimaryLikesLog is in use by another process/,
+    );
+    assert.deepEqual(await Deno.readFile(first.log), before);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+});
+
+Deno.test("a refused client that keeps sending still gets its reply, then the end of the connection", async () => {
+  const primary = await startPrimary({ args: ["--http", "off", "--token", "s3cret"] });
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    // The wrong token and, behind it, far more input than the server will ever read.
+    const junk = new TextEncoder().encode("AUTH wrong\n" + "LikesServer1 5\n".repeat(20_000));
+    const writing = conn.write(junk).catch(() => 0);
+    const replies = await readReplies(conn, 2, 10_000);
+    assert.deepEqual(replies, ["1 bad token"]);
+    await writing;
+    conn.close();
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  assert.doesNotMatch(await Deno.readTextFile(primary.log), /LikesServer1 5 Total/);
+});
