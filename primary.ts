@@ -12,6 +12,7 @@ import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault } from ".
 import { PrimaryServer } from "./lib/primary_server.ts";
 import { readEnvToken } from "./lib/token.ts";
 import { Stats } from "./lib/stats.ts";
+import { expireProducers, scheduleExpiry } from "./lib/producer_expiry.ts";
 import { Store, StoreError } from "./lib/store.ts";
 import { refuseSilentReset } from "./lib/state_guard.ts";
 import { untilSignal } from "./lib/signals.ts";
@@ -57,7 +58,7 @@ runProgram("primary", async () => {
   const committer = new Committer(ledger, store, log, stats, { durability: options.durability });
   if (repair) committer.event(repair);
   // Forgotten in the store too: otherwise every start-up would load and expire them again.
-  store.forget(ledger.expire(Date.now() - options.producerTtl));
+  expireProducers(ledger, store, options.producerTtl);
   committer.event(
     options.reset
       ? `Started from zero (reset) with state ${options.state}`
@@ -81,7 +82,7 @@ runProgram("primary", async () => {
     return 1;
   }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
-  const expiry = setInterval(() => store.forget(ledger.expire(Date.now() - options.producerTtl)), 3_600_000);
+  const stopExpiry = scheduleExpiry(ledger, store, options.producerTtl);
 
   console.log(
     `PrimaryLikesServer ready: likes on ${addr.hostname}:${addr.port}` +
@@ -93,7 +94,7 @@ runProgram("primary", async () => {
   // Stop taking new work, answer what was received, then close the log last.
   await server.stop();
   await http?.shutdown();
-  clearInterval(expiry);
+  stopExpiry();
   committer.event(`Stopped by ${signal} with total ${ledger.total}`);
   store.close();
   log.close();

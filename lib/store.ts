@@ -129,7 +129,8 @@ export class Store {
       try {
         db?.close();
       } catch { /* the open error is the one to report */ }
-      const reason = (error as Error).message;
+      // SQLite's integrity report spans lines; the error stays one line.
+      const reason = (error as Error).message.replace(/\s*\n\s*/g, "; ");
       const hint = /locked|busy/i.test(reason) ? " (is another primary running on it?)" : "";
       throw new StoreError(`Cannot open state file ${path}: ${reason}${hint}`, { cause: error });
     }
@@ -183,12 +184,28 @@ export class Store {
     this.#mark = { ...mark };
   }
 
-  /** Deletes producers the ledger has expired. */
+  /**
+   * Deletes producers the ledger has expired.
+   *
+   * @throws {StoreError} When the delete fails; nothing is deleted then, and a later call may retry
+   */
   forget(ids: string[]): void {
     if (ids.length === 0) return;
-    this.#db.exec("BEGIN");
-    for (const id of ids) this.#deleteProducer.run(id);
-    this.#db.exec("COMMIT");
+    const db = this.#db;
+    try {
+      this.#begin.run();
+      try {
+        for (const id of ids) this.#deleteProducer.run(id);
+        this.#commit.run();
+      } catch (error) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw error;
+      }
+    } catch (error) {
+      throw new StoreError(`Cannot forget expired producers in ${this.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
   }
 
   close(): void {
