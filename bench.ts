@@ -1,14 +1,14 @@
 /**
- * `deno task bench`: load a real primary (started here, ephemeral port, temp
+ * `deno task bench`: load a real primary (started here, ephemeral ports, temp
  * state) from in-process connections, and report acknowledged likes/s,
- * latency percentiles, the primary's CPU and peak RSS; optionally beside
- * redis-benchmark at the same connections × pipeline. Needs -A: it reads the
- * primary's /proc entries.
+ * latency percentiles, the primary's CPU and peak RSS (from its /metrics);
+ * optionally beside redis-benchmark at the same connections × pipeline. Runs
+ * with least privilege: see benchGrants() in lib/permissions.ts.
  */
 import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/cli.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { formatJson, formatTable } from "./lib/bench_report.ts";
-import { type Cell, DEFAULT_MATRIX, formatMatrix, parseMatrix, runBench } from "./lib/bench_run.ts";
+import { type Cell, DEFAULT_MATRIX, DEFAULT_WORK_DIR, formatMatrix, parseMatrix, runBench } from "./lib/bench_run.ts";
 import type { Durability } from "./lib/store.ts";
 
 interface BenchFlags {
@@ -28,8 +28,10 @@ interface BenchFlags {
   redis: boolean;
   /** @default {10000} */
   idleConnections: number;
-  /** @default {"/tmp/likes-bench.json"} */
-  json: string;
+  /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
+  workDir: string;
+  /** @default {undefined} `<work-dir>/result.json` */
+  json: string | undefined;
 }
 
 const defaults: BenchFlags = {
@@ -41,7 +43,8 @@ const defaults: BenchFlags = {
   durability: "normal",
   redis: false,
   idleConnections: 10_000,
-  json: "/tmp/likes-bench.json",
+  workDir: DEFAULT_WORK_DIR,
+  json: undefined,
 };
 
 const specs: FlagSpecs<BenchFlags> = {
@@ -57,7 +60,12 @@ const specs: FlagSpecs<BenchFlags> = {
     arg: "N",
     parse: parse.integer(0, 1_000_000),
   },
-  json: { help: "Where to write the result as JSON", arg: "FILE", parse: parse.path },
+  workDir: {
+    help: "Directory for the temp state and the JSON, created if missing (the task may write only here)",
+    arg: "DIR",
+    parse: parse.path,
+  },
+  json: { help: "Where to write the result as JSON (default: <work-dir>/result.json)", arg: "FILE", parse: parse.path },
 };
 
 runProgram("bench", async () => {
@@ -85,11 +93,13 @@ runProgram("bench", async () => {
     durability: flags.durability,
     redis: flags.redis,
     idleConnections: flags.idleConnections,
+    workDir: flags.workDir,
     command: ["deno task bench", ...Deno.args].join(" "),
     progress: (line) => console.error(line),
   });
-  await Deno.writeTextFile(flags.json, formatJson(report));
+  const json = flags.json ?? `${flags.workDir}/result.json`;
+  await Deno.writeTextFile(json, formatJson(report));
   console.log(formatTable(report));
-  console.log(`\nJSON written to ${flags.json}`);
+  console.log(`\nJSON written to ${json}`);
   return 0;
 });

@@ -99,11 +99,14 @@ export function percentiles(histogram: LatencyHistogram): Percentiles {
   return { p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), p999: histogram.percentile(0.999) };
 }
 
-/** Resource use of a process over one cell. */
+/** Resource use of a process over one cell, as it reports it itself. */
 export interface ProcessUse {
-  /** User + system CPU seconds, all threads. */
+  /** User + system CPU seconds in the measured window, all threads. */
   cpuSeconds: number;
-  /** Peak resident set size (VmHWM), MiB. */
+  /**
+   * Peak resident set size, MiB: the primary's getrusage maximum since it
+   * started (fresh for each cell); Redis's used_memory_rss sampled every 100 ms.
+   */
   peakRssMb: number;
 }
 
@@ -151,7 +154,7 @@ export interface IdleResult {
   requested: number;
   /** Connections that were opened and had their first like acknowledged. */
   opened: number;
-  /** Why fewer were opened, if so. */
+  /** Why fewer were opened, if so; `capped at N by the open-file limit...` when that was the cause. */
   error?: string;
   /** Primary RSS with all of them open, MiB. */
   rssMb: number;
@@ -160,8 +163,6 @@ export interface IdleResult {
   freshServed: boolean;
   /** Time for that new connection to connect and get its reply, ms. */
   freshMs: number;
-  /** `ulimit -n` (soft) of the load generator and of the primary. */
-  openFileLimit: { load: number; primary: number };
 }
 
 export interface BenchReport {
@@ -246,7 +247,7 @@ export function formatTable(report: BenchReport): string {
         (idle.freshServed
           ? `a new connection was served in ${round(idle.freshMs, 1)} ms`
           : "a new connection was NOT served") +
-        `; ulimit -n ${idle.openFileLimit.load} (load generator), ${idle.openFileLimit.primary} (primary).`,
+        ".",
     );
   }
   return lines.join("\n");

@@ -1,16 +1,23 @@
 /**
  * The benchmark run: for each connections × pipeline cell, a fresh primary
- * (subprocess, ephemeral port, temp state) under the in-process load
- * generator, its CPU and memory read from /proc; then, when asked, Redis at
- * the same cell; then the idle-connections check.
+ * (subprocess with least privilege, ephemeral ports, temp state under the
+ * work dir) under the in-process load generator, its CPU and memory read from
+ * its own /metrics; then, when asked, Redis at the same cell; then the
+ * idle-connections check.
  */
-import { startPrimary } from "../tests/support/primary.ts";
+import { cpus } from "node:os";
 import { checkIdleConnections } from "./bench_idle.ts";
-import { readCpuSeconds, readMemory, readOpenFileLimit } from "./bench_proc.ts";
+import { scrapePrimaryUse } from "./bench_metrics.ts";
 import { type BenchReport, type CellResult, percentiles } from "./bench_report.ts";
 import { benchRedis, redisMissing } from "./bench_redis.ts";
 import { generateLoad, type LoadResult } from "./load_generator.ts";
+import { readProcess } from "./metrics.ts";
+import { primaryGrants } from "./permissions.ts";
+import { type LaunchedPrimary, launchPrimary } from "./primary_process.ts";
 import type { Durability } from "./store.ts";
+
+/** Where the bench keeps its temp state and its JSON unless told otherwise; its task may write only here. */
+export const DEFAULT_WORK_DIR = "/tmp/likes-bench";
 
 export interface Cell {
   connections: number;
@@ -60,51 +67,96 @@ export interface BenchOptions {
   redis?: boolean;
   /** Idle producer connections to check with; 0 skips the check. @default {0} */
   idleConnections?: number;
+  /** The primaries' and Redis's temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
+  workDir?: string;
   /** The command line, for the report. @default {"deno task bench"} */
   command?: string;
   /** Progress lines (one per step). @default {() => {}} */
   progress?: (line: string) => void;
 }
 
-/** Descriptors left free in the idle check, for the new connection, files and the process's own use. */
-const FD_HEADROOM = 100;
-
 function machine(): BenchReport["machine"] {
-  let cpu = "unknown CPU";
-  try {
-    cpu = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? cpu;
-  } catch { /* not Linux: keep the default */ }
   return {
     cores: navigator.hardwareConcurrency,
-    cpu,
+    cpu: cpus()[0]?.model.trim() || "unknown CPU",
     os: `${Deno.build.os} ${Deno.osRelease()}`,
     deno: Deno.version.deno,
   };
 }
 
+/** A primary of our own: a temp dir under the work dir, ephemeral ports, only the grants those need. */
+interface BenchPrimary {
+  primary: LaunchedPrimary;
+  dir: string;
+}
+
+async function startBenchPrimary(workDir: string, args: string[]): Promise<BenchPrimary> {
+  const dir = await Deno.makeTempDir({ dir: workDir, prefix: "primary_" });
+  const options = {
+    host: "127.0.0.1",
+    port: 0,
+    http: "127.0.0.1:0",
+    log: `${dir}/PrimaryLikesLog`,
+    state: `${dir}/PrimaryLikes.db`,
+  };
+  try {
+    const primary = await launchPrimary({
+      args: [
+        "--host",
+        options.host,
+        "--port",
+        String(options.port),
+        "--http",
+        options.http,
+        "--log",
+        options.log,
+        "--state",
+        options.state,
+        ...args,
+      ],
+      grants: primaryGrants(options),
+      // A LIKES_TOKEN set for the real system would make this primary ask for an AUTH the load does not send.
+      env: { LIKES_TOKEN: "" },
+    });
+    return { primary, dir };
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
+}
+
+async function stopBenchPrimary({ primary, dir }: BenchPrimary): Promise<void> {
+  const status = await primary.stop();
+  await Deno.remove(dir, { recursive: true });
+  if (status.code !== 0) console.error(`The primary exited with ${status.code}: ${primary.output()}`);
+}
+
 async function runCell(cell: Cell, options: Required<BenchOptions>): Promise<CellResult> {
-  const { durationMs, warmupMs, durability } = options;
-  const primary = await startPrimary({ args: ["--http", "off", "--durability", durability] });
-  const pid = primary.process.pid;
-  const cpu = { primary: 0, load: 0 };
+  const { durationMs, warmupMs, durability, workDir } = options;
+  const started = await startBenchPrimary(workDir, ["--durability", durability]);
+  const { httpPort } = started.primary;
+  // The primary's CPU time at each edge of the window is scraped from its
+  // /metrics (a few ms late under load, the same at both edges); ours is read at once.
+  const edges: Partial<Record<"start" | "end", { primaryCpu: Promise<number>; loadCpu: number }>> = {};
   let load: LoadResult;
+  let primaryCpu: number;
   let peakRssMb: number;
   try {
-    load = await generateLoad(primary.port, {
+    load = await generateLoad(started.primary.port, {
       ...cell,
       durationMs,
       warmupMs,
       onWindow: (edge) => {
-        const sign = edge === "start" ? -1 : 1;
-        cpu.primary += sign * readCpuSeconds(pid);
-        cpu.load += sign * readCpuSeconds("self");
+        const primaryCpu = scrapePrimaryUse(httpPort).then((use) => use.cpuSeconds);
+        primaryCpu.catch(() => {/* awaited below */});
+        edges[edge] = { primaryCpu, loadCpu: readProcess().cpuSeconds };
       },
     });
-    peakRssMb = readMemory(pid).peakRssMb;
+    primaryCpu = await edges.end!.primaryCpu - await edges.start!.primaryCpu;
+    // Since the primary started, so the whole cell's peak, drain included.
+    peakRssMb = (await scrapePrimaryUse(httpPort)).peakRssMb;
   } finally {
-    const status = await primary.stop();
-    await Deno.remove(primary.dir, { recursive: true });
-    if (status.code !== 0) console.error(`The primary exited with ${status.code}: ${primary.output()}`);
+    await stopBenchPrimary(started);
   }
   return {
     durability,
@@ -116,8 +168,8 @@ async function runCell(cell: Cell, options: Required<BenchOptions>): Promise<Cel
     unanswered: load.unanswered,
     rate: load.acknowledged / load.seconds,
     latencyMs: percentiles(load.histogram),
-    primary: { cpuSeconds: cpu.primary, peakRssMb },
-    loadCpuSeconds: cpu.load,
+    primary: { cpuSeconds: primaryCpu, peakRssMb },
+    loadCpuSeconds: edges.end!.loadCpu - edges.start!.loadCpu,
   };
 }
 
@@ -130,10 +182,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     durability = "normal",
     redis = false,
     idleConnections = 0,
+    workDir = DEFAULT_WORK_DIR,
     command = "deno task bench",
     progress = () => {},
   } = options;
-  const all = { matrix, durationMs, warmupMs, durability, redis, idleConnections, command, progress };
+  const all = { matrix, durationMs, warmupMs, durability, redis, idleConnections, workDir, command, progress };
+  await Deno.mkdir(workDir, { recursive: true });
   const report: BenchReport = { startedAt: new Date().toISOString(), command, machine: machine(), cells: [] };
   const missing = redis ? await redisMissing() : undefined;
   if (missing) progress(`Redis comparison skipped: ${missing}`);
@@ -153,6 +207,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         const requests = Math.max(result.acknowledged, 10_000, cell.connections * cell.pipeline * 100);
         try {
           result.redis = await benchRedis({
+            workDir,
             ...cell,
             requests,
             appendfsync,
@@ -169,40 +224,32 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   }
   if (idleConnections > 0) {
     progress(`Idle check: opening ${idleConnections} producer connections...`);
-    const primary = await startPrimary({
-      // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
-      args: [
-        "--http",
-        "off",
-        "--durability",
-        durability,
-        "--max-connections",
-        String(idleConnections + 100),
-        "--idle-timeout",
-        "10m",
-      ],
-    });
+    // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
+    const started = await startBenchPrimary(workDir, [
+      "--durability",
+      durability,
+      "--max-connections",
+      String(idleConnections + 100),
+      "--idle-timeout",
+      "10m",
+    ]);
+    const { primary } = started;
     try {
-      // Nothing here raises the limit. Under a low `ulimit -n` the check opens
-      // what fits, leaving both processes spare descriptors (running out
-      // crashes Deno), and says so.
-      const limit = Math.min(readOpenFileLimit("self"), readOpenFileLimit(primary.process.pid));
-      const count = Math.max(1, Math.min(idleConnections, limit - FD_HEADROOM));
-      const capped = `capped at ${count} by ulimit -n ${limit}`;
-      if (count < idleConnections) progress(`Idle check: ${capped}`);
-      report.idle = await checkIdleConnections(primary.port, primary.process.pid, count);
-      if (count < idleConnections) {
-        report.idle = {
-          ...report.idle,
-          requested: idleConnections,
-          error: [capped, report.idle.error].filter(Boolean).join("; "),
-        };
-      }
+      // Nothing here raises `ulimit -n`: under a low one the check opens what
+      // fits, then closes some so both processes keep spare descriptors, and says so.
+      report.idle = await checkIdleConnections(
+        primary.port,
+        idleConnections,
+        () => scrapePrimaryUse(primary.httpPort),
+        {
+          primaryOutOfFiles: () => primary.output().includes("Too many open files"),
+        },
+      );
+      if (report.idle.error?.startsWith("capped")) progress(`Idle check: ${report.idle.error}`);
     } catch (error) {
       report.idle = `Idle check failed: ${(error as Error).message}`;
     } finally {
-      await primary.stop();
-      await Deno.remove(primary.dir, { recursive: true });
+      await stopBenchPrimary(started);
     }
   }
   return report;

@@ -6,29 +6,12 @@ import { type ParentOptions } from "./parent_options.ts";
 import { childFlags } from "./parent_options.ts";
 import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } from "./permissions.ts";
 import { primaryDefaults } from "./primary_options.ts";
+import { type LaunchedPrimary, launchPrimary } from "./primary_process.ts";
 import { sleep } from "./sleep.ts";
 
 export interface DemoOptions extends ParentOptions {
   /** Dashboard address. @default {"127.0.0.1:4243"} */
   http: string;
-}
-
-/** Reads lines from a child's stdout until one matches, with a deadline. */
-async function waitForLine(
-  reader: ReadableStreamDefaultReader<string>,
-  pattern: RegExp,
-  deadline: number,
-): Promise<RegExpExecArray> {
-  let text = "";
-  const timeout = sleep(deadline).then(() => undefined);
-  while (true) {
-    const next = await Promise.race([reader.read(), timeout]);
-    if (next === undefined) throw new Error(`No ready line within ${deadline}ms: ${text}`);
-    if (next.done) throw new Error(`Exited before it was ready: ${text}`);
-    text += next.value;
-    const match = pattern.exec(text);
-    if (match) return match;
-  }
 }
 
 export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<number> {
@@ -41,34 +24,34 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
     log: `${options.logDir}/PrimaryLikesLog`,
     state: `${options.logDir}/PrimaryLikes.db`,
   };
-  const primary = new Deno.Command(deno, {
-    args: launchArgs("primary.ts", primaryGrants(primaryOptions), [
-      "--host",
-      primaryOptions.host,
-      "--port",
-      String(primaryOptions.port),
-      "--http",
-      primaryOptions.http,
-      "--log",
-      primaryOptions.log,
-      "--state",
-      primaryOptions.state,
-      "--max-likes",
-      String(options.maxLikes),
-    ]),
-    stdin: "null",
-    stdout: "piped",
-  }).spawn();
-  const primaryOut = primary.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let primary: LaunchedPrimary;
   try {
-    const ready = await waitForLine(primaryOut, /ready: .*total (\d+)/, 30_000);
-    console.log(ready[0].replace(/^.*ready: /, "Primary ready: "));
+    primary = await launchPrimary({
+      args: [
+        "--host",
+        primaryOptions.host,
+        "--port",
+        String(primaryOptions.port),
+        "--http",
+        primaryOptions.http,
+        "--log",
+        primaryOptions.log,
+        "--state",
+        primaryOptions.state,
+        "--max-likes",
+        String(options.maxLikes),
+      ],
+      grants: primaryGrants(primaryOptions),
+      deno,
+      deadlineMs: 30_000,
+      // The primary's errors reach the terminal as it prints them.
+      stderr: "inherit",
+    });
   } catch (error) {
     console.error(`demo: The primary did not start: ${(error as Error).message}`);
-    primary.kill("SIGTERM");
-    await primary.status;
     return 1;
   }
+  console.log(/ready: .*total (\d+)/.exec(primary.readyLine)![0].replace(/^.*ready: /, "Primary ready: "));
   console.log(`Dashboard:  http://${options.http}/`);
   console.log(
     `Logs:       ${primaryOptions.log}, ${options.logDir}/LikesServer0..${
@@ -109,11 +92,8 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
   running = false;
   await live;
   console.log(`\nParentProcess exited with status ${parentStatus.code}; stopping the primary`);
-  primary.kill("SIGTERM");
-  let rest = "";
-  for (let next = await primaryOut.read(); !next.done; next = await primaryOut.read()) rest += next.value;
-  await primary.status;
-  const final = /stopped by \w+: total (\d+)/.exec(rest);
+  await primary.stop("SIGTERM");
+  const final = /stopped by \w+: total (\d+)/.exec(primary.output());
   if (final) console.log(`Final total: ${final[1]}`);
 
   const audit = await new Deno.Command(deno, {

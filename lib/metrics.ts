@@ -1,8 +1,9 @@
 /**
  * The primary's stats in the Prometheus text exposition format (version
- * 0.0.4), for `/metrics`. A pure function of the stats and the total, so it
- * is tested without a server.
+ * 0.0.4), for `/metrics`. A pure function of the stats, the total and a
+ * snapshot of the process, so it is tested without a server.
  */
+import process from "node:process";
 import { COMMIT_BUCKETS_MS, type Stats } from "./stats.ts";
 
 /** The Content-Type of the text exposition format. */
@@ -32,8 +33,31 @@ function family(name: string, type: "counter" | "gauge" | "histogram", help: str
   return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
 }
 
-/** Formats `stats` and the committed `total` as a Prometheus text exposition. */
-export function formatMetrics(stats: Stats, total: number): string {
+/** What the process uses, for the standard `process_*` families. */
+export interface ProcessSnapshot {
+  /** User + system CPU time since start, all threads, seconds. */
+  cpuSeconds: number;
+  /** Resident set size now, bytes. */
+  residentBytes: number;
+  /** Peak resident set size since start, bytes. */
+  maxResidentBytes: number;
+}
+
+/**
+ * This process's CPU time and memory. Needs no permission (reading them from
+ * /proc would), so the benchmark gets them over HTTP from a least-privilege primary.
+ */
+export function readProcess(): ProcessSnapshot {
+  const { user, system } = process.cpuUsage();
+  const residentBytes = Deno.memoryUsage().rss;
+  // getrusage's ru_maxrss is in KiB on Linux, and counts a few pages fewer
+  // than Deno's rss: a peak below the current size would read as a bug.
+  const maxResidentBytes = Math.max(process.resourceUsage().maxRSS * 1024, residentBytes);
+  return { cpuSeconds: (user + system) / 1e6, residentBytes, maxResidentBytes };
+}
+
+/** Formats `stats`, the committed `total` and the process's use as a Prometheus text exposition. */
+export function formatMetrics(stats: Stats, total: number, self: ProcessSnapshot = readProcess()): string {
   let out = "";
   out += family("likes_total", "counter", "Likes in the durable total.");
   out += sample("likes_total", total);
@@ -75,6 +99,12 @@ export function formatMetrics(stats: Stats, total: number): string {
     out += sample("likes_server_connected", s.connections > 0 ? 1 : 0, { server: `LikesServer${id}` });
   }
 
+  out += family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+  out += sample("process_cpu_seconds_total", self.cpuSeconds);
+  out += family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  out += sample("process_resident_memory_bytes", self.residentBytes);
+  out += family("process_max_resident_memory_bytes", "gauge", "Peak resident memory size in bytes.");
+  out += sample("process_max_resident_memory_bytes", self.maxResidentBytes);
   out += family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
   out += sample("process_start_time_seconds", stats.startedAt / 1000);
   return out;

@@ -13,6 +13,7 @@ export interface Grants {
   read?: string[];
   write?: string[];
   env?: string[];
+  sys?: string[];
   run?: string[];
 }
 
@@ -24,7 +25,7 @@ export function netAddress(host: string, port: number): string {
 /** The --allow-* flags for `grants`, in a stable order. */
 export function permissionFlags(grants: Grants): string[] {
   const flags: string[] = [];
-  for (const kind of ["net", "read", "write", "env", "run"] as const) {
+  for (const kind of ["net", "read", "write", "env", "sys", "run"] as const) {
     const values = grants[kind];
     if (values && values.length > 0) flags.push(`--allow-${kind}=${values.join(",")}`);
   }
@@ -33,7 +34,8 @@ export function permissionFlags(grants: Grants): string[] {
 
 export function primaryGrants(options: Pick<PrimaryOptions, "host" | "port" | "http" | "log" | "state">): Grants {
   const net = [netAddress(options.host, options.port)];
-  if (options.http !== "off") net.push(options.http);
+  // Both on 127.0.0.1:0 (ephemeral ports, as the bench runs it) is one grant.
+  if (options.http !== "off" && options.http !== net[0]) net.push(options.http);
   // Read too: the log and state are checked with lstat (symlinks) and read back at start-up.
   const files = [options.log, options.state];
   return { net, read: files, write: files, env: [TOKEN_ENV] };
@@ -60,6 +62,23 @@ export function demoGrants(options: { http: string }): Grants {
 }
 
 /**
+ * The benchmark: it talks only to processes it starts on 127.0.0.1 (their
+ * ephemeral ports are not known in advance, hence the host-wide grant), writes
+ * only under its work dir (the primaries' and Redis's temp state, the JSON),
+ * asks for the CPU model and the kernel release for the report (as system
+ * info: reading /proc/cpuinfo would need -A), and runs the primary,
+ * redis-server and redis-benchmark.
+ */
+export function benchGrants(options: { workDir: string }): Grants {
+  return {
+    net: ["127.0.0.1"],
+    write: [options.workDir],
+    sys: ["cpus", "osRelease"],
+    run: ["deno", "redis-server", "redis-benchmark"],
+  };
+}
+
+/**
  * The program that runs Deno: this very executable when we may run it (as in
  * tests granted -A), else `deno` from PATH, which is what `--allow-run=deno` grants.
  */
@@ -79,15 +98,16 @@ export function taskCommand(script: string, grants: Grants): string {
 /**
  * Arguments to launch a project script from another program: the same as its
  * task, with absolute paths and the project's config (import map and lock),
- * so that it works whatever the current directory is.
+ * so that it works whatever the current directory is. `"all"` grants -A, for
+ * tests that exercise the program rather than its permissions.
  */
-export function launchArgs(script: string, grants: Grants, args: string[] = []): string[] {
+export function launchArgs(script: string, grants: Grants | "all", args: string[] = []): string[] {
   const config = new URL("deno.json", ROOT).pathname;
   return [
     "run",
     "--no-prompt",
     `--config=${config}`,
-    ...permissionFlags(grants),
+    ...(grants === "all" ? ["-A"] : permissionFlags(grants)),
     new URL(script, ROOT).pathname,
     ...args,
   ];

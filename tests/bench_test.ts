@@ -1,25 +1,46 @@
 /**
  * `deno task bench` in a short mode, as CI runs it: it must run end to end and
  * report sane, non-zero numbers. No timing threshold: the machine decides those.
+ * It runs with the bench task's own grants (its work dir moved to a temp dir),
+ * so it also proves the task needs nothing more.
  */
 import assert from "node:assert/strict";
+import { DEFAULT_WORK_DIR } from "../lib/bench_run.ts";
 import type { BenchReport } from "../lib/bench_report.ts";
 import { tempDir } from "./support/temp.ts";
 
-const BENCH = new URL("../bench.ts", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
+const TASK: string = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.bench;
 
+/**
+ * Runs the bench task's command line with `args`, writing under `workDir`
+ * instead of the default; under `ulimit -n openFiles` when given.
+ */
 async function bench(
+  workDir: string,
   args: string[],
   env?: Record<string, string>,
+  openFiles?: number,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BENCH, ...args],
+  const [deno, ...task] = TASK.split(" ").map((word) => word.replaceAll(DEFAULT_WORK_DIR, workDir));
+  assert.equal(deno, "deno");
+  const command = [Deno.execPath(), ...task, "--work-dir", workDir, ...args];
+  const [program, ...programArgs] = openFiles === undefined
+    ? command
+    : ["sh", "-c", `ulimit -n ${openFiles} && exec "$@"`, "sh", ...command];
+  const { code, stdout, stderr } = await new Deno.Command(program, {
+    args: programArgs,
+    cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
     env,
   }).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((entry) => entry.name).sort();
 }
 
 async function redisInstalled(): Promise<boolean> {
@@ -32,8 +53,8 @@ async function redisInstalled(): Promise<boolean> {
 }
 
 Deno.test("bench in short mode runs each cell, Redis beside it and the idle check, and reports sane numbers", async () => {
-  const json = `${await tempDir()}/bench.json`;
-  const { code, stdout, stderr } = await bench([
+  const workDir = `${await tempDir()}/work`;
+  const args = [
     "--matrix",
     "1x1,4x8",
     "--duration",
@@ -43,16 +64,17 @@ Deno.test("bench in short mode runs each cell, Redis beside it and the idle chec
     "--idle-connections",
     "50",
     "--redis",
-    "--json",
-    json,
-  ]);
+  ];
+  const { code, stdout, stderr } = await bench(workDir, args);
   assert.equal(code, 0, stderr);
-  const report: BenchReport = JSON.parse(await Deno.readTextFile(json));
-  assert.equal(
-    report.command,
-    `deno task bench --matrix 1x1,4x8 --duration 500ms --warmup 200ms --idle-connections 50 --redis --json ${json}`,
-  );
+  assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied/);
+  // The work dir was created, holds the JSON, and the primaries' and Redis's temp state is gone.
+  assert.deepEqual(await listDir(workDir), ["result.json"]);
+  assert.ok(stdout.includes(`JSON written to ${workDir}/result.json`), stdout);
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+  assert.equal(report.command, `deno task bench --work-dir ${workDir} ${args.join(" ")}`);
   assert.ok(report.machine.cores > 0);
+  assert.match(report.machine.os, /^\w+ \S+/);
   assert.deepEqual(report.cells.map((c) => [c.durability, c.connections, c.pipeline]), [["normal", 1, 1], [
     "normal",
     4,
@@ -74,6 +96,7 @@ Deno.test("bench in short mode runs each cell, Redis beside it and the idle chec
     if (redis) {
       assert.ok(typeof cell.redis === "object", `${name}: ${cell.redis}`);
       assert.ok(cell.redis.rate > 0 && cell.redis.requests > 0, name);
+      assert.ok(cell.redis.server.cpuSeconds > 0 && cell.redis.server.peakRssMb > 1, name);
       assert.equal(cell.redis.appendfsync, "everysec");
       assert.match(
         cell.redis.command,
@@ -87,25 +110,28 @@ Deno.test("bench in short mode runs each cell, Redis beside it and the idle chec
   assert.ok(typeof report.idle === "object", String(report.idle));
   assert.equal(report.idle.opened, 50);
   assert.equal(report.idle.freshServed, true);
-  assert.ok(report.idle.rssMb > 10 && report.idle.openFileLimit.primary > 0);
+  assert.equal(report.idle.error, undefined);
+  assert.ok(report.idle.rssMb > 10 && report.idle.peakRssMb >= report.idle.rssMb);
   assert.match(stdout, /\| normal \| 4×8 \| [\d,]+ \|/);
   assert.match(stdout, /Idle connections: 50 of 50 open/);
 });
 
 Deno.test("bench --redis without Redis installed says so and still runs the rest", async () => {
-  // An empty PATH hides redis-server and redis-benchmark whether or not this machine has them.
-  const empty = await tempDir();
-  const json = `${empty}/bench.json`;
+  // A PATH with only deno on it hides redis-server and redis-benchmark whether or not this machine has them.
+  const bin = await tempDir();
+  await Deno.symlink(Deno.execPath(), `${bin}/deno`);
+  const workDir = `${await tempDir()}/work`;
   const { code, stdout, stderr } = await bench(
-    ["--matrix", "2x2", "--duration", "200ms", "--warmup", "0ms", "--idle-connections", "0", "--redis", "--json", json],
-    { PATH: empty },
+    workDir,
+    ["--matrix", "2x2", "--duration", "200ms", "--warmup", "0ms", "--idle-connections", "0", "--redis"],
+    { PATH: bin },
   );
   assert.equal(code, 0, stderr);
   assert.match(
     stderr,
     /Redis comparison skipped: redis-server is not installed \(apt-get install redis-server redis-tools\)/,
   );
-  const report: BenchReport = JSON.parse(await Deno.readTextFile(json));
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
   assert.equal(report.cells.length, 1);
   assert.ok(report.cells[0].acknowledged > 0);
   assert.match(String(report.cells[0].redis), /redis-server is not installed/);
@@ -113,8 +139,31 @@ Deno.test("bench --redis without Redis installed says so and still runs the rest
   assert.match(stdout, /\| normal \| 2×2 \| [\d,]+ \|.*\| redis-server is not installed \([^|]+\) \| — \| — \|/);
 });
 
+Deno.test("bench under a low open-file limit caps the idle check, says so, and still serves a new producer", async () => {
+  const workDir = `${await tempDir()}/work`;
+  const { code, stdout, stderr } = await bench(
+    workDir,
+    ["--matrix", "none", "--idle-connections", "2000"],
+    undefined,
+    300,
+  );
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /panicked|Uncaught/);
+  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+  assert.ok(typeof report.idle === "object", String(report.idle));
+  const { opened, requested, error, freshServed } = report.idle;
+  assert.equal(requested, 2000);
+  assert.ok(opened > 0 && opened < 300, `opened ${opened}`);
+  assert.match(String(error), new RegExp(`^capped at ${opened} by the open-file limit \\(ulimit -n\\): `));
+  assert.equal(freshServed, true);
+  assert.match(stderr, /Idle check: capped at \d+/);
+  assert.match(stdout, new RegExp(`Idle connections: ${opened} of 2000 open \\(capped at ${opened} `));
+});
+
 Deno.test("bench refuses a bad flag with a usage error before starting anything", async () => {
-  const { code, stderr } = await bench(["--matrix", "10"]);
+  const workDir = `${await tempDir()}/work`;
+  const { code, stderr } = await bench(workDir, ["--matrix", "10"]);
   assert.equal(code, 2);
   assert.match(stderr, /^bench: Invalid value for --matrix: Expected cells like 10x16/);
+  await assert.rejects(Deno.stat(workDir), Deno.errors.NotFound);
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   auditGrants,
+  benchGrants,
   demoGrants,
   launchArgs,
   likesServerGrants,
@@ -10,6 +11,7 @@ import {
   primaryGrants,
   taskCommand,
 } from "../lib/permissions.ts";
+import { DEFAULT_WORK_DIR } from "../lib/bench_run.ts";
 import { primaryDefaults } from "../lib/primary_options.ts";
 import { parentDefaults } from "../lib/parent_options.ts";
 import { tempDir } from "./support/temp.ts";
@@ -39,11 +41,28 @@ Deno.test("broadGrants() catches the grants that would leak", () => {
   assert.deepEqual(broadGrants("deno run --allow-read=/tmp/a,/ x.ts"), []);
 });
 
-Deno.test("the primary, parent, demo and audit tasks are the computed least-privilege commands", () => {
+Deno.test("the primary, parent, demo, audit and bench tasks are the computed least-privilege commands", () => {
   assert.equal(tasks.primary, taskCommand("primary.ts", primaryGrants(primaryDefaults)));
   assert.equal(tasks.parent, taskCommand("parent.ts", parentGrants(parentDefaults)));
   assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http })));
   assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants({ logDir: "/tmp", servers: 10 })));
+  assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
+});
+
+Deno.test("benchGrants() reaches only 127.0.0.1, writes only its work dir and runs only deno and Redis", () => {
+  const flags = permissionFlags(benchGrants({ workDir: "/srv/bench" }));
+  assert.deepEqual(flags, [
+    "--allow-net=127.0.0.1",
+    "--allow-write=/srv/bench",
+    "--allow-sys=cpus,osRelease",
+    "--allow-run=deno,redis-server,redis-benchmark",
+  ]);
+  assert.deepEqual(broadGrants(flags.join(" ")), []);
+});
+
+Deno.test("primaryGrants() on ephemeral ports for both sides is one net grant", () => {
+  const grants = primaryGrants({ host: "127.0.0.1", port: 0, http: "127.0.0.1:0", log: "/w/log", state: "/w/db" });
+  assert.deepEqual(grants.net, ["127.0.0.1:0"]);
 });
 
 Deno.test("primaryGrants() allows exactly its addresses and files", () => {
@@ -79,6 +98,7 @@ Deno.test("launchArgs() pins the project config and uses absolute script paths",
   assert.ok(args.some((a) => a.endsWith("/likes_server.ts") && a.startsWith("/")));
   assert.deepEqual(args.slice(-2), ["--id", "0"]);
   assert.deepEqual(broadGrants(args.join(" ")), []);
+  assert.deepEqual(broadGrants(launchArgs("primary.ts", "all").join(" ")), ["-A"]);
 });
 
 Deno.test("a LikesServer without permission to reach the primary fails with exit 1", async () => {
