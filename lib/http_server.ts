@@ -225,7 +225,7 @@ export function startHttp(
   );
   let stopping = false;
 
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
+  const handler = (request: Request): Response | Promise<Response> => {
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text("Method not allowed\n", 405, { allow: "GET, HEAD" });
     }
@@ -251,16 +251,45 @@ export function startHttp(
       default:
         return text("Not found\n", 404);
     }
-  });
+  };
+
+  let server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
+  const addr = server.addr;
+  // Deno.serve gives up for good when accept fails (out of file descriptors,
+  // say, while a flood of producers holds them): the dashboard is then served
+  // anew on the same address, instead of the error taking the primary down.
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const watch = (current: Deno.HttpServer<Deno.NetAddr>) => {
+    current.finished.catch((error: Error) => {
+      if (stopping) return;
+      console.error(`HTTP server stopped, serving again in ${RESTART_DELAY}ms: ${error.message}`);
+      retry = setTimeout(restart, RESTART_DELAY);
+    });
+  };
+  const restart = () => {
+    if (stopping) return;
+    try {
+      server = Deno.serve({ hostname, port: addr.port, onListen: () => {} }, handler);
+      watch(server);
+    } catch (error) {
+      console.error(`HTTP server cannot listen yet, trying again in ${RESTART_DELAY}ms: ${(error as Error).message}`);
+      retry = setTimeout(restart, RESTART_DELAY);
+    }
+  };
+  watch(server);
   return {
-    addr: server.addr,
+    addr,
     get streams() {
       return streams.size;
     },
-    shutdown() {
+    async shutdown() {
       stopping = true;
+      clearTimeout(retry);
       streams.closeAll();
-      return server.shutdown();
+      await server.shutdown().catch(() => {});
     },
   };
 }
+
+/** Pause before serving HTTP again after a failure (ms). */
+const RESTART_DELAY = 1000;

@@ -76,6 +76,7 @@ export class PrimaryServer {
   readonly #handlers = new Set<Promise<void>>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
+  #lastAcceptError = 0;
 
   constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
     const {
@@ -144,8 +145,13 @@ export class PrimaryServer {
         conn = await listener.accept();
       } catch (error) {
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors and the like: keep serving the clients we have.
-        console.error(`Accept failed: ${(error as Error).message}`);
+        // Out of file descriptors and the like: keep serving the clients we have,
+        // and say so once per burst rather than ten times a second.
+        const now = Date.now();
+        if (now - this.#lastAcceptError > 10_000) {
+          console.error(`Accept failed, retrying every 100ms: ${(error as Error).message}`);
+          this.#lastAcceptError = now;
+        }
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }

@@ -511,3 +511,51 @@ Deno.test("a refused client that keeps sending still gets its reply, then the en
   }
   assert.doesNotMatch(await Deno.readTextFile(primary.log), /LikesServer1 5 Total/);
 });
+
+Deno.test("a flood that exhausts the primary's file descriptors takes down neither it nor its dashboard", async () => {
+  const dir = await tempDir();
+  const script = new URL("../primary.ts", import.meta.url).pathname;
+  const command = `ulimit -n 150 && exec "$0" run -A ${script} --port 0 --http 127.0.0.1:0 ` +
+    `--log ${dir}/PrimaryLikesLog --state ${dir}/PrimaryLikes.db`;
+  const child = new Deno.Command("sh", { args: ["-c", command, Deno.execPath()], stdout: "piped", stderr: "piped" })
+    .spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const deadline = Date.now() + 15_000;
+  let ready: RegExpExecArray | null = null;
+  while (!(ready = /likes on [^\s]+:(\d+), dashboard http:\/\/[^\s]+:(\d+)\//.exec(out))) {
+    assert.ok(Date.now() < deadline, `no ready line: ${out}`);
+    const next = await reader.read();
+    if (next.done) break;
+    out += next.value;
+  }
+  const [port, httpPort] = [Number(ready![1]), Number(ready![2])];
+  const flood: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 300; i++) flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    // The dashboard cannot be served now (no descriptor to accept with)...
+    await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(500) }).then(
+      (response) => response.body?.cancel(),
+      () => {},
+    );
+  } finally {
+    for (const conn of flood) conn.close();
+  }
+  // ...but once the flood is gone both sides serve again.
+  let status = 0;
+  while (status !== 200) {
+    assert.ok(Date.now() < deadline + 15_000, "the dashboard never came back");
+    await new Promise((r) => setTimeout(r, 200));
+    status = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
+      async (r) => (await r.body?.cancel(), r.status),
+      () => 0,
+    );
+  }
+  assert.deepEqual(await exchange(port, "LikesServer1 7\n", 1), ["0"]);
+  child.kill("SIGTERM");
+  assert.equal((await child.status).code, 0);
+  await reader.cancel();
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  assert.match(stderr, /Accept failed, retrying every 100ms: Too many open files/);
+  assert.equal(stderr.match(/Accept failed/g)?.length, 1, "said once per burst");
+});
