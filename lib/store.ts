@@ -117,6 +117,9 @@ export class Store {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${durability === "fsync" ? "FULL" : "NORMAL"}`);
       db.exec("PRAGMA busy_timeout = 0");
+      // A checkpoint fsyncs on the event loop; every 10 MB of WAL instead of every 1 MB keeps
+      // those stalls out of the 99th percentile (the WAL pages are few and rewritten in place).
+      db.exec("PRAGMA wal_autocheckpoint = 10000");
       // A write transaction up front proves the file is writable and takes the lock.
       db.exec("BEGIN IMMEDIATE");
       db.exec(SCHEMA);
