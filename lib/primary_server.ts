@@ -42,6 +42,8 @@ export interface ListenOptions {
 const MIN_READ = 1024;
 const MAX_READ = 16 * 1024;
 const encoder = new TextEncoder();
+/** How long stop() lets reads that already completed be processed before closing idle connections (ms). */
+const READ_GRACE = 10;
 /** How long stop() waits for replies to reach clients that are slow to read them (ms). */
 const STOP_GRACE = 2000;
 /** How long, and for how many bytes, a refused connection is drained before it is closed. */
@@ -122,6 +124,9 @@ export class PrimaryServer {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#listener?.close();
+    // A read that completed just before the stop has its data in hand but its
+    // continuation not yet run: let it run, so that data is answered too.
+    await new Promise((resolve) => setTimeout(resolve, READ_GRACE));
     for (const client of this.#clients) if (client.reading) this.#close(client);
     // A client that does not read its replies must not hold up the stop for the
     // whole write timeout: after a short grace it is cut off like a crash would.
@@ -214,7 +219,8 @@ export class PrimaryServer {
       client.reading = true;
       const n = await client.conn.read(buffer);
       client.reading = false;
-      if (n === null) return "done";
+      // Data that arrives as stop() closes the connection can no longer be answered: not taken in.
+      if (n === null || client.closed) return "done";
       // Lines are parsed in place in the read buffer (see LineSplitter.next).
       splitter.feed(buffer.subarray(0, n));
       // The next read gets a new buffer; this chunk keeps the old one alive until it is parsed.

@@ -2,17 +2,14 @@
 
 export type StopSignal = "SIGINT" | "SIGTERM";
 
-/** Resolves with the first SIGINT or SIGTERM, then stops listening for them. */
+/**
+ * Resolves with the first SIGINT or SIGTERM. Later ones are absorbed: Ctrl-C
+ * reaches every process of the terminal and a supervisor then sends SIGTERM
+ * too, and neither may cut a clean stop short with the default action.
+ * (SIGKILL still ends a program at once.)
+ */
 export function untilSignal(): Promise<StopSignal> {
   return new Promise((resolve) => {
-    const handlers = new Map<StopSignal, () => void>();
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      const handler = () => {
-        for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-        resolve(signal);
-      };
-      handlers.set(signal, handler);
-      Deno.addSignalListener(signal, handler);
-    }
+    for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => resolve(signal));
   });
 }

@@ -113,3 +113,43 @@ Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records the
   }
   assert.ok((await audit(primary.dir, 3)).ok);
 });
+
+Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every LikesServer still stops cleanly", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const { process, done } = spawnParent(primary.dir, [
+      "--port",
+      String(primary.port),
+      "--servers",
+      "3",
+      "--stagger",
+      "50ms",
+      "--duration",
+      "1m",
+      "--min-interval",
+      "5ms",
+      "--max-interval",
+      "20ms",
+    ]);
+    const statusFile = `${primary.dir}/ParentProcessStatus`;
+    const deadline = Date.now() + 15_000;
+    while (!/LikesServer2 \d+ 0 seq=/.test(await Deno.readTextFile(`${primary.dir}/LikesServer2`).catch(() => ""))) {
+      assert.ok(Date.now() < deadline, "LikesServer2 never sent a like");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // What a terminal's Ctrl-C does: SIGINT to every process of the group at once.
+    const pids = [...(await Deno.readTextFile(statusFile)).matchAll(/LikesServer\d started pid=(\d+)/g)];
+    process.kill("SIGINT");
+    for (const [, pid] of pids) Deno.kill(Number(pid), "SIGINT");
+    // And a supervisor (the demo) following up with SIGTERM, to the parent and its children.
+    process.kill("SIGTERM");
+    for (const [, pid] of pids) Deno.kill(Number(pid), "SIGTERM");
+    const run = await done;
+    assert.equal(run.code, 0, run.status);
+    assert.equal(run.status.match(/LikesServer\d ended status 0 \(success\)/g)?.length, 3, run.status);
+  } finally {
+    await primary.stop("SIGINT");
+  }
+  const report = await audit(primary.dir, 3);
+  assert.ok(report.ok, JSON.stringify(report));
+});
