@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { audit } from "../lib/audit.ts";
-import { startPrimary } from "./support/primary.ts";
-import { FAST, freePort, spawnParent } from "./support/parent.ts";
+import { finalTotal, startPrimary } from "./support/primary.ts";
+import { FAST, freePort, spawnParent, untilAcked } from "./support/parent.ts";
 import { tempDir } from "./support/temp.ts";
-
-function finalTotal(output: string): number {
-  const match = /stopped by \w+: total (\d+)/.exec(output);
-  assert.ok(match, `no final total in: ${output}`);
-  return Number(match[1]);
-}
 
 Deno.test("parent runs ten LikesServers and every acknowledged like is in the primary's total", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
@@ -30,7 +24,7 @@ Deno.test("parent runs ten LikesServers and every acknowledged like is in the pr
   assert.ok(report.ok, JSON.stringify(report, null, 2));
   const acked = report.servers.reduce((n, s) => n + s.ackedLikes, 0);
   assert.ok(report.servers.every((s) => s.acked > 0), "every LikesServer got likes acknowledged");
-  assert.equal(finalTotal(primary.output()), acked);
+  assert.equal(finalTotal(primary), acked);
 
   // Every LikesServer line with reply 0 has its like in PrimaryLikesLog.
   const primaryLog = await Deno.readTextFile(primary.log);
@@ -94,12 +88,7 @@ Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records the
       "--max-interval",
       "50ms",
     ]);
-    // Wait (with a deadline) until all three have started and sent something.
-    const deadline = Date.now() + 15_000;
-    while (!/LikesServer2 \d+ 0 seq=/.test(await Deno.readTextFile(`${primary.dir}/LikesServer2`).catch(() => ""))) {
-      assert.ok(Date.now() < deadline, "LikesServer2 never sent a like");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilAcked(primary.dir, 2);
     process.kill("SIGTERM");
     const run = await done;
     assert.equal(run.code, 0, run.status);
@@ -132,11 +121,7 @@ Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every Like
       "20ms",
     ]);
     const statusFile = `${primary.dir}/ParentProcessStatus`;
-    const deadline = Date.now() + 15_000;
-    while (!/LikesServer2 \d+ 0 seq=/.test(await Deno.readTextFile(`${primary.dir}/LikesServer2`).catch(() => ""))) {
-      assert.ok(Date.now() < deadline, "LikesServer2 never sent a like");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await untilAcked(primary.dir, 2);
     // What a terminal's Ctrl-C does: SIGINT to every process of the group at once.
     const pids = [...(await Deno.readTextFile(statusFile)).matchAll(/LikesServer\d started pid=(\d+)/g)];
     process.kill("SIGINT");

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { unescapeBytes } from "../lib/escape.ts";
 import { parseLogLine } from "../lib/likes_log.ts";
 import { Store } from "../lib/store.ts";
-import { type PrimaryProcess, startPrimary } from "./support/primary.ts";
-import { exchange, readReplies } from "./support/client.ts";
+import { type PrimaryProcess, startPrimary, storedTotal } from "./support/primary.ts";
+import { exchange, pipeline, readReplies } from "./support/client.ts";
 import { tempDir } from "./support/temp.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -37,19 +37,6 @@ function logTotals(lines: string[]): { last: number; sum: number } {
   return { last, sum };
 }
 
-function storedTotal(path: string): number {
-  const store = Store.open(path);
-  try {
-    return store.total;
-  } finally {
-    store.close();
-  }
-}
-
-function readyTotal(primary: PrimaryProcess): number {
-  return Number(/ready: .*, total (\d+), log /.exec(primary.output())?.[1]);
-}
-
 async function until<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
@@ -67,39 +54,6 @@ async function until<T>(
 async function openConnections(primary: PrimaryProcess): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${primary.httpPort}/api/stats`);
   return (await response.json()).connectionsOpen;
-}
-
-/** Pipelines `lines` on one connection while reading replies; calls `onReply` with the count so far. */
-async function pipeline(port: number, lines: string[], onReply: (count: number) => void = () => {}): Promise<string[]> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const writing = (async () => {
-    const bytes = encoder.encode(lines.map((line) => `${line}\n`).join(""));
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written, written + 65536));
-  })().catch(() => {/* the primary stopped reading */});
-  const replies: string[] = [];
-  const decoder = new TextDecoder();
-  const buffer = new Uint8Array(65536);
-  let text = "";
-  const timer = setTimeout(() => conn.close(), 15_000);
-  try {
-    while (replies.length < lines.length) {
-      const n = await conn.read(buffer).catch(() => null);
-      if (n === null) break;
-      text += decoder.decode(buffer.subarray(0, n));
-      const parts = text.split("\n");
-      text = parts.pop()!;
-      replies.push(...parts);
-      onReply(replies.length);
-    }
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the deadline */ }
-  }
-  await writing;
-  return replies;
 }
 
 Deno.test("primary counts valid likes, rejects invalid ones and logs both", async () => {
@@ -277,7 +231,7 @@ Deno.test("primary restarted on its state continues from the stored total and sa
   }
   const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
   try {
-    assert.equal(readyTotal(second), 30);
+    assert.equal(second.total, 30);
     assert.deepEqual(await exchange(second.port, "LikesServer1 1\n", 1), ["0"]);
   } finally {
     assert.equal((await second.stop()).code, 0);
@@ -299,7 +253,7 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
   }
   const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
   try {
-    assert.equal(readyTotal(second), 0);
+    assert.equal(second.total, 0);
     // The reset also forgets which (producer, seq) were applied.
     assert.deepEqual(await exchange(second.port, "LikesServer1 3 p 1\n", 1), ["0"]);
   } finally {
@@ -330,7 +284,7 @@ Deno.test("primary refuses to start from zero when its state is gone but its log
   await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
 
   const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
-  assert.equal(readyTotal(reset), 0);
+  assert.equal(reset.total, 0);
   assert.equal((await reset.stop()).code, 0);
 });
 

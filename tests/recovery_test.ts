@@ -5,9 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { parseLogLine } from "../lib/likes_log.ts";
-import { Store } from "../lib/store.ts";
-import { type PrimaryProcess, startPrimary } from "./support/primary.ts";
-import { exchange } from "./support/client.ts";
+import { startPrimary, storedTotal } from "./support/primary.ts";
+import { exchange, pipeline } from "./support/client.ts";
 
 const encoder = new TextEncoder();
 
@@ -42,54 +41,6 @@ function audit(path: string): Audit {
     }
   }
   return { last, sum, accepted, lines };
-}
-
-function storedTotal(path: string): number {
-  const store = Store.open(path);
-  try {
-    return store.total;
-  } finally {
-    store.close();
-  }
-}
-
-function readyTotal(primary: PrimaryProcess): number {
-  const match = /ready: .*, total (\d+), log /.exec(primary.output());
-  assert.ok(match, primary.output());
-  return Number(match[1]);
-}
-
-/** Pipelines `lines` on one connection while reading replies; calls `onReply` with the count so far. */
-async function pipeline(port: number, lines: string[], onReply: (count: number) => void = () => {}): Promise<string[]> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const writing = (async () => {
-    const bytes = encoder.encode(lines.map((line) => `${line}\n`).join(""));
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written, written + 16384));
-  })().catch(() => {/* the primary is gone */});
-  const replies: string[] = [];
-  const decoder = new TextDecoder();
-  const buffer = new Uint8Array(65536);
-  let text = "";
-  const timer = setTimeout(() => conn.close(), 15_000);
-  try {
-    while (replies.length < lines.length) {
-      const n = await conn.read(buffer).catch(() => null);
-      if (n === null) break;
-      text += decoder.decode(buffer.subarray(0, n));
-      const parts = text.split("\n");
-      text = parts.pop()!;
-      replies.push(...parts);
-      onReply(replies.length);
-    }
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the deadline */ }
-  }
-  await writing;
-  return replies;
 }
 
 function likesOf(producer: number, seq: number): number {
@@ -130,7 +81,7 @@ async function killAndResend(args: string[], producers: number, perProducer: num
   let resentReplies: string[][];
   try {
     const recovered = audit(second.log);
-    assert.equal(readyTotal(second), recovered.last, "state total == last Total in the log");
+    assert.equal(second.total, recovered.last, "state total == last Total in the log");
     assert.equal(recovered.last, recovered.sum);
     assert.ok(recovered.lines.some((line) => line.endsWith(` Recovered total ${recovered.last} from ${second.state}`)));
     for (const [key, times] of recovered.accepted) assert.equal(times, 1, `${key} logged once`);
@@ -189,7 +140,7 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
 
   const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
   try {
-    assert.equal(readyTotal(second), 15);
+    assert.equal(second.total, 15);
     assert.deepEqual(await exchange(second.port, "LikesServer2 5 cut 1\nLikesServer3 1\n", 2), ["0 duplicate", "0"]);
   } finally {
     assert.equal((await second.stop()).code, 0);
@@ -223,7 +174,7 @@ Deno.test("a log shorter than the state expects is reported at start-up and kept
 
   const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
   assert.equal((await second.stop()).code, 0);
-  assert.equal(readyTotal(second), 10);
+  assert.equal(second.total, 10);
   const lines = Deno.readTextFileSync(first.log).split("\n");
   assert.equal(lines[0] + "\n", kept);
   assert.match(
@@ -247,7 +198,7 @@ Deno.test("a log replaced by another file is never truncated, and a line says so
 
   const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
   assert.equal((await second.stop()).code, 0);
-  assert.equal(readyTotal(second), 10);
+  assert.equal(second.total, 10);
   const text = Deno.readTextFileSync(first.log);
   assert.ok(text.startsWith(replacement));
   assert.match(

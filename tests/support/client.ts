@@ -1,5 +1,7 @@
 /** Test support: a raw TCP client speaking the line protocol. */
 
+const encoder = new TextEncoder();
+
 /** Connects, sends `data` (lines or raw bytes), reads `expected` reply lines, closes. */
 export async function exchange(
   port: number,
@@ -36,4 +38,41 @@ export async function readReplies(conn: Deno.Conn, expected: number, deadline = 
     clearTimeout(timer);
   }
   return text.split("\n").slice(0, -1);
+}
+
+/** Pipelines `lines` on one connection while reading replies; calls `onReply` with the count so far. */
+export async function pipeline(
+  port: number,
+  lines: string[],
+  onReply: (count: number) => void = () => {},
+): Promise<string[]> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const writing = (async () => {
+    const bytes = encoder.encode(lines.map((line) => `${line}\n`).join(""));
+    let written = 0;
+    while (written < bytes.length) written += await conn.write(bytes.subarray(written, written + 16384));
+  })().catch(() => {/* the primary is gone */});
+  const replies: string[] = [];
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(65536);
+  let text = "";
+  const timer = setTimeout(() => conn.close(), 15_000);
+  try {
+    while (replies.length < lines.length) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n));
+      const parts = text.split("\n");
+      text = parts.pop()!;
+      replies.push(...parts);
+      onReply(replies.length);
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the deadline */ }
+  }
+  await writing;
+  return replies;
 }

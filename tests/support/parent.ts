@@ -44,3 +44,15 @@ export function freePort(): number {
 
 /** Shrunken timings for a full run in a couple of seconds. */
 export const FAST = ["--stagger", "50ms", "--duration", "2s", "--min-interval", "20ms", "--max-interval", "100ms"];
+
+/** Waits (with a deadline) until LikesServer<id> has logged an acknowledged like in `logDir`. */
+export async function untilAcked(logDir: string, id: number, deadline = 15_000): Promise<void> {
+  const started = Date.now();
+  const acked = new RegExp(`LikesServer${id} \\d+ 0 seq=`);
+  while (!acked.test(await Deno.readTextFile(`${logDir}/LikesServer${id}`).catch(() => ""))) {
+    if (Date.now() - started > deadline) {
+      throw new Error(`LikesServer${id} had no like acknowledged within ${deadline}ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -4,6 +4,7 @@
  * log and state in a temp dir. Waits for the ready line, with a deadline.
  */
 import { launchPrimary } from "../../lib/primary_process.ts";
+import { Store } from "../../lib/store.ts";
 import { tempDir } from "./temp.ts";
 
 export interface PrimaryProcess {
@@ -13,6 +14,8 @@ export interface PrimaryProcess {
   port: number;
   /** 0 when started with --http off. */
   httpPort: number;
+  /** The total the primary started from (its ready line). */
+  total: number;
   process: Deno.ChildProcess;
   /** Everything the primary printed on stdout and stderr so far. */
   output(): string;
@@ -44,6 +47,23 @@ export async function startPrimary(options: StartOptions = {}): Promise<PrimaryP
     deadlineMs: deadline,
     env,
   });
-  const { port: listening, httpPort, process, output, stop } = primary;
-  return { dir, log, state, port: listening, httpPort, process, output, stop };
+  const { port: listening, httpPort, total, process, output, stop } = primary;
+  return { dir, log, state, port: listening, httpPort, total, process, output, stop };
+}
+
+/** The total a stopped primary reported on its way out. */
+export function finalTotal(primary: PrimaryProcess): number {
+  const match = /stopped by \w+: total (\d+)/.exec(primary.output());
+  if (!match) throw new Error(`No final total in: ${primary.output()}`);
+  return Number(match[1]);
+}
+
+/** The total committed in a state file (of a primary that is not running). */
+export function storedTotal(path: string): number {
+  const store = Store.open(path);
+  try {
+    return store.total;
+  } finally {
+    store.close();
+  }
 }
