@@ -1,15 +1,6 @@
 import assert from "node:assert/strict";
 import { LikesLog, parseLogLine } from "../lib/likes_log.ts";
-import { tempDir } from "./support/temp.ts";
-
-async function withDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
-  const dir = await tempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withDir } from "./support/temp.ts";
 
 Deno.test("LikesLog.open() creates the log owner-only and appends whole lines", () =>
   withDir((dir) => {

@@ -71,23 +71,18 @@ Deno.test("parent rejects bad flags with one line and exit code 2 before startin
   await assert.rejects(Deno.stat(`${dir}/ParentProcessStatus`), Deno.errors.NotFound);
 });
 
+/** Three LikesServers that would run for a minute: these tests stop them. */
+function untilStopped(port: number, minInterval: string, maxInterval: string): string[] {
+  return [
+    ...["--port", String(port), "--servers", "3", "--stagger", "50ms", "--duration", "1m"],
+    ...["--min-interval", minInterval, "--max-interval", maxInterval],
+  ];
+}
+
 Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records their ends", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
   try {
-    const { process, done } = spawnParent(primary.dir, [
-      "--port",
-      String(primary.port),
-      "--servers",
-      "3",
-      "--stagger",
-      "50ms",
-      "--duration",
-      "1m",
-      "--min-interval",
-      "20ms",
-      "--max-interval",
-      "50ms",
-    ]);
+    const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, "20ms", "50ms"));
     await untilAcked(primary.dir, 2);
     process.kill("SIGTERM");
     const run = await done;
@@ -106,20 +101,7 @@ Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records the
 Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every LikesServer still stops cleanly", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
   try {
-    const { process, done } = spawnParent(primary.dir, [
-      "--port",
-      String(primary.port),
-      "--servers",
-      "3",
-      "--stagger",
-      "50ms",
-      "--duration",
-      "1m",
-      "--min-interval",
-      "5ms",
-      "--max-interval",
-      "20ms",
-    ]);
+    const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, "5ms", "20ms"));
     const statusFile = `${primary.dir}/ParentProcessStatus`;
     await untilAcked(primary.dir, 2);
     // What a terminal's Ctrl-C does: SIGINT to every process of the group at once.

@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { Store, StoreError } from "../lib/store.ts";
-import { tempDir } from "./support/temp.ts";
+import { withDir } from "./support/temp.ts";
 
 const MARK = { path: "/tmp/some/PrimaryLikesLog", inode: 1234, offset: 567 };
-
-async function withDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
-  const dir = await tempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 function storeError(fn: () => unknown, message: RegExp): void {
   assert.throws(fn, (error: unknown) => {

@@ -13,3 +13,13 @@ globalThis.addEventListener("unload", () => {
 export function tempDir(): Promise<string> {
   return Deno.makeTempDir({ dir: root });
 }
+
+/** Runs `fn` with a fresh directory, removed afterwards. */
+export async function withDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = await tempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
