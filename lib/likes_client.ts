@@ -3,6 +3,7 @@
  * reply line, with a deadline. Connects lazily and drops the connection on
  * any error, so that the next send starts from a fresh one.
  */
+import { escapeText } from "./escape.ts";
 
 export type SendPhase = "connect" | "send" | "receive";
 
@@ -93,7 +94,8 @@ export class LikesClient {
       const reply = await this.#exchange(conn, `AUTH ${this.#token}`);
       if (!reply.startsWith("0")) {
         this.close();
-        throw new SendError("connect", `The primary at ${this.address} refused the token: ${reply}`, {
+        // The reply is outside data: escaped, it cannot forge a line in the logs it reaches.
+        throw new SendError("connect", `The primary at ${this.address} refused the token: ${escapeText(reply)}`, {
           retryable: false,
         });
       }

@@ -8,6 +8,7 @@
 import { backoffDelay } from "./backoff.ts";
 import { LikesClient, SendError } from "./likes_client.ts";
 import type { LineLog } from "./line_log.ts";
+import { escapeText } from "./escape.ts";
 import { formatLike } from "./message.ts";
 import { createRandom, type Random, randomInt } from "./random.ts";
 import { sleep } from "./sleep.ts";
@@ -70,7 +71,7 @@ export async function runLikesServer(
         log.line(`${name} ${likes} ${outcome.reply} seq=${seq}`);
         continue;
       }
-      const why = outcome.kind === "rejected" ? `rejected: ${outcome.reply}` : outcome.why;
+      const why = outcome.kind === "rejected" ? `rejected: ${escapeText(outcome.reply)}` : outcome.why;
       log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
       // Stopping while a send fails is a clean stop; anything else is a failure.
       if (stop.aborted && outcome.kind === "abandoned") break;

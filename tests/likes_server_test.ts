@@ -85,7 +85,7 @@ Deno.test("a LikesServer sends the token from LIKES_TOKEN, and gives up at once 
     assert.equal(good.code, 0, good.stderr);
     const bad = await runLikesServer(["--id", "2", ...args], { LIKES_TOKEN: "wrong" });
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /refused the token: 1 bad token/);
+    assert.match(bad.stderr, /refused the token: "1 bad token"/);
     assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer2`), /unacknowledged seq=1 \(cannot be retried\)/);
   } finally {
     await primary.stop();
