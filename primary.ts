@@ -8,7 +8,7 @@ import { Committer } from "./lib/committer.ts";
 import { startHttp } from "./lib/http_server.ts";
 import { Ledger } from "./lib/ledger.ts";
 import { LikesLog } from "./lib/likes_log.ts";
-import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault } from "./lib/primary_options.ts";
+import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary_options.ts";
 import { PrimaryServer } from "./lib/primary_server.ts";
 import { readEnvToken } from "./lib/token.ts";
 import { Stats } from "./lib/stats.ts";
@@ -71,11 +71,15 @@ runProgram("primary", async () => {
   try {
     addr = server.listen();
     address = options.http;
-    http = options.http === "off" ? undefined : startHttp(
-      options.http.slice(0, options.http.lastIndexOf(":")),
-      Number(options.http.slice(options.http.lastIndexOf(":") + 1)),
-      { stats, total: () => ledger.total, accepting: () => server.accepting, storeHealthy: () => store.healthy },
-    );
+    if (options.http !== "off") {
+      const { hostname, port } = splitAddress(options.http);
+      http = startHttp(hostname, port, {
+        stats,
+        total: () => ledger.total,
+        accepting: () => server.accepting,
+        storeHealthy: () => store.healthy,
+      });
+    }
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
     console.error(`primary: Cannot listen on ${address}: ${(error as Error).message}`);

@@ -60,6 +60,12 @@ export const primaryDefaults = {
   producerTtl: 86_400_000,
 } satisfies PrimaryOptions;
 
+/** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
+export function splitAddress(address: string): { hostname: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  return { hostname: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
 /** `host:port` or `off`. */
 export function httpAddress(text: string): string {
   if (text === "off") return text;
