@@ -2,8 +2,7 @@
  * The demo: a primary and a parent with the mission's defaults (or the flags
  * given), the live total while they run, and the audit when the parent is done.
  */
-import { type ParentOptions } from "./parent_options.ts";
-import { childFlags } from "./parent_options.ts";
+import { parentFlags, type ParentOptions } from "./parent_options.ts";
 import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } from "./permissions.ts";
 import { primaryDefaults } from "./primary_options.ts";
 import { type LaunchedPrimary, launchPrimary } from "./primary_process.ts";
@@ -51,7 +50,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
     console.error(`demo: The primary did not start: ${(error as Error).message}`);
     return 1;
   }
-  console.log(/ready: .*total (\d+)/.exec(primary.readyLine)![0].replace(/^.*ready: /, "Primary ready: "));
+  console.log(`Primary ready: likes on ${options.host}:${primary.port}, total ${primary.total}`);
   console.log(`Dashboard:  http://${options.http}/`);
   console.log(
     `Logs:       ${primaryOptions.log}, ${options.logDir}/LikesServer0..${
@@ -60,15 +59,8 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
   );
   console.log(`Watch:      tail -f ${primaryOptions.log}`);
 
-  const parentArgs = childFlags(0, options, options.seed).slice(2);
   const parent = new Deno.Command(deno, {
-    args: launchArgs("parent.ts", parentGrants(options), [
-      "--servers",
-      String(options.servers),
-      "--stagger",
-      `${options.stagger}ms`,
-      ...parentArgs,
-    ]),
+    args: launchArgs("parent.ts", parentGrants(options), parentFlags(options)),
     stdin: "null",
     stdout: "null",
   }).spawn();

@@ -26,13 +26,26 @@ export const parentSpecs: FlagSpecs<ParentOptions> = {
 /** Flags (passed on to children) whose values are durations. */
 const CHILD_DURATIONS = new Set(["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout"]);
 
-/** The command-line flags that give a LikesServer the parent's settings. */
-export function childFlags(id: number, options: ParentOptions, seed: number | undefined): string[] {
-  const args = ["--id", String(id)];
+/** The flags that carry the settings a parent passes on, with `seed` as the seed. */
+function passedOnFlags(options: ParentOptions, seed: number | undefined): string[] {
+  const args: string[] = [];
   for (const key of Object.keys(childSpecs) as (keyof typeof childSpecs)[]) {
     const value = key === "seed" ? seed : options[key];
     if (value === undefined) continue;
     args.push(`--${flagName(key)}`, CHILD_DURATIONS.has(key) ? `${value}ms` : String(value));
   }
   return args;
+}
+
+/** The command-line flags that give a LikesServer the parent's settings. */
+export function childFlags(id: number, options: ParentOptions, seed: number | undefined): string[] {
+  return ["--id", String(id), ...passedOnFlags(options, seed)];
+}
+
+/** The command-line flags that start a parent with `options` (as the demo does). */
+export function parentFlags(options: ParentOptions): string[] {
+  return [
+    ...["--servers", String(options.servers), "--stagger", `${options.stagger}ms`],
+    ...passedOnFlags(options, options.seed),
+  ];
 }

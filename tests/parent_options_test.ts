@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../lib/cli.ts";
 import { likesServerDefaults, likesServerSpecs } from "../lib/likes_server_options.ts";
-import { childFlags, parentDefaults, parentSpecs } from "../lib/parent_options.ts";
+import { childFlags, parentDefaults, parentFlags, parentSpecs } from "../lib/parent_options.ts";
 
 Deno.test("childFlags() gives a LikesServer every setting of the parent, which it parses back unchanged", () => {
   const parent = parseFlags(
@@ -25,4 +25,9 @@ Deno.test("childFlags() leaves out the seed when the parent has none", () => {
   const child = parseFlags(flags, likesServerSpecs, likesServerDefaults)!;
   assert.equal(child.duration, 300_000);
   assert.equal(child.seed, undefined);
+});
+
+Deno.test("parentFlags() starts a parent with the same options it was given", () => {
+  const options = { ...parentDefaults, servers: 4, stagger: 250, duration: 20_000, seed: 9 };
+  assert.deepEqual(parseFlags(parentFlags(options), parentSpecs, parentDefaults), options);
 });
