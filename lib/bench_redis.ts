@@ -6,6 +6,7 @@
  * needs no -A.
  */
 import type { RedisResult } from "./bench_report.ts";
+import { sleep } from "./sleep.ts";
 
 export type Appendfsync = "everysec" | "always";
 
@@ -169,7 +170,7 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisResul
     const started = Date.now();
     while (!await ping(port)) {
       if (Date.now() - started > 10_000) throw new Error(`redis-server did not answer PING on port ${port} within 10s`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
     const args = [
       "-h",

@@ -9,6 +9,7 @@ import type { Committer, Entry } from "./committer.ts";
 import { escapeBytes } from "./escape.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import { parseMessageAt, ProducerIds } from "./message.ts";
+import { sleep } from "./sleep.ts";
 import type { Stats } from "./stats.ts";
 
 export interface ListenOptions {
@@ -126,7 +127,7 @@ export class PrimaryServer {
     this.#listener?.close();
     // A read that completed just before the stop has its data in hand but its
     // continuation not yet run: let it run, so that data is answered too.
-    await new Promise((resolve) => setTimeout(resolve, READ_GRACE));
+    await sleep(READ_GRACE);
     for (const client of this.#clients) if (client.reading) this.#close(client);
     // A client that does not read its replies must not hold up the stop for the
     // whole write timeout: after a short grace it is cut off like a crash would.
@@ -157,7 +158,7 @@ export class PrimaryServer {
           console.error(`Accept failed, retrying every 100ms: ${(error as Error).message}`);
           this.#lastAcceptError = now;
         }
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
         continue;
       }
       if (this.#clients.size >= this.#options.maxConnections) {
