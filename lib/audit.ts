@@ -4,6 +4,7 @@
  * (producer, seq). Answers "did we lose or double-count any likes?".
  */
 import { parseLogLine } from "./likes_log.ts";
+import { textLines } from "./text_lines.ts";
 
 export interface ServerAudit {
   name: string;
@@ -49,14 +50,7 @@ const RESTART_LINE = /^\S+ (Recovered total|Started from zero)/;
 /** Reads a text file line by line without holding it all in memory. */
 async function* lines(path: string): AsyncGenerator<string> {
   using file = await Deno.open(path);
-  let pending = "";
-  for await (const text of file.readable.pipeThrough(new TextDecoderStream())) {
-    pending += text;
-    const parts = pending.split("\n");
-    pending = parts.pop()!;
-    yield* parts;
-  }
-  if (pending !== "") yield pending;
+  yield* textLines(file.readable);
 }
 
 /**

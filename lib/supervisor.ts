@@ -10,6 +10,7 @@ import { childFlags, type ParentOptions } from "./parent_options.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "./permissions.ts";
 import { deriveSeed } from "./random.ts";
 import { sleep } from "./sleep.ts";
+import { textLines } from "./text_lines.ts";
 
 export interface ChildResult {
   id: number;
@@ -66,7 +67,9 @@ async function launch(
   running.set(id, child);
   status.line(`${name} started pid=${child.pid}`);
   // Every line the child writes on stderr is an error it met: record each one.
-  const forwarding = forwardLines(child.stderr, (line) => status.line(`${name} ${escapeText(line)}`));
+  const forwarding = (async () => {
+    for await (const line of textLines(child.stderr)) status.line(`${name} ${escapeText(line)}`);
+  })();
   const { code, signal } = await child.status;
   await forwarding;
   running.delete(id);
@@ -74,17 +77,4 @@ async function launch(
   const how = signal ? `signal ${signal}` : `status ${code}`;
   status.line(`${name} ended ${how} (${code === 0 ? "success" : "failure"}) after ${formatDuration(ms)}`);
   return { id, code: signal ? undefined : code, signal, ms };
-}
-
-async function forwardLines(stream: ReadableStream<Uint8Array>, write: (line: string) => void): Promise<void> {
-  let pending = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-    pending += text;
-    let newline: number;
-    while ((newline = pending.indexOf("\n")) !== -1) {
-      write(pending.slice(0, newline));
-      pending = pending.slice(newline + 1);
-    }
-  }
-  if (pending !== "") write(pending);
 }
