@@ -39,11 +39,10 @@ export interface Reply {
 
 export type Entry = Like | Rejected | Reply;
 
-/** A chunk's entries and who waits for the replies: as text (submit) or as bytes (submitBytes). */
+/** A chunk's entries and who waits for their replies. */
 interface Submission {
   entries: Entry[];
-  resolveText?: (replies: string) => void;
-  resolveBytes?: (replies: Uint8Array) => void;
+  resolve: (replies: Uint8Array) => void;
 }
 
 export interface CommitterOptions {
@@ -93,11 +92,6 @@ function producerBytes(id: string): Uint8Array {
 function failedReply(entry: Entry): string {
   if (entry.kind === "reply") return `${entry.text}\n`;
   return entry.kind === "invalid" ? `1 ${entry.reason}\n` : "1 storage error\n";
-}
-
-function answer(submission: Submission, replies: string): void {
-  if (submission.resolveText) submission.resolveText(replies);
-  else submission.resolveBytes?.(encoder.encode(replies));
 }
 
 function replyText(entries: Entry[], outcomes: Uint8Array, first: number): string {
@@ -212,18 +206,13 @@ export class Committer {
     this.#fsync = durability === "fsync";
   }
 
-  /** Queues a chunk's messages; resolves with their replies, one line each, in order. */
-  submit(entries: Entry[]): Promise<string> {
-    return new Promise((resolveText) => this.#enqueue({ entries, resolveText }));
-  }
-
   /**
-   * Like submit(), with the replies as bytes ready to write: the server's
-   * path, with nothing to build or encode for a chunk of accepted likes. The
-   * bytes may be shared: read them, never write to them.
+   * Queues a chunk's messages; resolves with their replies, one line each, in
+   * order, as bytes ready to write: for a chunk of accepted likes nothing is
+   * built or encoded. The bytes may be shared: read them, never write to them.
    */
-  submitBytes(entries: Entry[]): Promise<Uint8Array> {
-    return new Promise((resolveBytes) => this.#enqueue({ entries, resolveBytes }));
+  submit(entries: Entry[]): Promise<Uint8Array> {
+    return new Promise((resolve) => this.#enqueue({ entries, resolve }));
   }
 
   #enqueue(submission: Submission): void {
@@ -318,7 +307,7 @@ export class Committer {
       console.error(`Commit failed, answering ${queue.length} chunks with errors: ${(error as Error).message}`);
       for (const submission of queue) {
         this.#stats.failed += submission.entries.length;
-        answer(submission, submission.entries.map(failedReply).join(""));
+        submission.resolve(encoder.encode(submission.entries.map(failedReply).join("")));
       }
       this.#wakeIdle();
       return;
@@ -327,12 +316,12 @@ export class Committer {
     this.#stats.recordCommit(performance.now() - started);
     k = 0;
     for (const submission of queue) {
-      const { entries, resolveBytes } = submission;
+      const { entries, resolve } = submission;
       const allAccepted = this.#recordStats(entries, outcomes, k, now);
-      if (allAccepted && resolveBytes && 2 * entries.length <= ALL_ACCEPTED.length) {
-        resolveBytes(ALL_ACCEPTED.subarray(0, 2 * entries.length));
+      if (allAccepted && 2 * entries.length <= ALL_ACCEPTED.length) {
+        resolve(ALL_ACCEPTED.subarray(0, 2 * entries.length));
       } else {
-        answer(submission, allAccepted ? "0\n".repeat(entries.length) : replyText(entries, outcomes, k));
+        resolve(encoder.encode(allAccepted ? "0\n".repeat(entries.length) : replyText(entries, outcomes, k)));
       }
       k += entries.length;
     }

@@ -286,7 +286,7 @@ export class PrimaryServer {
   }
 
   async #answer(client: Client, entries: Entry[]): Promise<void> {
-    const replies = await this.#committer.submitBytes(entries);
+    const replies = await this.#committer.submit(entries);
     client.writingSince = Date.now();
     let written = 0;
     while (written < replies.length) written += await client.conn.write(replies.subarray(written));

@@ -8,6 +8,13 @@ import { Stats } from "../lib/stats.ts";
 import { type Durability, Store } from "../lib/store.ts";
 import { tempDir } from "./support/temp.ts";
 
+const decoder = new TextDecoder();
+
+/** The replies to `entries`, as text. */
+async function submitText(committer: Committer, entries: Entry[]): Promise<string> {
+  return decoder.decode(await committer.submit(entries));
+}
+
 interface Setup {
   dir: string;
   statePath: string;
@@ -61,7 +68,7 @@ function logLines(path: string): string[] {
 
 Deno.test("Committer answers each submission's messages in order and logs each like with the new total", () =>
   withCommitter(async ({ committer, logPath, store }) => {
-    assert.equal(await committer.submit([like(3, 23), like(1, 5), like(3, 2)]), "0\n0\n0\n");
+    assert.equal(await submitText(committer, [like(3, 23), like(1, 5), like(3, 2)]), "0\n0\n0\n");
     const lines = logLines(logPath);
     assert.equal(lines.length, 3);
     assert.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z LikesServer3 23 Total 23$/);
@@ -74,9 +81,9 @@ Deno.test("Committer answers each submission's messages in order and logs each l
 Deno.test("Committer groups the submissions of one event-loop turn into one commit", () =>
   withCommitter(async ({ committer, stats, store, logPath }) => {
     const replies = await Promise.all([
-      committer.submit([like(1, 1), like(1, 2)]),
-      committer.submit([like(2, 3)]),
-      committer.submit([like(3, 4), like(3, 5)]),
+      submitText(committer, [like(1, 1), like(1, 2)]),
+      submitText(committer, [like(2, 3)]),
+      submitText(committer, [like(3, 4), like(3, 5)]),
     ]);
     assert.deepEqual(replies, ["0\n0\n", "0\n", "0\n0\n"]);
     assert.equal(stats.commitCount, 1);
@@ -88,7 +95,7 @@ Deno.test("Committer groups the submissions of one event-loop turn into one comm
       { kind: "accepted", server: 3, likes: 4, total: 10 },
       { kind: "accepted", server: 3, likes: 5, total: 15 },
     ]);
-    await committer.submit([like(1, 1)]);
+    await submitText(committer, [like(1, 1)]);
     assert.equal(stats.commitCount, 2);
     assert.equal(stats.accepted, 6);
   }));
@@ -102,7 +109,7 @@ Deno.test("Committer logs invalid data as given, answers its reason and counts n
       { kind: "reply", text: "0 authenticated" },
       like(1, 6),
     ];
-    assert.equal(await committer.submit(entries), "0\n1 unknown message\n1 bad token\n0 authenticated\n0\n");
+    assert.equal(await submitText(committer, entries), "0\n1 unknown message\n1 bad token\n0 authenticated\n0\n");
     const lines = logLines(logPath);
     assert.equal(lines.length, 4);
     assert.match(lines[1], / Invalid data "hello\\u001b\[31m" \(unknown message\) from 127\.0\.0\.1:5000$/);
@@ -115,10 +122,10 @@ Deno.test("Committer logs invalid data as given, answers its reason and counts n
 Deno.test("Committer counts a (producer, seq) once, answers repeats `0 duplicate` and logs them as Duplicate", () =>
   withCommitter(async ({ committer, logPath, store, stats }) => {
     assert.equal(
-      await committer.submit([like(1, 5, "p", 1), like(1, 5, "p", 1), like(1, 7, "p", 2)]),
+      await submitText(committer, [like(1, 5, "p", 1), like(1, 5, "p", 1), like(1, 7, "p", 2)]),
       "0\n0 duplicate\n0\n",
     );
-    assert.equal(await committer.submit([like(1, 7, "p", 2)]), "0 duplicate\n");
+    assert.equal(await submitText(committer, [like(1, 7, "p", 2)]), "0 duplicate\n");
     const lines = logLines(logPath);
     assert.match(lines[0], / LikesServer1 5 Total 5 producer=p seq=1$/);
     assert.match(lines[1], / LikesServer1 5 Duplicate Total 5 producer=p seq=1$/);
@@ -133,13 +140,13 @@ Deno.test("Committer's dedupe state survives a reopen of store and log", async (
   const dir = await tempDir();
   try {
     const first = open(dir);
-    await first.committer.submit([like(1, 5, "p", 1), like(1, 2)]);
+    await submitText(first.committer, [like(1, 5, "p", 1), like(1, 2)]);
     first.store.close();
     first.log.close();
     const second = open(dir);
     try {
       assert.equal(second.ledger.total, 7);
-      assert.equal(await second.committer.submit([like(1, 5, "p", 1), like(1, 1, "p", 2)]), "0 duplicate\n0\n");
+      assert.equal(await submitText(second.committer, [like(1, 5, "p", 1), like(1, 1, "p", 2)]), "0 duplicate\n0\n");
       assert.equal(second.store.total, 8);
     } finally {
       second.store.close();
@@ -152,11 +159,11 @@ Deno.test("Committer's dedupe state survives a reopen of store and log", async (
 
 Deno.test("Committer rolls a batch back when the store refuses its commit: nothing counted, nothing logged", () =>
   withCommitter(async ({ committer, logPath, store, ledger, stats }) => {
-    assert.equal(await committer.submit([like(1, 40, "p", 1)]), "0\n");
+    assert.equal(await submitText(committer, [like(1, 40, "p", 1)]), "0\n");
     const logBefore = Deno.readTextFileSync(logPath);
     const [a, b] = await Promise.all([
-      committer.submit([like(1, 30, "p", 2), { kind: "invalid", reason: "empty line", data: '""', from: "x" }]),
-      committer.submit([like(2, 40, "q", 1), { kind: "reply", text: "0 authenticated" }, like(2, 1)]),
+      submitText(committer, [like(1, 30, "p", 2), { kind: "invalid", reason: "empty line", data: '""', from: "x" }]),
+      submitText(committer, [like(2, 40, "q", 1), { kind: "reply", text: "0 authenticated" }, like(2, 1)]),
     ]);
     assert.equal(a, "1 storage error\n1 empty line\n");
     assert.equal(b, "1 storage error\n0 authenticated\n1 storage error\n");
@@ -170,9 +177,9 @@ Deno.test("Committer rolls a batch back when the store refuses its commit: nothi
     assert.equal(Deno.readTextFileSync(logPath), logBefore);
     assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
     // A retry of the refused messages counts them, once.
-    assert.equal(await committer.submit([like(1, 30, "p", 2)]), "0\n");
+    assert.equal(await submitText(committer, [like(1, 30, "p", 2)]), "0\n");
     assert.equal(store.healthy, true);
-    assert.equal(await committer.submit([like(1, 30, "p", 2)]), "0 duplicate\n");
+    assert.equal(await submitText(committer, [like(1, 30, "p", 2)]), "0 duplicate\n");
     assert.equal(store.total, 70);
     assert.match(
       Deno.readTextFileSync(logPath).slice(logBefore.length),
@@ -189,17 +196,17 @@ Deno.test("Committer rolls a batch back when the store refuses its commit: nothi
 
 Deno.test("Committer answers `1 storage error` when the database has gone away", () =>
   withCommitter(async ({ committer, logPath, store, ledger }) => {
-    await committer.submit([like(1, 1)]);
+    await submitText(committer, [like(1, 1)]);
     const size = Deno.statSync(logPath).size;
     store.close();
-    assert.equal(await committer.submit([like(1, 2)]), "1 storage error\n");
+    assert.equal(await submitText(committer, [like(1, 2)]), "1 storage error\n");
     assert.equal(ledger.total, 1);
     assert.equal(Deno.statSync(logPath).size, size);
   }));
 
 Deno.test("Committer.event() logs a line and commits the log's new length so that recovery keeps it", () =>
   withCommitter(async ({ committer, logPath, store }) => {
-    await committer.submit([like(1, 3)]);
+    await submitText(committer, [like(1, 3)]);
     committer.event("Recovered total 3 from somewhere");
     assert.match(logLines(logPath)[1], /^\S+Z Recovered total 3 from somewhere$/);
     assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
@@ -210,7 +217,7 @@ Deno.test("Committer.drained() resolves once every submission has been answered"
   withCommitter(async ({ committer }) => {
     await committer.drained();
     let answered = 0;
-    const pending = [committer.submit([like(1, 1)]), committer.submit([like(1, 1)])].map((p) =>
+    const pending = [submitText(committer, [like(1, 1)]), submitText(committer, [like(1, 1)])].map((p) =>
       p.then(() => answered++)
     );
     await committer.drained();
@@ -221,7 +228,7 @@ Deno.test("Committer.drained() resolves once every submission has been answered"
 Deno.test("Committer in fsync durability commits and logs like normal mode", () =>
   withCommitter(
     async ({ committer, logPath, store }) => {
-      assert.equal(await committer.submit([like(1, 3), like(2, 4, "p", 1)]), "0\n0\n");
+      assert.equal(await submitText(committer, [like(1, 3), like(2, 4, "p", 1)]), "0\n0\n");
       assert.equal(store.total, 7);
       assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
     },
