@@ -2,8 +2,8 @@
  * Audit: did we lose or double-count any likes? Reconciles each LikesServer's
  * log with the primary's log and prints a table; exit code 1 on any mismatch.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/cli.ts";
-import { audit, formatAudit } from "./lib/audit.ts";
+import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { audit, formatAudit } from "./lib/tools/audit.ts";
 
 interface AuditOptions {
   /** @default {"/tmp"} */

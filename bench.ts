@@ -3,13 +3,13 @@
  * state) from in-process connections, and report acknowledged likes/s,
  * latency percentiles, the primary's CPU and peak RSS (from its /metrics);
  * optionally beside redis-benchmark at the same connections × pipeline. Runs
- * with least privilege: see benchGrants() in lib/permissions.ts.
+ * with least privilege: see benchGrants() in lib/launch/permissions.ts.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/cli.ts";
-import { formatDuration } from "./lib/duration.ts";
-import { formatJson, formatTable } from "./lib/bench_report.ts";
-import { type Cell, DEFAULT_MATRIX, DEFAULT_WORK_DIR, formatMatrix, parseMatrix, runBench } from "./lib/bench_run.ts";
-import type { Durability } from "./lib/store.ts";
+import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { formatDuration } from "./lib/common/duration.ts";
+import { formatJson, formatTable } from "./lib/bench/report.ts";
+import { type Cell, DEFAULT_MATRIX, DEFAULT_WORK_DIR, formatMatrix, parseMatrix, runBench } from "./lib/bench/run.ts";
+import type { Durability } from "./lib/primary/store.ts";
 
 interface BenchFlags {
   /** Run one cell with this many connections. @default {undefined} */

@@ -4,12 +4,12 @@
  * the parent is done, and prints a per-LikesServer audit. Parent flags pass
  * through: `deno task demo --duration 20s`.
  */
-import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/cli.ts";
-import { httpAddress } from "./lib/primary_options.ts";
-import { type DemoOptions, runDemo } from "./lib/demo_run.ts";
-import { checkIntervals, showDefault } from "./lib/likes_server_options.ts";
-import { parentDefaults, parentSpecs } from "./lib/parent_options.ts";
-import { untilSignal } from "./lib/signals.ts";
+import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { httpAddress } from "./lib/primary/options.ts";
+import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
+import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
+import { untilSignal } from "./lib/common/signals.ts";
 
 const defaults = { ...parentDefaults, http: "127.0.0.1:4243" } satisfies DemoOptions;
 const specs: FlagSpecs<DemoOptions> = {

@@ -4,12 +4,12 @@
  * <log-dir>/LikesServer<N>. Errors also go to stderr, where the parent picks
  * them up. Exit code 0 on success, 1 on failure, 2 on bad flags.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
-import { LineLog } from "./lib/line_log.ts";
-import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } from "./lib/likes_server_options.ts";
-import { runLikesServer } from "./lib/likes_server_run.ts";
-import { untilSignal } from "./lib/signals.ts";
-import { readEnvToken } from "./lib/token.ts";
+import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
+import { LineLog } from "./lib/common/line_log.ts";
+import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } from "./lib/producer/options.ts";
+import { runLikesServer } from "./lib/producer/run.ts";
+import { untilSignal } from "./lib/common/signals.ts";
+import { readEnvToken } from "./lib/protocol/token.ts";
 
 runProgram("likes_server", async () => {
   const options = parseFlags(Deno.args, likesServerSpecs, likesServerDefaults);

@@ -4,13 +4,13 @@
  * its exit status, and every error it reported. Exit code 0 when every
  * LikesServer succeeded, else 1.
  */
-import { helpText, parseFlags, runProgram } from "./lib/cli.ts";
-import { LineLog } from "./lib/line_log.ts";
-import { checkIntervals, showDefault } from "./lib/likes_server_options.ts";
-import { parentDefaults, parentSpecs } from "./lib/parent_options.ts";
-import { untilSignal } from "./lib/signals.ts";
-import { supervise } from "./lib/supervisor.ts";
-import { formatDuration } from "./lib/duration.ts";
+import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { LineLog } from "./lib/common/line_log.ts";
+import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
+import { untilSignal } from "./lib/common/signals.ts";
+import { supervise } from "./lib/supervisor/supervisor.ts";
+import { formatDuration } from "./lib/common/duration.ts";
 
 runProgram("parent", async () => {
   const options = parseFlags(Deno.args, parentSpecs, parentDefaults);

@@ -3,19 +3,19 @@
  * running total durable, logs every like with the new total, and answers each
  * message (0 accepted, 1 rejected). Runs until SIGINT or SIGTERM.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/cli.ts";
-import { Committer } from "./lib/committer.ts";
-import { startHttp } from "./lib/http_server.ts";
-import { Ledger } from "./lib/ledger.ts";
-import { LikesLog } from "./lib/likes_log.ts";
-import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary_options.ts";
-import { PrimaryServer } from "./lib/primary_server.ts";
-import { readEnvToken } from "./lib/token.ts";
-import { Stats } from "./lib/stats.ts";
-import { expireProducers, scheduleExpiry } from "./lib/producer_expiry.ts";
-import { Store, StoreError } from "./lib/store.ts";
-import { refuseSilentReset } from "./lib/state_guard.ts";
-import { untilSignal } from "./lib/signals.ts";
+import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
+import { Committer } from "./lib/primary/committer.ts";
+import { startHttp } from "./lib/dashboard/http_server.ts";
+import { Ledger } from "./lib/primary/ledger.ts";
+import { LikesLog } from "./lib/primary/likes_log.ts";
+import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary/options.ts";
+import { PrimaryServer } from "./lib/primary/server.ts";
+import { readEnvToken } from "./lib/protocol/token.ts";
+import { Stats } from "./lib/primary/stats.ts";
+import { expireProducers, scheduleExpiry } from "./lib/primary/producer_expiry.ts";
+import { Store, StoreError } from "./lib/primary/store.ts";
+import { refuseSilentReset } from "./lib/primary/state_guard.ts";
+import { untilSignal } from "./lib/common/signals.ts";
 
 runProgram("primary", async () => {
   const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);

@@ -1,10 +1,10 @@
 /**
  * Test support: a real primary in a subprocess (granted -A: tests exercise the
- * program, tests/permissions_test.ts its grants), on ephemeral ports, with its
+ * program, tests/launch/permissions_test.ts its grants), on ephemeral ports, with its
  * log and state in a temp dir. Waits for the ready line, with a deadline.
  */
-import { launchPrimary } from "../../lib/primary_process.ts";
-import { Store } from "../../lib/store.ts";
+import { launchPrimary } from "../../lib/launch/primary_process.ts";
+import { Store } from "../../lib/primary/store.ts";
 import { tempDir } from "./temp.ts";
 
 export interface PrimaryProcess {

@@ -1,9 +1,9 @@
 /**
- * Test support: what the protocol says (lib/message.ts's header), written
+ * Test support: what the protocol says (lib/protocol/message.ts's header), written
  * apart from the parser, as a regex over the bytes plus the numeric limits.
  * The property and fuzz tests hold the primary to it.
  */
-import { MAX_SEQ, type Message } from "../../lib/message.ts";
+import { MAX_SEQ, type Message } from "../../lib/protocol/message.ts";
 
 /** One character per byte, so that a regex can judge arbitrary bytes. */
 const latin1 = (line: Uint8Array): string => String.fromCharCode(...line);

@@ -1,0 +1,114 @@
+/**
+ * The least privilege each program runs with, computed from its options.
+ * The parent uses it to launch its children; the demo to launch the primary
+ * and the parent; deno.json's tasks are these for the default options (a test
+ * holds them to it); and `deno task command` prints them for other options.
+ */
+import type { PrimaryOptions } from "../primary/options.ts";
+import type { LikesServerOptions } from "../producer/options.ts";
+import { TOKEN_ENV } from "../protocol/token.ts";
+
+export interface Grants {
+  net?: string[];
+  read?: string[];
+  write?: string[];
+  env?: string[];
+  sys?: string[];
+  run?: string[];
+}
+
+/** `host:port` as --allow-net wants it (IPv6 in brackets). */
+export function netAddress(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The --allow-* flags for `grants`, in a stable order. */
+export function permissionFlags(grants: Grants): string[] {
+  const flags: string[] = [];
+  for (const kind of ["net", "read", "write", "env", "sys", "run"] as const) {
+    const values = grants[kind];
+    if (values && values.length > 0) flags.push(`--allow-${kind}=${values.join(",")}`);
+  }
+  return flags;
+}
+
+export function primaryGrants(options: Pick<PrimaryOptions, "host" | "port" | "http" | "log" | "state">): Grants {
+  const net = [netAddress(options.host, options.port)];
+  // Both on 127.0.0.1:0 (ephemeral ports, as the bench runs it) is one grant.
+  if (options.http !== "off" && options.http !== net[0]) net.push(options.http);
+  // Read too: the log and state are checked with lstat (symlinks) and read back at start-up.
+  const files = [options.log, options.state];
+  return { net, read: files, write: files, env: [TOKEN_ENV] };
+}
+
+export function likesServerGrants(id: number, options: Pick<LikesServerOptions, "host" | "port" | "logDir">): Grants {
+  const log = `${options.logDir}/LikesServer${id}`;
+  return { net: [netAddress(options.host, options.port)], read: [log], write: [log], env: [TOKEN_ENV] };
+}
+
+export function parentGrants(options: { logDir: string }): Grants {
+  const status = `${options.logDir}/ParentProcessStatus`;
+  return { read: [status], write: [status], env: [TOKEN_ENV], run: ["deno"] };
+}
+
+export function auditGrants(options: { logDir: string; servers: number; primaryLog?: string }): Grants {
+  const files = [options.primaryLog ?? `${options.logDir}/PrimaryLikesLog`];
+  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/LikesServer${i}`);
+  return { read: files };
+}
+
+export function demoGrants(options: { http: string }): Grants {
+  return { net: [options.http], run: ["deno"] };
+}
+
+/**
+ * The benchmark: it talks only to processes it starts on 127.0.0.1 (their
+ * ephemeral ports are not known in advance, hence the host-wide grant), writes
+ * only under its work dir (the primaries' and Redis's temp state, the JSON),
+ * asks for the CPU model and the kernel release for the report (as system
+ * info: reading /proc/cpuinfo would need -A), and runs the primary,
+ * redis-server and redis-benchmark.
+ */
+export function benchGrants(options: { workDir: string }): Grants {
+  return {
+    net: ["127.0.0.1"],
+    write: [options.workDir],
+    sys: ["cpus", "osRelease"],
+    run: ["deno", "redis-server", "redis-benchmark"],
+  };
+}
+
+/**
+ * The program that runs Deno: this very executable when we may run it (as in
+ * tests granted -A), else `deno` from PATH, which is what `--allow-run=deno` grants.
+ */
+export function denoCommand(): string {
+  const self = Deno.execPath();
+  return Deno.permissions.querySync({ name: "run", command: self }).state === "granted" ? self : "deno";
+}
+
+/** The project root, for locating the scripts the programs launch. */
+const ROOT = new URL("../../", import.meta.url);
+
+/** The deno.json task command for `script` run with `grants`. */
+export function taskCommand(script: string, grants: Grants): string {
+  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script].join(" ");
+}
+
+/**
+ * Arguments to launch a project script from another program: the same as its
+ * task, with absolute paths and the project's config (import map and lock),
+ * so that it works whatever the current directory is. `"all"` grants -A, for
+ * tests that exercise the program rather than its permissions.
+ */
+export function launchArgs(script: string, grants: Grants | "all", args: string[] = []): string[] {
+  const config = new URL("deno.json", ROOT).pathname;
+  return [
+    "run",
+    "--no-prompt",
+    `--config=${config}`,
+    ...(grants === "all" ? ["-A"] : permissionFlags(grants)),
+    new URL(script, ROOT).pathname,
+    ...args,
+  ];
+}

@@ -1,0 +1,127 @@
+/** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
+import { type FlagSpecs, parse } from "../common/cli.ts";
+import { formatDuration } from "../common/duration.ts";
+import type { Durability } from "./store.ts";
+
+export interface PrimaryOptions {
+  /** Address to listen on for LikesServers. @default {"127.0.0.1"} */
+  host: string;
+  /** @default {4242} */
+  port: number;
+  /** @default {"/tmp/PrimaryLikesLog"} */
+  log: string;
+  /** SQLite state file. @default {"/tmp/PrimaryLikes.db"} */
+  state: string;
+  /** @default {42} */
+  maxLikes: number;
+  /** @default {"normal"} */
+  durability: Durability;
+  /** Start from a zero total on purpose. @default {false} */
+  reset: boolean;
+  /** Dashboard address `host:port`, or `off`. @default {"127.0.0.1:4243"} */
+  http: string;
+  /** Shared token producers must send; LIKES_TOKEN is read when absent. @default {undefined} */
+  token: string | undefined;
+  /** Allow a non-loopback host without a token. @default {false} */
+  insecure: boolean;
+  /** @default {1024} */
+  maxLine: number;
+  /** @default {10000} */
+  maxConnections: number;
+  /** @default {60000} */
+  idleTimeout: number;
+  /** @default {10000} */
+  writeTimeout: number;
+  /** @default {1024} */
+  maxUnanswered: number;
+  /** @default {100000} */
+  maxProducers: number;
+  /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
+  producerTtl: number;
+}
+
+export const primaryDefaults = {
+  host: "127.0.0.1",
+  port: 4242,
+  log: "/tmp/PrimaryLikesLog",
+  state: "/tmp/PrimaryLikes.db",
+  maxLikes: 42,
+  durability: "normal",
+  reset: false,
+  http: "127.0.0.1:4243",
+  token: undefined,
+  insecure: false,
+  maxLine: 1024,
+  maxConnections: 10_000,
+  idleTimeout: 60_000,
+  writeTimeout: 10_000,
+  maxUnanswered: 1024,
+  maxProducers: 100_000,
+  producerTtl: 86_400_000,
+} satisfies PrimaryOptions;
+
+/** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
+export function splitAddress(address: string): { hostname: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  return { hostname: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
+/** `host:port` or `off`. */
+export function httpAddress(text: string): string {
+  if (text === "off") return text;
+  const colon = text.lastIndexOf(":");
+  if (colon < 1) throw new RangeError(`Expected host:port or off, got ${JSON.stringify(text)}`);
+  parse.host(text.slice(0, colon));
+  parse.port(text.slice(colon + 1));
+  return text;
+}
+
+export const primarySpecs: FlagSpecs<PrimaryOptions> = {
+  host: { help: "Address to listen on for LikesServers", arg: "HOST", parse: parse.host },
+  port: { help: "TCP port (0 picks a free one)", arg: "PORT", parse: parse.port },
+  log: { help: "Human-readable log of every like and total", arg: "FILE", parse: parse.path },
+  state: { help: "SQLite state: total and dedupe", arg: "FILE", parse: parse.path },
+  maxLikes: { help: "Most likes one message may carry", arg: "N", parse: parse.integer(0, 1_000_000) },
+  durability: {
+    help: "normal survives kill -9; fsync also survives power loss",
+    arg: "MODE",
+    parse: parse.oneOf("normal", "fsync"),
+  },
+  reset: { help: "Start from a zero total, forgetting the stored state" },
+  http: { help: "Dashboard and metrics address, or off", arg: "HOST:PORT", parse: httpAddress },
+  token: {
+    help: "Token producers must send (prefer $LIKES_TOKEN: flags show in ps)",
+    arg: "TOKEN",
+    parse: (text) => {
+      // An empty token would satisfy the off-loopback check while no client could ever match it.
+      if (text === "") throw new RangeError("The token must not be empty");
+      return text;
+    },
+  },
+  insecure: { help: "Allow a non-loopback --host without a token" },
+  maxLine: { help: "Longest line in bytes", arg: "BYTES", parse: parse.integer(16, 1 << 20) },
+  maxConnections: { help: "Connections served at once", arg: "N", parse: parse.integer(1, 1_000_000) },
+  idleTimeout: { help: "Close a connection silent this long", arg: "DURATION", parse: parse.duration },
+  writeTimeout: {
+    help: "Close a connection that leaves replies unread this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  maxUnanswered: {
+    help: "Lines taken from a connection before its replies are written",
+    arg: "N",
+    parse: parse.integer(1, 1 << 20),
+  },
+  maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
+  producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
+};
+
+/** How a default reads in --help. */
+export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
+  return ["idleTimeout", "writeTimeout", "producerTtl"].includes(key) ? formatDuration(value as number) : String(value);
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host.startsWith("127.") || host === "::1" || host === "[::1]";
+}

@@ -1,0 +1,78 @@
+/** A LikesServer's flags; the parent passes each of them on to its children. */
+import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
+import { formatDuration } from "../common/duration.ts";
+
+export interface LikesServerOptions {
+  /** N in LikesServer<N>; required. @default {undefined} */
+  id: number | undefined;
+  /** How long to keep sending (ms). @default {300000} */
+  duration: number;
+  /** Shortest wait between sends (ms). @default {1000} */
+  minInterval: number;
+  /** Longest wait between sends (ms). @default {5000} */
+  maxInterval: number;
+  /** Most likes in one message. @default {42} */
+  maxLikes: number;
+  /** @default {"127.0.0.1"} */
+  host: string;
+  /** @default {4242} */
+  port: number;
+  /** Directory of the LikesServer<N> log. @default {"/tmp"} */
+  logDir: string;
+  /** Makes every random choice reproducible. @default {undefined} */
+  seed: number | undefined;
+  /** How long one message may keep failing before the LikesServer gives up (ms). @default {30000} */
+  retryFor: number;
+  /** How long to wait for a connection or a reply (ms). @default {5000} */
+  replyTimeout: number;
+}
+
+export const likesServerDefaults = {
+  id: undefined,
+  duration: 300_000,
+  minInterval: 1000,
+  maxInterval: 5000,
+  maxLikes: 42,
+  host: "127.0.0.1",
+  port: 4242,
+  logDir: "/tmp",
+  seed: undefined,
+  retryFor: 30_000,
+  replyTimeout: 5000,
+} satisfies LikesServerOptions;
+
+export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
+  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, 9999) },
+  duration: { help: "How long to keep sending", arg: "DURATION", parse: parse.duration },
+  minInterval: { help: "Shortest wait between sends", arg: "DURATION", parse: parse.duration },
+  maxInterval: { help: "Longest wait between sends", arg: "DURATION", parse: parse.duration },
+  maxLikes: { help: "Most likes in one message", arg: "N", parse: parse.integer(0, 1_000_000) },
+  host: { help: "Primary's address", arg: "HOST", parse: parse.host },
+  port: { help: "Primary's port", arg: "PORT", parse: parse.integer(1, 65535) },
+  logDir: { help: "Directory for the LikesServer<N> log", arg: "DIR", parse: parse.path },
+  seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
+  retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
+  replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
+};
+
+const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger"];
+
+/** How a default reads in --help (durations as 5m, 1s). */
+export function showDefault(key: string, value: unknown): string {
+  return DURATION_FLAGS.includes(key) ? formatDuration(value as number) : String(value);
+}
+
+/**
+ * Checks what single flags cannot: the interval range.
+ *
+ * @throws {UsageError} When --min-interval is above --max-interval
+ */
+export function checkIntervals(options: { minInterval: number; maxInterval: number }): void {
+  if (options.minInterval > options.maxInterval) {
+    throw new UsageError(
+      `--min-interval (${formatDuration(options.minInterval)}) is above --max-interval (${
+        formatDuration(options.maxInterval)
+      })`,
+    );
+  }
+}

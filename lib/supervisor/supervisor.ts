@@ -1,0 +1,80 @@
+/**
+ * The parent's work: launch LikesServer0..N-1 one every `stagger`, each with
+ * exactly the permissions it needs, record when each started and ended and
+ * every error it reported, and stop them all on request.
+ */
+import { escapeText } from "../common/escape.ts";
+import { formatDuration } from "../common/duration.ts";
+import type { LineLog } from "../common/line_log.ts";
+import { childFlags, type ParentOptions } from "./options.ts";
+import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
+import { deriveSeed } from "../common/random.ts";
+import { sleep } from "../common/sleep.ts";
+import { textLines } from "../common/text_lines.ts";
+
+export interface ChildResult {
+  id: number;
+  /** Exit code, or undefined when a signal ended it. */
+  code: number | undefined;
+  signal: Deno.Signal | null;
+  ms: number;
+}
+
+/** Runs the LikesServers to completion (or until `stop` aborts); returns how each ended. */
+export async function supervise(options: ParentOptions, status: LineLog, stop: AbortSignal): Promise<ChildResult[]> {
+  const running = new Map<number, Deno.ChildProcess>();
+  const finished: Promise<ChildResult>[] = [];
+  // Children must be told to stop too, even those launched after the signal raced us.
+  const stopAll = () => {
+    for (const child of running.values()) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already exited */ }
+    }
+  };
+  stop.addEventListener("abort", stopAll, { once: true });
+
+  for (let id = 0; id < options.servers && !stop.aborted; id++) {
+    if (id > 0 && !await sleep(options.stagger, stop)) break;
+    finished.push(launch(id, options, status, running));
+  }
+  const results = await Promise.all(finished);
+  stop.removeEventListener("abort", stopAll);
+  return results;
+}
+
+async function launch(
+  id: number,
+  options: ParentOptions,
+  status: LineLog,
+  running: Map<number, Deno.ChildProcess>,
+): Promise<ChildResult> {
+  const name = `LikesServer${id}`;
+  const seed = options.seed === undefined ? undefined : deriveSeed(options.seed, id);
+  const started = performance.now();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(denoCommand(), {
+      args: launchArgs("likes_server.ts", likesServerGrants(id, options), childFlags(id, options, seed)),
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    status.line(`${name} could not be started: ${escapeText((error as Error).message)} (status 1, failure)`);
+    return { id, code: 1, signal: null, ms: 0 };
+  }
+  running.set(id, child);
+  status.line(`${name} started pid=${child.pid}`);
+  // Every line the child writes on stderr is an error it met: record each one.
+  const forwarding = (async () => {
+    for await (const line of textLines(child.stderr)) status.line(`${name} ${escapeText(line)}`);
+  })();
+  const { code, signal } = await child.status;
+  await forwarding;
+  running.delete(id);
+  const ms = performance.now() - started;
+  const how = signal ? `signal ${signal}` : `status ${code}`;
+  status.line(`${name} ended ${how} (${code === 0 ? "success" : "failure"}) after ${formatDuration(ms)}`);
+  return { id, code: signal ? undefined : code, signal, ms };
+}

@@ -1,0 +1,202 @@
+/**
+ * Reconciles the logs after a run: for each LikesServer, the likes it logged
+ * as acknowledged against the likes the primary logged for it, matched by
+ * (producer, seq). Answers "did we lose or double-count any likes?".
+ */
+import { parseLogLine } from "../primary/likes_log.ts";
+import { textLines } from "../common/text_lines.ts";
+
+export interface ServerAudit {
+  name: string;
+  /** Messages the LikesServer sent (acknowledged or not). */
+  sent: number;
+  acked: number;
+  ackedLikes: number;
+  /** Messages of this run the primary counted (first arrival of each). */
+  counted: number;
+  countedLikes: number;
+  /** Repeats the primary recognised and did not count. */
+  duplicates: number;
+  /** Acknowledged but not counted: lost likes. */
+  lost: number;
+  /** Counted more than once. */
+  doubled: number;
+  /**
+   * Counted but not logged as acknowledged by the sender (its reply was lost,
+   * or it died before logging it): not an error, the like was counted once.
+   */
+  unconfirmed: number;
+  /** Problems found in the LikesServer's own log. */
+  problems: string[];
+}
+
+export interface AuditReport {
+  servers: ServerAudit[];
+  /** Breaks in the primary log's running total (a Total that is not the previous plus the likes). */
+  totalBreaks: string[];
+  ok: boolean;
+}
+
+interface Sent {
+  likes: number;
+  acked: boolean;
+  counted: number;
+}
+
+const SENT_LINE = /^\S+ LikesServer\d+ (\d+) (0|unacknowledged) seq=(\d+)/;
+const STARTED_LINE = /^\S+ LikesServer\d+ started producer=(\S+)/;
+const RESTART_LINE = /^\S+ (Recovered total|Started from zero)/;
+
+/** Reads a text file line by line without holding it all in memory. */
+async function* lines(path: string): AsyncGenerator<string> {
+  using file = await Deno.open(path);
+  yield* textLines(file.readable);
+}
+
+/**
+ * Audits `servers` LikesServer logs in `logDir` against the primary's log.
+ * A missing LikesServer log is reported as a problem of that server.
+ */
+export async function audit(
+  logDir: string,
+  servers: number,
+  primaryLog = `${logDir}/PrimaryLikesLog`,
+): Promise<AuditReport> {
+  const byProducer = new Map<string, { audit: ServerAudit; sent: Map<number, Sent> }>();
+  const report: AuditReport = { servers: [], totalBreaks: [], ok: true };
+  for (let id = 0; id < servers; id++) {
+    const name = `LikesServer${id}`;
+    const entry: ServerAudit = {
+      name,
+      sent: 0,
+      acked: 0,
+      ackedLikes: 0,
+      counted: 0,
+      countedLikes: 0,
+      duplicates: 0,
+      lost: 0,
+      doubled: 0,
+      unconfirmed: 0,
+      problems: [],
+    };
+    report.servers.push(entry);
+    const sent = new Map<number, Sent>();
+    try {
+      for await (const line of lines(`${logDir}/${name}`)) {
+        const started = STARTED_LINE.exec(line);
+        if (started) byProducer.set(started[1], { audit: entry, sent });
+        const m = SENT_LINE.exec(line);
+        if (!m) continue;
+        const message = { likes: Number(m[1]), acked: m[2] === "0", counted: 0 };
+        sent.set(Number(m[3]), message);
+        entry.sent++;
+        if (message.acked) {
+          entry.acked++;
+          entry.ackedLikes += message.likes;
+        }
+      }
+    } catch (error) {
+      entry.problems.push(`cannot read its log: ${(error as Error).message}`);
+    }
+  }
+
+  let previousTotal: number | undefined;
+  let lineNumber = 0;
+  for await (const line of lines(primaryLog)) {
+    lineNumber++;
+    if (RESTART_LINE.test(line)) {
+      // A restart carries the total over (or resets it): the chain starts again.
+      const total = /total (\d+)/.exec(line);
+      previousTotal = total ? Number(total[1]) : 0;
+      continue;
+    }
+    const entry = parseLogLine(line);
+    if (entry.kind !== "accepted" && entry.kind !== "duplicate") continue;
+    const expected = entry.kind === "accepted" && previousTotal !== undefined
+      ? previousTotal + entry.likes
+      : previousTotal;
+    if (expected !== undefined && entry.total !== expected) {
+      report.totalBreaks.push(`line ${lineNumber}: Total ${entry.total}, expected ${expected}`);
+    }
+    previousTotal = entry.total;
+    if (entry.producer === undefined) continue;
+    const producer = byProducer.get(entry.producer);
+    if (!producer) continue;
+    if (entry.kind === "duplicate") {
+      producer.audit.duplicates++;
+      continue;
+    }
+    const message = producer.sent.get(entry.seq!);
+    if (!message) {
+      // Sent, counted, then the LikesServer died before it could log the reply.
+      producer.sent.set(entry.seq!, { likes: entry.likes, acked: false, counted: 1 });
+      continue;
+    }
+    message.counted++;
+    if (message.likes !== entry.likes) {
+      producer.audit.problems.push(`seq=${entry.seq}: sent ${message.likes} likes, primary counted ${entry.likes}`);
+    }
+  }
+
+  for (const { audit, sent } of new Set(byProducer.values())) {
+    for (const message of sent.values()) {
+      if (message.counted > 0) {
+        audit.counted++;
+        audit.countedLikes += message.likes;
+      }
+      if (message.counted > 1) audit.doubled++;
+      if (message.acked && message.counted === 0) audit.lost++;
+      if (!message.acked && message.counted > 0) audit.unconfirmed++;
+    }
+  }
+  report.ok = report.totalBreaks.length === 0 &&
+    report.servers.every((s) => s.lost === 0 && s.doubled === 0 && s.problems.length === 0);
+  return report;
+}
+
+/** The report as a table for people. */
+export function formatAudit(report: AuditReport): string {
+  const header = ["server", "sent", "acked", "acked likes", "counted", "counted likes", "duplicates", "mismatch"];
+  const rows = report.servers.map((s) =>
+    [
+      s.name,
+      s.sent,
+      s.acked,
+      s.ackedLikes,
+      s.counted,
+      s.countedLikes,
+      s.duplicates,
+      mismatch(s),
+    ].map(String)
+  );
+  const sum = (key: keyof ServerAudit) => report.servers.reduce((n, s) => n + (s[key] as number), 0);
+  rows.push([
+    "total",
+    sum("sent"),
+    sum("acked"),
+    sum("ackedLikes"),
+    sum("counted"),
+    sum("countedLikes"),
+    sum("duplicates"),
+    report.ok ? "none" : "YES",
+  ].map(String));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const format = (row: string[]) =>
+    row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ");
+  const out = [format(header), ...rows.map(format)];
+  for (const s of report.servers) for (const problem of s.problems) out.push(`${s.name}: ${problem}`);
+  for (const line of report.totalBreaks) out.push(`PrimaryLikesLog running total broken at ${line}`);
+  out.push(
+    report.ok ? "OK: every acknowledged like was counted exactly once." : "MISMATCH: see the rows above.",
+  );
+  return out.join("\n");
+}
+
+function mismatch(s: ServerAudit): string {
+  const parts: string[] = [];
+  if (s.lost > 0) parts.push(`${s.lost} lost`);
+  if (s.doubled > 0) parts.push(`${s.doubled} double-counted`);
+  if (s.problems.length > 0) parts.push(`${s.problems.length} problems`);
+  if (s.unconfirmed > 0) parts.push(`(${s.unconfirmed} counted, reply lost)`);
+  return parts.length === 0 ? "none" : parts.join(", ");
+}

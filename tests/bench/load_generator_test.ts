@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { generateLoad } from "../../lib/bench/load_generator.ts";
+import { startPrimary } from "../support/primary.ts";
+
+Deno.test("generateLoad() sends each producer's likes with seq 1, 2, 3... and counts the acknowledged ones", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  const edges: string[] = [];
+  let load;
+  try {
+    load = await generateLoad(primary.port, {
+      connections: 3,
+      pipeline: 4,
+      durationMs: 300,
+      warmupMs: 100,
+      producerPrefix: "lg-",
+      onWindow: (edge) => edges.push(edge),
+    });
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  assert.deepEqual(edges, ["start", "end"]);
+  assert.ok(load.acknowledged > 0);
+  assert.equal(load.rejected, 0);
+  assert.equal(load.unanswered, 0);
+  assert.equal(load.histogram.count, load.acknowledged);
+  assert.equal(load.seconds, 0.3);
+  // Every line was a new (producer, seq): the primary counted each one, none as a duplicate.
+  const log = await Deno.readTextFile(primary.log);
+  assert.doesNotMatch(log, /Duplicate/);
+  const likes = log.match(/ LikesServer1 1 Total \d+ producer=lg-[0-2] seq=\d+\n/g) ?? [];
+  assert.ok(likes.length >= load.acknowledged);
+  for (const producer of ["lg-0", "lg-1", "lg-2"]) {
+    const seqs = likes.filter((l) => l.includes(`producer=${producer} `)).map((l) => Number(/seq=(\d+)/.exec(l)![1]));
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `${producer} sent seq 1, 2, 3... in order`);
+  }
+});
+
+Deno.test("generateLoad() counts replies other than 0 as rejected, not acknowledged", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  let load;
+  try {
+    load = await generateLoad(primary.port, { connections: 2, pipeline: 2, durationMs: 200, warmupMs: 0, likes: 43 });
+  } finally {
+    await primary.stop();
+  }
+  assert.equal(load.acknowledged, 0);
+  assert.ok(load.rejected > 0);
+  assert.equal(load.firstRejection, "1 likes above maximum");
+  assert.equal(load.histogram.count, 0);
+});
+
+Deno.test("generateLoad() refuses nonsense options", async () => {
+  await assert.rejects(generateLoad(1, { connections: 0 }), RangeError);
+  await assert.rejects(generateLoad(1, { pipeline: 1.5 }), RangeError);
+  await assert.rejects(generateLoad(1, { warmupMs: -1 }), RangeError);
+});

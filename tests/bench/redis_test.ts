@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { parseRedisCsv, parseRedisInfo, redisUse } from "../../lib/bench/redis.ts";
+
+Deno.test("parseRedisCsv() reads the INCR rate and latency percentiles of redis-benchmark --csv", () => {
+  const csv = [
+    '"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"',
+    '"INCR","85106.38","0.070","0.024","0.055","0.127","0.231","2.391"',
+    "",
+  ].join("\n");
+  assert.deepEqual(parseRedisCsv(csv), { rate: 85106.38, latencyMs: { p50: 0.055, p99: 0.231 } });
+});
+
+Deno.test("parseRedisCsv() refuses output without an INCR row or the columns it needs", () => {
+  assert.throws(() => parseRedisCsv(""), /Cannot read redis-benchmark output/);
+  assert.throws(() => parseRedisCsv('"test","rps"\n"INCR","1"\n'), /Cannot read redis-benchmark output/);
+  assert.throws(
+    () => parseRedisCsv('"test","rps","p50_latency_ms","p99_latency_ms"\n"GET","1","2","3"\n'),
+    /Cannot read redis-benchmark output/,
+  );
+});
+
+Deno.test("parseRedisInfo() and redisUse() read CPU seconds and RSS from an INFO reply", () => {
+  const info = [
+    "# Memory",
+    "used_memory:1013400",
+    "used_memory_rss:9043968",
+    "",
+    "# CPU",
+    "used_cpu_sys:0.123456",
+    "used_cpu_user:0.250000",
+    "used_cpu_sys_children:5.000000",
+    "",
+  ].join("\r\n");
+  const fields = parseRedisInfo(info);
+  assert.equal(fields.get("used_memory_rss"), "9043968");
+  assert.equal(fields.has("# Memory"), false);
+  const use = redisUse(fields);
+  assert.ok(Math.abs(use.cpuSeconds - 0.373456) < 1e-9, String(use.cpuSeconds));
+  assert.equal(use.rssBytes, 9_043_968);
+});
+
+Deno.test("redisUse() refuses an INFO reply without the fields it needs", () => {
+  assert.throws(() => redisUse(parseRedisInfo("used_cpu_sys:1\r\nused_cpu_user:1\r\n")), /used_memory_rss/);
+  assert.throws(() => redisUse(parseRedisInfo("used_cpu_sys:x\r\n")), /used_cpu_sys/);
+});

@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { Ledger } from "../../lib/primary/ledger.ts";
+import type { Like } from "../../lib/protocol/message.ts";
+
+function like(likes: number, producer?: string, seq?: number): Like {
+  return producer === undefined
+    ? { kind: "like", server: 1, likes }
+    : { kind: "like", server: 1, likes, producer, seq };
+}
+
+/** Applies likes as one committed batch and returns what each was. */
+function batch(ledger: Ledger, likes: Like[], now = 1000): string[] {
+  ledger.begin();
+  const applied = likes.map((l) => ledger.apply(l, now));
+  ledger.commit(ledger.changes());
+  return applied;
+}
+
+Deno.test("Ledger rejects a negative or fractional starting total and a non-positive producer limit", () => {
+  assert.throws(() => new Ledger(-1), { name: "RangeError", message: /total must be a non-negative integer, got -1/ });
+  assert.throws(() => new Ledger(1.5), RangeError);
+  assert.throws(() => new Ledger(Number.MAX_SAFE_INTEGER + 1), RangeError);
+  assert.throws(() => new Ledger(0, [], { maxProducers: 0 }), { name: "RangeError", message: /maxProducers/ });
+});
+
+Deno.test("Ledger adds plain likes every time they arrive", () => {
+  const ledger = new Ledger(10);
+  assert.deepEqual(batch(ledger, [like(3), like(3), like(0)]), ["accepted", "accepted", "accepted"]);
+  assert.equal(ledger.total, 16);
+  assert.equal(ledger.producerCount, 0);
+});
+
+Deno.test("Ledger counts a (producer, seq) once and answers repeats and older sequence numbers as duplicates", () => {
+  const ledger = new Ledger();
+  assert.deepEqual(batch(ledger, [like(5, "p", 1), like(5, "p", 1), like(7, "p", 2)]), [
+    "accepted",
+    "duplicate",
+    "accepted",
+  ]);
+  assert.deepEqual(batch(ledger, [like(5, "p", 1), like(7, "p", 2), like(1, "p", 3)]), [
+    "duplicate",
+    "duplicate",
+    "accepted",
+  ]);
+  assert.equal(ledger.total, 13);
+  assert.equal(ledger.producer("p")?.lastSeq, 3);
+});
+
+Deno.test("Ledger keeps producers apart", () => {
+  const ledger = new Ledger();
+  assert.deepEqual(batch(ledger, [like(1, "a", 1), like(2, "b", 1), like(4, "a", 1)]), [
+    "accepted",
+    "accepted",
+    "duplicate",
+  ]);
+  assert.equal(ledger.total, 3);
+});
+
+Deno.test("Ledger continues from the stored total and producers", () => {
+  const ledger = new Ledger(100, [["p", { lastSeq: 9, lastSeen: 5 }]]);
+  assert.deepEqual(batch(ledger, [like(1, "p", 9), like(1, "p", 10)]), ["duplicate", "accepted"]);
+  assert.equal(ledger.total, 101);
+});
+
+Deno.test("Ledger refuses to apply, list changes, commit or roll back outside a batch, and to nest batches", () => {
+  const ledger = new Ledger();
+  assert.throws(() => ledger.apply(like(1), 0), /outside a batch/);
+  assert.throws(() => ledger.changes(), /no batch is open/);
+  assert.throws(() => ledger.commit({ total: 0, touched: [], evicted: [] }), /no batch is open/);
+  assert.throws(() => ledger.rollback(), /no batch is open/);
+  ledger.begin();
+  assert.throws(() => ledger.begin(), /already open/);
+  assert.throws(() => ledger.expire(0), /during a batch/);
+});
+
+Deno.test("Ledger.rollback() restores the total and every producer the batch touched", () => {
+  const ledger = new Ledger(50, [["old", { lastSeq: 4, lastSeen: 100 }]]);
+  ledger.begin();
+  ledger.apply(like(5), 200);
+  ledger.apply(like(6, "old", 5), 200);
+  ledger.apply(like(6, "old", 6), 200);
+  ledger.apply(like(7, "new", 1), 200);
+  ledger.apply(like(7, "new", 1), 200);
+  ledger.apply(like(2, "old", 1), 200);
+  assert.equal(ledger.total, 74);
+  ledger.rollback();
+  assert.equal(ledger.total, 50);
+  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, lastSeen: 100 });
+  assert.equal(ledger.producer("new"), undefined);
+  assert.equal(ledger.producerCount, 1);
+  // The rolled-back sequence numbers count when they come again.
+  assert.deepEqual(batch(ledger, [like(6, "old", 5), like(7, "new", 1)]), ["accepted", "accepted"]);
+  assert.equal(ledger.total, 63);
+});
+
+Deno.test("Ledger.rollback() undoes a duplicate's refresh of last-seen time", () => {
+  const ledger = new Ledger(0, [["p", { lastSeq: 3, lastSeen: 100 }]]);
+  ledger.begin();
+  assert.equal(ledger.apply(like(1, "p", 2), 900), "duplicate");
+  ledger.rollback();
+  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, lastSeen: 100 });
+});
+
+Deno.test("Ledger.changes() lists the new total and the producers touched, duplicates included", () => {
+  const ledger = new Ledger(0, [["a", { lastSeq: 1, lastSeen: 1 }], ["b", { lastSeq: 1, lastSeen: 2 }]]);
+  ledger.begin();
+  ledger.apply(like(3), 10);
+  ledger.apply(like(1, "a", 1), 10);
+  ledger.apply(like(2, "c", 7), 10);
+  const changes = ledger.changes();
+  assert.equal(changes.total, 5);
+  assert.deepEqual(
+    new Map(changes.touched),
+    new Map([["a", { lastSeq: 1, lastSeen: 10 }], ["c", { lastSeq: 7, lastSeen: 10 }]]),
+  );
+  assert.deepEqual(changes.evicted, []);
+});
+
+Deno.test("Ledger evicts the least recently seen producers beyond the limit, never one the batch touched", () => {
+  const ledger = new Ledger(0, [["b", { lastSeq: 1, lastSeen: 2 }], ["a", { lastSeq: 1, lastSeen: 1 }]], {
+    maxProducers: 2,
+  });
+  ledger.begin();
+  // "a" is the least recently seen, but this batch touches it: "b" goes instead.
+  ledger.apply(like(1, "a", 2), 10);
+  ledger.apply(like(1, "c", 1), 10);
+  const changes = ledger.changes();
+  assert.deepEqual(changes.evicted, ["b"]);
+  ledger.commit(changes);
+  assert.equal(ledger.producerCount, 2);
+  assert.equal(ledger.producer("b"), undefined);
+  // A forgotten producer's old sequence numbers count again: the price of a bounded state.
+  assert.deepEqual(batch(ledger, [like(1, "b", 1)], 20), ["accepted"]);
+  assert.equal(ledger.producer("a"), undefined, "a was now the least recently seen");
+});
+
+Deno.test("Ledger eviction follows last-seen time, refreshed by every batch that touches a producer", () => {
+  const ledger = new Ledger(0, [], { maxProducers: 3 });
+  batch(ledger, [like(1, "a", 1)], 1);
+  batch(ledger, [like(1, "b", 1)], 2);
+  batch(ledger, [like(1, "c", 1)], 3);
+  batch(ledger, [like(1, "a", 1)], 4); // a duplicate still shows the producer is alive
+  batch(ledger, [like(1, "d", 1)], 5);
+  assert.equal(ledger.producer("b"), undefined);
+  assert.ok(ledger.producer("a"));
+  assert.ok(ledger.producer("c"));
+  assert.ok(ledger.producer("d"));
+});
+
+Deno.test("Ledger.rollback() leaves eviction undone", () => {
+  const ledger = new Ledger(0, [["a", { lastSeq: 1, lastSeen: 1 }]], { maxProducers: 1 });
+  ledger.begin();
+  ledger.apply(like(1, "b", 1), 10);
+  assert.deepEqual(ledger.changes().evicted, ["a"]);
+  ledger.rollback();
+  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, lastSeen: 1 });
+  assert.equal(ledger.producerCount, 1);
+});
+
+Deno.test("Ledger.expire() forgets producers not seen since the cutoff, whatever order they were stored in", () => {
+  const ledger = new Ledger(0, [
+    ["late", { lastSeq: 1, lastSeen: 300 }],
+    ["early", { lastSeq: 1, lastSeen: 100 }],
+    ["middle", { lastSeq: 1, lastSeen: 200 }],
+  ]);
+  assert.deepEqual(ledger.expire(250).sort(), ["early", "middle"]);
+  assert.equal(ledger.producerCount, 1);
+  assert.ok(ledger.producer("late"));
+  assert.deepEqual(ledger.expire(250), []);
+});
+
+Deno.test("Ledger.expire() keeps a producer whose last-seen time a later batch refreshed", () => {
+  const ledger = new Ledger(0, [["a", { lastSeq: 1, lastSeen: 100 }], ["b", { lastSeq: 1, lastSeen: 200 }]]);
+  batch(ledger, [like(1, "a", 2)], 1000);
+  assert.deepEqual(ledger.expire(500), ["b"]);
+  assert.ok(ledger.producer("a"));
+});

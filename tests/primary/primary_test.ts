@@ -1,0 +1,461 @@
+import assert from "node:assert/strict";
+import { unescapeBytes } from "../../lib/common/escape.ts";
+import { parseLogLine } from "../../lib/primary/likes_log.ts";
+import { Store } from "../../lib/primary/store.ts";
+import { type PrimaryProcess, startPrimary, storedTotal } from "../support/primary.ts";
+import { exchange, pipeline, readReplies } from "../support/client.ts";
+import { tempDir } from "../support/temp.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+const encoder = new TextEncoder();
+
+/** Runs a primary that is expected to stop on its own (bad flags or state) and returns how it ended. */
+async function runPrimaryToExit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
+}
+
+function logLines(path: string): string[] {
+  return Deno.readTextFileSync(path).split("\n").slice(0, -1);
+}
+
+/** The last `Total` in the log and the sum of the likes it counted. */
+function logTotals(lines: string[]): { last: number; sum: number } {
+  let last = 0, sum = 0;
+  for (const line of lines) {
+    const entry = parseLogLine(line);
+    if (entry.kind === "accepted") {
+      sum += entry.likes;
+      last = entry.total;
+      assert.equal(entry.total, sum, `running total in ${line}`);
+    }
+  }
+  return { last, sum };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  deadline = 5000,
+): Promise<T> {
+  const started = Date.now();
+  while (true) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() - started > deadline) throw new Error(`Timed out after ${deadline}ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function openConnections(primary: PrimaryProcess): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${primary.httpPort}/api/stats`);
+  return (await response.json()).connectionsOpen;
+}
+
+Deno.test("primary counts valid likes, rejects invalid ones and logs both", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const replies = await exchange(primary.port, "LikesServer3 23\nLikesServer3 43\nhello\nLikesServer1 5\n", 4);
+    assert.deepEqual(replies, ["0", "1 likes above maximum", "1 unknown message", "0"]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const log = await Deno.readTextFile(primary.log);
+  assert.match(log, / LikesServer3 23 Total 23\n/);
+  assert.match(log, / Invalid data "LikesServer3 43" \(likes above maximum\)/);
+  assert.match(log, / LikesServer1 5 Total 28\n/);
+});
+
+Deno.test("primary logs invalid data escaped byte for byte, counts none of it, and keeps the connection", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  const hostile = [
+    new Uint8Array([...encoder.encode("LikesServer1 5"), 0x1b, ...encoder.encode("[2J")]),
+    new Uint8Array([0xff, 0xfe, 0x22, 0x5c, 0x00, 0x0d]),
+    encoder.encode("LikesServer1 -4"),
+    encoder.encode("LikesServer1 5 producer"),
+  ];
+  try {
+    const data = new Uint8Array([...hostile.flatMap((line) => [...line, 0x0a]), ...encoder.encode("LikesServer1 2\n")]);
+    assert.deepEqual(await exchange(primary.port, data, 5), [
+      "1 likes not an integer",
+      "1 unknown message",
+      "1 negative likes",
+      "1 missing sequence number",
+      "0",
+    ]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const lines = logLines(primary.log);
+  const invalid = lines.filter((line) => parseLogLine(line).kind === "invalid");
+  assert.equal(invalid.length, 4);
+  for (const [i, line] of invalid.entries()) {
+    assert.match(line, /^[\x20-\x7e]*$/, "printable ASCII only");
+    const literal = /^\S+ Invalid data ("(?:[^"\\]|\\.)*") \(.*\) from 127\.0\.0\.1:\d+$/.exec(line)?.[1];
+    assert.ok(literal, line);
+    assert.deepEqual(unescapeBytes(literal), hostile[i]);
+  }
+  assert.deepEqual(logTotals(lines), { last: 2, sum: 2 });
+});
+
+Deno.test("primary answers a line over --max-line, logs its head, then closes the connection", async () => {
+  const primary = await startPrimary({ args: ["--http", "off", "--max-line", "32"] });
+  try {
+    const replies = await exchange(primary.port, `LikesServer1 1\n${"X".repeat(100)}\nLikesServer1 2\n`, 3);
+    assert.deepEqual(replies, ["0", "1 line too long"]);
+    // Other connections are served as before.
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 4\n", 1), ["0"]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const lines = logLines(primary.log);
+  assert.equal(
+    lines.filter((line) => / Invalid data "X{32}" \(line too long\) from 127\.0\.0\.1:\d+$/.test(line)).length,
+    1,
+  );
+  assert.deepEqual(logTotals(lines), { last: 5, sum: 5 });
+});
+
+Deno.test("primary answers thousands of pipelined lines in the order they were sent", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  const lines: string[] = [];
+  const expected: string[] = [];
+  let total = 0;
+  for (let i = 0; i < 3000; i++) {
+    if (i % 7 === 3) {
+      lines.push(`LikesServer${i % 10} ${43 + i}`);
+      expected.push("1 likes above maximum");
+    } else if (i % 11 === 5) {
+      lines.push(`LikesServer2 1 p ${i}`);
+      lines.push(`LikesServer2 1 p ${i}`);
+      expected.push("0", "0 duplicate");
+      total += 1;
+    } else {
+      lines.push(`LikesServer${i % 10} ${i % 43}`);
+      expected.push("0");
+      total += i % 43;
+    }
+  }
+  try {
+    assert.deepEqual(await exchange(primary.port, lines.join("\n") + "\n", expected.length), expected);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  assert.deepEqual(logTotals(logLines(primary.log)), { last: total, sum: total });
+  assert.equal(storedTotal(primary.state), total);
+});
+
+Deno.test("primary has a like in its log before it acknowledges it", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    for (let i = 1; i <= 5; i++) {
+      assert.deepEqual(await exchange(primary.port, `LikesServer7 ${i}\n`, 1), ["0"]);
+      // No waiting: the line must already be there when the reply arrives.
+      assert.match(logLines(primary.log).at(-1)!, new RegExp(` LikesServer7 ${i} Total ${(i * (i + 1)) / 2}$`));
+    }
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`primary on ${signal} answers what it received, logs every acknowledged like, ends with Stopped, exits 0`, async () => {
+    const primary = await startPrimary({ args: ["--http", "off"] });
+    const lines = Array.from({ length: 6000 }, (_, i) => `LikesServer4 ${(i % 5) + 1} stop-${signal} ${i + 1}`);
+    let stopped: Promise<Deno.CommandStatus> | undefined;
+    const replies = await pipeline(primary.port, lines, (count) => {
+      // Stop while the client is still sending; a signal is sent once (a second one would kill).
+      if (count >= 500 && !stopped) stopped = primary.stop(signal);
+    });
+    const status = await (stopped ?? primary.stop(signal));
+    assert.equal(status.code, 0, primary.output());
+    assert.ok(replies.length >= 500);
+    assert.ok(replies.every((reply) => reply === "0"), "no reply other than 0");
+
+    const log = logLines(primary.log);
+    const { last, sum } = logTotals(log);
+    assert.equal(last, sum);
+    assert.match(log.at(-1)!, new RegExp(`^\\S+ Stopped by ${signal} with total ${last}$`));
+    assert.equal(storedTotal(primary.state), last);
+    assert.match(primary.output(), new RegExp(`stopped by ${signal}: total ${last}\\n`));
+    const logged = new Map<number, number>();
+    for (const line of log) {
+      const entry = parseLogLine(line);
+      if (entry.kind === "accepted") logged.set(entry.seq!, (logged.get(entry.seq!) ?? 0) + 1);
+    }
+    for (let seq = 1; seq <= replies.length; seq++) assert.equal(logged.get(seq), 1, `acknowledged seq ${seq}`);
+    // And the other way round: every like it counted was answered before it exited.
+    assert.equal(logged.size, replies.length);
+  });
+}
+
+Deno.test("primary sent SIGTERM the moment it prints its ready line still stops cleanly", async () => {
+  // startPrimary() polls for the ready line; this reacts to it at once, as a supervisor would.
+  const once = async () => {
+    const dir = await tempDir();
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off"].concat(
+          ["--log", `${dir}/log`, "--state", `${dir}/state.db`],
+        ),
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const deadline = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      let text = "";
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        if (!text.includes("ready") && (text += chunk).includes("ready")) child.kill("SIGTERM");
+        else text += chunk;
+      }
+      const { code } = await child.status;
+      clearTimeout(deadline);
+      assert.equal(code, 0, text);
+      assert.match(logLines(`${dir}/log`).at(-1)!, / Stopped by SIGTERM with total 0$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+  for (let round = 0; round < 2; round++) await Promise.all(Array.from({ length: 6 }, once));
+});
+
+Deno.test("primary restarted on its state continues from the stored total and says so", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer2 10\n", 2), ["0", "0"]);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 30);
+    assert.deepEqual(await exchange(second.port, "LikesServer1 1\n", 1), ["0"]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
+  const lines = logLines(first.log);
+  const recovered = lines.filter((line) => / Recovered total \d+ from /.test(line));
+  assert.equal(recovered.length, 2);
+  assert.match(recovered[1], new RegExp(` Recovered total 30 from ${second.state}$`));
+  assert.match(lines.at(-2)!, / LikesServer1 1 Total 31$/);
+  assert.equal(storedTotal(first.state), 31);
+});
+
+Deno.test("primary with --reset starts from zero on purpose and says so", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer1 3 p 1\n", 2), ["0", "0"]);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  try {
+    assert.equal(second.total, 0);
+    // The reset also forgets which (producer, seq) were applied.
+    assert.deepEqual(await exchange(second.port, "LikesServer1 3 p 1\n", 1), ["0"]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
+  const lines = logLines(first.log);
+  assert.ok(lines.some((line) => line.endsWith(` Started from zero (reset) with state ${first.state}`)));
+  assert.match(lines.at(-2)!, / LikesServer1 3 Total 3 producer=p seq=1$/);
+  assert.equal(storedTotal(first.state), 3);
+});
+
+Deno.test("primary refuses to start from zero when its state is gone but its log has history", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 20\n", 1), ["0"]);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+  for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
+  const log = Deno.readFileSync(first.log);
+  const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log]);
+  assert.equal(code, 1);
+  assert.match(
+    stderr,
+    /^primary: Cannot find state file .*, but the log .* already holds \d+ bytes of history: .*--reset/,
+  );
+  assert.deepEqual(Deno.readFileSync(first.log), log, "the log is untouched");
+  await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
+
+  const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  assert.equal(reset.total, 0);
+  assert.equal((await reset.stop()).code, 0);
+});
+
+Deno.test("primary refuses a corrupt state file with a clear error and leaves it untouched", async () => {
+  const dir = await tempDir();
+  try {
+    const garbage = encoder.encode("definitely not SQLite\n".repeat(300));
+    Deno.writeFileSync(`${dir}/state.db`, garbage);
+    const { code, stdout, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    assert.equal(code, 1);
+    assert.equal(stdout, "");
+    assert.equal(stderr, `primary: Cannot open state file ${dir}/state.db: file is not a database\n`);
+    assert.deepEqual(Deno.readFileSync(`${dir}/state.db`), garbage);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["state.db"], "no log, no WAL created");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("primary refuses a state path it cannot write: a directory there, or a file as its parent", async () => {
+  const dir = await tempDir();
+  try {
+    Deno.mkdirSync(`${dir}/state.db`);
+    let result = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      `primary: Cannot open state file ${dir}/state.db: ${dir}/state.db is not a regular file\n`,
+    );
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    result = await runPrimaryToExit(["--state", `${dir}/file/state.db`, "--log", `${dir}/log`]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^primary: Cannot open state file .*\/file\/state\.db: Not a directory[^\n]*\n$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("primary refuses a log path it cannot open, with a clear error", async () => {
+  const dir = await tempDir();
+  try {
+    Deno.mkdirSync(`${dir}/log`);
+    const { code, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    assert.equal(code, 1);
+    assert.equal(stderr, `primary: Cannot open log ${dir}/log: ${dir}/log is not a regular file\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("primary exits 1 with one clear line when its likes or dashboard port is taken", async () => {
+  const dir = await tempDir();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = taken.addr.port;
+    const files = ["--state", `${dir}/state.db`, "--log", `${dir}/log`];
+    let result = await runPrimaryToExit([...files, "--port", String(port)]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(`^primary: Cannot listen on 127\\.0\\.0\\.1:${port}: Address already in use[^\\n]*\\n$`),
+    );
+    result = await runPrimaryToExit([...files, "--http", `127.0.0.1:${port}`]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(`^primary: Cannot listen on 127\\.0\\.0\\.1:${port}: Address already in use[^\\n]*\\n$`),
+    );
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a second primary on a state in use exits 1 with a clear message and touches nothing", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 2\n", 1), ["0"]);
+    const logBefore = Deno.readTextFileSync(first.log);
+    for (const extra of [[], ["--reset"]]) {
+      const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log, ...extra]);
+      assert.equal(code, 1);
+      assert.equal(
+        stderr,
+        `primary: Cannot open state file ${first.state}: database is locked (is another primary running on it?)\n`,
+      );
+    }
+    assert.equal(Deno.readTextFileSync(first.log), logBefore);
+    assert.deepEqual(await exchange(first.port, "LikesServer1 3\n", 1), ["0"]);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+  assert.equal(storedTotal(first.state), 5);
+});
+
+Deno.test("a client that disconnects in the middle of a line has that line ignored", async () => {
+  const primary = await startPrimary();
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    await conn.write(encoder.encode("LikesServer1 5\nLikesServer1 7"));
+    assert.deepEqual(await readReplies(conn, 1), ["0"]);
+    await conn.write(encoder.encode(" p-half 1"));
+    conn.close();
+    await until("the primary to see the disconnect", async () => (await openConnections(primary)) === 0 || undefined);
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 1\n", 1), ["0"]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const lines = logLines(primary.log);
+  assert.ok(!lines.some((line) => line.includes("LikesServer1 7")), "half line never logged");
+  assert.deepEqual(logTotals(lines), { last: 6, sum: 6 });
+  assert.equal(storedTotal(primary.state), 6);
+});
+
+Deno.test("a client that disconnects before reading its reply is counted once, and its retry is a duplicate", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    await conn.write(encoder.encode("LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n"));
+    conn.close();
+    await until(
+      "the likes in the log",
+      () => logLines(primary.log).some((l) => l.endsWith("producer=gone-1 seq=2")) || undefined,
+    );
+    assert.deepEqual(await exchange(primary.port, "LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n", 2), [
+      "0 duplicate",
+      "0 duplicate",
+    ]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const lines = logLines(primary.log);
+  assert.equal(lines.filter((line) => parseLogLine(line).kind === "accepted").length, 2);
+  assert.equal(lines.filter((line) => parseLogLine(line).kind === "duplicate").length, 2);
+  assert.deepEqual(logTotals(lines), { last: 7, sum: 7 });
+});
+
+Deno.test("primary forgets producers past --producer-ttl at start-up, in the state file too", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  try {
+    assert.deepEqual(await exchange(first.port, "LikesServer1 1 old-a 1\nLikesServer1 1 old-b 1\n", 2), ["0", "0"]);
+  } finally {
+    assert.equal((await first.stop()).code, 0);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--producer-ttl", "1ms"] });
+  assert.equal((await second.stop()).code, 0);
+  const store = Store.open(first.state);
+  try {
+    assert.deepEqual(store.takeProducers(), []);
+    assert.equal(store.total, 2);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("primary keeps at most --max-producers producers in its state", async () => {
+  const primary = await startPrimary({ args: ["--http", "off", "--max-producers", "3"] });
+  try {
+    for (let i = 1; i <= 6; i++) {
+      assert.deepEqual(await exchange(primary.port, `LikesServer1 1 many-${i} 1\n`, 1), ["0"]);
+    }
+    // The most recent are remembered; the oldest was forgotten.
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 1 many-6 1\n", 1), ["0 duplicate"]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const store = Store.open(primary.state);
+  try {
+    assert.deepEqual(store.takeProducers().map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
+  } finally {
+    store.close();
+  }
+});

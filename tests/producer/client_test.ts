@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { LikesClient, SendError } from "../../lib/producer/client.ts";
+import { freePort } from "../support/parent.ts";
+
+/** A one-connection-at-a-time line server whose behaviour each test scripts. */
+function scriptedServer(respond: (line: string, conn: Deno.Conn) => Promise<void> | void) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      connections.push(conn);
+      (async () => {
+        const buffer = new Uint8Array(1024);
+        let text = "";
+        for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) {
+          text += new TextDecoder().decode(buffer.subarray(0, n));
+          let newline;
+          while ((newline = text.indexOf("\n")) !== -1) {
+            const line = text.slice(0, newline);
+            text = text.slice(newline + 1);
+            await respond(line, conn);
+          }
+        }
+      })();
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    accepted: () => connections.length,
+    async close() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* closed by the test */ }
+      }
+      await serving.catch(() => {});
+    },
+  };
+}
+
+const reply = (conn: Deno.Conn, text: string) => conn.write(new TextEncoder().encode(`${text}\n`)).then(() => {});
+
+Deno.test("LikesClient sends a line and returns the reply, over one connection", async () => {
+  const server = scriptedServer((line, conn) => reply(conn, line === "LikesServer1 5" ? "0" : "1 unexpected"));
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "0");
+    assert.equal(await client.send("nonsense"), "1 unexpected");
+    assert.equal(server.accepted(), 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient fails with a connect SendError when nothing listens", async () => {
+  const client = new LikesClient({ port: freePort() });
+  const error = await client.send("LikesServer1 5").catch((e) => e);
+  assert.ok(error instanceof SendError);
+  assert.equal(error.phase, "connect");
+  assert.equal(error.retryable, true);
+  assert.match(error.message, /^Cannot connect to 127\.0\.0\.1:\d+: /);
+});
+
+Deno.test("LikesClient gives up on a reply after its timeout, then reconnects for the next send", async () => {
+  let silent = true;
+  const server = scriptedServer(async (_line, conn) => {
+    if (!silent) await reply(conn, "0");
+  });
+  const client = new LikesClient({ port: server.port, timeout: 200 });
+  try {
+    const error = await client.send("LikesServer1 5").catch((e) => e);
+    assert.ok(error instanceof SendError);
+    assert.equal(error.phase, "receive");
+    assert.match(error.message, /no reply within 200ms/);
+    silent = false;
+    assert.equal(await client.send("LikesServer1 5"), "0");
+    assert.equal(server.accepted(), 2, "a fresh connection after the failure");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient reports a connection closed before the reply as a receive error", async () => {
+  const server = scriptedServer((_line, conn) => conn.close());
+  const client = new LikesClient({ port: server.port });
+  try {
+    const error = await client.send("LikesServer1 5").catch((e) => e);
+    assert.ok(error instanceof SendError);
+    assert.equal(error.phase, "receive");
+    assert.match(error.message, /connection closed by the primary/);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient authenticates each new connection and does not retry a refused token", async () => {
+  const server = scriptedServer((line, conn) =>
+    reply(conn, line === "AUTH good" ? "0 authenticated" : line.startsWith("AUTH") ? "1 bad token\u001b[31m" : "0")
+  );
+  const good = new LikesClient({ port: server.port, token: "good" });
+  const bad = new LikesClient({ port: server.port, token: "bad" });
+  try {
+    assert.equal(await good.send("LikesServer1 5"), "0");
+    const error = await bad.send("LikesServer1 5").catch((e) => e);
+    assert.ok(error instanceof SendError);
+    assert.equal(error.retryable, false);
+    // The primary's words are escaped: no terminal escape reaches a log.
+    assert.match(error.message, /refused the token: "1 bad token\\u001b\[31m"$/);
+  } finally {
+    good.close();
+    bad.close();
+    await server.close();
+  }
+});

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { parseFlags } from "../../lib/common/cli.ts";
+import { likesServerDefaults, likesServerSpecs } from "../../lib/producer/options.ts";
+import { childFlags, parentDefaults, parentFlags, parentSpecs } from "../../lib/supervisor/options.ts";
+
+Deno.test("childFlags() gives a LikesServer every setting of the parent, which it parses back unchanged", () => {
+  const parent = parseFlags(
+    [
+      ...["--servers", "3", "--stagger", "50ms", "--duration", "90s", "--min-interval", "20ms"],
+      ...["--max-interval", "1.5s", "--max-likes", "7", "--host", "::1", "--port", "5000", "--log-dir", "/var/x"],
+      ...["--retry-for", "2m", "--reply-timeout", "250ms"],
+    ],
+    parentSpecs,
+    parentDefaults,
+  )!;
+  const child = parseFlags(childFlags(2, parent, 1234), likesServerSpecs, likesServerDefaults)!;
+  const { servers: _servers, stagger: _stagger, ...passedOn } = parent;
+  assert.deepEqual(child, { ...passedOn, id: 2, seed: 1234 });
+});
+
+Deno.test("childFlags() leaves out the seed when the parent has none", () => {
+  const flags = childFlags(0, parentDefaults, undefined);
+  assert.ok(!flags.includes("--seed"));
+  assert.deepEqual(flags.slice(0, 2), ["--id", "0"]);
+  const child = parseFlags(flags, likesServerSpecs, likesServerDefaults)!;
+  assert.equal(child.duration, 300_000);
+  assert.equal(child.seed, undefined);
+});
+
+Deno.test("parentFlags() starts a parent with the same options it was given", () => {
+  const options = { ...parentDefaults, servers: 4, stagger: 250, duration: 20_000, seed: 9 };
+  assert.deepEqual(parseFlags(parentFlags(options), parentSpecs, parentDefaults), options);
+});

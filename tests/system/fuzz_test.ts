@@ -1,0 +1,384 @@
+/**
+ * Network fuzz test against a live primary on loopback: random bytes, partial
+ * lines, CR/LF mixes, NUL, invalid UTF-8, 1 MB lines and thousands of connects
+ * and disconnects. The test keeps its own account of what the protocol says is
+ * valid and checks the primary's replies, total and log against it. Bounded in
+ * count; the seed is printed so that a failure can be replayed with FUZZ_SEED.
+ */
+import assert from "node:assert/strict";
+import { escapeBytes, unescapeBytes } from "../../lib/common/escape.ts";
+import { startPrimary } from "../support/primary.ts";
+import { exchange, readReplies } from "../support/client.ts";
+import { oracle } from "../support/protocol_oracle.ts";
+
+const MAX_LINE = 1024;
+const MAX_LIKES = 42;
+const MAX_SEQ = 2 ** 53 - 1;
+const TALK_SESSIONS = 500;
+const CHURN_SESSIONS = 2000;
+const MEGABYTE_SESSIONS = 3;
+const CONCURRENCY = 50;
+
+const NL = 0x0a;
+const CR = 0x0d;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const latin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const key = (bytes: Uint8Array) => {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return text;
+};
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+// ---- The oracle: what the protocol (lib/protocol/message.ts's header) says, written apart from the primary.
+
+interface Account {
+  total: number;
+  accepted: number;
+  duplicates: number;
+  /** Every rejected line as the log must show it (an overlong line by its first MAX_LINE bytes). */
+  invalid: Map<string, number>;
+  lastSeq: Map<string, number>;
+}
+
+/**
+ * Judges the bytes one connection sent in full: the replies the primary owes,
+ * in order ("1" stands for any rejection), and what they add to the account.
+ * Framing: lines end with LF; a line over MAX_LINE bytes (a CR before the LF
+ * not counted) is rejected and ends the connection; an unfinished last line is
+ * dropped unless it is already too long to ever fit.
+ */
+function judge(stream: Uint8Array, account: Account): { replies: string[]; cut: boolean } {
+  const replies: string[] = [];
+  const reject = (line: Uint8Array, reply: string) => {
+    const k = key(line);
+    account.invalid.set(k, (account.invalid.get(k) ?? 0) + 1);
+    replies.push(reply);
+  };
+  let start = 0;
+  while (true) {
+    const nl = stream.indexOf(NL, start);
+    const line = stream.subarray(start, nl === -1 ? stream.length : nl);
+    const cr = line.length > 0 && line[line.length - 1] === CR;
+    if (line.length > (nl === -1 || cr ? MAX_LINE + 1 : MAX_LINE)) {
+      reject(line.subarray(0, MAX_LINE), "1 line too long");
+      return { replies, cut: true };
+    }
+    if (nl === -1) return { replies, cut: false };
+    const verdict = oracle(line, MAX_LIKES);
+    if (verdict === undefined) {
+      reject(line, "1");
+    } else if (verdict.kind === "auth") {
+      replies.push("0 authenticated");
+    } else if (verdict.producer !== undefined && verdict.seq! <= (account.lastSeq.get(verdict.producer) ?? 0)) {
+      account.duplicates++;
+      replies.push("0 duplicate");
+    } else {
+      if (verdict.producer !== undefined) account.lastSeq.set(verdict.producer, verdict.seq!);
+      account.total += verdict.likes;
+      account.accepted++;
+      replies.push("0");
+    }
+    start = nl + 1;
+  }
+}
+
+function matches(got: string, expected: string): boolean {
+  return expected === "1" ? got.startsWith("1 ") && got !== "1 line too long" : got === expected;
+}
+
+// ---- Random traffic.
+
+class Traffic {
+  readonly #random: () => number;
+  constructor(seed: number) {
+    this.#random = mulberry32(seed);
+  }
+
+  int(n: number): number {
+    return Math.floor(this.#random() * n);
+  }
+
+  chance(p: number): boolean {
+    return this.#random() < p;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+
+  bytes(length: number, newlines: boolean): Uint8Array {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) {
+      let b = this.pick([0, 0x0d, 0xff, 0xc3, 0x80, 0x20, 0x41, this.int(256)]);
+      if (!newlines && b === NL) b = 0x20;
+      out[i] = b;
+    }
+    return out;
+  }
+
+  plain(): string {
+    return `LikesServer${this.pick([1, 2, 3, 0, 9999, this.int(10_000)])} ${this.int(MAX_LIKES + 1)}`;
+  }
+
+  insert(text: string, what: string): Uint8Array {
+    const at = this.int(text.length);
+    return latin1(text.slice(0, at) + what + text.slice(at));
+  }
+
+  /** One line without its terminator; `session` keeps idempotent producers apart. */
+  line(session: { producer: string; seq: number }): Uint8Array {
+    switch (this.int(15)) {
+      case 0:
+      case 1:
+      case 2:
+        return latin1(this.plain());
+      case 3: {
+        // Sometimes the same seq again: a retry, counted once.
+        if (session.seq === 0 || this.chance(0.7)) session.seq += 1 + this.int(3);
+        return latin1(`LikesServer${this.int(10)} ${this.int(MAX_LIKES + 1)} ${session.producer} ${session.seq}`);
+      }
+      case 4:
+        return latin1(this.pick(["AUTH x", "AUTH ", "AUTH", "AUTH \x00\xff"]));
+      case 5:
+        return latin1(this.pick([
+          "LikesServer1 43",
+          "LikesServer1 -1",
+          "LikesServer1 1.5",
+          "LikesServer1 01",
+          "LikesServer01 1",
+          "LikesServer10000 1",
+          "LikesServer1",
+          "LikesServer1 1 2",
+          "LikesServer1 1 p 1 2",
+          "LikesServer1 1 p.q 1",
+          "LikesServer1 1 p 0",
+          `LikesServer1 1 p ${MAX_SEQ + 1}`,
+          "likesserver1 1",
+          "LikesServer1  1",
+          "LikesServer1 1 ",
+          "LikesServer\u00e91 1",
+        ]));
+      case 6:
+        return this.insert(this.plain(), "\r");
+      case 7:
+        return this.insert(this.plain(), "\0");
+      case 8:
+        return this.chance(0.5)
+          ? this.insert(this.plain(), this.pick(["\xc3\x28", "\xff", "\xe2\x82", "\xf0\x9f\x98"]))
+          : this.bytes(1 + this.int(20), false).map((b) => b | 0x80);
+      case 9:
+        return this.bytes(this.int(100), true);
+      case 10:
+        return new Uint8Array();
+      case 11: {
+        const line = latin1(this.plain());
+        line[this.int(line.length)] = this.int(256);
+        return line;
+      }
+      case 12:
+        return latin1(
+          "x".repeat(this.pick([MAX_LINE - 1, MAX_LINE, MAX_LINE, MAX_LINE, MAX_LINE + 1])) +
+            (this.chance(0.3) ? "\r" : ""),
+        );
+      case 13:
+        return latin1(this.plain().replace(" ", this.pick(["\t", "  ", "\r", "\v"])));
+      default:
+        return this.chance(0.03) ? this.bytes(MAX_LINE + 1 + this.int(3000), false) : latin1(this.plain());
+    }
+  }
+
+  /** A whole connection's bytes: lines with LF or CRLF, maybe an unfinished last line. */
+  stream(session: { producer: string; seq: number }): Uint8Array {
+    const parts: Uint8Array[] = [];
+    const lines = 1 + this.int(30);
+    for (let i = 0; i < lines; i++) {
+      parts.push(this.line(session), latin1(this.chance(0.2) ? "\r\n" : "\n"));
+    }
+    if (this.chance(0.2)) parts.push(this.chance(0.5) ? latin1(this.plain()) : this.bytes(this.int(200), false));
+    return concat(parts);
+  }
+}
+
+// ---- Clients.
+
+/** Writes `stream` in random chunks while reading replies; half-closes; returns the reply lines. */
+async function talk(port: number, stream: Uint8Array, traffic: Traffic): Promise<string[]> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const writing = (async () => {
+    let at = 0;
+    while (at < stream.length) {
+      const end = Math.min(stream.length, at + 1 + traffic.int(traffic.chance(0.5) ? 16 : 65536));
+      at += await conn.write(stream.subarray(at, end));
+    }
+    await conn.closeWrite();
+  })().catch(() => {/* the primary closed first: after a line too long */});
+  const buffer = new Uint8Array(65536);
+  const decoder = new TextDecoder();
+  let text = "";
+  const timer = setTimeout(() => conn.close(), 20_000);
+  try {
+    while (true) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+    await writing;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+  return text.split("\n").slice(0, -1);
+}
+
+/** Connects and goes away: at once, after an unfinished line, or after a like and then an unfinished line. */
+async function churn(port: number, traffic: Traffic, account: Account): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const kind = traffic.int(4);
+    if (kind === 1) {
+      await conn.write(latin1(traffic.plain()));
+    } else if (kind === 2) {
+      await conn.write(traffic.bytes(1 + traffic.int(MAX_LINE), false));
+    } else if (kind === 3) {
+      const line = latin1(`${traffic.plain()}\n`);
+      const { replies } = judge(line, account);
+      await conn.write(line);
+      // Read before going away, so that the close is a clean FIN and the line surely counted.
+      assert.deepEqual(await readReplies(conn, 1), replies);
+      await conn.write(latin1("LikesServer1 4"));
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+async function pool(tasks: (() => Promise<void>)[], concurrency: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await tasks[next++]();
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+const INVALID_LINE = /^\S+ Invalid data ("(?:[^"\\]|\\.)*") \(([a-z ]+)\) from 127\.0\.0\.1:\d+$/;
+
+Deno.test("fuzzed traffic leaves the primary serving, with the exact total and every invalid line logged", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+  console.log(`FUZZ_SEED=${seed}`);
+  const traffic = new Traffic(seed);
+  const account: Account = { total: 0, accepted: 0, duplicates: 0, invalid: new Map(), lastSeq: new Map() };
+  const primary = await startPrimary({ args: ["--max-line", String(MAX_LINE)] });
+  const started = performance.now();
+  let sentBytes = 0;
+  let cutOff = 0;
+  let cutAnswered = 0;
+  try {
+    const tasks: (() => Promise<void>)[] = [];
+    for (let i = 0; i < TALK_SESSIONS; i++) {
+      const stream = traffic.stream({ producer: `fuzz-${seed}-${i}`, seq: 0 });
+      sentBytes += stream.length;
+      // Judged in task order, which is also the order of each producer's own lines.
+      const { replies: expected, cut } = judge(stream, account);
+      if (cut) cutOff++;
+      // Each task draws from its own generator, so that the seed replays the run whatever the scheduling.
+      const own = new Traffic(seed + tasks.length + 1);
+      tasks.push(async () => {
+        const got = await talk(primary.port, stream, own);
+        // After a line too long the primary closes at once, so the client may lose the last replies.
+        if (!cut) assert.equal(got.length, expected.length, `replies to ${escapeBytes(stream)}`);
+        else if (got.length === expected.length) cutAnswered++;
+        assert.ok(got.length <= expected.length);
+        got.forEach((reply, j) =>
+          assert.ok(matches(reply, expected[j]), `reply ${j}: ${reply}, expected ${expected[j]}`)
+        );
+      });
+    }
+    for (let i = 0; i < MEGABYTE_SESSIONS; i++) {
+      const before = latin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
+      const stream = concat([before, traffic.bytes(1 << 20, false), latin1(`\nLikesServer1 40\n`)]);
+      sentBytes += stream.length;
+      const { replies: expected, cut } = judge(stream, account);
+      assert.ok(cut);
+      cutOff++;
+      const own = new Traffic(seed + tasks.length + 1);
+      tasks.push(async () => {
+        const got = await talk(primary.port, stream, own);
+        if (got.length === expected.length) cutAnswered++;
+        got.forEach((reply, j) =>
+          assert.ok(matches(reply, expected[j]), `reply ${j}: ${reply}, expected ${expected[j]}`)
+        );
+      });
+    }
+    for (let i = 0; i < CHURN_SESSIONS; i++) {
+      const own = new Traffic(seed + tasks.length + 1);
+      tasks.push(() => churn(primary.port, own, account));
+    }
+    // Shuffled, so that churn, megabyte lines and talk overlap.
+    for (let i = tasks.length - 1; i > 0; i--) {
+      const j = traffic.int(i + 1);
+      [tasks[i], tasks[j]] = [tasks[j], tasks[i]];
+    }
+    await pool(tasks, CONCURRENCY);
+
+    // Still serving afterwards.
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 1\n", 1), ["0"]);
+    account.total++;
+    account.accepted++;
+    const stats = await (await fetch(`http://127.0.0.1:${primary.httpPort}/api/stats`)).json();
+    assert.equal(stats.total, account.total);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const elapsed = performance.now() - started;
+  const invalidCount = [...account.invalid.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `${TALK_SESSIONS + MEGABYTE_SESSIONS} fuzzed connections (${(sentBytes / 1e6).toFixed(1)} MB, ${cutOff} cut off ` +
+      `for a line too long, ${cutAnswered} of them with every reply received) and ${CHURN_SESSIONS} connect/disconnects in ${
+        elapsed.toFixed(0)
+      } ms: ` +
+      `${account.accepted} likes accepted, ${account.duplicates} duplicates, ${invalidCount} invalid lines, total ${account.total}`,
+  );
+
+  const log = await Deno.readTextFile(primary.log);
+  assert.ok(log.endsWith(`Stopped by SIGTERM with total ${account.total}\n`), log.slice(-200));
+  const logged = new Map<string, number>();
+  let accepted = 0;
+  let duplicates = 0;
+  for (const line of log.slice(0, -1).split("\n")) {
+    // Outside data never brings a control character or a non-ASCII byte into the log.
+    assert.match(line, /^[\x20-\x7e]*$/);
+    if (/^\S+ LikesServer\d+ \d+ Total \d+/.test(line)) accepted++;
+    if (/^\S+ LikesServer\d+ \d+ Duplicate Total \d+/.test(line)) duplicates++;
+    if (!line.includes(" Invalid data ")) continue;
+    const m = INVALID_LINE.exec(line);
+    assert.ok(m, line);
+    const k = key(unescapeBytes(m[1]));
+    logged.set(k, (logged.get(k) ?? 0) + 1);
+  }
+  assert.equal(accepted, account.accepted);
+  assert.equal(duplicates, account.duplicates);
+  assert.deepEqual(logged, account.invalid);
+});

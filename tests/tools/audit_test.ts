@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { audit, formatAudit } from "../../lib/tools/audit.ts";
+import { tempDir } from "../support/temp.ts";
+
+const T = "2026-11-25T10:00:00.000Z";
+
+async function logs(server0: string[], primary: string[]): Promise<string> {
+  const dir = await tempDir();
+  await Deno.writeTextFile(`${dir}/LikesServer0`, server0.map((l) => `${T} ${l}\n`).join(""));
+  await Deno.writeTextFile(`${dir}/PrimaryLikesLog`, primary.map((l) => `${T} ${l}\n`).join(""));
+  return dir;
+}
+
+const STARTED = "LikesServer0 started producer=p1 pid=1 primary=127.0.0.1:4242";
+
+Deno.test("audit() passes when every acknowledged like was counted once", async () => {
+  const dir = await logs(
+    [STARTED, "LikesServer0 5 0 seq=1", "LikesServer0 7 0 seq=2", "LikesServer0 finished: sent 2 acked 2 likes 12"],
+    [
+      "Recovered total 100 from /tmp/x.db",
+      "LikesServer0 5 Total 105 producer=p1 seq=1",
+      "LikesServer9 3 Total 108",
+      "LikesServer0 5 Duplicate Total 108 producer=p1 seq=1",
+      "LikesServer0 7 Total 115 producer=p1 seq=2",
+    ],
+  );
+  const report = await audit(dir, 1);
+  assert.equal(report.ok, true);
+  assert.deepEqual(
+    { ...report.servers[0], problems: undefined },
+    {
+      name: "LikesServer0",
+      sent: 2,
+      acked: 2,
+      ackedLikes: 12,
+      counted: 2,
+      countedLikes: 12,
+      duplicates: 1,
+      lost: 0,
+      doubled: 0,
+      unconfirmed: 0,
+      problems: undefined,
+    },
+  );
+  assert.match(formatAudit(report), /OK: every acknowledged like was counted exactly once/);
+});
+
+Deno.test("audit() reports a lost like, a double count and a broken running total", async () => {
+  const dir = await logs(
+    [STARTED, "LikesServer0 5 0 seq=1", "LikesServer0 7 0 seq=2", "LikesServer0 9 0 seq=3"],
+    [
+      "Recovered total 0 from /tmp/x.db",
+      "LikesServer0 5 Total 5 producer=p1 seq=1",
+      "LikesServer0 5 Total 10 producer=p1 seq=1",
+      "LikesServer0 9 Total 20 producer=p1 seq=3",
+    ],
+  );
+  const report = await audit(dir, 1);
+  assert.equal(report.ok, false);
+  assert.equal(report.servers[0].lost, 1);
+  assert.equal(report.servers[0].doubled, 1);
+  assert.deepEqual(report.totalBreaks, ["line 4: Total 20, expected 19"]);
+  const table = formatAudit(report);
+  assert.match(table, /1 lost, 1 double-counted/);
+  assert.match(table, /MISMATCH/);
+});
+
+Deno.test("audit() counts a like whose reply was lost as counted once, not as an error", async () => {
+  const dir = await logs(
+    [STARTED, "LikesServer0 5 unacknowledged seq=1 (retry budget of 30000ms spent)"],
+    ["Recovered total 0 from /tmp/x.db", "LikesServer0 5 Total 5 producer=p1 seq=1"],
+  );
+  const report = await audit(dir, 1);
+  assert.equal(report.ok, true);
+  assert.equal(report.servers[0].unconfirmed, 1);
+  assert.equal(report.servers[0].acked, 0);
+});
+
+Deno.test("audit() reports a missing LikesServer log", async () => {
+  const dir = await logs([STARTED], ["Recovered total 0 from /tmp/x.db"]);
+  const report = await audit(dir, 2);
+  assert.equal(report.ok, false);
+  assert.match(report.servers[1].problems[0], /cannot read its log/);
+});
