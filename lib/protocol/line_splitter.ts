@@ -69,6 +69,11 @@ export class LineSplitter {
     return this.#partialReads === 1;
   }
 
+  /** The held bytes of an unfinished message, left in place. */
+  get held(): Uint8Array | undefined {
+    return this.#partial;
+  }
+
   /** The held bytes of an unfinished message (a copy the caller owns), and forgets them. */
   takePending(): Uint8Array | undefined {
     const partial = this.#partial;
