@@ -349,17 +349,21 @@ export class PrimaryServer {
     return false;
   }
 
-  /** Whether held bytes are a seed-era message that only lacks its end: a plain like, sent in one burst. */
+  /**
+   * Whether held bytes are a seed-era message that only lacks its end: sent
+   * in one burst, and a plain like or something no more bytes can make valid
+   * (answered `1 <reason>`). A dribble (several reads) never is.
+   */
   #quietCandidate(client: Client): boolean {
     const { splitter } = client;
     return this.#options.quietEnd > 0 && splitter.seedEra && splitter.pendingInOneRead &&
-      isPlainLike(splitter.held, client.parseOptions);
+      seedVerdict(splitter.held, client.parseOptions) !== "partial";
   }
 
-  /** Whether held bytes end at a clean EOF: a complete plain like on a seed-era connection. */
+  /** Whether held bytes end at a clean EOF: a seed-era message, complete or surely invalid. */
   #endsByEof(client: Client): boolean {
     const { splitter } = client;
-    return splitter.seedEra && splitter.pending > 0 && isPlainLike(splitter.held, client.parseOptions);
+    return splitter.seedEra && seedVerdict(splitter.held, client.parseOptions) !== "partial";
   }
 
   /** True when --quiet-end passes before `read` brings anything: the held bytes are the message. */
@@ -444,11 +448,42 @@ function nextBuffer(buffer: Uint8Array<ArrayBuffer>, n: number): Uint8Array<Arra
   return buffer;
 }
 
-/** Whether held bytes parse as a complete two-field like (a 4-field one must end with a newline). */
-function isPlainLike(held: Uint8Array | undefined, options: ParseOptions): boolean {
-  if (held === undefined) return false;
+const NAMES = ["likesserver", "likeserver"].map((text) => new TextEncoder().encode(text));
+const AUTH_START = new TextEncoder().encode("auth ");
+
+/** Whether `held` is `name` or its start, in any letter case. */
+function folds(held: Uint8Array, name: Uint8Array, whole: boolean): boolean {
+  if (whole ? held.length < name.length : held.length > name.length) return false;
+  const n = Math.min(held.length, name.length);
+  for (let i = 0; i < n; i++) if ((held[i] | 0x20) !== name[i]) return false;
+  return true;
+}
+
+/**
+ * What held bytes without a terminator are, on a seed-era connection:
+ * "complete" (a two-field like), "invalid" (a likes message that no bytes to
+ * come can make valid, such as a count above the maximum), or "partial":
+ * more bytes could still make a message; or a four-field like, which must end
+ * with a newline since a torn one could parse with the wrong seq; or bytes
+ * that do not even begin like a likes message (a slowloris's junk is never
+ * answered early). Seed-era path only, so the parser's reasons are enough.
+ */
+function seedVerdict(held: Uint8Array | undefined, options: ParseOptions): "complete" | "invalid" | "partial" {
+  if (held === undefined || held.length === 0) return "partial";
   const message = parseMessageAt(held, 0, held.length, options);
-  return message.kind === "like" && message.producer === undefined;
+  if (message.kind === "like") return message.producer === undefined ? "complete" : "partial";
+  if (message.kind === "auth" || folds(held, AUTH_START, false)) return "partial";
+  const named = NAMES.some((name) => folds(held, name, true));
+  switch (message.reason) {
+    case "missing likes":
+    case "missing sequence number":
+      return "partial";
+    case "bad server number":
+      // Only the name so far: its number is still to come.
+      return NAMES.some((name) => name.length === held.length && folds(held, name, true)) ? "partial" : "invalid";
+    default:
+      return named ? "invalid" : "partial";
+  }
 }
 
 function closeQuietly(conn: Deno.TcpConn): void {
