@@ -94,10 +94,11 @@ Deno.test("with --quiet-end off, a newline-less message waits for its NUL or EOF
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
     await conn.write(new TextEncoder().encode("LikesServer1 5"));
     const buffer = new Uint8Array(64);
-    const early = await Promise.race([conn.read(buffer), new Promise((r) => setTimeout(() => r("waiting"), 500))]);
+    const reading = conn.read(buffer);
+    const early = await Promise.race([reading, new Promise((r) => setTimeout(() => r("waiting"), 500))]);
     assert.equal(early, "waiting");
     await conn.closeWrite();
-    const n = await conn.read(buffer);
+    const n = await reading;
     assert.equal(new TextDecoder().decode(buffer.subarray(0, n ?? 0)), "0\0");
     conn.close();
   } finally {
@@ -106,17 +107,21 @@ Deno.test("with --quiet-end off, a newline-less message waits for its NUL or EOF
   assert.match(await Deno.readTextFile(primary.log), / LikesServer1 5 Total 5\n.*Stopped by SIGTERM with total 5\n$/s);
 });
 
-Deno.test("a dribbled message is never ended by a quiet period, and is logged as incomplete when dropped", async () => {
-  const primary = await startPrimary({ args: ["--quiet-end", "20ms", "--http", "off"] });
+Deno.test("a dribbled message is never ended by a quiet period, and is logged as incomplete when it idles out", async () => {
+  const primary = await startPrimary({ args: ["--quiet-end", "20ms", "--idle-timeout", "1s", "--http", "off"] });
+  const encoder = new TextEncoder();
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
     for (const part of ["LikesServer1", " 4"]) {
-      await conn.write(new TextEncoder().encode(part));
-      await new Promise((r) => setTimeout(r, 100));
+      await conn.write(encoder.encode(part));
+      await new Promise((r) => setTimeout(r, 150));
     }
-    // Whole, but sent in two bursts: a dribble, not a seed-era send. A reset never completes it.
+    // Whole, but sent in two bursts: a dribble, not a seed-era send. Never answered; cut off when idle.
+    const buffer = new Uint8Array(64);
+    const timer = setTimeout(() => conn.close(), 10_000);
+    assert.equal(await conn.read(buffer), null);
+    clearTimeout(timer);
     conn.close();
-    await new Promise((r) => setTimeout(r, 200));
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
