@@ -362,7 +362,7 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
     }
     for (let i = 0; i < MEGABYTE_SESSIONS; i++) {
       const before = latin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
-      const stream = concat([before, traffic.bytes(1 << 20, false), latin1(`\nLikesServer1 40\n`)]);
+      const stream = concat([before, notPadding(traffic.bytes(1 << 20, false)), latin1(`\nLikesServer1 40\n`)]);
       sentBytes += stream.length;
       const { replies: expected, cut } = judge(stream, account);
       assert.ok(cut);
