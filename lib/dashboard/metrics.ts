@@ -68,6 +68,9 @@ export function formatMetrics(stats: Stats, total: number, self: ProcessSnapshot
   out += sample("likes_messages_total", stats.invalid, { result: "invalid" });
   out += sample("likes_messages_total", stats.failed, { result: "failed" });
 
+  out += family("likes_incomplete_messages_total", "counter", "Unfinished messages dropped as their connection ended.");
+  out += sample("likes_incomplete_messages_total", stats.incomplete);
+
   out += family("likes_connections_open", "gauge", "LikesServer connections open now.");
   out += sample("likes_connections_open", stats.connectionsOpen);
   out += family("likes_connections_total", "counter", "LikesServer connections accepted since start.");

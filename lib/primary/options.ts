@@ -34,6 +34,8 @@ export interface PrimaryOptions {
   writeTimeout: number;
   /** @default {1024} */
   maxUnanswered: number;
+  /** How long a seed-era message without newline waits for more bytes before it counts as complete (ms); 0 is off. @default {200} */
+  quietEnd: number;
   /** @default {100000} */
   maxProducers: number;
   /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
@@ -56,6 +58,7 @@ export const primaryDefaults = {
   idleTimeout: 60_000,
   writeTimeout: 10_000,
   maxUnanswered: 1024,
+  quietEnd: 200,
   maxProducers: 100_000,
   producerTtl: 86_400_000,
 } satisfies PrimaryOptions;
@@ -112,13 +115,21 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     arg: "N",
     parse: parse.integer(1, 1 << 20),
   },
+  quietEnd: {
+    help: "End a newline-less message that parses complete after this quiet period, or off",
+    arg: "DURATION",
+    parse: (text) => text === "off" ? 0 : parse.duration(text),
+  },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
 };
 
 /** How a default reads in --help. */
 export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  return ["idleTimeout", "writeTimeout", "producerTtl"].includes(key) ? formatDuration(value as number) : String(value);
+  if (key === "quietEnd" && value === 0) return "off";
+  return ["idleTimeout", "writeTimeout", "producerTtl", "quietEnd"].includes(key)
+    ? formatDuration(value as number)
+    : String(value);
 }
 
 /** True for addresses only this machine can reach. */

@@ -26,6 +26,8 @@ export class Stats {
   duplicates = 0;
   invalid = 0;
   failed = 0;
+  /** Unfinished messages dropped when their connection ended (also counted in `invalid`). */
+  incomplete = 0;
   connectionsOpen = 0;
   connectionsTotal = 0;
   connectionsRefused = 0;

@@ -25,7 +25,15 @@ export interface LikesServerOptions {
   retryFor: number;
   /** How long to wait for a connection or a reply (ms). @default {5000} */
   replyTimeout: number;
+  /**
+   * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
+   * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, one
+   * connection per message, for seed-era primaries. @default {"idempotent"}
+   */
+  protocol: Protocol;
 }
+
+export type Protocol = "idempotent" | "plain";
 
 export const likesServerDefaults = {
   id: undefined,
@@ -39,6 +47,7 @@ export const likesServerDefaults = {
   seed: undefined,
   retryFor: 30_000,
   replyTimeout: 5000,
+  protocol: "idempotent",
 } satisfies LikesServerOptions;
 
 export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
@@ -53,6 +62,11 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
+  protocol: {
+    help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",
+    arg: "MODE",
+    parse: parse.oneOf("idempotent", "plain"),
+  },
 };
 
 const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger"];

@@ -4,6 +4,13 @@
  * retried on a fresh connection with backoff, as the same message (same
  * producer id and sequence number), so the primary counts it once however
  * often it arrives. Giving up after the retry budget is the only failure.
+ *
+ * With `--protocol plain` (seed-era primaries) a message is `LikesServer<N>
+ * <likes>` with no id, so a retry could count it twice: it is retried only
+ * when the connection could not be made (surely not delivered). Any reply in
+ * time is its answer, logged as is and not interpreted (a seed-era primary may
+ * answer `1` for success); no reply, or a reset before one, leaves the outcome
+ * unknown, which is a failure. At most once, without ids.
  */
 import { backoffDelay } from "../common/backoff.ts";
 import { LikesClient, SendError } from "./client.ts";
@@ -31,10 +38,16 @@ export interface RunSummary {
   code: number;
 }
 
-type Outcome = { kind: "acked"; reply: string } | { kind: "rejected"; reply: string } | {
-  kind: "abandoned";
-  why: string;
-};
+type Outcome =
+  | { kind: "acked"; reply: string }
+  | { kind: "rejected"; reply: string }
+  /** Plain mode: any reply. */
+  | { kind: "answered"; reply: string }
+  /** Default mode: a reply that is neither `0…` nor `1…`, so the peer is not a likes primary. */
+  | { kind: "foreign"; reply: string }
+  | { kind: "abandoned"; why: string }
+  /** Plain mode: sent, but no reply: it may or may not have been counted. */
+  | { kind: "unknown"; why: string };
 
 export async function runLikesServer(
   options: LikesServerOptions & { id: number },
@@ -62,14 +75,37 @@ export async function runLikesServer(
       const remaining = deadline - Date.now();
       if (!await sleep(Math.min(interval, remaining), stop) || interval >= remaining) break;
       const likes = randomInt(random, 0, maxLikes);
-      const line = formatLike({ server: id, likes, producer, seq });
+      const plain = options.protocol === "plain";
+      const line = plain ? formatLike({ server: id, likes }) : formatLike({ server: id, likes, producer, seq });
       summary.sent++;
-      const outcome = await sendWithRetry(client, line, { name, retryFor, random, log, report, stop });
+      const outcome = await sendWithRetry(client, line, { name, retryFor, random, log, report, stop, plain });
       if (outcome.kind === "acked") {
         summary.acked++;
         summary.likes += likes;
         log.line(`${name} ${likes} ${outcome.reply} seq=${seq}`);
         continue;
+      }
+      if (outcome.kind === "answered") {
+        summary.acked++;
+        summary.likes += likes;
+        log.line(`${name} ${likes} answered ${escapeText(outcome.reply)} seq=${seq}`);
+        continue;
+      }
+      if (outcome.kind === "foreign") {
+        // Never retried: the peer may well have counted the like.
+        const why = `${client.address} answered ${
+          escapeText(outcome.reply)
+        }, not 0 or 1: not a likes primary (for a seed-era primary, use --protocol plain)`;
+        log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
+        report(`error: ${why}`);
+        summary.code = 1;
+        break;
+      }
+      if (outcome.kind === "unknown") {
+        log.line(`${name} ${likes} unknown seq=${seq} (${outcome.why})`);
+        report(`error: message seq=${seq} may or may not have been counted: ${outcome.why}`);
+        summary.code = 1;
+        break;
       }
       const why = outcome.kind === "rejected" ? `rejected: ${escapeText(outcome.reply)}` : outcome.why;
       log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
@@ -94,19 +130,28 @@ interface RetryContext {
   log: LineLog;
   report: (text: string) => void;
   stop: AbortSignal;
+  /** Plain protocol: one connection per message, retried only when it surely was not delivered. */
+  plain: boolean;
 }
 
 async function sendWithRetry(client: LikesClient, line: string, context: RetryContext): Promise<Outcome> {
-  const { name, retryFor, random, log, report, stop } = context;
+  const { name, retryFor, random, log, report, stop, plain } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
     try {
+      if (plain) return { kind: "answered", reply: await client.sendAlone(line) };
       const reply = await client.send(line);
       // "0" and "0 duplicate" both mean: counted, exactly once.
       if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked", reply: "0" };
-      return { kind: "rejected", reply };
+      if (reply.startsWith("0") || reply.startsWith("1")) return { kind: "rejected", reply };
+      return { kind: "foreign", reply };
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
+      if (plain && error.phase !== "connect") {
+        const text = `${error.phase} error: ${error.message} (not retried: the message may have been counted)`;
+        log.line(`${name} ${text}`);
+        return { kind: "unknown", why: error.message };
+      }
       firstFailure ??= Date.now();
       const spent = Date.now() - firstFailure;
       const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));

@@ -1,7 +1,16 @@
 /**
- * Framing: turns the byte chunks a socket delivers into whole lines. Only
- * complete lines come out; a partial line waits for the next chunk. Kept apart
- * from parsing so that each can be tested on its own.
+ * Framing: turns the byte chunks a socket delivers into whole messages. Only
+ * complete messages come out; a partial one waits for the next chunk. Kept
+ * apart from parsing so that each can be tested on its own.
+ *
+ * A message ends at a newline. Seed-era C clients also end one with the NUL
+ * of a fixed-size buffer, so on a connection that has never sent a newline a
+ * NUL ends a message too. After such a NUL, and wherever a message would start
+ * with a NUL, the rest of the chunk is padding: those clients wait for the
+ * reply before they send again, and the reply to a chunk is written before the
+ * next read, so "the rest of the chunk" is "until the reply has been sent".
+ * A connection that has used newlines keeps strict line framing: a NUL inside
+ * its line is just a byte of the line.
  */
 
 /** A line that grew past the limit before its newline arrived. */
@@ -12,6 +21,7 @@ export interface Overlong {
 }
 
 const NEWLINE = 0x0a;
+const NUL = 0x00;
 
 const EMPTY = new Uint8Array(0);
 
@@ -20,7 +30,14 @@ export class LineSplitter {
   #partial: Uint8Array | undefined;
   #chunk: Uint8Array = EMPTY;
   #at = 0;
-  /** After next() returned "line": the line is `bytes[start, end)`, without its newline. */
+  /** Index of the chunk's next NUL at or after #at (or a stale one before it), -1 when none. */
+  #nul = -1;
+  /** The rest of the chunk is padding. */
+  #padding = false;
+  #sawNewline = false;
+  /** Reads the held partial message came in. */
+  #partialReads = 0;
+  /** After next() returned "line" or "nul": the message is `bytes[start, end)`, without its terminator. */
   bytes: Uint8Array = EMPTY;
   start = 0;
   end = 0;
@@ -40,6 +57,29 @@ export class LineSplitter {
   /** Bytes held of a line whose newline has not arrived yet. */
   get pending(): number {
     return this.#partial?.length ?? 0;
+  }
+
+  /** True until the connection sends a newline: only then do quiet-period and EOF framing apply. */
+  get seedEra(): boolean {
+    return !this.#sawNewline;
+  }
+
+  /** True when the held bytes all came in one read: a seed-era client's single send, not a dribble. */
+  get pendingInOneRead(): boolean {
+    return this.#partialReads === 1;
+  }
+
+  /** The held bytes of an unfinished message, left in place. */
+  get held(): Uint8Array | undefined {
+    return this.#partial;
+  }
+
+  /** The held bytes of an unfinished message (a copy the caller owns), and forgets them. */
+  takePending(): Uint8Array | undefined {
+    const partial = this.#partial;
+    this.#partial = undefined;
+    this.#partialReads = 0;
+    return partial;
   }
 
   /**
@@ -70,15 +110,28 @@ export class LineSplitter {
   feed(chunk: Uint8Array): void {
     this.#chunk = chunk;
     this.#at = 0;
+    this.#padding = false;
+    // One memchr per chunk; the newline-framed hot path pays nothing more.
+    this.#nul = chunk.indexOf(NUL);
   }
 
-  /** The next complete line of the fed chunk: "line", "overlong", or undefined when the chunk is used up. */
-  next(): "line" | "overlong" | undefined {
+  /**
+   * The next complete message of the fed chunk: "line" (ended by a newline),
+   * "nul" (ended by a NUL: answer it NUL-framed), "overlong", or undefined
+   * when the chunk is used up.
+   */
+  next(): "line" | "nul" | "overlong" | undefined {
     const chunk = this.#chunk;
     const start = this.#at;
     if (start >= chunk.length) return undefined;
+    if (this.#nul !== -1 && !this.#padding) return this.#nextAroundNul(chunk, start);
+    if (this.#padding) {
+      this.#at = chunk.length;
+      return undefined;
+    }
     if (this.#partial && start === 0) {
       const nl = chunk.indexOf(NEWLINE);
+      if (nl !== -1) this.#sawNewline = true;
       const head = nl === -1 ? chunk : chunk.subarray(0, nl);
       const joined = new Uint8Array(this.#partial.length + head.length);
       joined.set(this.#partial);
@@ -88,6 +141,7 @@ export class LineSplitter {
         this.#at = chunk.length;
         return this.#keep(joined);
       }
+      this.#partialReads = 0;
       this.#at = nl + 1;
       if (this.#tooLong(joined, 0, joined.length)) return this.#overlong(joined, 0);
       return this.#line(joined, 0, joined.length);
@@ -97,9 +151,51 @@ export class LineSplitter {
       this.#at = chunk.length;
       return this.#keep(chunk.subarray(start), true);
     }
+    this.#sawNewline = true;
     this.#at = nl + 1;
     if (this.#tooLong(chunk, start, nl)) return this.#overlong(chunk, start);
     return this.#line(chunk, start, nl);
+  }
+
+  /** next() for a chunk that holds a NUL: where a message starts, or on a seed-era connection, it matters. */
+  #nextAroundNul(chunk: Uint8Array, start: number): "line" | "nul" | "overlong" | undefined {
+    let nul = this.#nul;
+    if (nul !== -1 && nul < start) nul = this.#nul = chunk.indexOf(NUL, start);
+    const held = this.#partial !== undefined && start === 0;
+    if (nul === start && !held) {
+      // Padding where a message would start (as in `LikesServer3 23\n\0\0…`): no message, no reply.
+      this.#padding = true;
+      this.#at = chunk.length;
+      return undefined;
+    }
+    const nl = chunk.indexOf(NEWLINE, start);
+    if (nul === -1 || this.#sawNewline || (nl !== -1 && nl < nul)) {
+      // Strict line framing: what next() does for a chunk without NULs.
+      this.#nul = -1;
+      const result = this.next();
+      this.#nul = nul === -1 || this.#chunk !== chunk ? -1 : nul >= this.#at ? nul : chunk.indexOf(NUL, this.#at);
+      return result;
+    }
+    // A NUL ends this message; the rest of the chunk is padding, whatever it holds.
+    this.#padding = true;
+    this.#at = chunk.length;
+    let bytes = chunk;
+    let from = start;
+    if (held) {
+      const partial = this.#partial!;
+      bytes = new Uint8Array(partial.length + nul);
+      bytes.set(partial);
+      bytes.set(chunk.subarray(0, nul), partial.length);
+      from = 0;
+      nul = bytes.length;
+      this.#partial = undefined;
+      this.#partialReads = 0;
+    }
+    if (nul - from > this.#maxLine + 1) return this.#overlong(bytes, from);
+    this.bytes = bytes;
+    this.start = from;
+    this.end = nul;
+    return "nul";
   }
 
   #line(bytes: Uint8Array, start: number, end: number): "line" {
@@ -124,6 +220,8 @@ export class LineSplitter {
   #keep(rest: Uint8Array, copy = false): "overlong" | undefined {
     // +1 leaves room for a CR that may precede the newline still to come.
     if (rest.length > this.#maxLine + 1) return this.#overlong(rest, 0);
+    // A fresh chunk's rest starts a message (copy); a joined one continues the held one.
+    this.#partialReads = copy ? 1 : this.#partialReads + 1;
     this.#partial = copy ? rest.slice() : rest;
     return undefined;
   }

@@ -380,7 +380,7 @@ Deno.test("a second primary on a state in use exits 1 with a clear message and t
   assert.equal(storedTotal(first.state), 5);
 });
 
-Deno.test("a client that disconnects in the middle of a line has that line ignored", async () => {
+Deno.test("a client that disconnects in the middle of a line has that line logged as incomplete, not counted", async () => {
   const primary = await startPrimary();
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
@@ -394,7 +394,11 @@ Deno.test("a client that disconnects in the middle of a line has that line ignor
     assert.equal((await primary.stop()).code, 0);
   }
   const lines = logLines(primary.log);
-  assert.ok(!lines.some((line) => line.includes("LikesServer1 7")), "half line never logged");
+  assert.ok(!lines.some((line) => / LikesServer1 7 (Duplicate )?Total /.test(line)), "half line never counted");
+  assert.ok(
+    lines.some((line) => line.includes(' Invalid data "LikesServer1 7 p-half 1" (incomplete) from ')),
+    "half line logged as incomplete",
+  );
   assert.deepEqual(logTotals(lines), { last: 6, sum: 6 });
   assert.equal(storedTotal(primary.state), 6);
 });

@@ -116,3 +116,49 @@ Deno.test("LikesClient authenticates each new connection and does not retry a re
     await server.close();
   }
 });
+
+const write = (conn: Deno.Conn, bytes: string) =>
+  conn.write(Uint8Array.from(bytes, (c) => c.charCodeAt(0))).then(() => {});
+
+Deno.test("LikesClient ends a reply at a NUL and skips the NUL padding before the next one", async () => {
+  const server = scriptedServer((_line, conn) => write(conn, `0${"\0".repeat(100)}`));
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "0");
+    assert.equal(await client.send("LikesServer1 6"), "0");
+    assert.equal(server.accepted(), 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient takes the peer's close as the end of a reply that has begun", async () => {
+  const server = scriptedServer(async (_line, conn) => {
+    await write(conn, "Likes received");
+    conn.close();
+  });
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "Likes received");
+    // The connection is gone: the next send opens a new one.
+    assert.equal(await client.send("LikesServer1 5"), "Likes received");
+    assert.equal(server.accepted(), 2);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient.sendAlone() uses a connection per message and returns any reply", async () => {
+  const server = scriptedServer((line, conn) => write(conn, line === "LikesServer2 3" ? "ACK\n" : "1\0"));
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.sendAlone("LikesServer2 3"), "ACK");
+    assert.equal(await client.sendAlone("LikesServer2 4"), "1");
+    assert.equal(server.accepted(), 2);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

@@ -107,3 +107,61 @@ Deno.test("a LikesServer rejects bad flags with exit code 2", async () => {
   assert.match(help.stdout, /--max-likes N\s+Most likes in one message \(default: 42\)/);
   assert.match(help.stdout, /--duration DURATION\s+.*\(default: 5m\)/);
 });
+
+Deno.test("in plain mode a LikesServer never retries a sent message: no reply is an unknown outcome and a failure", async () => {
+  // A peer that reads and never answers.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const received: string[] = [];
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      const buffer = new Uint8Array(1024);
+      conn.read(buffer).then((n) => received.push(new TextDecoder().decode(buffer.subarray(0, n ?? 0))), () => {});
+    }
+  })().catch(() => {});
+  const dir = await tempDir();
+  try {
+    const run = await runLikesServer([
+      ...["--id", "2", "--port", String(listener.addr.port), "--log-dir", dir, ...FAST],
+      ...["--protocol", "plain", "--reply-timeout", "300ms"],
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /error: message seq=1 may or may not have been counted: /);
+    assert.equal(received.length, 1, "sent once, never retried");
+    assert.match(received[0], /^LikesServer2 \d+\n$/);
+    assert.match(await Deno.readTextFile(`${dir}/LikesServer2`), /LikesServer2 \d+ unknown seq=1 /);
+  } finally {
+    listener.close();
+    for (const conn of conns) conn.close();
+    await serving;
+  }
+});
+
+Deno.test("in plain mode a LikesServer retries a message whose connection could not be made", async () => {
+  const port = freePort();
+  const dir = await tempDir();
+  const running = runLikesServer([
+    ...["--id", "3", "--port", String(port), "--log-dir", dir, "--duration", "3s", "--min-interval", "10ms"],
+    ...["--max-interval", "10ms", "--protocol", "plain"],
+  ]);
+  await new Promise((r) => setTimeout(r, 500));
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const buffer = new Uint8Array(1024);
+      await conn.read(buffer).catch(() => null);
+      await conn.write(new TextEncoder().encode("Likes received")).catch(() => 0);
+      conn.close();
+    }
+  })().catch(() => {});
+  try {
+    const run = await running;
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /connect error: .*retrying/);
+    assert.match(await Deno.readTextFile(`${dir}/LikesServer3`), /LikesServer3 \d+ answered "Likes received" seq=1\n/);
+  } finally {
+    listener.close();
+    await serving;
+  }
+});

@@ -128,10 +128,12 @@ Deno.test("LineSplitter rejects a maxLine that is not a positive integer", () =>
   }
 });
 
-// Streams rich in newlines, CRs and long runs, cut at random places.
+// Streams rich in newlines, CRs and long runs, cut at random places. No NUL:
+// what follows a NUL is padding up to the end of its read, so NUL framing
+// depends on the chunking by design (tested on its own below).
 const stream = fc.array(
   fc.oneof(
-    fc.constantFrom("\n", "\r", "\r\n", "\0", "\xff"),
+    fc.constantFrom("\n", "\r", "\r\n", "\x01", "\xff"),
     fc.string({ maxLength: 12 }),
     fc.nat(40).map((n) => "x".repeat(n)),
   ),
@@ -167,4 +169,66 @@ Deno.test("LineSplitter gives the same lines however the stream is chunked", () 
     ),
     { numRuns: 3000 },
   );
+});
+
+/** Feeds chunks (latin1), returning each chunk's messages as [kind, text]. */
+function frames(splitter: LineSplitter, ...chunks: string[]): [string, string][][] {
+  return chunks.map((chunk) => {
+    splitter.feed(Uint8Array.from(chunk, (c) => c.charCodeAt(0)));
+    const out: [string, string][] = [];
+    let next;
+    while ((next = splitter.next()) !== undefined) {
+      if (next === "overlong") {
+        out.push(["overlong", decoder.decode(splitter.overlong!.head)]);
+        break;
+      }
+      out.push([next, String.fromCharCode(...splitter.bytes.subarray(splitter.start, splitter.end))]);
+    }
+    return out;
+  });
+}
+
+Deno.test("LineSplitter ends a seed-era message at a NUL and skips the rest of the chunk as padding", () => {
+  const padded = "LikesServer3 23\0" + "\0".repeat(500) + "junk\nLikesServer1 1\n\0\0";
+  assert.deepEqual(frames(new LineSplitter(1024), padded, "LikesServer3 4\0\0"), [
+    [["nul", "LikesServer3 23"]],
+    [["nul", "LikesServer3 4"]],
+  ]);
+});
+
+Deno.test("LineSplitter joins a held seed-era message with the chunk that brings its NUL", () => {
+  const splitter = new LineSplitter(100);
+  assert.deepEqual(frames(splitter, "LikesServer3", " 23\0xx\n"), [[], [["nul", "LikesServer3 23"]]]);
+  assert.equal(splitter.pending, 0);
+});
+
+Deno.test("LineSplitter treats NULs where a message would start as padding, with no message", () => {
+  const splitter = new LineSplitter(100);
+  assert.deepEqual(frames(splitter, "LikesServer3 23\n\0\0\0garbage\n", "\0\0", "LikesServer3 5\n"), [
+    [["line", "LikesServer3 23"]],
+    [],
+    [["line", "LikesServer3 5"]],
+  ]);
+});
+
+Deno.test("LineSplitter keeps strict line framing once a connection has sent a newline", () => {
+  const splitter = new LineSplitter(100);
+  assert.deepEqual(frames(splitter, "a\n", "b\0c\n", "d\0"), [[["line", "a"]], [["line", "b\0c"]], []]);
+  assert.equal(splitter.seedEra, false);
+  assert.deepEqual(splitter.takePending(), Uint8Array.from([0x64, 0]));
+});
+
+Deno.test("LineSplitter says whether held bytes came in one read", () => {
+  const splitter = new LineSplitter(100);
+  frames(splitter, "LikesServer1 4");
+  assert.equal(splitter.seedEra, true);
+  assert.equal(splitter.pendingInOneRead, true);
+  frames(splitter, "2");
+  assert.equal(splitter.pendingInOneRead, false);
+  assert.equal(decoder.decode(splitter.takePending()), "LikesServer1 42");
+  assert.equal(splitter.pending, 0);
+});
+
+Deno.test("LineSplitter reports a NUL-ended message longer than maxLine as overlong", () => {
+  assert.deepEqual(frames(new LineSplitter(4), "abcdefg\0"), [[["overlong", "abcd"]]]);
 });

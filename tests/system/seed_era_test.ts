@@ -1,0 +1,188 @@
+/**
+ * Seed-era programs (written against the original assignment, mostly in C)
+ * against ours, both ways: model clients against our primary, our parent in
+ * `--protocol plain` against model primaries. Real processes and sockets on
+ * loopback; every wait has a deadline.
+ */
+import assert from "node:assert/strict";
+import { startPrimary } from "../support/primary.ts";
+import {
+  buildSeedClient,
+  runCSeedClient,
+  runSeedClient,
+  SEED_CLIENT_KINDS,
+  type SeedClientKind,
+  type SeedReply,
+} from "../support/seed_clients.ts";
+import { SEED_PRIMARY_KINDS, startSeedPrimary } from "../support/seed_primaries.ts";
+import { FAST, spawnParent } from "../support/parent.ts";
+import { tempDir } from "../support/temp.ts";
+
+/** What each model client sends: valid likes in seed-era spellings and spacing, and two invalid ones. */
+const MESSAGES = [
+  "LikesServer1 5",
+  "LikeServer2 7",
+  "likeServer3  11",
+  "LikesServer4\t2 \t",
+  "LikesServer1 99",
+  "LikeServer1 -3",
+];
+const VALID_LIKES = 5 + 7 + 11 + 2;
+const EXPECTED = ["0\0", "0\0", "0\0", "0\0", "1 likes above maximum\0", "1 negative likes\0"];
+
+async function stats(httpPort: number): Promise<{ total: number }> {
+  return await (await fetch(`http://127.0.0.1:${httpPort}/api/stats`)).json();
+}
+
+function checkReplies(kind: string, replies: SeedReply[]): void {
+  assert.deepEqual(replies.map((r) => r.reply), EXPECTED, kind);
+  for (const { ms } of replies) assert.ok(ms < 1000, `${kind}: a reply took ${ms} ms`);
+}
+
+/** Runs every client model against one primary, checking replies, total and log. */
+async function clientsAgainstPrimary(
+  args: string[],
+  run: (kind: SeedClientKind, port: number) => Promise<SeedReply[]>,
+): Promise<void> {
+  const primary = await startPrimary({ args });
+  let expectedTotal = 0;
+  try {
+    for (const kind of SEED_CLIENT_KINDS) {
+      checkReplies(kind, await run(kind, primary.port));
+      expectedTotal += VALID_LIKES;
+      // Counted exactly: the padding's valid-looking message never is.
+      assert.equal((await stats(primary.httpPort)).total, expectedTotal, kind);
+    }
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const log = await Deno.readTextFile(primary.log);
+  assert.match(log, new RegExp(`Stopped by SIGTERM with total ${expectedTotal}\\n$`));
+  // Logged under the canonical name, whatever the client's spelling.
+  assert.equal(log.match(/ LikesServer2 7 Total /g)?.length, SEED_CLIENT_KINDS.length);
+  assert.equal(log.match(/ LikesServer3 11 Total /g)?.length, SEED_CLIENT_KINDS.length);
+  assert.equal(
+    log.match(/ Invalid data "LikesServer1 99" \(likes above maximum\) /g)?.length,
+    SEED_CLIENT_KINDS.length,
+  );
+  assert.equal(log.match(/ Invalid data "LikeServer1 -3" \(negative likes\) /g)?.length, SEED_CLIENT_KINDS.length);
+  assert.doesNotMatch(log, /LikesServer9 40|GARBAGE|JUNK|incomplete/);
+}
+
+Deno.test("seed-era clients (no newline, NUL-padded buffers, half-close) are answered within a second and counted exactly", async () => {
+  // The default --quiet-end: a client that sends no newline waits 200 ms for its answer.
+  await clientsAgainstPrimary([], (kind, port) => runSeedClient(kind, port, MESSAGES));
+});
+
+Deno.test("seed-era clients are answered as fast as --quiet-end allows when it is shortened", async () => {
+  await clientsAgainstPrimary(["--quiet-end", "20ms"], (kind, port) => runSeedClient(kind, port, MESSAGES));
+});
+
+Deno.test("seed-era clients in C are answered within a second and counted exactly", async () => {
+  const binary = await buildSeedClient(await tempDir());
+  if (binary === undefined) {
+    // The TypeScript models above cover the same behaviours.
+    console.log("No C compiler (cc): skipping the C seed-era clients");
+    return;
+  }
+  await clientsAgainstPrimary([], (kind, port) => runCSeedClient(binary, kind, port, MESSAGES));
+});
+
+Deno.test("with --quiet-end off, a newline-less message waits for its NUL or EOF", async () => {
+  const primary = await startPrimary({ args: ["--quiet-end", "off", "--http", "off"] });
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    await conn.write(new TextEncoder().encode("LikesServer1 5"));
+    const buffer = new Uint8Array(64);
+    const reading = conn.read(buffer);
+    const early = await Promise.race([reading, new Promise((r) => setTimeout(() => r("waiting"), 500))]);
+    assert.equal(early, "waiting");
+    await conn.closeWrite();
+    const n = await reading;
+    assert.equal(new TextDecoder().decode(buffer.subarray(0, n ?? 0)), "0\0");
+    conn.close();
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  assert.match(await Deno.readTextFile(primary.log), / LikesServer1 5 Total 5\n.*Stopped by SIGTERM with total 5\n$/s);
+});
+
+Deno.test("a dribbled message is never ended by a quiet period, and is logged as incomplete when it idles out", async () => {
+  const primary = await startPrimary({ args: ["--quiet-end", "20ms", "--idle-timeout", "1s", "--http", "off"] });
+  const encoder = new TextEncoder();
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    for (const part of ["LikesServer1", " 4"]) {
+      await conn.write(encoder.encode(part));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    // Whole, but sent in two bursts: a dribble, not a seed-era send. Never answered; cut off when idle.
+    const buffer = new Uint8Array(64);
+    const timer = setTimeout(() => conn.close(), 10_000);
+    assert.equal(await conn.read(buffer), null);
+    clearTimeout(timer);
+    conn.close();
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const log = await Deno.readTextFile(primary.log);
+  assert.match(log, / Invalid data "LikesServer1 4" \(incomplete\) from 127\.0\.0\.1:\d+\n/);
+  assert.match(log, /Stopped by SIGTERM with total 0\n$/);
+});
+
+for (const kind of SEED_PRIMARY_KINDS) {
+  Deno.test(`our parent in plain mode against a seed-era primary that answers ${kind}: every LikesServer exits 0, totals agree`, async () => {
+    const model = startSeedPrimary(kind);
+    const logDir = await tempDir();
+    try {
+      const { done } = spawnParent(logDir, [
+        ...FAST,
+        "--servers",
+        "3",
+        "--protocol",
+        "plain",
+        "--port",
+        String(model.port),
+        "--reply-timeout",
+        "2s",
+      ]);
+      const run = await done;
+      assert.equal(run.code, 0, run.status + run.stderr);
+      assert.equal(run.status.match(/LikesServer\d ended status 0 \(success\)/g)?.length, 3, run.status);
+      let answered = 0;
+      let sent = 0;
+      for (let id = 0; id < 3; id++) {
+        const log = await Deno.readTextFile(`${logDir}/LikesServer${id}`);
+        for (const m of log.matchAll(/^\S+ LikesServer\d+ (\d+) answered "(.*)" seq=\d+$/gm)) {
+          answered += Number(m[1]);
+          sent++;
+          // Logged as received, NUL padding trimmed, and not interpreted.
+          assert.ok(["ACK", "1", "Received likes count", "Likes received"].includes(m[2]), m[2]);
+        }
+      }
+      assert.ok(sent > 0, "some likes were sent");
+      assert.equal(model.messages(), sent, "one message per like: no retries, no idempotent fields");
+      assert.equal(model.total(), answered);
+    } finally {
+      await model.close();
+    }
+  });
+}
+
+Deno.test("in the default protocol a LikesServer stops at a reply that is not 0 or 1, without retrying", async () => {
+  const model = startSeedPrimary("ack");
+  const logDir = await tempDir();
+  try {
+    const { done } = spawnParent(logDir, [...FAST, "--servers", "1", "--port", String(model.port)]);
+    const run = await done;
+    assert.equal(run.code, 1);
+    assert.match(
+      run.status,
+      /LikesServer0 "error: 127\.0\.0\.1:\d+ answered \\"ACK\\", not 0 or 1: .*--protocol plain\)"/,
+    );
+    assert.match(run.status, /LikesServer0 ended status 1 \(failure\)/);
+    assert.equal(model.messages(), 1, "the like was sent once: it may have been counted");
+  } finally {
+    await model.close();
+  }
+});
