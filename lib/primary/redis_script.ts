@@ -18,7 +18,8 @@
  * For each like, in order:
  *   without producer                 accepted (0)
  *   seq above the producer's highest accepted (0): the seq joins the window
- *   seq among the last W applied     duplicate (1)
+ *   seq among the last W applied     duplicate (1) (within one batch, among all it applied: the
+ *                                    window is cut back to W at the end of the batch)
  *   anything else                    out of order (2): not counted
  *
  * Returns { journal id or "" when n = 0, outcome 1, total after like 1, outcome 2, total 2, ... }.
@@ -56,6 +57,7 @@ if n == 0 then return { '' } end
 local base = tonumber(redis.call('GET', KEYS[1]) or '0')
 local total = base
 local highest = {}
+local adds = {}
 local reply = { '' }
 local lines = {}
 for i = 0, n - 1 do
@@ -72,10 +74,17 @@ for i = 0, n - 1 do
       local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
       if top[2] then high = tonumber(top[2]) else high = -1 end
     end
+    local adding = adds[key]
+    if adding == nil then
+      adding = {}
+      adds[key] = adding
+    end
     if seq > high then
-      redis.call('ZADD', key, seq, seqText)
+      adding[#adding + 1] = seqText
+      adding[#adding + 1] = seqText
+      adding[seqText] = true
       high = seq
-    elseif redis.call('ZSCORE', key, seqText) then
+    elseif adding[seqText] or redis.call('ZSCORE', key, seqText) then
       outcome = 1
     else
       outcome = 2
@@ -90,7 +99,11 @@ for i = 0, n - 1 do
   lines[#lines + 1] = line
 end
 
-for key in pairs(highest) do
+for key, adding in pairs(adds) do
+  -- One ZADD per producer, not per like: it is most of the script's cost. unpack() is bounded by the Lua stack.
+  for first = 1, #adding, 1000 do
+    redis.call('ZADD', key, unpack(adding, first, math.min(first + 999, #adding)))
+  end
   redis.call('ZREMRANGEBYRANK', key, 0, -(window + 1))
   if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 end
