@@ -64,17 +64,18 @@ export function demoGrants(options: { http: string }): Grants {
 /**
  * The benchmark: it talks only to processes it starts on 127.0.0.1 (their
  * ephemeral ports are not known in advance, hence the host-wide grant), writes
- * only under its work dir (the primaries' and Redis's temp state, the JSON),
- * asks for the CPU model and the kernel release for the report (as system
- * info: reading /proc/cpuinfo would need -A), and runs the primary,
- * redis-server and redis-benchmark.
+ * only under its work dir (the primaries' and Redis's temp state, the replay
+ * log, the JSON), asks for the CPU model and the kernel release for the report
+ * (as system info: reading /proc/cpuinfo would need -A), and runs deno (the
+ * primary, the load processes, the empty server, each with its own least
+ * privilege) and redis-server.
  */
 export function benchGrants(options: { workDir: string }): Grants {
   return {
     net: ["127.0.0.1"],
     write: [options.workDir],
     sys: ["cpus", "osRelease"],
-    run: ["deno", "redis-server", "redis-benchmark"],
+    run: ["deno", "redis-server"],
   };
 }
 
