@@ -21,7 +21,7 @@
  * WAIT for a replica was not chosen: it needs a replica to run at all, and
  * the ack means "in another machine's memory", not "on disk".
  */
-import { Redis } from "ioredis";
+import { createClient } from "@redis/client";
 import type { Like } from "../protocol/message.ts";
 import { type Durability, StoreError } from "./store.ts";
 import { COMMIT_SCRIPT } from "./redis_script.ts";
@@ -175,19 +175,53 @@ export function parseJournalLines(text: string): JournalLike[] {
 }
 
 const JOURNAL_PAGE = 1000;
+
+function newClient(
+  options: { host: string; port: number; db: number; commandTimeoutMs: number; connectTimeoutMs: number },
+) {
+  // Once connected, keep reconnecting in the background so that service
+  // resumes when Redis is back; before that, a refused connection fails open().
+  let everReady = false;
+  const client = createClient({
+    socket: {
+      host: options.host,
+      port: options.port,
+      connectTimeout: options.connectTimeoutMs,
+      reconnectStrategy: (retries: number, cause: Error) => everReady ? Math.min((retries + 1) * 100, 1000) : cause,
+    },
+    database: options.db,
+    // RESP2: replies come as plain arrays (CONFIG GET as [name, value], not a map).
+    RESP: 2,
+    // Redis Enterprise's maintenance push messages: off, and with them the
+    // client's only environment read (REDIS_DEBUG_MAINTENANCE), so that the
+    // store needs no --allow-env.
+    maintNotifications: "disabled",
+    // Fail fast: a batch sent while Redis is away fails at once and its
+    // clients hear `1 storage error`, instead of queueing behind a dead link.
+    disableOfflineQueue: true,
+    commandOptions: { timeout: options.commandTimeoutMs },
+  });
+  client.on("ready", () => everReady = true);
+  // Errors reach the callers of each command; without a listener the client throws them as uncaught.
+  client.on("error", () => {});
+  return client;
+}
+
+type RedisClient = ReturnType<typeof newClient>;
+type Reply = string | number | null | Reply[];
 const SAFE_ID = /^[\x21-\x7e]{1,128}$/;
 
 /** The shared total, dedupe state and this primary's journal, in Redis. */
 export class RedisStore {
   readonly url: string;
   readonly primaryId: string;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   readonly #keys: { total: string; journal: string; producer: string };
   readonly #window: number;
   readonly #ttl: number;
   #sha = "";
 
-  private constructor(url: string, primaryId: string, client: Redis, options: Required<RedisStoreOptions>) {
+  private constructor(url: string, primaryId: string, client: RedisClient, options: Required<RedisStoreOptions>) {
     this.url = url;
     this.primaryId = primaryId;
     this.#client = client;
@@ -236,23 +270,7 @@ export class RedisStore {
         throw new RangeError(`Cannot open the Redis store: ${name} must be an integer >= ${min}, got ${value}`);
       }
     }
-    const client = new Redis({
-      host,
-      port,
-      db,
-      lazyConnect: true,
-      // Fail fast: a batch sent while Redis is away fails at once and its
-      // clients hear `1 storage error`, instead of queueing behind a dead link.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: connectTimeoutMs,
-      // Keep reconnecting in the background, so that service resumes when Redis is back.
-      retryStrategy: (times: number) => Math.min(times * 100, 1000),
-      autoResubscribe: false,
-    });
-    // Errors reach the callers of each command; without a listener ioredis prints them too.
-    client.on("error", () => {});
+    const client = newClient({ host, port, db, commandTimeoutMs, connectTimeoutMs });
     const store = new RedisStore(url, primaryId, client, {
       url,
       primaryId,
@@ -267,7 +285,7 @@ export class RedisStore {
     try {
       await store.#call("connect", () => client.connect());
       const setting = async (name: string) => {
-        const reply = await store.#call("CONFIG GET", () => client.config("GET", name)) as string[];
+        const reply = await store.#send("CONFIG GET", ["CONFIG", "GET", name]) as string[];
         return reply[1] ?? "";
       };
       const persistence = {
@@ -277,9 +295,9 @@ export class RedisStore {
       };
       const problem = persistenceProblem(persistence, durability, allowVolatile);
       if (problem) throw new StoreError(`Cannot use the Redis store ${url}: ${problem}`);
-      store.#sha = await store.#call("SCRIPT LOAD", () => client.script("LOAD", COMMIT_SCRIPT)) as string;
+      store.#sha = await store.#send("SCRIPT LOAD", ["SCRIPT", "LOAD", COMMIT_SCRIPT]) as string;
     } catch (error) {
-      client.disconnect();
+      client.destroy();
       throw error;
     }
     return store;
@@ -287,7 +305,11 @@ export class RedisStore {
 
   /** Whether the connection to Redis is up now (for /healthz). */
   get connected(): boolean {
-    return this.#client.status === "ready";
+    return this.#client.isReady;
+  }
+
+  #send(what: string, args: (string | number)[]): Promise<Reply> {
+    return this.#call(what, () => this.#client.sendCommand<Reply>(args.map(String)));
   }
 
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -333,13 +355,14 @@ export class RedisStore {
       }
       args.push(like.server, like.likes, k, like.producer, like.seq);
     }
+    const tail = [keys.length, ...keys, ...args].map(String);
     const reply = await this.#call("commit", async () => {
       try {
-        return await this.#client.evalsha(this.#sha, keys.length, ...keys, ...args);
+        return await this.#client.sendCommand<Reply>(["EVALSHA", this.#sha, ...tail]);
       } catch (error) {
         // A restarted Redis (or SCRIPT FLUSH) has forgotten the script: EVAL loads it again.
         if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
-        return await this.#client.eval(COMMIT_SCRIPT, keys.length, ...keys, ...args);
+        return await this.#client.sendCommand<Reply>(["EVAL", COMMIT_SCRIPT, ...tail]);
       }
     }) as (string | number)[];
     const outcomes: Outcome[] = new Array(likes.length);
@@ -353,7 +376,7 @@ export class RedisStore {
 
   /** The shared total now. @throws {StoreUnavailableError} */
   async total(): Promise<number> {
-    const value = await this.#call("GET total", () => this.#client.get(this.#keys.total));
+    const value = await this.#send("GET total", ["GET", this.#keys.total]);
     return value === null ? 0 : Number(value);
   }
 
@@ -368,10 +391,17 @@ export class RedisStore {
     const batches: JournalBatch[] = [];
     let start = afterId === "" ? "-" : `(${afterId}`;
     while (true) {
-      const page = await this.#call(
-        "XRANGE journal",
-        () => this.#client.xrange(this.#keys.journal, start, "+", "COUNT", JOURNAL_PAGE),
-      );
+      const page = await this.#send("XRANGE journal", [
+        "XRANGE",
+        this.#keys.journal,
+        start,
+        "+",
+        "COUNT",
+        JOURNAL_PAGE,
+      ]) as [
+        string,
+        string[],
+      ][];
       for (const [id, fields] of page) {
         const field = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
         batches.push({ id, time: Number(field("t")), likes: parseJournalLines(field("l")) });
@@ -389,12 +419,17 @@ export class RedisStore {
   async trimJournal(id: string): Promise<void> {
     await this.#call(
       "trim journal",
-      () => this.#client.multi().xtrim(this.#keys.journal, "MINID", id).xdel(this.#keys.journal, id).exec(),
+      () =>
+        this.#client.multi().addCommand(["XTRIM", this.#keys.journal, "MINID", id]).addCommand([
+          "XDEL",
+          this.#keys.journal,
+          id,
+        ]).exec(),
     );
   }
 
   /** Closes the connection (pending commands fail). */
   close(): void {
-    this.#client.disconnect();
+    this.#client.destroy();
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
+import { createClient } from "@redis/client";
 import {
   parseJournalLines,
   parseRedisUrl,
@@ -13,11 +13,12 @@ import { MAX_SEQ } from "../../lib/protocol/message.ts";
 import { sleep } from "../../lib/common/sleep.ts";
 import { like, storeContract } from "./store_contract.ts";
 import { freePort } from "../support/parent.ts";
+import { tempDir } from "../support/temp.ts";
 import { redisMissing, type RedisServer, startRedis, withRedis } from "../support/redis.ts";
 
 const WINDOW = 8;
 
-// ioredis keeps reconnect timers and sockets past a test's end in ways the
+// The client keeps reconnect timers and sockets past a test's end in ways the
 // sanitizers count; every test closes its clients and stops its server.
 const redisTest = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, ignore: redisMissing !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
@@ -107,22 +108,26 @@ Deno.test("parseJournalLines() reads likes with and without producer, and refuse
 redisTest("RedisStore keeps its keys under the prefix: total, producer window, journal", async () => {
   await withRedis(async (server) => {
     const store = await open(server, { keyPrefix: "t:", producerTtlMs: 60_000 });
-    const raw = new Redis({ port: server.port, lazyConnect: true });
+    const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
     try {
       const { journalId } = await store.commit([like("p", 4, 2), like(undefined, undefined, 3)], 1000);
       await raw.connect();
-      assert.deepEqual((await raw.keys("*")).sort(), ["t:journal:primary-a", "t:producer:p", "t:total"]);
-      assert.equal(await raw.get("t:total"), "5");
-      assert.deepEqual(await raw.zrange("t:producer:p", "0", "-1"), ["4"]);
-      const ttl = await raw.pttl("t:producer:p");
+      assert.deepEqual((await raw.sendCommand<string[]>(["KEYS", "*"])).sort(), [
+        "t:journal:primary-a",
+        "t:producer:p",
+        "t:total",
+      ]);
+      assert.equal(await raw.sendCommand(["GET", "t:total"]), "5");
+      assert.deepEqual(await raw.sendCommand(["ZRANGE", "t:producer:p", "0", "-1"]), ["4"]);
+      const ttl = await raw.sendCommand<number>(["PTTL", "t:producer:p"]);
       assert.ok(ttl > 0 && ttl <= 60_000, String(ttl));
-      assert.equal(await raw.pttl("t:total"), -1);
-      assert.deepEqual(await raw.xrange("t:journal:primary-a", "-", "+"), [
+      assert.equal(await raw.sendCommand(["PTTL", "t:total"]), -1);
+      assert.deepEqual(await raw.sendCommand(["XRANGE", "t:journal:primary-a", "-", "+"]), [
         [journalId, ["t", "1000", "l", "1 2 0 2 p 4\n1 3 0 5"]],
       ]);
     } finally {
       store.close();
-      raw.disconnect();
+      raw.destroy();
     }
   });
 });
@@ -130,17 +135,17 @@ redisTest("RedisStore keeps its keys under the prefix: total, producer window, j
 redisTest("RedisStore window keeps only the last W applied seqs of a producer", async () => {
   await withRedis(async (server) => {
     const store = await open(server, { keyPrefix: "w:" });
-    const raw = new Redis({ port: server.port, lazyConnect: true });
+    const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
     try {
       await store.commit(Array.from({ length: WINDOW + 5 }, (_, i) => like("p", i + 1)));
       await raw.connect();
       assert.deepEqual(
-        await raw.zrange("w:producer:p", "0", "-1"),
+        await raw.sendCommand(["ZRANGE", "w:producer:p", "0", "-1"]),
         Array.from({ length: WINDOW }, (_, i) => String(i + 6)),
       );
     } finally {
       store.close();
-      raw.disconnect();
+      raw.destroy();
     }
   });
 });
@@ -309,4 +314,34 @@ redisTest("RedisStore resumes after a Redis restart with its AOF, losing and rec
     store.close();
     await server.stop("SIGKILL");
   }
+});
+
+redisTest("RedisStore works with no grant but net to the Redis address", async () => {
+  await withRedis(async (server) => {
+    const dir = await tempDir();
+    const script = `${dir}/probe.ts`;
+    const store = new URL("../../lib/primary/redis_store.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { RedisStore } from ${JSON.stringify(store)};
+const store = await RedisStore.open({ url: Deno.args[0], primaryId: "probe" });
+await store.commit([{ kind: "like", server: 1, likes: 2, producer: "p", seq: 1 }]);
+console.log(await store.total());
+store.close();
+`,
+    );
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+        `--allow-net=127.0.0.1:${server.port}`,
+        script,
+        server.url,
+      ],
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    assert.equal(code, 0, decode(stderr));
+    assert.equal(decode(stdout), "2\n");
+  });
 });
