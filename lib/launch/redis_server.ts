@@ -6,6 +6,8 @@
  * directory, so that a restarted server loads the same append-only file.
  */
 
+import { freePort } from "../common/free_port.ts";
+
 export type Appendfsync = "always" | "everysec" | "no";
 
 export interface RedisServerOptions {
@@ -179,5 +181,24 @@ export class RedisServer {
   async restart(): Promise<void> {
     if (this.#process) throw new Error(`Cannot restart redis-server on port ${this.port}: it is still running`);
     await this.#spawn();
+  }
+}
+
+/**
+ * Starts redis-server on a free port (unless `port` is given): a port that was
+ * free a moment ago can be taken before redis-server binds it, so another is
+ * tried, up to three times.
+ *
+ * @throws {Error} As RedisServer.start
+ */
+export async function startRedisServer(
+  options: Omit<RedisServerOptions, "port"> & { port?: number },
+): Promise<RedisServer> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await RedisServer.start({ ...options, port: options.port ?? freePort() });
+    } catch (error) {
+      if (options.port !== undefined || attempt === 3 || !/Address already in use/.test(String(error))) throw error;
+    }
   }
 }

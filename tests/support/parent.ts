@@ -34,13 +34,7 @@ export function spawnParent(logDir: string, args: string[], env?: Record<string,
   return { process, done };
 }
 
-/** A TCP port that was free a moment ago (for a primary that must restart on the same port). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
+export { freePort } from "../../lib/common/free_port.ts";
 
 /** Shrunken timings for a full run in a couple of seconds. */
 export const FAST = ["--stagger", "50ms", "--duration", "2s", "--min-interval", "20ms", "--max-interval", "100ms"];

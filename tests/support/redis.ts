@@ -3,8 +3,12 @@
  * lib/launch/redis_server.ts), and the reason to skip Redis tests when
  * redis-server is not installed.
  */
-import { RedisServer, redisServerMissing, type RedisServerOptions } from "../../lib/launch/redis_server.ts";
-import { freePort } from "./parent.ts";
+import {
+  RedisServer,
+  redisServerMissing,
+  type RedisServerOptions,
+  startRedisServer,
+} from "../../lib/launch/redis_server.ts";
 import { tempDir } from "./temp.ts";
 
 export { RedisServer };
@@ -15,15 +19,7 @@ if (redisMissing) console.warn(`Skipping Redis tests: ${redisMissing}`);
 
 /** Starts a fresh redis-server; the port and directory are chosen unless given. */
 export async function startRedis(options: Partial<RedisServerOptions> = {}): Promise<RedisServer> {
-  const dir = options.dir ?? await tempDir();
-  // A port that was free a moment ago can be taken before redis-server binds it: try another.
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await RedisServer.start({ ...options, dir, port: options.port ?? freePort() });
-    } catch (error) {
-      if (options.port !== undefined || attempt === 3 || !/Address already in use/.test(String(error))) throw error;
-    }
-  }
+  return await startRedisServer({ ...options, dir: options.dir ?? await tempDir() });
 }
 
 /** Runs `fn` with a fresh redis-server, stopped afterwards. */
