@@ -6,7 +6,7 @@
  */
 import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
 import { LineLog } from "./lib/common/line_log.ts";
-import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { checkIntervals, formatPrimaries, showDefault } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
@@ -45,7 +45,9 @@ runProgram("parent", async () => {
   status.line(
     `ParentProcess started pid=${Deno.pid}: ${options.servers} LikesServers, one every ${
       formatDuration(options.stagger)
-    }, each for ${formatDuration(options.duration)}, primary ${options.host}:${options.port}`,
+    }, each for ${formatDuration(options.duration)}, ${
+      options.primaries ? `primaries ${formatPrimaries(options.primaries)}` : `primary ${options.host}:${options.port}`
+    }`,
   );
 
   stopRequested.then((signal) => status.line(`ParentProcess stopping on ${signal}`));

@@ -5,7 +5,7 @@
  * holds them to it); and `deno task command` prints them for other options.
  */
 import type { PrimaryOptions } from "../primary/options.ts";
-import type { LikesServerOptions } from "../producer/options.ts";
+import { type LikesServerOptions, primaryAddresses } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
 
 export interface Grants {
@@ -41,9 +41,14 @@ export function primaryGrants(options: Pick<PrimaryOptions, "host" | "port" | "h
   return { net, read: files, write: files, env: [TOKEN_ENV] };
 }
 
-export function likesServerGrants(id: number, options: Pick<LikesServerOptions, "host" | "port" | "logDir">): Grants {
+/** A LikesServer may connect to every primary it may fail over to, and nowhere else. */
+export function likesServerGrants(
+  id: number,
+  options: Pick<LikesServerOptions, "host" | "port" | "logDir"> & { primaries?: LikesServerOptions["primaries"] },
+): Grants {
   const log = `${options.logDir}/LikesServer${id}`;
-  return { net: [netAddress(options.host, options.port)], read: [log], write: [log], env: [TOKEN_ENV] };
+  const net = primaryAddresses(options).map(({ host, port }) => netAddress(host, port));
+  return { net, read: [log], write: [log], env: [TOKEN_ENV] };
 }
 
 export function parentGrants(options: { logDir: string }): Grants {

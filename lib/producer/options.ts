@@ -1,6 +1,7 @@
 /** A LikesServer's flags; the parent passes each of them on to its children. */
 import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
 import { formatDuration } from "../common/duration.ts";
+import { formatPrimary, parsePrimaries, type PrimaryAddress } from "./failover.ts";
 
 export interface LikesServerOptions {
   /** N in LikesServer<N>; required. @default {undefined} */
@@ -17,6 +18,12 @@ export interface LikesServerOptions {
   host: string;
   /** @default {4242} */
   port: number;
+  /**
+   * Several primaries sharing one total, instead of --host/--port: the
+   * LikesServer starts on one picked by its id and fails over to the next on
+   * a failed send (see failover.ts). @default {undefined}
+   */
+  primaries: PrimaryAddress[] | undefined;
   /** Directory of the LikesServer<N> log. @default {"/tmp"} */
   logDir: string;
   /** Makes every random choice reproducible. @default {undefined} */
@@ -43,6 +50,7 @@ export const likesServerDefaults = {
   maxLikes: 42,
   host: "127.0.0.1",
   port: 4242,
+  primaries: undefined,
   logDir: "/tmp",
   seed: undefined,
   retryFor: 30_000,
@@ -58,6 +66,11 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   maxLikes: { help: "Most likes in one message", arg: "N", parse: parse.integer(0, 1_000_000) },
   host: { help: "Primary's address", arg: "HOST", parse: parse.host },
   port: { help: "Primary's port", arg: "PORT", parse: parse.integer(1, 65535) },
+  primaries: {
+    help: "Primaries sharing one total, instead of --host/--port: start on one, fail over to the next",
+    arg: "HOST:PORT,…",
+    parse: parsePrimaries,
+  },
   logDir: { help: "Directory for the LikesServer<N> log", arg: "DIR", parse: parse.path },
   seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
@@ -70,6 +83,18 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
 };
 
 const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger"];
+
+/** Where a LikesServer sends: the --primaries list, else --host/--port. */
+export function primaryAddresses(
+  options: Pick<LikesServerOptions, "host" | "port"> & { primaries?: PrimaryAddress[] },
+): PrimaryAddress[] {
+  return options.primaries ?? [{ host: options.host, port: options.port }];
+}
+
+/** The --primaries text for `primaries`, as parsePrimaries() reads it. */
+export function formatPrimaries(primaries: readonly PrimaryAddress[]): string {
+  return primaries.map(formatPrimary).join(",");
+}
 
 /** How a default reads in --help (durations as 5m, 1s). */
 export function showDefault(key: string, value: unknown): string {

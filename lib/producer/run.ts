@@ -5,6 +5,10 @@
  * producer id and sequence number), so the primary counts it once however
  * often it arrives. Giving up after the retry budget is the only failure.
  *
+ * With several primaries (`--primaries`), a failed send moves on to the next
+ * one before the retry (see failover.ts): the retry is still the same message,
+ * so whichever primary it reaches, a shared store counts it once.
+ *
  * With `--protocol plain` (seed-era primaries) a message is `LikesServer<N>
  * <likes>` with no id, so a retry could count it twice: it is retried only
  * when the connection could not be made (surely not delivered). Any reply in
@@ -19,7 +23,8 @@ import { escapeText } from "../common/escape.ts";
 import { formatLike } from "../protocol/message.ts";
 import { createRandom, type Random, randomInt } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
-import type { LikesServerOptions } from "./options.ts";
+import { type LikesServerOptions, primaryAddresses } from "./options.ts";
+import { Failover, formatPrimary } from "./failover.ts";
 
 export interface RunContext {
   log: LineLog;
@@ -59,15 +64,20 @@ export async function runLikesServer(
   const random = createRandom(seed);
   // Unique per process run: a restarted LikesServer starts a new sequence.
   const producer = `${name}-${crypto.randomUUID()}`;
-  const client = new LikesClient({
-    host: options.host,
-    port: options.port,
-    token: context.token,
-    timeout: options.replyTimeout,
-  });
+  const failover = new Failover(primaryAddresses(options), id);
+  const link: Link = {
+    client: new LikesClient({ ...failover.current, token: context.token, timeout: options.replyTimeout }),
+    count: failover.primaries.length,
+    failOver() {
+      if (this.count === 1) return;
+      this.client.close();
+      this.client = new LikesClient({ ...failover.next(), token: context.token, timeout: options.replyTimeout });
+    },
+  };
   const summary: RunSummary = { sent: 0, acked: 0, likes: 0, code: 0 };
   const deadline = Date.now() + duration;
-  log.line(`${name} started producer=${producer} pid=${Deno.pid} primary=${client.address}`);
+  const others = link.count > 1 ? ` primaries=${failover.primaries.map(formatPrimary).join(",")}` : "";
+  log.line(`${name} started producer=${producer} pid=${Deno.pid} primary=${link.client.address}${others}`);
 
   try {
     for (let seq = 1;; seq++) {
@@ -78,7 +88,7 @@ export async function runLikesServer(
       const plain = options.protocol === "plain";
       const line = plain ? formatLike({ server: id, likes }) : formatLike({ server: id, likes, producer, seq });
       summary.sent++;
-      const outcome = await sendWithRetry(client, line, { name, retryFor, random, log, report, stop, plain });
+      const outcome = await sendWithRetry(link, line, { name, retryFor, random, log, report, stop, plain });
       if (outcome.kind === "acked") {
         summary.acked++;
         summary.likes += likes;
@@ -93,7 +103,7 @@ export async function runLikesServer(
       }
       if (outcome.kind === "foreign") {
         // Never retried: the peer may well have counted the like.
-        const why = `${client.address} answered ${
+        const why = `${link.client.address} answered ${
           escapeText(outcome.reply)
         }, not 0 or 1: not a likes primary (for a seed-era primary, use --protocol plain)`;
         log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
@@ -116,11 +126,20 @@ export async function runLikesServer(
       break;
     }
   } finally {
-    client.close();
+    link.client.close();
   }
   const how = stop.aborted ? "stopped" : summary.code === 0 ? "finished" : "failed";
   log.line(`${name} ${how}: sent ${summary.sent} acked ${summary.acked} likes ${summary.likes}`);
   return summary;
+}
+
+/** The connection to the primary sent to now, and the move to the next one. */
+interface Link {
+  client: LikesClient;
+  /** How many primaries there are to fail over between. */
+  count: number;
+  /** After a failed send: a client for the next primary (no-op with one). */
+  failOver(): void;
 }
 
 interface RetryContext {
@@ -134,10 +153,11 @@ interface RetryContext {
   plain: boolean;
 }
 
-async function sendWithRetry(client: LikesClient, line: string, context: RetryContext): Promise<Outcome> {
+async function sendWithRetry(link: Link, line: string, context: RetryContext): Promise<Outcome> {
   const { name, retryFor, random, log, report, stop, plain } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
+    const client = link.client;
     try {
       if (plain) return { kind: "answered", reply: await client.sendAlone(line) };
       const reply = await client.send(line);
@@ -154,12 +174,18 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
       }
       firstFailure ??= Date.now();
       const spent = Date.now() - firstFailure;
-      const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));
+      // The backoff grows per pass over the primaries: the first try of each is soon.
+      const pass = Math.floor(attempt / link.count);
+      const delay = Math.min(backoffDelay(pass, random), Math.max(0, retryFor - spent));
+      const retrying = !stop.aborted && error.retryable && spent < retryFor;
+      if (retrying) link.failOver();
       const next = stop.aborted
         ? "stopping"
-        : !error.retryable || spent >= retryFor
+        : !retrying
         ? "giving up"
-        : `retrying in ${delay}ms`;
+        : link.client === client
+        ? `retrying in ${delay}ms`
+        : `failing over to ${link.client.address} in ${delay}ms`;
       const text = `${error.phase} error: ${error.message} (attempt ${attempt + 1}, ${next})`;
       log.line(`${name} ${text}`);
       report(text);

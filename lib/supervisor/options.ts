@@ -1,6 +1,11 @@
 /** The parent's flags: its own, plus those it passes on to every LikesServer. */
 import { flagName, type FlagSpecs, parse } from "../common/cli.ts";
-import { likesServerDefaults, type LikesServerOptions, likesServerSpecs } from "../producer/options.ts";
+import {
+  formatPrimaries,
+  likesServerDefaults,
+  type LikesServerOptions,
+  likesServerSpecs,
+} from "../producer/options.ts";
 
 export interface ParentOptions extends Omit<LikesServerOptions, "id"> {
   /** How many LikesServers to launch. @default {10} */
@@ -32,6 +37,10 @@ function passedOnFlags(options: ParentOptions, seed: number | undefined): string
   for (const key of Object.keys(childSpecs) as (keyof typeof childSpecs)[]) {
     const value = key === "seed" ? seed : options[key];
     if (value === undefined) continue;
+    if (key === "primaries") {
+      args.push("--primaries", formatPrimaries(options.primaries!));
+      continue;
+    }
     args.push(`--${flagName(key)}`, CHILD_DURATIONS.has(key) ? `${value}ms` : String(value));
   }
   return args;

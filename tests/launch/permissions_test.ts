@@ -88,6 +88,16 @@ Deno.test("a LikesServer may reach only the primary and write only its own log",
   assert.equal(netAddress("127.0.0.1", 1), "127.0.0.1:1");
 });
 
+Deno.test("a LikesServer given --primaries may reach every listed primary, and not --host/--port", () => {
+  const grants = likesServerGrants(3, {
+    host: "127.0.0.1",
+    port: 4242,
+    primaries: [{ host: "127.0.0.1", port: 5001 }, { host: "::1", port: 5002 }],
+    logDir: "/d",
+  });
+  assert.deepEqual(grants.net, ["127.0.0.1:5001", "[::1]:5002"]);
+});
+
 Deno.test("launchArgs() pins the project config and uses absolute script paths", () => {
   const args = launchArgs("likes_server.ts", likesServerGrants(0, { host: "127.0.0.1", port: 1, logDir: "/d" }), [
     "--id",
