@@ -56,10 +56,20 @@ export function parentGrants(options: { logDir: string }): Grants {
   return { read: [status], write: [status], env: [TOKEN_ENV], run: ["deno"] };
 }
 
-export function auditGrants(options: { logDir: string; servers: number; primaryLog?: string }): Grants {
-  const files = [options.primaryLog ?? `${options.logDir}/PrimaryLikesLog`];
+/** The audit reads the logs, and with `store` (the Redis of `--store redis://…`, parsed) reaches it for its total. */
+export function auditGrants(
+  options: {
+    logDir: string;
+    servers: number;
+    primaryLog?: string | readonly string[];
+    store?: { host: string; port: number };
+  },
+): Grants {
+  const primaryLogs = options.primaryLog ?? `${options.logDir}/PrimaryLikesLog`;
+  const files = typeof primaryLogs === "string" ? [primaryLogs] : [...primaryLogs];
   for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/LikesServer${i}`);
-  return { read: files };
+  if (options.store === undefined) return { read: files };
+  return { net: [netAddress(options.store.host, options.store.port)], read: files };
 }
 
 export function demoGrants(options: { http: string }): Grants {

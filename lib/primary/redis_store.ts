@@ -211,6 +211,40 @@ type RedisClient = ReturnType<typeof newClient>;
 type Reply = string | number | null | Reply[];
 const SAFE_ID = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * Reads the shared total from `redis://HOST:PORT[/DB]` without opening a
+ * store (no persistence check, no script, no journal): for the audit.
+ *
+ * @throws {RangeError} On a bad URL
+ * @throws {StoreUnavailableError} When Redis cannot be reached or does not answer in time
+ * @throws {Error} When the key holds something other than an integer
+ */
+export async function readRedisTotal(
+  url: string,
+  options: { keyPrefix?: string; timeoutMs?: number } = {},
+): Promise<number> {
+  const { keyPrefix = "{likes}:", timeoutMs = 2000 } = options;
+  const { host, port, db } = parseRedisUrl(url);
+  const client = newClient({ host, port, db, commandTimeoutMs: timeoutMs, connectTimeoutMs: timeoutMs });
+  let value: Reply;
+  try {
+    await client.connect();
+    value = await client.sendCommand<Reply>(["GET", `${keyPrefix}total`]);
+  } catch (error) {
+    throw new StoreUnavailableError(`Cannot read the total from Redis ${url}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    client.destroy();
+  }
+  if (value === null) return 0;
+  const total = Number(value);
+  if (typeof value !== "string" || !/^\d+$/.test(value) || !Number.isSafeInteger(total)) {
+    throw new Error(`Cannot read the total from Redis ${url}: ${keyPrefix}total holds ${JSON.stringify(value)}`);
+  }
+  return total;
+}
+
 /** The shared total, dedupe state and this primary's journal, in Redis. */
 export class RedisStore {
   readonly url: string;

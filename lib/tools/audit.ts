@@ -2,6 +2,14 @@
  * Reconciles the logs after a run: for each LikesServer, the likes it logged
  * as acknowledged against the likes the primary logged for it, matched by
  * (producer, seq). Answers "did we lose or double-count any likes?".
+ *
+ * Several primary logs (primaries sharing one store, or a LikesServer that
+ * failed over) are one record: a (producer, seq) accepted in two of them is a
+ * double count, a `Duplicate` line anywhere is fine. One embedded-store log's
+ * running total is checked line to line; with several logs each one's totals
+ * jump where other primaries counted, so each must only never decrease, and
+ * the shared total (when given, read from Redis) must equal the likes counted
+ * across all logs.
  */
 import { parseLogLine } from "../primary/likes_log.ts";
 import { textLines } from "../common/text_lines.ts";
@@ -32,8 +40,12 @@ export interface ServerAudit {
 
 export interface AuditReport {
   servers: ServerAudit[];
-  /** Breaks in the primary log's running total (a Total that is not the previous plus the likes). */
+  /** Breaks in the primary logs' running totals (one log: a Total that is not the previous plus the likes; several: a Total below the previous). */
   totalBreaks: string[];
+  /** Likes accepted across all primary logs, with or without a producer. */
+  countedTotal: number;
+  /** The shared store's total, when it was given. */
+  storeTotal?: number;
   ok: boolean;
 }
 
@@ -46,6 +58,11 @@ interface Sent {
 const SENT_LINE = /^\S+ LikesServer\d+ (\d+) (0|unacknowledged) seq=(\d+)/;
 const STARTED_LINE = /^\S+ LikesServer\d+ started producer=(\S+)/;
 const RESTART_LINE = /^\S+ (Recovered total|Started from zero)/;
+
+export interface AuditOptions {
+  /** The shared store's total (Redis), to be checked against the likes counted across the logs. @default {undefined} */
+  storeTotal?: number;
+}
 
 /** Reads a text file line by line without holding it all in memory. */
 async function* lines(path: string): AsyncGenerator<string> {
@@ -60,10 +77,13 @@ async function* lines(path: string): AsyncGenerator<string> {
 export async function audit(
   logDir: string,
   servers: number,
-  primaryLog = `${logDir}/PrimaryLikesLog`,
+  primaryLog: string | readonly string[] = `${logDir}/PrimaryLikesLog`,
+  options: AuditOptions = {},
 ): Promise<AuditReport> {
+  const primaryLogs = typeof primaryLog === "string" ? [primaryLog] : primaryLog;
+  if (primaryLogs.length === 0) throw new RangeError("Cannot audit: no primary log given");
   const byProducer = new Map<string, { audit: ServerAudit; sent: Map<number, Sent> }>();
-  const report: AuditReport = { servers: [], totalBreaks: [], ok: true };
+  const report: AuditReport = { servers: [], totalBreaks: [], countedTotal: 0, ok: true };
   for (let id = 0; id < servers; id++) {
     const name = `LikesServer${id}`;
     const entry: ServerAudit = {
@@ -100,41 +120,50 @@ export async function audit(
     }
   }
 
-  let previousTotal: number | undefined;
-  let lineNumber = 0;
-  for await (const line of lines(primaryLog)) {
-    lineNumber++;
-    if (RESTART_LINE.test(line)) {
-      // A restart carries the total over (or resets it): the chain starts again.
-      const total = /total (\d+)/.exec(line);
-      previousTotal = total ? Number(total[1]) : 0;
-      continue;
-    }
-    const entry = parseLogLine(line);
-    if (entry.kind !== "accepted" && entry.kind !== "duplicate") continue;
-    const expected = entry.kind === "accepted" && previousTotal !== undefined
-      ? previousTotal + entry.likes
-      : previousTotal;
-    if (expected !== undefined && entry.total !== expected) {
-      report.totalBreaks.push(`line ${lineNumber}: Total ${entry.total}, expected ${expected}`);
-    }
-    previousTotal = entry.total;
-    if (entry.producer === undefined) continue;
-    const producer = byProducer.get(entry.producer);
-    if (!producer) continue;
-    if (entry.kind === "duplicate") {
-      producer.audit.duplicates++;
-      continue;
-    }
-    const message = producer.sent.get(entry.seq!);
-    if (!message) {
-      // Sent, counted, then the LikesServer died before it could log the reply.
-      producer.sent.set(entry.seq!, { likes: entry.likes, acked: false, counted: 1 });
-      continue;
-    }
-    message.counted++;
-    if (message.likes !== entry.likes) {
-      producer.audit.problems.push(`seq=${entry.seq}: sent ${message.likes} likes, primary counted ${entry.likes}`);
+  const lineToLine = primaryLogs.length === 1;
+  for (const path of primaryLogs) {
+    let previousTotal: number | undefined;
+    let lineNumber = 0;
+    for await (const line of lines(path)) {
+      lineNumber++;
+      if (RESTART_LINE.test(line)) {
+        // A restart carries the total over (or resets it): the chain starts again.
+        const total = /total (\d+)/.exec(line);
+        previousTotal = total ? Number(total[1]) : 0;
+        continue;
+      }
+      const entry = parseLogLine(line);
+      if (entry.kind !== "accepted" && entry.kind !== "duplicate") continue;
+      const where = lineToLine ? `line ${lineNumber}` : `${path} line ${lineNumber}`;
+      if (lineToLine) {
+        const expected = entry.kind === "accepted" && previousTotal !== undefined
+          ? previousTotal + entry.likes
+          : previousTotal;
+        if (expected !== undefined && entry.total !== expected) {
+          report.totalBreaks.push(`${where}: Total ${entry.total}, expected ${expected}`);
+        }
+      } else if (previousTotal !== undefined && entry.total < previousTotal) {
+        report.totalBreaks.push(`${where}: Total ${entry.total}, below the previous ${previousTotal}`);
+      }
+      previousTotal = entry.total;
+      if (entry.kind === "accepted") report.countedTotal += entry.likes;
+      if (entry.producer === undefined) continue;
+      const producer = byProducer.get(entry.producer);
+      if (!producer) continue;
+      if (entry.kind === "duplicate") {
+        producer.audit.duplicates++;
+        continue;
+      }
+      const message = producer.sent.get(entry.seq!);
+      if (!message) {
+        // Sent, counted, then the LikesServer died before it could log the reply.
+        producer.sent.set(entry.seq!, { likes: entry.likes, acked: false, counted: 1 });
+        continue;
+      }
+      message.counted++;
+      if (message.likes !== entry.likes) {
+        producer.audit.problems.push(`seq=${entry.seq}: sent ${message.likes} likes, primary counted ${entry.likes}`);
+      }
     }
   }
 
@@ -147,6 +176,14 @@ export async function audit(
       if (message.counted > 1) audit.doubled++;
       if (message.acked && message.counted === 0) audit.lost++;
       if (!message.acked && message.counted > 0) audit.unconfirmed++;
+    }
+  }
+  if (options.storeTotal !== undefined) {
+    report.storeTotal = options.storeTotal;
+    if (options.storeTotal !== report.countedTotal) {
+      report.totalBreaks.push(
+        `the store's total ${options.storeTotal} is not the ${report.countedTotal} likes counted across the logs`,
+      );
     }
   }
   report.ok = report.totalBreaks.length === 0 &&
@@ -185,7 +222,14 @@ export function formatAudit(report: AuditReport): string {
     row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ");
   const out = [format(header), ...rows.map(format)];
   for (const s of report.servers) for (const problem of s.problems) out.push(`${s.name}: ${problem}`);
-  for (const line of report.totalBreaks) out.push(`PrimaryLikesLog running total broken at ${line}`);
+  for (const line of report.totalBreaks) {
+    out.push(
+      line.startsWith("the store") ? `Total mismatch: ${line}` : `PrimaryLikesLog running total broken at ${line}`,
+    );
+  }
+  if (report.storeTotal !== undefined) {
+    out.push(`Shared total ${report.storeTotal}; likes counted across the primary logs ${report.countedTotal}`);
+  }
   out.push(
     report.ok ? "OK: every acknowledged like was counted exactly once." : "MISMATCH: see the rows above.",
   );

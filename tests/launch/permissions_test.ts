@@ -98,6 +98,13 @@ Deno.test("a LikesServer given --primaries may reach every listed primary, and n
   assert.deepEqual(grants.net, ["127.0.0.1:5001", "[::1]:5002"]);
 });
 
+Deno.test("auditGrants() reads every listed primary log, and reaches the Redis only when given", () => {
+  const grants = auditGrants({ logDir: "/d", servers: 1, primaryLog: ["/a/Log", "/b/Log"] });
+  assert.deepEqual(grants, { read: ["/a/Log", "/b/Log", "/d/LikesServer0"] });
+  const withStore = auditGrants({ logDir: "/d", servers: 0, store: { host: "::1", port: 6379 } });
+  assert.deepEqual(withStore, { net: ["[::1]:6379"], read: ["/d/PrimaryLikesLog"] });
+});
+
 Deno.test("launchArgs() pins the project config and uses absolute script paths", () => {
   const args = launchArgs("likes_server.ts", likesServerGrants(0, { host: "127.0.0.1", port: 1, logDir: "/d" }), [
     "--id",

@@ -82,3 +82,43 @@ Deno.test("audit() reports a missing LikesServer log", async () => {
   assert.equal(report.ok, false);
   assert.match(report.servers[1].problems[0], /cannot read its log/);
 });
+
+/** Two primary logs beside the logs of `logs()`: PrimaryA and PrimaryB. */
+async function twoPrimaries(server0: string[], a: string[], b: string[]): Promise<{ dir: string; paths: string[] }> {
+  const dir = await logs(server0, []);
+  const paths = [`${dir}/PrimaryA`, `${dir}/PrimaryB`];
+  await Deno.writeTextFile(paths[0], a.map((l) => `${T} ${l}\n`).join(""));
+  await Deno.writeTextFile(paths[1], b.map((l) => `${T} ${l}\n`).join(""));
+  return { dir, paths };
+}
+
+Deno.test("audit() across primary logs counts a like once whichever log holds it, a duplicate line in another is fine", async () => {
+  const { dir, paths } = await twoPrimaries(
+    [STARTED, "LikesServer0 5 0 seq=1", "LikesServer0 7 0 seq=2", "LikesServer0 2 0 seq=3"],
+    // Shared-store totals jump where the other primary counted.
+    ["LikesServer0 5 Total 5 producer=p1 seq=1", "LikesServer0 2 Total 14 producer=p1 seq=3"],
+    ["LikesServer0 7 Total 12 producer=p1 seq=2", "LikesServer0 2 Duplicate Total 14 producer=p1 seq=3"],
+  );
+  const report = await audit(dir, 1, paths, { storeTotal: 14 });
+  assert.equal(report.ok, true, formatAudit(report));
+  assert.equal(report.servers[0].counted, 3);
+  assert.equal(report.servers[0].duplicates, 1);
+  assert.equal(report.countedTotal, 14);
+  assert.match(formatAudit(report), /Shared total 14; likes counted across the primary logs 14/);
+});
+
+Deno.test("audit() across primary logs reports a like accepted in two logs, a falling total and a store total that differs", async () => {
+  const { dir, paths } = await twoPrimaries(
+    [STARTED, "LikesServer0 5 0 seq=1", "LikesServer0 7 0 seq=2"],
+    ["LikesServer0 5 Total 5 producer=p1 seq=1", "LikesServer0 7 Total 4 producer=p1 seq=2"],
+    ["LikesServer0 5 Total 10 producer=p1 seq=1"],
+  );
+  const report = await audit(dir, 1, paths, { storeTotal: 12 });
+  assert.equal(report.ok, false);
+  assert.equal(report.servers[0].doubled, 1);
+  assert.deepEqual(report.totalBreaks, [
+    `${paths[0]} line 2: Total 4, below the previous 5`,
+    "the store's total 12 is not the 17 likes counted across the logs",
+  ]);
+  assert.match(formatAudit(report), /1 double-counted/);
+});
