@@ -72,8 +72,23 @@ export function auditGrants(
   return { net: [netAddress(options.store.host, options.store.port)], read: files };
 }
 
-export function demoGrants(options: { http: string }): Grants {
-  return { net: [options.http], run: ["deno"] };
+/**
+ * The demo: its primary's dashboard, deno, and for `--redis` redis-server with
+ * its directory under the log dir (made by the demo; the demo itself never
+ * connects to that redis-server).
+ */
+export function demoGrants(options: { http: string; logDir: string }): Grants {
+  // 127.0.0.1:0: finding a free port for redis-server (which cannot pick one itself).
+  return {
+    net: [options.http, "127.0.0.1:0"],
+    write: [demoRedisDir(options.logDir)],
+    run: ["deno", "redis-server"],
+  };
+}
+
+/** Where the `--redis` demo's redis-server keeps its append-only file. */
+export function demoRedisDir(logDir: string): string {
+  return `${logDir}/likes-demo-redis`;
 }
 
 /**

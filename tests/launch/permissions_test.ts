@@ -44,7 +44,7 @@ Deno.test("broadGrants() catches the grants that would leak", () => {
 Deno.test("the primary, parent, demo, audit and bench tasks are the computed least-privilege commands", () => {
   assert.equal(tasks.primary, taskCommand("primary.ts", primaryGrants(primaryDefaults)));
   assert.equal(tasks.parent, taskCommand("parent.ts", parentGrants(parentDefaults)));
-  assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http })));
+  assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http, logDir: "/tmp" })));
   assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants({ logDir: "/tmp", servers: 10 })));
   assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
 });
