@@ -64,3 +64,46 @@ Deno.test("the demo on a pipe prints status lines with all four fields every --s
   assert.ok(statuses.some(([, , , running]) => Number(running) > 0), `no LikesServer seen running:\n${stdout}`);
   assert.match(stdout, /OK: every acknowledged like was counted exactly once/);
 });
+
+/** The npm packages the programs may need: the dashboard's chart library. The rest is for tests only. */
+const RUNTIME_PACKAGES = ["uplot"];
+
+/** `fast-check@4.11.0`, `npm:fast-check@4.11.0` or `npm:/uplot@1.6.32/dist/x.css` → the name (scoped keeps its @). */
+function packageName(id: string): string {
+  const bare = id.replace(/^npm:\/?/, "");
+  return bare.slice(0, bare.indexOf("@", 1));
+}
+
+Deno.test("deno task fetches no test-only package: the root lockfile and imports hold only what the programs use", async () => {
+  // `deno task` caches every package of the root lockfile (and of the root imports) before it runs any task.
+  const lock = JSON.parse(await Deno.readTextFile(new URL("deno.lock", ROOT)));
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
+  const locked = Object.keys(lock.npm ?? {}).map(packageName);
+  const imported = Object.values(config.imports as Record<string, string>).map(packageName);
+  for (const name of [...locked, ...imported]) {
+    assert.ok(
+      RUNTIME_PACKAGES.includes(name),
+      `${name} is in the root deno.lock or deno.json: move it to tests/deno.json`,
+    );
+  }
+});
+
+Deno.test("the demo's module graph, and each program's, reaches no npm package but the runtime ones", async () => {
+  for (const script of ["demo.ts", "primary.ts", "parent.ts", "likes_server.ts", "audit.ts"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", script],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const info = JSON.parse(new TextDecoder().decode(out.stdout));
+    const packages = Object.keys(info.npmPackages ?? {}).map(packageName);
+    const modules = (info.modules as { specifier: string }[]).map((m) => m.specifier).filter((s) =>
+      s.startsWith("npm:")
+    );
+    for (const name of [...packages, ...modules.map(packageName)]) {
+      assert.ok(RUNTIME_PACKAGES.includes(name), `${script} reaches ${name}`);
+    }
+  }
+});
