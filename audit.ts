@@ -4,6 +4,8 @@
  */
 import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
 import { audit, formatAudit } from "./lib/tools/audit.ts";
+import { checkGrants } from "./lib/launch/grant_check.ts";
+import { auditGrants } from "./lib/launch/permissions.ts";
 
 interface AuditOptions {
   /** @default {"/tmp"} */
@@ -33,6 +35,7 @@ runProgram("audit", async () => {
     );
     return 0;
   }
+  if (!checkGrants("audit", "audit.ts", auditGrants(options), Deno.args)) return 2;
   let report;
   try {
     report = await audit(options.logDir, options.servers, options.primaryLog);

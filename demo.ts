@@ -4,17 +4,32 @@
  * the parent is done, and prints a per-LikesServer audit. Parent flags pass
  * through: `deno task demo --duration 20s`.
  */
-import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
 import { httpAddress } from "./lib/primary/options.ts";
 import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
 import { checkIntervals, showDefault } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
+import { formatDuration } from "./lib/common/duration.ts";
 
-const defaults = { ...parentDefaults, http: "127.0.0.1:4243" } satisfies DemoOptions;
+/** A status interval of 0 would print without pause. */
+function interval(text: string): number {
+  const ms = parse.duration(text);
+  if (ms === 0) throw new RangeError("The interval must be above 0");
+  return ms;
+}
+
+const defaults = {
+  ...parentDefaults,
+  http: "127.0.0.1:4243",
+  refreshEvery: 1000,
+  statusEvery: 5000,
+} satisfies DemoOptions;
 const specs: FlagSpecs<DemoOptions> = {
   ...parentSpecs,
   http: { help: "Dashboard address of the primary", arg: "HOST:PORT", parse: httpAddress },
+  refreshEvery: { help: "How often the status line updates on a terminal", arg: "DURATION", parse: interval },
+  statusEvery: { help: "How often a status line is printed on a pipe", arg: "DURATION", parse: interval },
 };
 
 runProgram("demo", async () => {
@@ -26,7 +41,8 @@ runProgram("demo", async () => {
         "Runs a primary and a parent, then audits the run.",
         specs,
         defaults,
-        showDefault,
+        // Every DURATION flag reads as one (1s, not 1000).
+        (key, value) => specs[key].arg === "DURATION" ? formatDuration(value as number) : showDefault(key, value),
       ),
     );
     return 0;

@@ -11,6 +11,8 @@ import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
 import { formatDuration } from "./lib/common/duration.ts";
+import { checkGrants } from "./lib/launch/grant_check.ts";
+import { parentGrants } from "./lib/launch/permissions.ts";
 
 runProgram("parent", async () => {
   const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
@@ -25,6 +27,8 @@ runProgram("parent", async () => {
     return 0;
   }
   checkIntervals(options);
+  // Only its own: each LikesServer is a deno process of its own, granted by its command line.
+  if (!checkGrants("parent", "parent.ts", parentGrants(options), Deno.args)) return 2;
 
   // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.
   // Caught from here on, so that a signal during start-up is never the default kill.

@@ -16,6 +16,8 @@ import { expireProducers, scheduleExpiry } from "./lib/primary/producer_expiry.t
 import { Store, StoreError } from "./lib/primary/store.ts";
 import { refuseSilentReset } from "./lib/primary/state_guard.ts";
 import { untilSignal } from "./lib/common/signals.ts";
+import { checkGrants } from "./lib/launch/grant_check.ts";
+import { primaryGrants } from "./lib/launch/permissions.ts";
 
 runProgram("primary", async () => {
   const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);
@@ -29,6 +31,8 @@ runProgram("primary", async () => {
     ));
     return 0;
   }
+  // Before anything else (even reading LIKES_TOKEN): a missing grant is the operator's to fix.
+  if (!checkGrants("primary", "primary.ts", primaryGrants(options), Deno.args)) return 2;
   const token = options.token ?? readEnvToken();
   if (!isLoopback(options.host) && token === undefined && !options.insecure) {
     throw new UsageError(

@@ -2,7 +2,8 @@
  * The least privilege each program runs with, computed from its options.
  * The parent uses it to launch its children; the demo to launch the primary
  * and the parent; deno.json's tasks are these for the default options (a test
- * holds them to it); and `deno task command` prints them for other options.
+ * holds them to it); and each program, when it lacks a grant its flags need,
+ * prints the command with them (grant_check.ts).
  */
 import type { PrimaryOptions } from "../primary/options.ts";
 import type { LikesServerOptions } from "../producer/options.ts";
@@ -91,9 +92,23 @@ export function denoCommand(): string {
 /** The project root, for locating the scripts the programs launch. */
 const ROOT = new URL("../../", import.meta.url);
 
-/** The deno.json task command for `script` run with `grants`. */
-export function taskCommand(script: string, grants: Grants): string {
-  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script].join(" ");
+/** The absolute path of a project script such as `primary.ts`. */
+export function scriptPath(script: string): string {
+  return new URL(script, ROOT).pathname;
+}
+
+/** `word` as a POSIX shell reads it back: bare when safe, else in single quotes. */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The shell command that runs `script` with `grants` and `args`: the deno.json
+ * task for the default options, and what a program prints when it lacks a grant.
+ */
+export function taskCommand(script: string, grants: Grants, args: string[] = []): string {
+  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script, ...args].map(shellQuote).join(" ");
 }
 
 /**
@@ -109,7 +124,7 @@ export function launchArgs(script: string, grants: Grants | "all", args: string[
     "--no-prompt",
     `--config=${config}`,
     ...(grants === "all" ? ["-A"] : permissionFlags(grants)),
-    new URL(script, ROOT).pathname,
+    scriptPath(script),
     ...args,
   ];
 }
