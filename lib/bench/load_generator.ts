@@ -11,6 +11,7 @@
  * order, so a ring of send times per connection pairs them up.
  */
 import { LatencyHistogram } from "./report.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 export interface LoadOptions {
   /** @default {"127.0.0.1"} */
@@ -239,7 +240,7 @@ export async function generateLoad(port: number, options: LoadOptions = {}): Pro
     for (let i = 0; i < connections; i++) {
       const conn = await Deno.connect({ hostname, port });
       conn.setNoDelay(true);
-      producers.push(new Producer(conn, run, `LikesServer${server} ${likes} ${producerPrefix}${i} `, pipeline));
+      producers.push(new Producer(conn, run, `${likesServerName(server)} ${likes} ${producerPrefix}${i} `, pipeline));
     }
     const start = performance.now();
     run.windowStart = start + warmupMs;

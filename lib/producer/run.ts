@@ -8,7 +8,13 @@
 import { backoffDelay } from "../common/backoff.ts";
 import { LikesClient, SendError } from "./client.ts";
 import type { LineLog } from "../common/line_log.ts";
-import { escapeText } from "../common/escape.ts";
+import {
+  describeSendError,
+  describeUnacknowledged,
+  formatLikesServerEntry,
+  type Unacknowledged,
+} from "../formats/likes_server_log.ts";
+import { likesServerName } from "../protocol/names.ts";
 import { formatLike } from "../protocol/message.ts";
 import { createRandom, type Random, randomInt } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
@@ -31,10 +37,7 @@ export interface RunSummary {
   code: number;
 }
 
-type Outcome = { kind: "acked"; reply: string } | { kind: "rejected"; reply: string } | {
-  kind: "abandoned";
-  why: string;
-};
+type Outcome = { kind: "acked" } | Unacknowledged;
 
 export async function runLikesServer(
   options: LikesServerOptions & { id: number },
@@ -42,7 +45,7 @@ export async function runLikesServer(
 ): Promise<RunSummary> {
   const { id, duration, minInterval, maxInterval, maxLikes, seed, retryFor } = options;
   const { log, report, stop } = context;
-  const name = `LikesServer${id}`;
+  const name = likesServerName(id);
   const random = createRandom(seed);
   // Unique per process run: a restarted LikesServer starts a new sequence.
   const producer = `${name}-${crypto.randomUUID()}`;
@@ -54,7 +57,7 @@ export async function runLikesServer(
   });
   const summary: RunSummary = { sent: 0, acked: 0, likes: 0, code: 0 };
   const deadline = Date.now() + duration;
-  log.line(`${name} started producer=${producer} pid=${Deno.pid} primary=${client.address}`);
+  log.line(formatLikesServerEntry({ kind: "started", server: id, producer, pid: Deno.pid, primary: client.address }));
 
   try {
     for (let seq = 1;; seq++) {
@@ -64,15 +67,15 @@ export async function runLikesServer(
       const likes = randomInt(random, 0, maxLikes);
       const line = formatLike({ server: id, likes, producer, seq });
       summary.sent++;
-      const outcome = await sendWithRetry(client, line, { name, retryFor, random, log, report, stop });
+      const outcome = await sendWithRetry(client, line, { id, retryFor, random, log, report, stop });
       if (outcome.kind === "acked") {
         summary.acked++;
         summary.likes += likes;
-        log.line(`${name} ${likes} ${outcome.reply} seq=${seq}`);
+        log.line(formatLikesServerEntry({ kind: "acked", server: id, likes, seq }));
         continue;
       }
-      const why = outcome.kind === "rejected" ? `rejected: ${escapeText(outcome.reply)}` : outcome.why;
-      log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
+      log.line(formatLikesServerEntry({ kind: "unacknowledged", server: id, likes, seq, reason: outcome }));
+      const why = describeUnacknowledged(outcome);
       // Stopping while a send fails is a clean stop; anything else is a failure.
       if (stop.aborted && outcome.kind === "abandoned") break;
       report(`error: gave up on message seq=${seq}: ${why}`);
@@ -83,12 +86,13 @@ export async function runLikesServer(
     client.close();
   }
   const how = stop.aborted ? "stopped" : summary.code === 0 ? "finished" : "failed";
-  log.line(`${name} ${how}: sent ${summary.sent} acked ${summary.acked} likes ${summary.likes}`);
+  const { sent, acked, likes } = summary;
+  log.line(formatLikesServerEntry({ kind: "ended", server: id, how, sent, acked, likes }));
   return summary;
 }
 
 interface RetryContext {
-  name: string;
+  id: number;
   retryFor: number;
   random: Random;
   log: LineLog;
@@ -97,13 +101,13 @@ interface RetryContext {
 }
 
 async function sendWithRetry(client: LikesClient, line: string, context: RetryContext): Promise<Outcome> {
-  const { name, retryFor, random, log, report, stop } = context;
+  const { id, retryFor, random, log, report, stop } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
     try {
       const reply = await client.send(line);
       // "0" and "0 duplicate" both mean: counted, exactly once.
-      if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked", reply: "0" };
+      if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked" };
       return { kind: "rejected", reply };
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
@@ -115,9 +119,9 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
         : !error.retryable || spent >= retryFor
         ? "giving up"
         : `retrying in ${delay}ms`;
-      const text = `${error.phase} error: ${error.message} (attempt ${attempt + 1}, ${next})`;
-      log.line(`${name} ${text}`);
-      report(text);
+      const failure = { phase: error.phase, message: error.message, attempt: attempt + 1, next };
+      log.line(formatLikesServerEntry({ kind: "send error", server: id, ...failure }));
+      report(describeSendError(failure));
       if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
       if (!error.retryable) return { kind: "abandoned", why: "cannot be retried" };
       if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };

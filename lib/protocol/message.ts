@@ -9,6 +9,7 @@
  * Fields are separated by one space; a trailing CR is tolerated so that
  * telnet-style CRLF clients work.
  */
+import { LIKES_SERVER_PREFIX, MAX_SERVER_ID, SERVER_ID_DIGITS } from "./names.ts";
 
 /** A like count from one LikesServer. */
 export interface Like {
@@ -42,8 +43,6 @@ export interface ParseOptions {
   producerIds?: ProducerIds;
 }
 
-/** Highest N in `LikesServer<N>`: keeps per-server state bounded against hostile input. */
-export const MAX_SERVER_ID = 9999;
 /** Longest producer id. */
 export const MAX_PRODUCER_LENGTH = 64;
 /** Sequence numbers stay exact integers in JavaScript and in SQLite. */
@@ -53,7 +52,7 @@ const SPACE = 0x20;
 const CR = 0x0d;
 const ZERO = 0x30;
 const NINE = 0x39;
-const PREFIX = new TextEncoder().encode("LikesServer");
+const PREFIX = new TextEncoder().encode(LIKES_SERVER_PREFIX);
 const AUTH = new TextEncoder().encode("AUTH ");
 
 function invalid(reason: string): Invalid {
@@ -158,8 +157,8 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   }
   if (!startsWith(bytes, start, end, PREFIX)) return invalid("unknown message");
 
-  const server = readUint(bytes, start + PREFIX.length, end, 4);
-  if (server < 0) return invalid("bad server number");
+  const server = readUint(bytes, start + PREFIX.length, end, SERVER_ID_DIGITS);
+  if (server < 0 || server > MAX_SERVER_ID) return invalid("bad server number");
   if (uintEnd >= end) return invalid("missing likes");
   let i = uintEnd + 1;
   const likes = readUint(bytes, i, end, 16);
@@ -192,8 +191,11 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   return { kind: "like", server, likes, producer, seq };
 }
 
-/** Formats a like as a line the primary accepts (without the newline). */
+/**
+ * Formats a like as a line (without the newline). It does not check the
+ * fields, so that tests can also build lines the primary must refuse.
+ */
 export function formatLike(like: Omit<Like, "kind">): string {
-  const base = `LikesServer${like.server} ${like.likes}`;
+  const base = `${LIKES_SERVER_PREFIX}${like.server} ${like.likes}`;
   return like.producer === undefined ? base : `${base} ${like.producer} ${like.seq}`;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatLike, MAX_PRODUCER_LENGTH, MAX_SEQ, MAX_SERVER_ID, parseMessage } from "../../lib/protocol/message.ts";
+import { formatLike, MAX_PRODUCER_LENGTH, MAX_SEQ, parseMessage } from "../../lib/protocol/message.ts";
+import { MAX_SERVER_ID } from "../../lib/protocol/names.ts";
 import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
 
 const encoder = new TextEncoder();
