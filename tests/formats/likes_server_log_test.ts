@@ -85,6 +85,7 @@ Deno.test("parseLikesServerEntry() keeps lines it does not know as they are", ()
 });
 
 // Text as an OS error message or a phrase could be: no control characters.
+// deno-lint-ignore no-control-regex
 const text = fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(s));
 const server = fc.nat(MAX_SERVER_ID);
 const count = fc.nat({ max: Number.MAX_SAFE_INTEGER });
