@@ -10,6 +10,7 @@ import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } fr
 import { runLikesServer } from "./lib/producer/run.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
+import { likesServerName } from "./lib/protocol/names.ts";
 
 runProgram("likes_server", async () => {
   const options = parseFlags(Deno.args, likesServerSpecs, likesServerDefaults);
@@ -32,7 +33,7 @@ runProgram("likes_server", async () => {
   const stop = new AbortController();
   untilSignal().then(() => stop.abort());
 
-  const name = `LikesServer${id}`;
+  const name = likesServerName(id);
   const logPath = `${options.logDir}/${name}`;
   let log: LineLog;
   try {

@@ -10,9 +10,9 @@ import { checkIntervals, showDefault } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
-import { formatDuration } from "./lib/common/duration.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { parentGrants } from "./lib/launch/permissions.ts";
+import { formatStatusEntry } from "./lib/formats/status_log.ts";
 
 runProgram("parent", async () => {
   const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
@@ -46,20 +46,25 @@ runProgram("parent", async () => {
     console.error(`parent: Cannot open ${statusPath}: ${(error as Error).message}`);
     return 1;
   }
-  status.line(
-    `ParentProcess started pid=${Deno.pid}: ${options.servers} LikesServers, one every ${
-      formatDuration(options.stagger)
-    }, each for ${formatDuration(options.duration)}, primary ${options.host}:${options.port}`,
-  );
+  status.line(formatStatusEntry({
+    kind: "parent started",
+    pid: Deno.pid,
+    servers: options.servers,
+    stagger: options.stagger,
+    duration: options.duration,
+    primary: `${options.host}:${options.port}`,
+  }));
 
-  stopRequested.then((signal) => status.line(`ParentProcess stopping on ${signal}`));
+  stopRequested.then((signal) => status.line(formatStatusEntry({ kind: "parent stopping", signal })));
   const results = await supervise(options, status, stop.signal);
   const succeeded = results.filter((r) => r.code === 0).length;
   const failed = options.servers - succeeded;
-  status.line(
-    `ParentProcess finished: ${succeeded} of ${results.length} LikesServers succeeded` +
-      (results.length < options.servers ? `, ${options.servers - results.length} not started` : ""),
-  );
+  status.line(formatStatusEntry({
+    kind: "parent finished",
+    succeeded,
+    launched: results.length,
+    notStarted: options.servers - results.length,
+  }));
   status.close();
   return failed === 0 ? 0 : 1;
 });

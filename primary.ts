@@ -8,6 +8,7 @@ import { Committer } from "./lib/primary/committer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
+import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
 import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary/options.ts";
 import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
@@ -63,11 +64,11 @@ runProgram("primary", async () => {
   if (repair) committer.event(repair);
   // Forgotten in the store too: otherwise every start-up would load and expire them again.
   expireProducers(ledger, store, options.producerTtl);
-  committer.event(
+  committer.event(formatPrimaryEntry(
     options.reset
-      ? `Started from zero (reset) with state ${options.state}`
-      : `Recovered total ${ledger.total} from ${options.state}`,
-  );
+      ? { kind: "reset", state: options.state }
+      : { kind: "recovered", total: ledger.total, state: options.state },
+  ));
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
   let addr: Deno.NetAddr, http: ReturnType<typeof startHttp> | undefined;
@@ -103,7 +104,7 @@ runProgram("primary", async () => {
   await server.stop();
   await http?.shutdown();
   stopExpiry();
-  committer.event(`Stopped by ${signal} with total ${ledger.total}`);
+  committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: ledger.total }));
   store.close();
   log.close();
   console.log(`PrimaryLikesServer stopped by ${signal}: total ${ledger.total}`);

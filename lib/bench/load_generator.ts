@@ -17,6 +17,7 @@
  * connection pairs them up.
  */
 import { LatencyHistogram } from "./report.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 /** What the load speaks: the likes line protocol, or Redis RESP (`INCRBY`). */
 export type LoadProtocol = "likes" | "resp";
@@ -283,7 +284,7 @@ export async function generateLoad(port: number, options: LoadOptions = {}): Pro
       const resp = protocol === "resp";
       const prefix = resp
         ? respCommand(["INCRBY", "likes", String(likes)])
-        : encoder.encode(`LikesServer${server} ${likes} ${producerPrefix}${i} `);
+        : encoder.encode(`${likesServerName(server)} ${likes} ${producerPrefix}${i} `);
       producers.push(new Producer(conn, run, prefix, pipeline, resp));
     }
     const start = performance.now();

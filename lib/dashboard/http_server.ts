@@ -16,6 +16,7 @@ import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
 import page from "./dashboard.html" with { type: "text" };
 import { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import type { Stats } from "../primary/stats.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 export interface HttpSources {
   stats: Stats;
@@ -67,7 +68,7 @@ export function statsJson(sources: HttpSources, now = Date.now(), maxServers = I
     connectionsOpen: stats.connectionsOpen,
     serverCount: stats.servers.size,
     servers: servers.sort((a, b) => a[0] - b[0]).map(([id, s]) => ({
-      name: `LikesServer${id}`,
+      name: likesServerName(id),
       ...s,
       connected: s.connections > 0,
     })),

@@ -8,6 +8,7 @@
 import type { PrimaryOptions } from "../primary/options.ts";
 import type { LikesServerOptions } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 export interface Grants {
   net?: string[];
@@ -43,7 +44,7 @@ export function primaryGrants(options: Pick<PrimaryOptions, "host" | "port" | "h
 }
 
 export function likesServerGrants(id: number, options: Pick<LikesServerOptions, "host" | "port" | "logDir">): Grants {
-  const log = `${options.logDir}/LikesServer${id}`;
+  const log = `${options.logDir}/${likesServerName(id)}`;
   return { net: [netAddress(options.host, options.port)], read: [log], write: [log], env: [TOKEN_ENV] };
 }
 
@@ -54,7 +55,7 @@ export function parentGrants(options: { logDir: string }): Grants {
 
 export function auditGrants(options: { logDir: string; servers: number; primaryLog?: string }): Grants {
   const files = [options.primaryLog ?? `${options.logDir}/PrimaryLikesLog`];
-  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/LikesServer${i}`);
+  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/${likesServerName(i)}`);
   return { read: files };
 }
 

@@ -1,11 +1,6 @@
 /**
- * The primary's human-readable log (/tmp/PrimaryLikesLog), append-only.
- *
- * Line formats (time is ISO 8601 UTC, one per committed batch):
- *   <time> LikesServer<N> <likes> Total <total>[ producer=<id> seq=<seq>]
- *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
- *   <time> Invalid data "<escaped bytes>" (<reason>) from <address>
- *   <time> <event>  (Started, Recovered, Stopped, Rejected connection, ...)
+ * The primary's human-readable log (/tmp/PrimaryLikesLog), append-only: the
+ * file. Its lines are written and read by lib/formats/primary_log.ts.
  *
  * Each batch is written here before its commit, and the commit records where
  * the log then ends. At start-up anything past that mark was never
@@ -112,25 +107,4 @@ export class LikesLog {
   close(): void {
     this.#file.close();
   }
-}
-
-/** One line of the log, as the audit reads it back. */
-export type LogEntry =
-  | { kind: "accepted"; server: number; likes: number; total: number; producer?: string; seq?: number }
-  | { kind: "duplicate"; server: number; likes: number; total: number; producer: string; seq: number }
-  | { kind: "invalid" }
-  | { kind: "event" };
-
-const LIKE_LINE = /^\S+ LikesServer(\d+) (\d+) (Duplicate )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
-
-/** Reads one log line back; lines that are not about likes come back as events. */
-export function parseLogLine(line: string): LogEntry {
-  const m = LIKE_LINE.exec(line);
-  if (!m) return { kind: line.split(" ", 3)[1] === "Invalid" ? "invalid" : "event" };
-  const [, server, likes, duplicate, total, producer, seq] = m;
-  const base = { server: Number(server), likes: Number(likes), total: Number(total) };
-  if (duplicate) return { kind: "duplicate", ...base, producer: producer ?? "", seq: Number(seq) };
-  return producer === undefined
-    ? { kind: "accepted", ...base }
-    : { kind: "accepted", ...base, producer, seq: Number(seq) };
 }

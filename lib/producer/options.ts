@@ -1,6 +1,7 @@
 /** A LikesServer's flags; the parent passes each of them on to its children. */
 import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
 import { formatDuration } from "../common/duration.ts";
+import { MAX_SERVER_ID } from "../protocol/names.ts";
 
 export interface LikesServerOptions {
   /** N in LikesServer<N>; required. @default {undefined} */
@@ -51,7 +52,7 @@ export const likesServerDefaults = {
 } satisfies LikesServerOptions;
 
 export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
-  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, 9999) },
+  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, MAX_SERVER_ID) },
   duration: { help: "How long to keep sending", arg: "DURATION", parse: parse.duration },
   minInterval: { help: "Shortest wait between sends", arg: "DURATION", parse: parse.duration },
   maxInterval: { help: "Longest wait between sends", arg: "DURATION", parse: parse.duration },

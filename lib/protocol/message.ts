@@ -14,6 +14,7 @@
  * strict: digits only, no leading zeros, limits enforced. AUTH keeps one
  * trailing CR only, so that a token's own spaces are never trimmed.
  */
+import { LIKES_SERVER_PREFIX, MAX_SERVER_ID, SERVER_ID_DIGITS } from "./names.ts";
 
 /** A like count from one LikesServer. */
 export interface Like {
@@ -47,8 +48,6 @@ export interface ParseOptions {
   producerIds?: ProducerIds;
 }
 
-/** Highest N in `LikesServer<N>`: keeps per-server state bounded against hostile input. */
-export const MAX_SERVER_ID = 9999;
 /** Longest producer id. */
 export const MAX_PRODUCER_LENGTH = 64;
 /** Sequence numbers stay exact integers in JavaScript and in SQLite. */
@@ -63,7 +62,7 @@ const NINE = 0x39;
 const NAME_HEAD = new TextEncoder().encode("like");
 const NAME_TAIL = new TextEncoder().encode("server");
 const AUTH = new TextEncoder().encode("AUTH ");
-const PREFIX = new TextEncoder().encode("LikesServer");
+const PREFIX = new TextEncoder().encode(LIKES_SERVER_PREFIX);
 
 function invalid(reason: string): Invalid {
   return { kind: "invalid", reason };
@@ -196,8 +195,8 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
 
   const named = nameEnd(bytes, start, end);
   if (named < 0) return invalid("unknown message");
-  const server = readUint(bytes, named, end, 4);
-  if (server < 0) return invalid("bad server number");
+  const server = readUint(bytes, named, end, SERVER_ID_DIGITS);
+  if (server < 0 || server > MAX_SERVER_ID) return invalid("bad server number");
   if (uintEnd >= end) return invalid("missing likes");
   let i = skipGap(bytes, uintEnd, end);
   const likes = readUint(bytes, i, end, 16);
@@ -230,8 +229,11 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   return { kind: "like", server, likes, producer, seq };
 }
 
-/** Formats a like as a line the primary accepts (without the newline). */
+/**
+ * Formats a like as a line (without the newline). It does not check the
+ * fields, so that tests can also build lines the primary must refuse.
+ */
 export function formatLike(like: Omit<Like, "kind">): string {
-  const base = `LikesServer${like.server} ${like.likes}`;
+  const base = `${LIKES_SERVER_PREFIX}${like.server} ${like.likes}`;
   return like.producer === undefined ? base : `${base} ${like.producer} ${like.seq}`;
 }

@@ -9,6 +9,7 @@ import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.t
 import { sleep } from "../common/sleep.ts";
 import { formatDuration } from "../common/duration.ts";
 import { textLines } from "../common/text_lines.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 export interface DemoOptions extends ParentOptions {
   /** Dashboard address. @default {"127.0.0.1:4243"} */
@@ -111,7 +112,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
   console.log(`Primary ready: likes on ${options.host}:${primary.port}, total ${primary.total}`);
   console.log(`Dashboard:  http://${options.http}/`);
   console.log(
-    `Logs:       ${primaryOptions.log}, ${options.logDir}/LikesServer0..${
+    `Logs:       ${primaryOptions.log}, ${options.logDir}/${likesServerName(0)}..${
       options.servers - 1
     }, ${options.logDir}/ParentProcessStatus`,
   );

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { unescapeBytes } from "../../lib/common/escape.ts";
-import { parseLogLine } from "../../lib/primary/likes_log.ts";
+import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
+import { primaryEntries } from "../support/logs.ts";
 import { Store } from "../../lib/primary/store.ts";
 import { type PrimaryProcess, startPrimary, storedTotal } from "../support/primary.ts";
 import { exchange, pipeline, readReplies } from "../support/client.ts";
@@ -24,14 +24,13 @@ function logLines(path: string): string[] {
 }
 
 /** The last `Total` in the log and the sum of the likes it counted. */
-function logTotals(lines: string[]): { last: number; sum: number } {
+function logTotals(entries: PrimaryLogEntry[]): { last: number; sum: number } {
   let last = 0, sum = 0;
-  for (const line of lines) {
-    const entry = parseLogLine(line);
-    if (entry.kind === "accepted") {
+  for (const entry of entries) {
+    if (entry.kind === "like" && !entry.duplicate) {
       sum += entry.likes;
       last = entry.total;
-      assert.equal(entry.total, sum, `running total in ${line}`);
+      assert.equal(entry.total, sum, `running total in ${JSON.stringify(entry)}`);
     }
   }
   return { last, sum };
@@ -56,6 +55,8 @@ async function openConnections(primary: PrimaryProcess): Promise<number> {
   return (await response.json()).connectionsOpen;
 }
 
+const latin1 = (bytes: Uint8Array | undefined) => bytes && String.fromCharCode(...bytes);
+
 Deno.test("primary counts valid likes, rejects invalid ones and logs both", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
   try {
@@ -64,10 +65,13 @@ Deno.test("primary counts valid likes, rejects invalid ones and logs both", asyn
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, / LikesServer3 23 Total 23\n/);
-  assert.match(log, / Invalid data "LikesServer3 43" \(likes above maximum\)/);
-  assert.match(log, / LikesServer1 5 Total 28\n/);
+  const entries = primaryEntries(primary.log).filter((e) => e.kind === "like" || e.kind === "invalid");
+  assert.deepEqual(entries.map((e) => e.kind === "invalid" ? { ...e, from: "" } : e), [
+    { kind: "like", server: 3, likes: 23, duplicate: false, total: 23 },
+    { kind: "invalid", data: encoder.encode("LikesServer3 43"), reason: "likes above maximum", from: "" },
+    { kind: "invalid", data: encoder.encode("hello"), reason: "unknown message", from: "" },
+    { kind: "like", server: 1, likes: 5, duplicate: false, total: 28 },
+  ]);
 });
 
 Deno.test("primary logs invalid data escaped byte for byte, counts none of it, and keeps the connection", async () => {
@@ -90,16 +94,11 @@ Deno.test("primary logs invalid data escaped byte for byte, counts none of it, a
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  const invalid = lines.filter((line) => parseLogLine(line).kind === "invalid");
-  assert.equal(invalid.length, 4);
-  for (const [i, line] of invalid.entries()) {
-    assert.match(line, /^[\x20-\x7e]*$/, "printable ASCII only");
-    const literal = /^\S+ Invalid data ("(?:[^"\\]|\\.)*") \(.*\) from 127\.0\.0\.1:\d+$/.exec(line)?.[1];
-    assert.ok(literal, line);
-    assert.deepEqual(unescapeBytes(literal), hostile[i]);
-  }
-  assert.deepEqual(logTotals(lines), { last: 2, sum: 2 });
+  for (const line of logLines(primary.log)) assert.match(line, /^[\x20-\x7e]*$/, "printable ASCII only");
+  const entries = primaryEntries(primary.log);
+  const invalid = entries.flatMap((e) => e.kind === "invalid" ? [e.data] : []);
+  assert.deepEqual(invalid, hostile);
+  assert.deepEqual(logTotals(entries), { last: 2, sum: 2 });
 });
 
 Deno.test("primary answers a line over --max-line, logs its head, then closes the connection", async () => {
@@ -112,12 +111,10 @@ Deno.test("primary answers a line over --max-line, logs its head, then closes th
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  assert.equal(
-    lines.filter((line) => / Invalid data "X{32}" \(line too long\) from 127\.0\.0\.1:\d+$/.test(line)).length,
-    1,
-  );
-  assert.deepEqual(logTotals(lines), { last: 5, sum: 5 });
+  const entries = primaryEntries(primary.log);
+  const tooLong = entries.filter((e) => e.kind === "invalid" && e.reason === "line too long");
+  assert.deepEqual(tooLong.map((e) => e.kind === "invalid" && e.data), [encoder.encode("X".repeat(32))]);
+  assert.deepEqual(logTotals(entries), { last: 5, sum: 5 });
 });
 
 Deno.test("primary answers thousands of pipelined lines in the order they were sent", async () => {
@@ -145,7 +142,7 @@ Deno.test("primary answers thousands of pipelined lines in the order they were s
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.deepEqual(logTotals(logLines(primary.log)), { last: total, sum: total });
+  assert.deepEqual(logTotals(primaryEntries(primary.log)), { last: total, sum: total });
   assert.equal(storedTotal(primary.state), total);
 });
 
@@ -155,7 +152,13 @@ Deno.test("primary has a like in its log before it acknowledges it", async () =>
     for (let i = 1; i <= 5; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer7 ${i}\n`, 1), ["0"]);
       // No waiting: the line must already be there when the reply arrives.
-      assert.match(logLines(primary.log).at(-1)!, new RegExp(` LikesServer7 ${i} Total ${(i * (i + 1)) / 2}$`));
+      assert.deepEqual(primaryEntries(primary.log).at(-1), {
+        kind: "like",
+        server: 7,
+        likes: i,
+        duplicate: false,
+        total: (i * (i + 1)) / 2,
+      });
     }
   } finally {
     assert.equal((await primary.stop()).code, 0);
@@ -176,16 +179,15 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     assert.ok(replies.length >= 500);
     assert.ok(replies.every((reply) => reply === "0"), "no reply other than 0");
 
-    const log = logLines(primary.log);
+    const log = primaryEntries(primary.log);
     const { last, sum } = logTotals(log);
     assert.equal(last, sum);
-    assert.match(log.at(-1)!, new RegExp(`^\\S+ Stopped by ${signal} with total ${last}$`));
+    assert.deepEqual(log.at(-1), { kind: "stopped", signal, total: last });
     assert.equal(storedTotal(primary.state), last);
     assert.match(primary.output(), new RegExp(`stopped by ${signal}: total ${last}\\n`));
     const logged = new Map<number, number>();
-    for (const line of log) {
-      const entry = parseLogLine(line);
-      if (entry.kind === "accepted") logged.set(entry.seq!, (logged.get(entry.seq!) ?? 0) + 1);
+    for (const entry of log) {
+      if (entry.kind === "like" && !entry.duplicate) logged.set(entry.seq!, (logged.get(entry.seq!) ?? 0) + 1);
     }
     for (let seq = 1; seq <= replies.length; seq++) assert.equal(logged.get(seq), 1, `acknowledged seq ${seq}`);
     // And the other way round: every like it counted was answered before it exited.
@@ -214,7 +216,7 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
       const { code } = await child.status;
       clearTimeout(deadline);
       assert.equal(code, 0, text);
-      assert.match(logLines(`${dir}/log`).at(-1)!, / Stopped by SIGTERM with total 0$/);
+      assert.deepEqual(primaryEntries(`${dir}/log`).at(-1), { kind: "stopped", signal: "SIGTERM", total: 0 });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -236,11 +238,11 @@ Deno.test("primary restarted on its state continues from the stored total and sa
   } finally {
     assert.equal((await second.stop()).code, 0);
   }
-  const lines = logLines(first.log);
-  const recovered = lines.filter((line) => / Recovered total \d+ from /.test(line));
+  const entries = primaryEntries(first.log);
+  const recovered = entries.filter((e) => e.kind === "recovered");
   assert.equal(recovered.length, 2);
-  assert.match(recovered[1], new RegExp(` Recovered total 30 from ${second.state}$`));
-  assert.match(lines.at(-2)!, / LikesServer1 1 Total 31$/);
+  assert.deepEqual(recovered[1], { kind: "recovered", total: 30, state: second.state });
+  assert.deepEqual(entries.at(-2), { kind: "like", server: 1, likes: 1, duplicate: false, total: 31 });
   assert.equal(storedTotal(first.state), 31);
 });
 
@@ -259,9 +261,17 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
   } finally {
     assert.equal((await second.stop()).code, 0);
   }
-  const lines = logLines(first.log);
-  assert.ok(lines.some((line) => line.endsWith(` Started from zero (reset) with state ${first.state}`)));
-  assert.match(lines.at(-2)!, / LikesServer1 3 Total 3 producer=p seq=1$/);
+  const entries = primaryEntries(first.log);
+  assert.ok(entries.some((e) => e.kind === "reset" && e.state === first.state));
+  assert.deepEqual(entries.at(-2), {
+    kind: "like",
+    server: 1,
+    likes: 3,
+    duplicate: false,
+    total: 3,
+    producer: "p",
+    seq: 1,
+  });
   assert.equal(storedTotal(first.state), 3);
 });
 
@@ -393,13 +403,16 @@ Deno.test("a client that disconnects in the middle of a line has that line logge
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  assert.ok(!lines.some((line) => / LikesServer1 7 (Duplicate )?Total /.test(line)), "half line never counted");
+  const entries = primaryEntries(primary.log);
+  const likes = entries.filter((e) => e.kind === "like");
+  assert.deepEqual(likes.map((e) => e.likes), [5, 1], "half line never counted");
   assert.ok(
-    lines.some((line) => line.includes(' Invalid data "LikesServer1 7 p-half 1" (incomplete) from ')),
+    entries.some((e) =>
+      e.kind === "invalid" && latin1(e.data) === "LikesServer1 7 p-half 1" && e.reason === "incomplete"
+    ),
     "half line logged as incomplete",
   );
-  assert.deepEqual(logTotals(lines), { last: 6, sum: 6 });
+  assert.deepEqual(logTotals(likes), { last: 6, sum: 6 });
   assert.equal(storedTotal(primary.state), 6);
 });
 
@@ -411,7 +424,9 @@ Deno.test("a client that disconnects before reading its reply is counted once, a
     conn.close();
     await until(
       "the likes in the log",
-      () => logLines(primary.log).some((l) => l.endsWith("producer=gone-1 seq=2")) || undefined,
+      () =>
+        primaryEntries(primary.log).some((e) => e.kind === "like" && e.producer === "gone-1" && e.seq === 2) ||
+        undefined,
     );
     assert.deepEqual(await exchange(primary.port, "LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n", 2), [
       "0 duplicate",
@@ -420,10 +435,9 @@ Deno.test("a client that disconnects before reading its reply is counted once, a
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  assert.equal(lines.filter((line) => parseLogLine(line).kind === "accepted").length, 2);
-  assert.equal(lines.filter((line) => parseLogLine(line).kind === "duplicate").length, 2);
-  assert.deepEqual(logTotals(lines), { last: 7, sum: 7 });
+  const likes = primaryEntries(primary.log).filter((e) => e.kind === "like");
+  assert.deepEqual(likes.map((e) => e.duplicate), [false, false, true, true]);
+  assert.deepEqual(logTotals(likes), { last: 7, sum: 7 });
 });
 
 Deno.test("primary forgets producers past --producer-ttl at start-up, in the state file too", async () => {

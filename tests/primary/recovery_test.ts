@@ -4,7 +4,7 @@
  * both agree with each other and with what clients were told.
  */
 import assert from "node:assert/strict";
-import { parseLogLine } from "../../lib/primary/likes_log.ts";
+import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
 import { startPrimary, storedTotal } from "../support/primary.ts";
 import { exchange, pipeline } from "../support/client.ts";
 
@@ -27,13 +27,15 @@ function audit(path: string): Audit {
   const lines = text.split("\n").slice(0, -1);
   let last = 0, sum = 0;
   const accepted = new Map<string, number>();
-  for (const line of lines) {
-    assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S/, "every line starts with a time");
-    const entry = parseLogLine(line);
-    if (entry.kind === "duplicate") assert.equal(entry.total, sum, line);
-    if (entry.kind !== "accepted") continue;
+  // parsePrimaryLog() throws on a line that does not start with a time.
+  for (const { entry } of parsePrimaryLog(text)) {
+    if (entry.kind !== "like") continue;
+    if (entry.duplicate) {
+      assert.equal(entry.total, sum, JSON.stringify(entry));
+      continue;
+    }
     sum += entry.likes;
-    assert.equal(entry.total, sum, `running total of ${line}`);
+    assert.equal(entry.total, sum, `running total of ${JSON.stringify(entry)}`);
     last = entry.total;
     if (entry.producer !== undefined) {
       const key = `${entry.producer}/${entry.seq}`;
@@ -148,16 +150,16 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
   const text = Deno.readTextFileSync(first.log);
   assert.ok(text.startsWith(committed), "the committed part is kept byte for byte");
   assert.ok(!text.includes("LikesServer1 42"), "the uncommitted lines are gone");
-  const rest = text.slice(committed.length).split("\n");
-  assert.match(
-    rest[0],
-    new RegExp(
-      `^\\S+ Removed ${
+  const rest = parsePrimaryLog(text.slice(committed.length)).map((line) => line.entry);
+  assert.deepEqual(rest.slice(0, 2), [
+    {
+      kind: "event",
+      text: `Removed ${
         encoder.encode(uncommitted).length
-      } bytes of log lines that were never committed nor acknowledged$`,
-    ),
-  );
-  assert.match(rest[1], / Recovered total 15 from /);
+      } bytes of log lines that were never committed nor acknowledged`,
+    },
+    { kind: "recovered", total: 15, state: second.state },
+  ]);
   const final = audit(first.log);
   assert.equal(final.last, 16);
   assert.equal(final.sum, 16);
@@ -175,16 +177,13 @@ Deno.test("a log shorter than the state expects is reported at start-up and kept
   const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
   assert.equal((await second.stop()).code, 0);
   assert.equal(second.total, 10);
-  const lines = Deno.readTextFileSync(first.log).split("\n");
-  assert.equal(lines[0] + "\n", kept);
-  assert.match(
-    lines[1],
-    new RegExp(
-      `^\\S+ The log is ${
-        encoder.encode(text).length - encoder.encode(kept).length
-      } bytes shorter than the state expects`,
-    ),
-  );
+  const after = Deno.readTextFileSync(first.log);
+  assert.ok(after.startsWith(kept));
+  const missing = encoder.encode(text).length - encoder.encode(kept).length;
+  assert.deepEqual(parsePrimaryLog(after.slice(kept.length))[0].entry, {
+    kind: "event",
+    text: `The log is ${missing} bytes shorter than the state expects; it was truncated or lost data`,
+  });
 });
 
 Deno.test("a log replaced by another file is never truncated, and a line says so", async () => {
@@ -201,8 +200,8 @@ Deno.test("a log replaced by another file is never truncated, and a line says so
   assert.equal(second.total, 10);
   const text = Deno.readTextFileSync(first.log);
   assert.ok(text.startsWith(replacement));
-  assert.match(
-    text.slice(replacement.length),
-    /^\S+ The state was last used with another log \(.*\); this log is kept as it is\n/,
-  );
+  assert.deepEqual(parsePrimaryLog(text.slice(replacement.length))[0].entry, {
+    kind: "event",
+    text: `The state was last used with another log (${first.log}); this log is kept as it is`,
+  });
 });

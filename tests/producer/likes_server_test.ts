@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { startPrimary } from "../support/primary.ts";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { likesServerEntries, primaryEntries } from "../support/logs.ts";
 
 const SCRIPT = new URL("../../likes_server.ts", import.meta.url).pathname;
 
@@ -26,29 +27,33 @@ Deno.test("a LikesServer logs each like it sent with the primary's answer", asyn
   } finally {
     await primary.stop();
   }
-  const log = await Deno.readTextFile(`${primary.dir}/LikesServer4`);
-  const lines = log.trimEnd().split("\n");
-  assert.match(
-    lines[0],
-    /^\S+Z LikesServer4 started producer=LikesServer4-[0-9a-f-]{36} pid=\d+ primary=127\.0\.0\.1:\d+$/,
-  );
-  const sent = lines.slice(1, -1);
-  assert.ok(sent.length > 3, log);
-  sent.forEach((line, i) =>
-    assert.match(line, new RegExp(`^\\S+Z LikesServer4 (\\d|[1-3]\\d|4[0-2]) 0 seq=${i + 1}$`))
-  );
-  assert.match(lines.at(-1)!, /LikesServer4 finished: sent \d+ acked \d+ likes \d+$/);
+  const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer4`));
+  const started = log[0];
+  assert.ok(started.kind === "started", JSON.stringify(started));
+  assert.equal(started.server, 4);
+  assert.match(started.producer, /^LikesServer4-[0-9a-f-]{36}$/);
+  assert.equal(started.primary, `127.0.0.1:${primary.port}`);
+  const sent = log.slice(1, -1);
+  assert.ok(sent.length > 3, JSON.stringify(log));
+  let likes = 0;
+  sent.forEach((entry, i) => {
+    assert.ok(entry.kind === "acked" && entry.server === 4 && entry.seq === i + 1, JSON.stringify(entry));
+    assert.ok(entry.likes >= 0 && entry.likes <= 42, JSON.stringify(entry));
+    likes += entry.likes;
+  });
+  const n = sent.length;
+  assert.deepEqual(log.at(-1), { kind: "ended", server: 4, how: "finished", sent: n, acked: n, likes });
 });
 
 Deno.test("the same --seed makes the same choices", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
-  const likes: string[][] = [];
+  const likes: number[][] = [];
   try {
     for (const id of [1, 2]) {
       const args = ["--id", String(id), "--port", String(primary.port), "--log-dir", primary.dir, "--seed", "99"];
       assert.equal((await runLikesServer([...args, ...FAST])).code, 0);
-      const log = await Deno.readTextFile(`${primary.dir}/LikesServer${id}`);
-      likes.push([...log.matchAll(/LikesServer\d (\d+) 0 seq=/g)].map((m) => m[1]));
+      const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`));
+      likes.push(log.flatMap((e) => e.kind === "acked" ? [e.likes] : []));
     }
   } finally {
     await primary.stop();
@@ -69,9 +74,9 @@ Deno.test("a LikesServer retries until the primary comes up, then succeeds", asy
     assert.equal(result.code, 0, result.stderr);
     // Each failure was reported to stderr (for the parent) and logged.
     assert.match(result.stderr, /connect error: Cannot connect to 127\.0\.0\.1:\d+: .*retrying in \d+ms/);
-    const log = await Deno.readTextFile(`${dir}/LikesServer0`);
-    assert.match(log, /LikesServer0 connect error: /);
-    assert.match(log, /LikesServer0 \d+ 0 seq=1\n/);
+    const log = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer0`));
+    assert.ok(log.some((e) => e.kind === "send error" && e.phase === "connect"), JSON.stringify(log));
+    assert.ok(log.some((e) => e.kind === "acked" && e.seq === 1), JSON.stringify(log));
   } finally {
     await primary.stop();
   }
@@ -86,14 +91,21 @@ Deno.test("a LikesServer sends the token from LIKES_TOKEN, and gives up at once 
     const bad = await runLikesServer(["--id", "2", ...args], { LIKES_TOKEN: "wrong" });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /refused the token: "1 bad token"/);
-    assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer2`), /unacknowledged seq=1 \(cannot be retried\)/);
+    const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer2`));
+    assert.ok(
+      log.some((e) =>
+        e.kind === "unacknowledged" && e.seq === 1 && e.reason.kind === "abandoned" &&
+        e.reason.why === "cannot be retried"
+      ),
+      JSON.stringify(log),
+    );
   } finally {
     await primary.stop();
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, /LikesServer1 \d+ Total/);
-  assert.doesNotMatch(log, /LikesServer2 \d+ Total/);
-  assert.doesNotMatch(log, /wrong/);
+  const counted = primaryEntries(primary.log).flatMap((e) => e.kind === "like" ? [e.server] : []);
+  assert.ok(counted.includes(1));
+  assert.ok(!counted.includes(2));
+  assert.doesNotMatch(await Deno.readTextFile(primary.log), /wrong/, "the token is never logged");
 });
 
 Deno.test("a LikesServer rejects bad flags with exit code 2", async () => {

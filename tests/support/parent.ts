@@ -1,4 +1,7 @@
 /** Test support: a real ParentProcess run in a subprocess. */
+import { parseLikesServerLine } from "../../lib/formats/likes_server_log.ts";
+import { likesServerName } from "../../lib/protocol/names.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 
 export interface ParentRun {
@@ -48,10 +51,11 @@ export const FAST = ["--stagger", "50ms", "--duration", "2s", "--min-interval", 
 /** Waits (with a deadline) until LikesServer<id> has logged an acknowledged like in `logDir`. */
 export async function untilAcked(logDir: string, id: number, deadline = 15_000): Promise<void> {
   const started = Date.now();
-  const acked = new RegExp(`LikesServer${id} \\d+ 0 seq=`);
-  while (!acked.test(await Deno.readTextFile(`${logDir}/LikesServer${id}`).catch(() => ""))) {
+  const name = likesServerName(id);
+  const acked = (text: string) => text.split("\n").some((line) => parseLikesServerLine(line)?.entry.kind === "acked");
+  while (!acked(await Deno.readTextFile(`${logDir}/${name}`).catch(() => ""))) {
     if (Date.now() - started > deadline) {
-      throw new Error(`LikesServer${id} had no like acknowledged within ${deadline}ms`);
+      throw new Error(`${name} had no like acknowledged within ${deadline}ms`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -6,7 +6,8 @@
  * count; the seed is printed so that a failure can be replayed with FUZZ_SEED.
  */
 import assert from "node:assert/strict";
-import { escapeBytes, unescapeBytes } from "../../lib/common/escape.ts";
+import { escapeBytes } from "../../lib/common/escape.ts";
+import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { startPrimary } from "../support/primary.ts";
 import { exchange, readReplies } from "../support/client.ts";
 import { oracle } from "../support/protocol_oracle.ts";
@@ -326,8 +327,6 @@ async function pool(tasks: (() => Promise<void>)[], concurrency: number): Promis
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-const INVALID_LINE = /^\S+ Invalid data ("(?:[^"\\]|\\.)*") \(([a-z ]+)\) from 127\.0\.0\.1:\d+$/;
-
 Deno.test("fuzzed traffic leaves the primary serving, with the exact total and every invalid line logged", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
   console.log(`FUZZ_SEED=${seed}`);
@@ -414,12 +413,12 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
   for (const line of log.slice(0, -1).split("\n")) {
     // Outside data never brings a control character or a non-ASCII byte into the log.
     assert.match(line, /^[\x20-\x7e]*$/);
-    if (/^\S+ LikesServer\d+ \d+ Total \d+/.test(line)) accepted++;
-    if (/^\S+ LikesServer\d+ \d+ Duplicate Total \d+/.test(line)) duplicates++;
-    if (!line.includes(" Invalid data ")) continue;
-    const m = INVALID_LINE.exec(line);
-    assert.ok(m, line);
-    const k = key(unescapeBytes(m[1]));
+    const entry = parsePrimaryLine(line)?.entry;
+    assert.ok(entry, line);
+    if (entry.kind === "like") entry.duplicate ? duplicates++ : accepted++;
+    if (entry.kind !== "invalid") continue;
+    assert.ok(entry.data && entry.from.startsWith("127.0.0.1:"), line);
+    const k = key(entry.data);
     logged.set(k, (logged.get(k) ?? 0) + 1);
   }
   assert.equal(accepted, account.accepted);

@@ -3,6 +3,13 @@ import { audit } from "../../lib/tools/audit.ts";
 import { finalTotal, startPrimary } from "../support/primary.ts";
 import { FAST, freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { likesServerEntries, primaryEntries, statusEntries } from "../support/logs.ts";
+import type { StatusLogEntry } from "../../lib/formats/status_log.ts";
+
+/** The status entries of LikesServer `id` of `kind`. */
+function childEntries(status: string, id: number, kind: StatusLogEntry["kind"]): StatusLogEntry[] {
+  return statusEntries(status).filter((e) => e.kind === kind && "server" in e && e.server === id);
+}
 
 Deno.test("parent runs ten LikesServers and every acknowledged like is in the primary's total", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
@@ -13,12 +20,14 @@ Deno.test("parent runs ten LikesServers and every acknowledged like is in the pr
     assert.equal((await primary.stop()).code, 0);
   }
   assert.equal(run.code, 0, run.status);
+  const status = statusEntries(run.status);
   for (let id = 0; id < 10; id++) {
-    assert.match(run.status, new RegExp(`LikesServer${id} started pid=\\d+\\n`));
-    assert.match(run.status, new RegExp(`LikesServer${id} ended status 0 \\(success\\) after`));
+    assert.equal(childEntries(run.status, id, "child started").length, 1, run.status);
+    const ended = childEntries(run.status, id, "child ended");
+    assert.ok(ended.length === 1 && ended[0].kind === "child ended" && ended[0].code === 0 && ended[0].success);
   }
-  assert.equal(run.status.match(/LikesServer\d+ started pid=/g)?.length, 10);
-  assert.equal(run.status.match(/LikesServer\d+ ended /g)?.length, 10);
+  assert.equal(status.filter((e) => e.kind === "child started").length, 10);
+  assert.equal(status.filter((e) => e.kind === "child ended").length, 10);
 
   const report = await audit(primary.dir, 10);
   assert.ok(report.ok, JSON.stringify(report, null, 2));
@@ -27,11 +36,14 @@ Deno.test("parent runs ten LikesServers and every acknowledged like is in the pr
   assert.equal(finalTotal(primary), acked);
 
   // Every LikesServer line with reply 0 has its like in PrimaryLikesLog.
-  const primaryLog = await Deno.readTextFile(primary.log);
-  const server3 = await Deno.readTextFile(`${primary.dir}/LikesServer3`);
-  const producer = /producer=(\S+)/.exec(server3)![1];
-  for (const [, likes, seq] of server3.matchAll(/LikesServer3 (\d+) 0 seq=(\d+)/g)) {
-    assert.match(primaryLog, new RegExp(` LikesServer3 ${likes} Total \\d+ producer=${producer} seq=${seq}\\n`));
+  const counted = primaryEntries(primary.log).flatMap((e) => e.kind === "like" && !e.duplicate ? [e] : []);
+  const server3 = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer3`));
+  const started = server3[0];
+  assert.ok(started.kind === "started");
+  for (const sent of server3) {
+    if (sent.kind !== "acked") continue;
+    const like = counted.find((e) => e.producer === started.producer && e.seq === sent.seq);
+    assert.ok(like && like.server === 3 && like.likes === sent.likes, JSON.stringify(sent));
   }
 });
 
@@ -48,11 +60,30 @@ Deno.test("parent records every LikesServer's connection errors and exits 1 when
   ]).done;
   assert.equal(run.code, 1);
   for (let id = 0; id < 3; id++) {
-    assert.match(run.status, new RegExp(`LikesServer${id} "connect error: Cannot connect to 127\\.0\\.0\\.1:\\d+: `));
-    assert.match(run.status, new RegExp(`LikesServer${id} ended status 1 \\(failure\\)`));
-    assert.match(await Deno.readTextFile(`${dir}/LikesServer${id}`), / unacknowledged seq=1 \(retry budget/);
+    const errors = childEntries(run.status, id, "child error");
+    assert.ok(
+      errors.some((e) => e.kind === "child error" && e.text.startsWith("connect error: Cannot connect to 127.0.0.1:")),
+      run.status,
+    );
+    assert.deepEqual(
+      childEntries(run.status, id, "child ended").map((e) => e.kind === "child ended" && [e.code, e.success]),
+      [[1, false]],
+    );
+    const log = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer${id}`));
+    assert.ok(
+      log.some((e) =>
+        e.kind === "unacknowledged" && e.seq === 1 && e.reason.kind === "abandoned" &&
+        e.reason.why.startsWith("retry budget")
+      ),
+      JSON.stringify(log),
+    );
   }
-  assert.match(run.status, /ParentProcess finished: 0 of 3 LikesServers succeeded/);
+  assert.deepEqual(statusEntries(run.status).at(-1), {
+    kind: "parent finished",
+    succeeded: 0,
+    launched: 3,
+    notStarted: 0,
+  });
 });
 
 Deno.test("parent rejects bad flags with one line and exit code 2 before starting anything", async () => {

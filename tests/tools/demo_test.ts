@@ -6,7 +6,7 @@ import { tempDir } from "../support/temp.ts";
 const ROOT = new URL("../../", import.meta.url);
 
 /** A status line; its groups: total, likes/s, running, servers, time left. */
-const STATUS = /^Total (\d+|\?)  (-?\d+|\?) likes\/s  (\d+)\/(\d+) LikesServers running  (\S+) left$/;
+const STATUS = /^Total (\d+|\?) {2}(-?\d+|\?) likes\/s {2}(\d+)\/(\d+) LikesServers running {2}(\S+) left$/;
 
 Deno.test("formatStatus() shows the total, likes/s, LikesServers running and the time left", () => {
   const line = formatStatus({ total: 1234, likesPerSecond: 56.4, running: 3, servers: 10, msLeft: 251_200 });
