@@ -3,6 +3,7 @@
  * ParentProcessStatus). Each line is written with one synchronous write, so
  * nothing sits in a buffer when the process is stopped or killed.
  */
+import { writeAllSync } from "./io.ts";
 import { openPrivateFile } from "./private_file.ts";
 
 const encoder = new TextEncoder();
@@ -40,8 +41,7 @@ export class LineLog {
   line(text: string, now = new Date()): void {
     const line = `${now.toISOString()} ${text}\n`;
     const bytes = encoder.encode(line);
-    let written = 0;
-    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    writeAllSync(this.#file, bytes);
     if (this.#echo) Deno.stdout.writeSync(bytes);
   }
 

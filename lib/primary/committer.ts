@@ -15,6 +15,7 @@
  * ledger back and answers `1 storage error`.
  */
 import { setImmediate } from "node:timers";
+import { decimalDigits, writeDecimal } from "../common/io.ts";
 import type { Durability, Store } from "./store.ts";
 import type { Ledger } from "./ledger.ts";
 import type { LikesLog } from "./likes_log.ts";
@@ -167,21 +168,9 @@ class LineWriter {
   /** Writes a value as `${value}` would. */
   value(value: number | undefined): void {
     if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.text(`${value}`);
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    const digits = decimalDigits(value);
     this.#room(digits);
-    const out = this.#bytes;
-    let at = this.length + digits;
-    this.length = at;
-    // 32-bit arithmetic, much faster, once the value fits.
-    while (value > 0x7fffffff) {
-      out[--at] = 0x30 + value % 10;
-      value = Math.floor(value / 10);
-    }
-    do {
-      out[--at] = 0x30 + value % 10;
-      value = (value / 10) | 0;
-    } while (value > 0);
+    this.length = writeDecimal(this.#bytes, this.length, value, digits);
   }
 }
 

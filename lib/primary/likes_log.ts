@@ -12,6 +12,7 @@
  * acknowledged and is cut off, so log and state agree on every acknowledged like.
  */
 import type { LogMark } from "./store.ts";
+import { writeAllSync } from "../common/io.ts";
 import { openPrivateFile } from "../common/private_file.ts";
 
 const encoder = new TextEncoder();
@@ -83,15 +84,12 @@ export class LikesLog {
   append(text: string | Uint8Array): void {
     if (text.length === 0) return;
     const bytes = typeof text === "string" ? encoder.encode(text) : text;
-    let written = 0;
     try {
-      while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+      writeAllSync(this.#file, bytes);
     } catch (error) {
-      if (written > 0) {
-        try {
-          this.#file.truncateSync(this.#size);
-        } catch { /* the write error is the one to report */ }
-      }
+      try {
+        this.#file.truncateSync(this.#size);
+      } catch { /* the write error is the one to report */ }
       throw error;
     }
     this.#size += bytes.length;

@@ -10,6 +10,7 @@ import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
 import { parseMessageAt, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
+import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
 
 export interface ListenOptions {
@@ -132,12 +133,9 @@ export class PrimaryServer {
     // A client that does not read its replies must not hold up the stop for the
     // whole write timeout: after a short grace it is cut off like a crash would.
     const grace = Math.min(this.#options.writeTimeout, STOP_GRACE);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#handlers]),
-      new Promise((resolve) => timer = setTimeout(resolve, grace)),
-    ]);
-    clearTimeout(timer);
+    await abortable(Promise.allSettled([...this.#handlers]), AbortSignal.timeout(grace)).catch(
+      () => {/* grace over */},
+    );
     for (const client of this.#clients) this.#close(client);
     await Promise.allSettled([...this.#handlers]);
     await this.#committer.drained();
@@ -288,8 +286,7 @@ export class PrimaryServer {
   async #answer(client: Client, entries: Entry[]): Promise<void> {
     const replies = await this.#committer.submit(entries);
     client.writingSince = Date.now();
-    let written = 0;
-    while (written < replies.length) written += await client.conn.write(replies.subarray(written));
+    await writeAll(client.conn, replies);
     client.writingSince = 0;
     client.lastActive = Date.now();
   }
@@ -312,12 +309,6 @@ export class PrimaryServer {
     client.closed = true;
     closeQuietly(client.conn);
   }
-}
-
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
 }
 
 /**

@@ -4,6 +4,7 @@
  * any error, so that the next send starts from a fresh one.
  */
 import { escapeText } from "../common/escape.ts";
+import { closeQuietly, writeAll } from "../common/io.ts";
 
 export type SendPhase = "connect" | "send" | "receive";
 
@@ -72,9 +73,7 @@ export class LikesClient {
     const conn = this.#conn;
     this.#conn = undefined;
     this.#pending = "";
-    try {
-      conn?.close();
-    } catch { /* already closed */ }
+    closeQuietly(conn);
   }
 
   async #connect(): Promise<Deno.TcpConn> {
@@ -106,8 +105,7 @@ export class LikesClient {
   async #exchange(conn: Deno.TcpConn, line: string): Promise<string> {
     try {
       const bytes = encoder.encode(`${line}\n`);
-      let written = 0;
-      while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+      await writeAll(conn, bytes);
     } catch (error) {
       this.close();
       throw new SendError("send", `Cannot send to ${this.address}: ${(error as Error).message}`, { cause: error });

@@ -8,6 +8,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type PrimaryProcess, startPrimary } from "../support/primary.ts";
 import { exchange, readReplies } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
+import { abortable, closeQuietly, isTimeout, writeAll } from "../../lib/common/io.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -16,10 +17,8 @@ function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
 }
 
-async function send(conn: Deno.Conn, data: string | Uint8Array): Promise<void> {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+function send(conn: Deno.Conn, data: string | Uint8Array): Promise<void> {
+  return writeAll(conn, typeof data === "string" ? encoder.encode(data) : data);
 }
 
 /** Reads until the server closes the connection; `closed` is false when the deadline came first. */
@@ -39,11 +38,7 @@ async function untilClosed(conn: Deno.Conn, deadline = 10_000): Promise<{ text: 
     }
   } finally {
     clearTimeout(timer);
-    if (!timedOut) {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
+    if (!timedOut) closeQuietly(conn);
   }
   return { text, closed: !timedOut };
 }
@@ -64,14 +59,10 @@ async function eventually(what: string, check: () => Promise<boolean>, deadline 
 
 /** Rejects if `promise` has not settled within `ms`, so that a stuck server fails the test instead of hanging it. */
 async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
   try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
+    return await abortable(promise, AbortSignal.timeout(ms));
+  } catch (error) {
+    throw isTimeout(error) ? new Error(`${what} did not finish within ${ms} ms`) : error;
   }
 }
 
@@ -299,9 +290,7 @@ Deno.test("a client that never reads its replies is cut off after --write-timeou
     );
     // Very generous: what matters is that the server stopped reading the hog, not the exact figure.
     assert.ok(rssBlocked - rssBefore < 256 * 1024, `VmRSS grew by ${rssBlocked - rssBefore} kB`);
-    try {
-      hog.close();
-    } catch { /* already closed */ }
+    closeQuietly(hog);
     await eventually("the hog's connection to be gone", async () => (await stats(primary)).connectionsOpen === 0);
     assert.deepEqual(await exchange(primary.port, "LikesServer2 5\n", 1), ["0"]);
     assert.equal((await stats(primary)).total, 20);
@@ -317,9 +306,7 @@ Deno.test("a client that never reads its replies is cut off after --write-timeou
     assert.equal((await withDeadline(primary.stop(), 30_000, "stopping beside a never-reading client")).code, 0);
     console.log(`SIGTERM beside a never-reading client took ${(performance.now() - stopping).toFixed(0)} ms`);
     await hogging2;
-    try {
-      hog2.close();
-    } catch { /* already closed */ }
+    closeQuietly(hog2);
   } finally {
     await primary.stop();
   }

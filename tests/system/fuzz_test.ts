@@ -10,6 +10,7 @@ import { escapeBytes, unescapeBytes } from "../../lib/common/escape.ts";
 import { startPrimary } from "../support/primary.ts";
 import { exchange, readReplies } from "../support/client.ts";
 import { oracle } from "../support/protocol_oracle.ts";
+import { closeQuietly } from "../../lib/common/io.ts";
 
 const MAX_LINE = 1024;
 const MAX_LIKES = 42;
@@ -246,9 +247,7 @@ async function talk(port: number, stream: Uint8Array, traffic: Traffic): Promise
     await writing;
   } finally {
     clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(conn);
   }
   return text.split("\n").slice(0, -1);
 }
