@@ -2,28 +2,9 @@
  * Audit: did we lose or double-count any likes? Reconciles each LikesServer's
  * log with the primary's log and prints a table; exit code 1 on any mismatch.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
 import { audit, formatAudit } from "./lib/tools/audit.ts";
-
-interface AuditOptions {
-  /** @default {"/tmp"} */
-  logDir: string;
-  /** @default {10} */
-  servers: number;
-  /** The primary's log; default <log-dir>/PrimaryLikesLog. @default {undefined} */
-  primaryLog: string | undefined;
-  /** @default {false} */
-  json: boolean;
-}
-
-const defaults = { logDir: "/tmp", servers: 10, primaryLog: undefined, json: false } satisfies AuditOptions;
-
-const specs: FlagSpecs<AuditOptions> = {
-  logDir: { help: "Directory of the LikesServer logs", arg: "DIR", parse: parse.path },
-  servers: { help: "How many LikesServers ran", arg: "N", parse: parse.integer(1, 1000) },
-  primaryLog: { help: "The primary's log (default: <log-dir>/PrimaryLikesLog)", arg: "FILE", parse: parse.path },
-  json: { help: "Print the report as JSON" },
-};
+import { auditDefaults as defaults, auditSpecs as specs } from "./lib/tools/audit_options.ts";
 
 runProgram("audit", async () => {
   const options = parseFlags(Deno.args, specs, defaults);

@@ -6,7 +6,6 @@
  * with least privilege: see benchGrants() in lib/launch/permissions.ts.
  */
 import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { formatDuration } from "./lib/common/duration.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
 import { type Cell, DEFAULT_MATRIX, DEFAULT_WORK_DIR, formatMatrix, parseMatrix, runBench } from "./lib/bench/run.ts";
 import type { Durability } from "./lib/primary/store.ts";
@@ -50,7 +49,12 @@ const defaults: BenchFlags = {
 const specs: FlagSpecs<BenchFlags> = {
   connections: { help: "Run one cell: connections (producers)", arg: "N", parse: parse.integer(1, 100_000) },
   pipeline: { help: "Run one cell: messages in flight per connection", arg: "N", parse: parse.integer(1, 100_000) },
-  matrix: { help: "Cells to run, CxP separated by commas, or none", arg: "CELLS", parse: parseMatrix },
+  matrix: {
+    help: "Cells to run, CxP separated by commas, or none",
+    arg: "CELLS",
+    parse: parseMatrix,
+    format: formatMatrix,
+  },
   duration: { help: "Measured time per cell", arg: "DURATION", parse: parse.duration },
   warmup: { help: "Unmeasured load before each cell", arg: "DURATION", parse: parse.duration },
   durability: { help: "The primary's durability mode", arg: "MODE", parse: parse.oneOf("normal", "fsync") },
@@ -76,12 +80,6 @@ runProgram("bench", async () => {
       "Benchmarks a real primary with in-process producers, optionally beside Redis INCR.",
       specs,
       defaults,
-      (key, value) =>
-        key === "matrix"
-          ? formatMatrix(value as Cell[])
-          : key === "duration" || key === "warmup"
-          ? formatDuration(value as number)
-          : String(value),
     ));
     return 0;
   }

@@ -5,13 +5,13 @@
  * through: `deno task demo --duration 20s`.
  */
 import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { httpAddress } from "./lib/primary/options.ts";
+import { httpAddress, primaryDefaults } from "./lib/primary/options.ts";
 import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
-import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 
-const defaults = { ...parentDefaults, http: "127.0.0.1:4243" } satisfies DemoOptions;
+const defaults = { ...parentDefaults, http: primaryDefaults.http } satisfies DemoOptions;
 const specs: FlagSpecs<DemoOptions> = {
   ...parentSpecs,
   http: { help: "Dashboard address of the primary", arg: "HOST:PORT", parse: httpAddress },
@@ -26,7 +26,6 @@ runProgram("demo", async () => {
         "Runs a primary and a parent, then audits the run.",
         specs,
         defaults,
-        showDefault,
       ),
     );
     return 0;

@@ -6,7 +6,7 @@
  */
 import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
 import { LineLog } from "./lib/common/line_log.ts";
-import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } from "./lib/producer/options.ts";
+import { checkIntervals, likesServerDefaults, likesServerSpecs } from "./lib/producer/options.ts";
 import { runLikesServer } from "./lib/producer/run.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
@@ -19,7 +19,6 @@ runProgram("likes_server", async () => {
       "LikesServer<N>: sends random like counts to the primary at random intervals.",
       likesServerSpecs,
       likesServerDefaults,
-      showDefault,
     ));
     return 0;
   }

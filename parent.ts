@@ -6,7 +6,7 @@
  */
 import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
 import { LineLog } from "./lib/common/line_log.ts";
-import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
@@ -20,7 +20,6 @@ runProgram("parent", async () => {
       "ParentProcess: launches the LikesServers and records how each one ran.",
       parentSpecs,
       parentDefaults,
-      showDefault,
     ));
     return 0;
   }

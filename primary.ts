@@ -8,7 +8,7 @@ import { Committer } from "./lib/primary/committer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
-import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary/options.ts";
+import { isLoopback, primaryDefaults, primarySpecs, splitAddress } from "./lib/primary/options.ts";
 import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
@@ -25,7 +25,6 @@ runProgram("primary", async () => {
       "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
       primarySpecs,
       primaryDefaults,
-      showPrimaryDefault,
     ));
     return 0;
   }

@@ -15,6 +15,8 @@ import { readProcess } from "../dashboard/metrics.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/store.ts";
+import { type PrimaryOptions, primarySpecs } from "../primary/options.ts";
+import { toFlags } from "../common/cli.ts";
 
 /** Where the bench keeps its temp state and its JSON unless told otherwise; its task may write only here. */
 export const DEFAULT_WORK_DIR = "/tmp/likes-bench";
@@ -90,7 +92,7 @@ interface BenchPrimary {
   dir: string;
 }
 
-async function startBenchPrimary(workDir: string, args: string[]): Promise<BenchPrimary> {
+async function startBenchPrimary(workDir: string, settings: Partial<PrimaryOptions>): Promise<BenchPrimary> {
   const dir = await Deno.makeTempDir({ dir: workDir, prefix: "primary_" });
   const options = {
     host: "127.0.0.1",
@@ -98,22 +100,11 @@ async function startBenchPrimary(workDir: string, args: string[]): Promise<Bench
     http: "127.0.0.1:0",
     log: `${dir}/PrimaryLikesLog`,
     state: `${dir}/PrimaryLikes.db`,
+    ...settings,
   };
   try {
     const primary = await launchPrimary({
-      args: [
-        "--host",
-        options.host,
-        "--port",
-        String(options.port),
-        "--http",
-        options.http,
-        "--log",
-        options.log,
-        "--state",
-        options.state,
-        ...args,
-      ],
+      args: toFlags(primarySpecs, options),
       grants: primaryGrants(options),
       // A LIKES_TOKEN set for the real system would make this primary ask for an AUTH the load does not send.
       env: { LIKES_TOKEN: "" },
@@ -133,7 +124,7 @@ async function stopBenchPrimary({ primary, dir }: BenchPrimary): Promise<void> {
 
 async function runCell(cell: Cell, options: Required<BenchOptions>): Promise<CellResult> {
   const { durationMs, warmupMs, durability, workDir } = options;
-  const started = await startBenchPrimary(workDir, ["--durability", durability]);
+  const started = await startBenchPrimary(workDir, { durability });
   const { httpPort } = started.primary;
   // The primary's CPU time at each edge of the window is scraped from its
   // /metrics (a few ms late under load, the same at both edges); ours is read at once.
@@ -225,14 +216,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   if (idleConnections > 0) {
     progress(`Idle check: opening ${idleConnections} producer connections...`);
     // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
-    const started = await startBenchPrimary(workDir, [
-      "--durability",
+    const started = await startBenchPrimary(workDir, {
       durability,
-      "--max-connections",
-      String(idleConnections + 100),
-      "--idle-timeout",
-      "10m",
-    ]);
+      maxConnections: idleConnections + 100,
+      idleTimeout: 10 * 60_000,
+    });
     const { primary } = started;
     try {
       // Nothing here raises `ulimit -n`: under a low one the check opens what

@@ -4,7 +4,7 @@
  * path for usage errors (exit code 2, one line on stderr).
  */
 import { parseArgs } from "node:util";
-import { parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 
 /** Thrown for a bad command line; the program prints it and exits with code 2. */
 export class UsageError extends Error {
@@ -22,6 +22,11 @@ export interface FlagSpec<T> {
   arg?: string;
   /** Turns the flag's text into its value; absent for a boolean switch. */
   parse?: (text: string) => T;
+  /**
+   * Turns a value back into text that `parse` reads as the same value, for
+   * `--help` and `toFlags()`. @default {String, or a duration's own text for `parse.duration`}
+   */
+  format?: (value: T) => string;
 }
 
 export type FlagSpecs<O> = { [K in keyof O]: FlagSpec<O[K]> };
@@ -29,6 +34,47 @@ export type FlagSpecs<O> = { [K in keyof O]: FlagSpec<O[K]> };
 /** `maxLikes` → `max-likes` */
 export function flagName(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** True for a flag whose value is a duration in ms (written `5m`, `250ms`). */
+export function isDuration(spec: Pick<FlagSpec<unknown>, "parse">): boolean {
+  return (spec.parse as unknown) === parse.duration;
+}
+
+/** A duration as `parse.duration` reads it back exactly: `5m` when that is exact, else in ms. */
+function durationText(ms: number): string {
+  const text = formatDuration(ms);
+  try {
+    if (parseDuration(text) === ms) return text;
+  } catch { /* a form only people read, such as 1m30s */ }
+  return `${ms}ms`;
+}
+
+/** A flag's value as its text on a command line. */
+function formatValue(spec: FlagSpec<unknown>, value: unknown): string {
+  if (spec.format) return spec.format(value);
+  return isDuration(spec) ? durationText(value as number) : String(value);
+}
+
+/**
+ * The command line that `parseFlags()` reads back as `options`: the reverse
+ * of the parser. Flags whose value is undefined, and switches that are off,
+ * are left out, so that a partial `options` gives just the flags it sets.
+ * Each flag is one `--name=value` argument, which keeps values that start
+ * with `-` (a negative number) from being read as flags.
+ */
+export function toFlags<O extends object>(specs: FlagSpecs<O>, options: Partial<O>): string[] {
+  const args: string[] = [];
+  for (const [key, spec] of Object.entries(specs) as [keyof O & string, FlagSpec<unknown>][]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!spec.parse) {
+      if (value) args.push(`--${flagName(key)}`);
+      continue;
+    }
+    args.push(`--${flagName(key)}=${formatValue(spec, value)}`);
+  }
+  return args;
 }
 
 /**
@@ -81,13 +127,12 @@ export function helpText<O extends object>(
   description: string,
   specs: FlagSpecs<O>,
   defaults: O,
-  show: (key: keyof O, value: unknown) => string = (_key, value) => String(value),
 ): string {
   const rows = (Object.entries(specs) as [keyof O & string, FlagSpec<unknown>][]).map(
     ([key, spec]) => {
       const left = `  --${flagName(key)}${spec.arg ? ` ${spec.arg}` : ""}`;
       const value = defaults[key];
-      const fallback = value === undefined || value === false ? "" : ` (default: ${show(key, value)})`;
+      const fallback = value === undefined || value === false ? "" : ` (default: ${formatValue(spec, value)})`;
       return [left, `${spec.help}${fallback}`];
     },
   );

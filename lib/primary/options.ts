@@ -1,6 +1,5 @@
 /** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
 import { type FlagSpecs, parse } from "../common/cli.ts";
-import { formatDuration } from "../common/duration.ts";
 import type { Durability } from "./store.ts";
 
 export interface PrimaryOptions {
@@ -115,11 +114,6 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
 };
-
-/** How a default reads in --help. */
-export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  return ["idleTimeout", "writeTimeout", "producerTtl"].includes(key) ? formatDuration(value as number) : String(value);
-}
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {

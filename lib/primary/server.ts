@@ -12,6 +12,7 @@ import { parseMessageAt, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
 import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
+import { primaryDefaults } from "./options.ts";
 
 export interface ListenOptions {
   /** @default {"127.0.0.1"} */
@@ -84,14 +85,14 @@ export class PrimaryServer {
 
   constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
     const {
-      host = "127.0.0.1",
-      port = 4242,
-      maxLikes = 42,
-      maxLine = 1024,
-      maxConnections = 10_000,
-      idleTimeout = 60_000,
-      writeTimeout = 10_000,
-      maxUnanswered = 1024,
+      host = primaryDefaults.host,
+      port = primaryDefaults.port,
+      maxLikes = primaryDefaults.maxLikes,
+      maxLine = primaryDefaults.maxLine,
+      maxConnections = primaryDefaults.maxConnections,
+      idleTimeout = primaryDefaults.idleTimeout,
+      writeTimeout = primaryDefaults.writeTimeout,
+      maxUnanswered = primaryDefaults.maxUnanswered,
       token,
     } = options;
     for (const [name, value] of Object.entries({ maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered })) {

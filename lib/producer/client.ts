@@ -5,6 +5,7 @@
  */
 import { escapeText } from "../common/escape.ts";
 import { closeQuietly, writeAll } from "../common/io.ts";
+import { likesServerDefaults } from "./options.ts";
 
 export type SendPhase = "connect" | "send" | "receive";
 
@@ -45,7 +46,12 @@ export class LikesClient {
   readonly #buffer = new Uint8Array(1024);
 
   constructor(options: LikesClientOptions = {}) {
-    const { host = "127.0.0.1", port = 4242, token, timeout = 5000 } = options;
+    const {
+      host = likesServerDefaults.host,
+      port = likesServerDefaults.port,
+      token,
+      timeout = likesServerDefaults.replyTimeout,
+    } = options;
     if (!Number.isInteger(timeout) || timeout < 1) {
       throw new RangeError(`Cannot create a client: timeout must be a positive integer, got ${timeout}`);
     }

@@ -57,7 +57,7 @@ async function openConnections(primary: PrimaryProcess): Promise<number> {
 }
 
 Deno.test("primary counts valid likes, rejects invalid ones and logs both", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const replies = await exchange(primary.port, "LikesServer3 23\nLikesServer3 43\nhello\nLikesServer1 5\n", 4);
     assert.deepEqual(replies, ["0", "1 likes above maximum", "1 unknown message", "0"]);
@@ -71,7 +71,7 @@ Deno.test("primary counts valid likes, rejects invalid ones and logs both", asyn
 });
 
 Deno.test("primary logs invalid data escaped byte for byte, counts none of it, and keeps the connection", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const hostile = [
     new Uint8Array([...encoder.encode("LikesServer1 5"), 0x1b, ...encoder.encode("[2J")]),
     new Uint8Array([0xff, 0xfe, 0x22, 0x5c, 0x00, 0x0d]),
@@ -103,7 +103,7 @@ Deno.test("primary logs invalid data escaped byte for byte, counts none of it, a
 });
 
 Deno.test("primary answers a line over --max-line, logs its head, then closes the connection", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--max-line", "32"] });
+  const primary = await startPrimary({ flags: { http: "off", maxLine: 32 } });
   try {
     const replies = await exchange(primary.port, `LikesServer1 1\n${"X".repeat(100)}\nLikesServer1 2\n`, 3);
     assert.deepEqual(replies, ["0", "1 line too long"]);
@@ -121,7 +121,7 @@ Deno.test("primary answers a line over --max-line, logs its head, then closes th
 });
 
 Deno.test("primary answers thousands of pipelined lines in the order they were sent", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const lines: string[] = [];
   const expected: string[] = [];
   let total = 0;
@@ -150,7 +150,7 @@ Deno.test("primary answers thousands of pipelined lines in the order they were s
 });
 
 Deno.test("primary has a like in its log before it acknowledges it", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     for (let i = 1; i <= 5; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer7 ${i}\n`, 1), ["0"]);
@@ -164,7 +164,7 @@ Deno.test("primary has a like in its log before it acknowledges it", async () =>
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`primary on ${signal} answers what it received, logs every acknowledged like, ends with Stopped, exits 0`, async () => {
-    const primary = await startPrimary({ args: ["--http", "off"] });
+    const primary = await startPrimary({ flags: { http: "off" } });
     const lines = Array.from({ length: 6000 }, (_, i) => `LikesServer4 ${(i % 5) + 1} stop-${signal} ${i + 1}`);
     let stopped: Promise<Deno.CommandStatus> | undefined;
     const replies = await pipeline(primary.port, lines, (count) => {
@@ -223,13 +223,13 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
 });
 
 Deno.test("primary restarted on its state continues from the stored total and says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer2 10\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   try {
     assert.equal(second.total, 30);
     assert.deepEqual(await exchange(second.port, "LikesServer1 1\n", 1), ["0"]);
@@ -245,13 +245,13 @@ Deno.test("primary restarted on its state continues from the stored total and sa
 });
 
 Deno.test("primary with --reset starts from zero on purpose and says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer1 3 p 1\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", reset: true } });
   try {
     assert.equal(second.total, 0);
     // The reset also forgets which (producer, seq) were applied.
@@ -266,7 +266,7 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
 });
 
 Deno.test("primary refuses to start from zero when its state is gone but its log has history", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\n", 1), ["0"]);
   } finally {
@@ -283,7 +283,7 @@ Deno.test("primary refuses to start from zero when its state is gone but its log
   assert.deepEqual(Deno.readFileSync(first.log), log, "the log is untouched");
   await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
 
-  const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  const reset = await startPrimary({ dir: first.dir, flags: { http: "off", reset: true } });
   assert.equal(reset.total, 0);
   assert.equal((await reset.stop()).code, 0);
 });
@@ -360,7 +360,7 @@ Deno.test("primary exits 1 with one clear line when its likes or dashboard port 
 });
 
 Deno.test("a second primary on a state in use exits 1 with a clear message and touches nothing", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 2\n", 1), ["0"]);
     const logBefore = Deno.readTextFileSync(first.log);
@@ -400,7 +400,7 @@ Deno.test("a client that disconnects in the middle of a line has that line ignor
 });
 
 Deno.test("a client that disconnects before reading its reply is counted once, and its retry is a duplicate", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
     await conn.write(encoder.encode("LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n"));
@@ -423,14 +423,14 @@ Deno.test("a client that disconnects before reading its reply is counted once, a
 });
 
 Deno.test("primary forgets producers past --producer-ttl at start-up, in the state file too", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 1 old-a 1\nLikesServer1 1 old-b 1\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
   await new Promise((resolve) => setTimeout(resolve, 5));
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--producer-ttl", "1ms"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", producerTtl: 1 } });
   assert.equal((await second.stop()).code, 0);
   const store = Store.open(first.state);
   try {
@@ -442,7 +442,7 @@ Deno.test("primary forgets producers past --producer-ttl at start-up, in the sta
 });
 
 Deno.test("primary keeps at most --max-producers producers in its state", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--max-producers", "3"] });
+  const primary = await startPrimary({ flags: { http: "off", maxProducers: 3 } });
   try {
     for (let i = 1; i <= 6; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer1 1 many-${i} 1\n`, 1), ["0"]);

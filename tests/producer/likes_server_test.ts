@@ -18,7 +18,7 @@ async function runLikesServer(args: string[], env?: Record<string, string>) {
 const FAST = ["--duration", "600ms", "--min-interval", "10ms", "--max-interval", "40ms"];
 
 Deno.test("a LikesServer logs each like it sent with the primary's answer", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const run = await runLikesServer(["--id", "4", "--port", String(primary.port), "--log-dir", primary.dir, ...FAST]);
     assert.equal(run.code, 0, run.stderr);
@@ -41,7 +41,7 @@ Deno.test("a LikesServer logs each like it sent with the primary's answer", asyn
 });
 
 Deno.test("the same --seed makes the same choices", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const likes: string[][] = [];
   try {
     for (const id of [1, 2]) {
@@ -63,7 +63,7 @@ Deno.test("a LikesServer retries until the primary comes up, then succeeds", asy
   const dir = await tempDir();
   const run = runLikesServer(["--id", "0", "--port", String(port), "--log-dir", dir, "--retry-for", "20s", ...FAST]);
   await new Promise((r) => setTimeout(r, 400));
-  const primary = await startPrimary({ dir, port, args: ["--http", "off"] });
+  const primary = await startPrimary({ dir, port, flags: { http: "off" } });
   try {
     const result = await run;
     assert.equal(result.code, 0, result.stderr);
@@ -78,7 +78,7 @@ Deno.test("a LikesServer retries until the primary comes up, then succeeds", asy
 });
 
 Deno.test("a LikesServer sends the token from LIKES_TOKEN, and gives up at once on a wrong one", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--token", "s3cret"] });
+  const primary = await startPrimary({ flags: { http: "off", token: "s3cret" } });
   try {
     const args = ["--port", String(primary.port), "--log-dir", primary.dir, ...FAST];
     const good = await runLikesServer(["--id", "1", ...args], { LIKES_TOKEN: "s3cret" });

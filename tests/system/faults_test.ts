@@ -26,12 +26,12 @@ async function killAndRestart(primary: PrimaryProcess, port: number, downtime: n
   const status = await primary.stop("SIGKILL");
   assert.equal(status.signal, "SIGKILL");
   await new Promise((r) => setTimeout(r, downtime));
-  return await startPrimary({ dir: primary.dir, port, args: ["--http", "off"] });
+  return await startPrimary({ dir: primary.dir, port, flags: { http: "off" } });
 }
 
 Deno.test("primary killed with SIGKILL mid-run and restarted: every child succeeds, nothing lost or doubled", async () => {
   const port = freePort();
-  let primary = await startPrimary({ port, args: ["--http", "off"] });
+  let primary = await startPrimary({ port, flags: { http: "off" } });
   // A starting total from an earlier producer, carried over the crash.
   assert.deepEqual(await exchange(port, "LikesServer42 40\n", 1), ["0"]);
   const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "10s", ...RUN]);
@@ -46,7 +46,7 @@ Deno.test("primary killed with SIGKILL mid-run and restarted: every child succee
 
 Deno.test("primary killed with SIGKILL five times in a row during a run: still exactly once", async () => {
   const port = freePort();
-  let primary = await startPrimary({ port, args: ["--http", "off"] });
+  let primary = await startPrimary({ port, flags: { http: "off" } });
   const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "15s", ...RUN]);
   await new Promise((r) => setTimeout(r, 600));
   for (let i = 0; i < 5; i++) {
@@ -61,7 +61,7 @@ Deno.test("primary killed with SIGKILL five times in a row during a run: still e
 });
 
 Deno.test("a LikesServer killed with SIGKILL is recorded with its signal and the others are unaffected", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const { done } = spawnParent(primary.dir, ["--port", String(primary.port), ...RUN]);
     const statusFile = `${primary.dir}/ParentProcessStatus`;

@@ -289,7 +289,7 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
   console.log(`FUZZ_SEED=${seed}`);
   const traffic = new Traffic(seed);
   const account: Account = { total: 0, accepted: 0, duplicates: 0, invalid: new Map(), lastSeq: new Map() };
-  const primary = await startPrimary({ args: ["--max-line", String(MAX_LINE)] });
+  const primary = await startPrimary({ flags: { maxLine: MAX_LINE } });
   const started = performance.now();
   let sentBytes = 0;
   let cutOff = 0;

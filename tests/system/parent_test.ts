@@ -5,7 +5,7 @@ import { FAST, freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
 
 Deno.test("parent runs ten LikesServers and every acknowledged like is in the primary's total", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   let run;
   try {
     run = await spawnParent(primary.dir, ["--port", String(primary.port), "--seed", "7", ...FAST]).done;
@@ -80,7 +80,7 @@ function untilStopped(port: number, minInterval: string, maxInterval: string): s
 }
 
 Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records their ends", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, "20ms", "50ms"));
     await untilAcked(primary.dir, 2);
@@ -99,7 +99,7 @@ Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records the
 });
 
 Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every LikesServer still stops cleanly", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, "5ms", "20ms"));
     const statusFile = `${primary.dir}/ParentProcessStatus`;
