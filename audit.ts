@@ -2,7 +2,7 @@
  * Audit: did we lose or double-count any likes? Reconciles each LikesServer's
  * log with the primary's log and prints a table; exit code 1 on any mismatch.
  */
-import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { helpText, parseFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
 import { audit, formatAudit } from "./lib/tools/audit.ts";
 import { auditDefaults as defaults, auditSpecs as specs } from "./lib/tools/audit_options.ts";
 
@@ -18,8 +18,7 @@ runProgram("audit", async () => {
   try {
     report = await audit(options.logDir, options.servers, options.primaryLog);
   } catch (error) {
-    console.error(`audit: Cannot read the logs: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`Cannot read the logs: ${(error as Error).message}`, { cause: error });
   }
   console.log(options.json ? JSON.stringify(report, null, 2) : formatAudit(report));
   return report.ok ? 0 : 1;

@@ -4,8 +4,8 @@
  * <log-dir>/LikesServer<N>. Errors also go to stderr, where the parent picks
  * them up. Exit code 0 on success, 1 on failure, 2 on bad flags.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
-import { LineLog } from "./lib/common/line_log.ts";
+import { helpText, parseFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
 import { checkIntervals, likesServerDefaults, likesServerSpecs } from "./lib/producer/options.ts";
 import { runLikesServer } from "./lib/producer/run.ts";
 import { untilSignal } from "./lib/common/signals.ts";
@@ -37,8 +37,7 @@ runProgram("likes_server", async () => {
   try {
     log = LineLog.open(logPath, { truncate: true });
   } catch (error) {
-    console.error(`error: cannot open log ${logPath}: ${(error as Error).message}`);
-    return 1;
+    throw error instanceof LogOpenError ? new ProgramError(error.message, { cause: error }) : error;
   }
 
   const summary = await runLikesServer({ ...options, id }, {

@@ -4,8 +4,8 @@
  * its exit status, and every error it reported. Exit code 0 when every
  * LikesServer succeeded, else 1.
  */
-import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { LineLog } from "./lib/common/line_log.ts";
+import { helpText, parseFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
+import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
@@ -38,8 +38,7 @@ runProgram("parent", async () => {
   try {
     status = LineLog.open(statusPath, { echo: true });
   } catch (error) {
-    console.error(`parent: Cannot open ${statusPath}: ${(error as Error).message}`);
-    return 1;
+    throw error instanceof LogOpenError ? new ProgramError(error.message, { cause: error }) : error;
   }
   status.line(
     `ParentProcess started pid=${Deno.pid}: ${options.servers} LikesServers, one every ${

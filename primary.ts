@@ -3,7 +3,8 @@
  * running total durable, logs every like with the new total, and answers each
  * message (0 accepted, 1 rejected). Runs until SIGINT or SIGTERM.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
+import { helpText, parseFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
@@ -46,10 +47,10 @@ runProgram("primary", async () => {
     store = Store.open(options.state, { durability: options.durability, reset: options.reset });
     log = LikesLog.open(options.log);
   } catch (error) {
-    console.error(
-      `primary: ${error instanceof StoreError ? "" : `Cannot open log ${options.log}: `}${(error as Error).message}`,
-    );
-    return 1;
+    if (error instanceof StoreError || error instanceof LogOpenError) {
+      throw new ProgramError(error.message, { cause: error });
+    }
+    throw error;
   }
   const repair = log.recover(store.logMark);
   const ledger = new Ledger(store.total, store.takeProducers(), { maxProducers: options.maxProducers });
@@ -81,8 +82,7 @@ runProgram("primary", async () => {
     }
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
-    console.error(`primary: Cannot listen on ${address}: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
   }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
   const stopExpiry = scheduleExpiry(ledger, store, options.producerTtl);

@@ -6,12 +6,38 @@
 import { parseArgs } from "node:util";
 import { formatDuration, parseDuration } from "./duration.ts";
 
-/** Thrown for a bad command line; the program prints it and exits with code 2. */
-export class UsageError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+/**
+ * An error the operator can act on (a file that cannot be opened, a port in
+ * use): `runProgram()` prints it as one line, `<program>: <message>`, and
+ * exits with its code, instead of a stack trace.
+ */
+export class ProgramError extends Error {
+  /** The exit code. @default {1} */
+  readonly exitCode: number;
+  constructor(message: string, options?: ErrorOptions & { exitCode?: number }) {
     super(message, options);
+    this.name = "ProgramError";
+    this.exitCode = options?.exitCode ?? 1;
+  }
+}
+
+/** Thrown for a bad command line; the program prints it and exits with code 2. */
+export class UsageError extends ProgramError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, exitCode: 2 });
     this.name = "UsageError";
   }
+}
+
+/**
+ * Prints `<program>: <message>` on stderr (pointing to --help for a usage
+ * error) and returns the exit code for `error`: its own for a ProgramError,
+ * else 1.
+ */
+export function reportError(program: string, error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`${program}: ${message}${error instanceof UsageError ? " (see --help)" : ""}`);
+  return error instanceof ProgramError ? error.exitCode : 1;
 }
 
 /** How one flag is read. */
@@ -149,18 +175,18 @@ export function helpText<O extends object>(
 }
 
 /**
- * Runs a program's `main`, turning a UsageError into one line on stderr and
- * exit code 2. Other errors are left to propagate: they are bugs, and Deno's
- * stack trace with exit code 1 is the right report for them.
+ * Runs a program's `main`, turning a ProgramError (a UsageError among them)
+ * into one line on stderr and its exit code. Other errors are left to
+ * propagate: they are bugs, and Deno's stack trace with exit code 1 is the
+ * right report for them.
  */
 export async function runProgram(name: string, main: () => Promise<number>): Promise<never> {
   let code: number;
   try {
     code = await main();
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${name}: ${error.message} (see --help)`);
-    code = 2;
+    if (!(error instanceof ProgramError)) throw error;
+    code = reportError(name, error);
   }
   Deno.exit(code);
 }

@@ -8,6 +8,17 @@ import { openPrivateFile } from "./private_file.ts";
 
 const encoder = new TextEncoder();
 
+/** A log that cannot be opened (created, locked, or checked safe); `cause` holds why. */
+export class LogOpenError extends Error {
+  readonly path: string;
+  constructor(path: string, options: { cause: unknown }) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`Cannot open log ${path}: ${reason}`, options);
+    this.name = "LogOpenError";
+    this.path = path;
+  }
+}
+
 export interface LineLogOptions {
   /** Start the file empty instead of appending. @default {false} */
   truncate?: boolean;
@@ -29,12 +40,15 @@ export class LineLog {
   /**
    * Opens the log owner-only, never through a symlink.
    *
-   * @throws {Error} When the file cannot be created or opened
+   * @throws {LogOpenError} When the file cannot be created or opened
    */
   static open(path: string, options: LineLogOptions = {}): LineLog {
     const { truncate = false, echo = false } = options;
-    const file = openPrivateFile(path, { append: !truncate, truncate });
-    return new LineLog(path, file, echo);
+    try {
+      return new LineLog(path, openPrivateFile(path, { append: !truncate, truncate }), echo);
+    } catch (error) {
+      throw new LogOpenError(path, { cause: error });
+    }
   }
 
   /** Appends `<ISO time> <text>`. The text must come from us or be escaped. */

@@ -13,6 +13,7 @@
  */
 import type { LogMark } from "./store.ts";
 import { writeAllSync } from "../common/io.ts";
+import { LogOpenError } from "../common/line_log.ts";
 import { openPrivateFile } from "../common/private_file.ts";
 
 const encoder = new TextEncoder();
@@ -35,14 +36,20 @@ export class LikesLog {
    * Opens the log for appending, creating it owner-only, never through a
    * symlink, and locks it.
    *
-   * @throws {Error} When the path is a symlink, not a file, locked, or cannot be opened
+   * @throws {LogOpenError} When the path is a symlink, not a file, locked, or cannot be opened
    */
   static open(path: string): LikesLog {
-    const file = openPrivateFile(path);
+    let file: Deno.FsFile;
+    try {
+      file = openPrivateFile(path);
+    } catch (error) {
+      throw new LogOpenError(path, { cause: error });
+    }
     // One writer per log: a second primary on it would cut the first one's lines at recovery.
     if (!file.tryLockSync(true)) {
       file.close();
-      throw new Error(`${path} is in use by another process (is another primary running?)`);
+      const cause = new Error(`${path} is in use by another process (is another primary running?)`);
+      throw new LogOpenError(path, { cause });
     }
     return new LikesLog(path, file);
   }

@@ -5,7 +5,7 @@
 import { parentFlags, type ParentOptions } from "../supervisor/options.ts";
 import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } from "../launch/permissions.ts";
 import { primaryDefaults, primarySpecs } from "../primary/options.ts";
-import { toFlags } from "../common/cli.ts";
+import { ProgramError, toFlags } from "../common/cli.ts";
 import { auditSpecs } from "./audit_options.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import { sleep } from "../common/sleep.ts";
@@ -38,8 +38,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
       stderr: "inherit",
     });
   } catch (error) {
-    console.error(`demo: The primary did not start: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`The primary did not start: ${(error as Error).message}`, { cause: error });
   }
   console.log(`Primary ready: likes on ${options.host}:${primary.port}, total ${primary.total}`);
   console.log(`Dashboard:  http://${options.http}/`);

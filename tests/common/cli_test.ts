@@ -8,6 +8,8 @@ import {
   isDuration,
   parse,
   parseFlags,
+  ProgramError,
+  reportError,
   toFlags,
   UsageError,
 } from "../../lib/common/cli.ts";
@@ -283,4 +285,24 @@ Deno.test("primary refuses a non-loopback host without a token, exit 2", async (
   const { code, stderr } = await runPrimary("--host", "0.0.0.0", "--port", "0", "--http", "off");
   assert.equal(code, 2);
   assert.match(stderr, /^primary: Refusing to listen on 0\.0\.0\.0 without a token.*\n$/);
+});
+
+Deno.test("reportError() prints `<program>: <message>` and gives the error's exit code", () => {
+  const printed: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => printed.push(line);
+  try {
+    assert.equal(reportError("primary", new ProgramError("Cannot listen on x:1: in use")), 1);
+    assert.equal(reportError("primary", new UsageError("Unknown option '--x'")), 2);
+    assert.equal(reportError("audit", new ProgramError("Mismatch", { exitCode: 3 })), 3);
+    assert.equal(reportError("demo", new Error("plain")), 1);
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(printed, [
+    "primary: Cannot listen on x:1: in use",
+    "primary: Unknown option '--x' (see --help)",
+    "audit: Mismatch",
+    "demo: plain",
+  ]);
 });
