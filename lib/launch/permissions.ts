@@ -1,8 +1,8 @@
 /**
  * The least privilege each program runs with, computed from its options.
  * The parent uses it to launch its children; the demo to launch the primary
- * and the parent; deno.json's tasks are these for the default options (a test
- * holds them to it); and `deno task command` prints them for other options.
+ * and the parent; deno.json's tasks are these for the default options
+ * (taskCommand() writes them, and a test holds deno.json to it).
  */
 import type { PrimaryOptions } from "../primary/options.ts";
 import type { LikesServerOptions } from "../producer/options.ts";
