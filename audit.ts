@@ -2,18 +2,21 @@
  * Audit: did we lose or double-count any likes? Reconciles each LikesServer's
  * log with the primary's log and prints a table; exit code 1 on any mismatch.
  */
-import { helpText, parseFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
+import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
 import { audit, formatAudit } from "./lib/tools/audit.ts";
 import { auditDefaults as defaults, auditSpecs as specs } from "./lib/tools/audit_options.ts";
 
 runProgram("audit", async () => {
-  const options = parseFlags(Deno.args, specs, defaults);
-  if (!options) {
-    console.log(
-      helpText("deno task audit [flags]", "Reconciles the LikesServer logs with the primary's log.", specs, defaults),
-    );
-    return 0;
-  }
+  const options = parseProgramFlags(
+    Deno.args,
+    {
+      usage: "deno task audit [flags]",
+      description: "Reconciles the LikesServer logs with the primary's log.",
+    },
+    specs,
+    defaults,
+  );
+  if (!options) return 0;
   let report;
   try {
     report = await audit(options.logDir, options.servers, options.primaryLog);

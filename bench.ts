@@ -5,7 +5,7 @@
  * optionally beside redis-benchmark at the same connections × pipeline. Runs
  * with least privilege: see benchGrants() in lib/launch/permissions.ts.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
 import { type Cell, DEFAULT_MATRIX, DEFAULT_WORK_DIR, formatMatrix, parseMatrix, runBench } from "./lib/bench/run.ts";
 import type { Durability } from "./lib/primary/store.ts";
@@ -73,16 +73,16 @@ const specs: FlagSpecs<BenchFlags> = {
 };
 
 runProgram("bench", async () => {
-  const flags = parseFlags(Deno.args, specs, defaults);
-  if (!flags) {
-    console.log(helpText(
-      "deno task bench [flags]",
-      "Benchmarks a real primary with in-process producers, optionally beside Redis INCR.",
-      specs,
-      defaults,
-    ));
-    return 0;
-  }
+  const flags = parseProgramFlags(
+    Deno.args,
+    {
+      usage: "deno task bench [flags]",
+      description: "Benchmarks a real primary with in-process producers, optionally beside Redis INCR.",
+    },
+    specs,
+    defaults,
+  );
+  if (!flags) return 0;
   const single = flags.connections !== undefined || flags.pipeline !== undefined;
   const report = await runBench({
     matrix: single ? [{ connections: flags.connections ?? 1, pipeline: flags.pipeline ?? 1 }] : flags.matrix,

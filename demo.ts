@@ -4,7 +4,7 @@
  * the parent is done, and prints a per-LikesServer audit. Parent flags pass
  * through: `deno task demo --duration 20s`.
  */
-import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
+import { type FlagSpecs, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
 import { httpAddress, primaryDefaults } from "./lib/primary/options.ts";
 import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
@@ -18,18 +18,16 @@ const specs: FlagSpecs<DemoOptions> = {
 };
 
 runProgram("demo", async () => {
-  const options = parseFlags(Deno.args, specs, defaults);
-  if (!options) {
-    console.log(
-      helpText(
-        "deno task demo [flags]",
-        "Runs a primary and a parent, then audits the run.",
-        specs,
-        defaults,
-      ),
-    );
-    return 0;
-  }
+  const options = parseProgramFlags(
+    Deno.args,
+    {
+      usage: "deno task demo [flags]",
+      description: "Runs a primary and a parent, then audits the run.",
+    },
+    specs,
+    defaults,
+  );
+  if (!options) return 0;
   checkIntervals(options);
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
   const stop = new AbortController();

@@ -4,7 +4,7 @@
  * <log-dir>/LikesServer<N>. Errors also go to stderr, where the parent picks
  * them up. Exit code 0 on success, 1 on failure, 2 on bad flags.
  */
-import { helpText, parseFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
 import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
 import { checkIntervals, likesServerDefaults, likesServerSpecs } from "./lib/producer/options.ts";
 import { runLikesServer } from "./lib/producer/run.ts";
@@ -12,16 +12,16 @@ import { untilSignal } from "./lib/common/signals.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 
 runProgram("likes_server", async () => {
-  const options = parseFlags(Deno.args, likesServerSpecs, likesServerDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno run <permissions> likes_server.ts --id N [flags]",
-      "LikesServer<N>: sends random like counts to the primary at random intervals.",
-      likesServerSpecs,
-      likesServerDefaults,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(
+    Deno.args,
+    {
+      usage: "deno run <permissions> likes_server.ts --id N [flags]",
+      description: "LikesServer<N>: sends random like counts to the primary at random intervals.",
+    },
+    likesServerSpecs,
+    likesServerDefaults,
+  );
+  if (!options) return 0;
   const { id } = options;
   if (id === undefined) throw new UsageError("Missing --id");
   checkIntervals(options);

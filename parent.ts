@@ -4,7 +4,7 @@
  * its exit status, and every error it reported. Exit code 0 when every
  * LikesServer succeeded, else 1.
  */
-import { helpText, parseFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
+import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
 import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
@@ -13,16 +13,16 @@ import { supervise } from "./lib/supervisor/supervisor.ts";
 import { formatDuration } from "./lib/common/duration.ts";
 
 runProgram("parent", async () => {
-  const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno task parent [flags]",
-      "ParentProcess: launches the LikesServers and records how each one ran.",
-      parentSpecs,
-      parentDefaults,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(
+    Deno.args,
+    {
+      usage: "deno task parent [flags]",
+      description: "ParentProcess: launches the LikesServers and records how each one ran.",
+    },
+    parentSpecs,
+    parentDefaults,
+  );
+  if (!options) return 0;
   checkIntervals(options);
 
   // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.

@@ -3,7 +3,7 @@
  * running total durable, logs every like with the new total, and answers each
  * message (0 accepted, 1 rejected). Runs until SIGINT or SIGTERM.
  */
-import { helpText, parseFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
 import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
@@ -19,16 +19,16 @@ import { refuseSilentReset } from "./lib/primary/state_guard.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 
 runProgram("primary", async () => {
-  const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno task primary [flags]",
-      "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
-      primarySpecs,
-      primaryDefaults,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(
+    Deno.args,
+    {
+      usage: "deno task primary [flags]",
+      description: "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
+    },
+    primarySpecs,
+    primaryDefaults,
+  );
+  if (!options) return 0;
   const token = options.token ?? readEnvToken();
   if (!isLoopback(options.host) && token === undefined && !options.insecure) {
     throw new UsageError(

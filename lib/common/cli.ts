@@ -174,6 +174,31 @@ export function helpText<O extends object>(
   ].join("\n");
 }
 
+/** What a program says about itself in `--help`. */
+export interface ProgramHelp {
+  /** After `Usage: `, e.g. `deno task primary [flags]`. */
+  usage: string;
+  /** One line on what the program does. */
+  description: string;
+}
+
+/**
+ * `parseFlags()` for a program's own command line: on `--help` it prints the
+ * help text and returns undefined, for the program to exit 0.
+ *
+ * @throws {UsageError} As parseFlags() does
+ */
+export function parseProgramFlags<O extends object>(
+  args: string[],
+  help: ProgramHelp,
+  specs: FlagSpecs<O>,
+  defaults: O,
+): O | undefined {
+  const options = parseFlags(args, specs, defaults);
+  if (!options) console.log(helpText(help.usage, help.description, specs, defaults));
+  return options;
+}
+
 /**
  * Runs a program's `main`, turning a ProgramError (a UsageError among them)
  * into one line on stderr and its exit code. Other errors are left to
