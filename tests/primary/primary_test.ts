@@ -5,14 +5,23 @@ import { Store } from "../../lib/primary/store.ts";
 import { type PrimaryProcess, startPrimary, storedTotal } from "../support/primary.ts";
 import { exchange, pipeline, readReplies } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const encoder = new TextEncoder();
 
 /** Runs a primary that is expected to stop on its own (bad flags or state) and returns how it ended. */
-async function runPrimaryToExit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runPrimaryToExit(
+  flags: Partial<PrimaryOptions>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off", ...args],
+    args: [
+      "run",
+      "-A",
+      new URL("primary.ts", ROOT).pathname,
+      ...toFlags(primarySpecs, { port: 0, http: "off", ...flags }),
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -199,9 +208,10 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
     const dir = await tempDir();
     try {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off"].concat(
-          ["--log", `${dir}/log`, "--state", `${dir}/state.db`],
-        ),
+        args: [
+          ...["run", "-A", new URL("primary.ts", ROOT).pathname],
+          ...toFlags(primarySpecs, { port: 0, http: "off", log: `${dir}/log`, state: `${dir}/state.db` }),
+        ],
         stdout: "piped",
         stderr: "null",
       }).spawn();
@@ -274,7 +284,7 @@ Deno.test("primary refuses to start from zero when its state is gone but its log
   }
   for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
   const log = Deno.readFileSync(first.log);
-  const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log]);
+  const { code, stderr } = await runPrimaryToExit({ state: first.state, log: first.log });
   assert.equal(code, 1);
   assert.match(
     stderr,
@@ -293,7 +303,7 @@ Deno.test("primary refuses a corrupt state file with a clear error and leaves it
   try {
     const garbage = encoder.encode("definitely not SQLite\n".repeat(300));
     Deno.writeFileSync(`${dir}/state.db`, garbage);
-    const { code, stdout, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    const { code, stdout, stderr } = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(code, 1);
     assert.equal(stdout, "");
     assert.equal(stderr, `primary: Cannot open state file ${dir}/state.db: file is not a database\n`);
@@ -308,14 +318,14 @@ Deno.test("primary refuses a state path it cannot write: a directory there, or a
   const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/state.db`);
-    let result = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    let result = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(result.code, 1);
     assert.equal(
       result.stderr,
       `primary: Cannot open state file ${dir}/state.db: ${dir}/state.db is not a regular file\n`,
     );
     Deno.writeTextFileSync(`${dir}/file`, "");
-    result = await runPrimaryToExit(["--state", `${dir}/file/state.db`, "--log", `${dir}/log`]);
+    result = await runPrimaryToExit({ state: `${dir}/file/state.db`, log: `${dir}/log` });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^primary: Cannot open state file .*\/file\/state\.db: Not a directory[^\n]*\n$/);
   } finally {
@@ -327,7 +337,7 @@ Deno.test("primary refuses a log path it cannot open, with a clear error", async
   const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/log`);
-    const { code, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    const { code, stderr } = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(code, 1);
     assert.equal(stderr, `primary: Cannot open log ${dir}/log: ${dir}/log is not a regular file\n`);
   } finally {
@@ -340,14 +350,14 @@ Deno.test("primary exits 1 with one clear line when its likes or dashboard port 
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = taken.addr.port;
-    const files = ["--state", `${dir}/state.db`, "--log", `${dir}/log`];
-    let result = await runPrimaryToExit([...files, "--port", String(port)]);
+    const files = { state: `${dir}/state.db`, log: `${dir}/log` };
+    let result = await runPrimaryToExit({ ...files, port });
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
       new RegExp(`^primary: Cannot listen on 127\\.0\\.0\\.1:${port}: Address already in use[^\\n]*\\n$`),
     );
-    result = await runPrimaryToExit([...files, "--http", `127.0.0.1:${port}`]);
+    result = await runPrimaryToExit({ ...files, http: `127.0.0.1:${port}` });
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
@@ -364,8 +374,8 @@ Deno.test("a second primary on a state in use exits 1 with a clear message and t
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 2\n", 1), ["0"]);
     const logBefore = Deno.readTextFileSync(first.log);
-    for (const extra of [[], ["--reset"]]) {
-      const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log, ...extra]);
+    for (const reset of [false, true]) {
+      const { code, stderr } = await runPrimaryToExit({ state: first.state, log: first.log, reset });
       assert.equal(code, 1);
       assert.equal(
         stderr,

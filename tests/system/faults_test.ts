@@ -10,7 +10,7 @@ import { finalTotal, type PrimaryProcess, startPrimary } from "../support/primar
 import { exchange } from "../support/client.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
 
-const RUN = ["--stagger", "50ms", "--duration", "3s", "--min-interval", "10ms", "--max-interval", "60ms"];
+const RUN = { stagger: 50, duration: 3000, minInterval: 10, maxInterval: 60 };
 
 async function checkExactlyOnce(primary: PrimaryProcess, startTotal: number): Promise<void> {
   const report = await audit(primary.dir, 10);
@@ -34,7 +34,7 @@ Deno.test("primary killed with SIGKILL mid-run and restarted: every child succee
   let primary = await startPrimary({ port, flags: { http: "off" } });
   // A starting total from an earlier producer, carried over the crash.
   assert.deepEqual(await exchange(port, "LikesServer42 40\n", 1), ["0"]);
-  const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "10s", ...RUN]);
+  const { done } = spawnParent(primary.dir, { port, retryFor: 10_000, ...RUN });
   await new Promise((r) => setTimeout(r, 1200));
   primary = await killAndRestart(primary, port, 300);
   const run = await done;
@@ -47,7 +47,7 @@ Deno.test("primary killed with SIGKILL mid-run and restarted: every child succee
 Deno.test("primary killed with SIGKILL five times in a row during a run: still exactly once", async () => {
   const port = freePort();
   let primary = await startPrimary({ port, flags: { http: "off" } });
-  const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "15s", ...RUN]);
+  const { done } = spawnParent(primary.dir, { port, retryFor: 15_000, ...RUN });
   await new Promise((r) => setTimeout(r, 600));
   for (let i = 0; i < 5; i++) {
     primary = await killAndRestart(primary, port, 50);
@@ -63,7 +63,7 @@ Deno.test("primary killed with SIGKILL five times in a row during a run: still e
 Deno.test("a LikesServer killed with SIGKILL is recorded with its signal and the others are unaffected", async () => {
   const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const { done } = spawnParent(primary.dir, ["--port", String(primary.port), ...RUN]);
+    const { done } = spawnParent(primary.dir, { port: primary.port, ...RUN });
     const statusFile = `${primary.dir}/ParentProcessStatus`;
     // Kill it mid-run: once it has had a like acknowledged.
     await untilAcked(primary.dir, 3);
