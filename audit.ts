@@ -6,16 +6,13 @@ import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts
 import { audit, formatAudit } from "./lib/tools/audit.ts";
 import { auditDefaults as defaults, auditSpecs as specs } from "./lib/tools/audit_options.ts";
 
+const HELP = {
+  usage: "deno task audit [flags]",
+  description: "Reconciles the LikesServer logs with the primary's log.",
+};
+
 runProgram("audit", async () => {
-  const options = parseProgramFlags(
-    Deno.args,
-    {
-      usage: "deno task audit [flags]",
-      description: "Reconciles the LikesServer logs with the primary's log.",
-    },
-    specs,
-    defaults,
-  );
+  const options = parseProgramFlags(Deno.args, HELP, specs, defaults);
   if (!options) return 0;
   let report;
   try {

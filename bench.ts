@@ -72,16 +72,13 @@ const specs: FlagSpecs<BenchFlags> = {
   json: { help: "Where to write the result as JSON (default: <work-dir>/result.json)", arg: "FILE", parse: parse.path },
 };
 
+const HELP = {
+  usage: "deno task bench [flags]",
+  description: "Benchmarks a real primary with in-process producers, optionally beside Redis INCR.",
+};
+
 runProgram("bench", async () => {
-  const flags = parseProgramFlags(
-    Deno.args,
-    {
-      usage: "deno task bench [flags]",
-      description: "Benchmarks a real primary with in-process producers, optionally beside Redis INCR.",
-    },
-    specs,
-    defaults,
-  );
+  const flags = parseProgramFlags(Deno.args, HELP, specs, defaults);
   if (!flags) return 0;
   const single = flags.connections !== undefined || flags.pipeline !== undefined;
   const report = await runBench({

@@ -17,16 +17,13 @@ const specs: FlagSpecs<DemoOptions> = {
   http: { help: "Dashboard address of the primary", arg: "HOST:PORT", parse: httpAddress },
 };
 
+const HELP = {
+  usage: "deno task demo [flags]",
+  description: "Runs a primary and a parent, then audits the run.",
+};
+
 runProgram("demo", async () => {
-  const options = parseProgramFlags(
-    Deno.args,
-    {
-      usage: "deno task demo [flags]",
-      description: "Runs a primary and a parent, then audits the run.",
-    },
-    specs,
-    defaults,
-  );
+  const options = parseProgramFlags(Deno.args, HELP, specs, defaults);
   if (!options) return 0;
   checkIntervals(options);
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.

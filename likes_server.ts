@@ -11,16 +11,13 @@ import { runLikesServer } from "./lib/producer/run.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 
+const HELP = {
+  usage: "deno run <permissions> likes_server.ts --id N [flags]",
+  description: "LikesServer<N>: sends random like counts to the primary at random intervals.",
+};
+
 runProgram("likes_server", async () => {
-  const options = parseProgramFlags(
-    Deno.args,
-    {
-      usage: "deno run <permissions> likes_server.ts --id N [flags]",
-      description: "LikesServer<N>: sends random like counts to the primary at random intervals.",
-    },
-    likesServerSpecs,
-    likesServerDefaults,
-  );
+  const options = parseProgramFlags(Deno.args, HELP, likesServerSpecs, likesServerDefaults);
   if (!options) return 0;
   const { id } = options;
   if (id === undefined) throw new UsageError("Missing --id");

@@ -12,16 +12,13 @@ import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
 import { formatDuration } from "./lib/common/duration.ts";
 
+const HELP = {
+  usage: "deno task parent [flags]",
+  description: "ParentProcess: launches the LikesServers and records how each one ran.",
+};
+
 runProgram("parent", async () => {
-  const options = parseProgramFlags(
-    Deno.args,
-    {
-      usage: "deno task parent [flags]",
-      description: "ParentProcess: launches the LikesServers and records how each one ran.",
-    },
-    parentSpecs,
-    parentDefaults,
-  );
+  const options = parseProgramFlags(Deno.args, HELP, parentSpecs, parentDefaults);
   if (!options) return 0;
   checkIntervals(options);
 

@@ -18,16 +18,13 @@ import { Store, StoreError } from "./lib/primary/store.ts";
 import { refuseSilentReset } from "./lib/primary/state_guard.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 
+const HELP = {
+  usage: "deno task primary [flags]",
+  description: "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
+};
+
 runProgram("primary", async () => {
-  const options = parseProgramFlags(
-    Deno.args,
-    {
-      usage: "deno task primary [flags]",
-      description: "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
-    },
-    primarySpecs,
-    primaryDefaults,
-  );
+  const options = parseProgramFlags(Deno.args, HELP, primarySpecs, primaryDefaults);
   if (!options) return 0;
   const token = options.token ?? readEnvToken();
   if (!isLoopback(options.host) && token === undefined && !options.insecure) {
