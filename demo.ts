@@ -4,10 +4,10 @@
  * the parent is done, and prints a per-LikesServer audit. Parent flags pass
  * through: `deno task demo --duration 20s`.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { httpAddress } from "./lib/primary/options.ts";
+import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
+import { httpAddress, primaryDefaults } from "./lib/primary/options.ts";
 import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
-import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { formatDuration } from "./lib/common/duration.ts";
@@ -21,32 +21,35 @@ function interval(text: string): number {
 
 const defaults = {
   ...parentDefaults,
-  http: "127.0.0.1:4243",
+  http: primaryDefaults.http,
   refreshEvery: 1000,
   statusEvery: 5000,
 } satisfies DemoOptions;
 const specs: FlagSpecs<DemoOptions> = {
   ...parentSpecs,
   http: { help: "Dashboard address of the primary", arg: "HOST:PORT", parse: httpAddress },
-  refreshEvery: { help: "How often the status line updates on a terminal", arg: "DURATION", parse: interval },
-  statusEvery: { help: "How often a status line is printed on a pipe", arg: "DURATION", parse: interval },
+  refreshEvery: {
+    help: "How often the status line updates on a terminal",
+    arg: "DURATION",
+    parse: interval,
+    format: formatDuration,
+  },
+  statusEvery: {
+    help: "How often a status line is printed on a pipe",
+    arg: "DURATION",
+    parse: interval,
+    format: formatDuration,
+  },
+};
+
+const HELP = {
+  usage: "deno task demo [flags]",
+  description: "Runs a primary and a parent, then audits the run.",
 };
 
 runProgram("demo", async () => {
-  const options = parseFlags(Deno.args, specs, defaults);
-  if (!options) {
-    console.log(
-      helpText(
-        "deno task demo [flags]",
-        "Runs a primary and a parent, then audits the run.",
-        specs,
-        defaults,
-        // Every DURATION flag reads as one (1s, not 1000).
-        (key, value) => specs[key].arg === "DURATION" ? formatDuration(value as number) : showDefault(key, value),
-      ),
-    );
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, specs, defaults);
+  if (!options) return 0;
   checkIntervals(options);
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
   const stop = new AbortController();

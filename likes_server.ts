@@ -4,26 +4,22 @@
  * <log-dir>/LikesServer<N>. Errors also go to stderr, where the parent picks
  * them up. Exit code 0 on success, 1 on failure, 2 on bad flags.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
-import { LineLog } from "./lib/common/line_log.ts";
-import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } from "./lib/producer/options.ts";
+import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
+import { checkIntervals, likesServerDefaults, likesServerSpecs } from "./lib/producer/options.ts";
 import { runLikesServer } from "./lib/producer/run.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { likesServerName } from "./lib/protocol/names.ts";
 
+const HELP = {
+  usage: "deno run <permissions> likes_server.ts --id N [flags]",
+  description: "LikesServer<N>: sends random like counts to the primary at random intervals.",
+};
+
 runProgram("likes_server", async () => {
-  const options = parseFlags(Deno.args, likesServerSpecs, likesServerDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno run <permissions> likes_server.ts --id N [flags]",
-      "LikesServer<N>: sends random like counts to the primary at random intervals.",
-      likesServerSpecs,
-      likesServerDefaults,
-      showDefault,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, likesServerSpecs, likesServerDefaults);
+  if (!options) return 0;
   const { id } = options;
   if (id === undefined) throw new UsageError("Missing --id");
   checkIntervals(options);
@@ -39,8 +35,7 @@ runProgram("likes_server", async () => {
   try {
     log = LineLog.open(logPath, { truncate: true });
   } catch (error) {
-    console.error(`error: cannot open log ${logPath}: ${(error as Error).message}`);
-    return 1;
+    throw error instanceof LogOpenError ? new ProgramError(error.message, { cause: error }) : error;
   }
 
   const summary = await runLikesServer({ ...options, id }, {

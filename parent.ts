@@ -4,9 +4,9 @@
  * its exit status, and every error it reported. Exit code 0 when every
  * LikesServer succeeded, else 1.
  */
-import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { LineLog } from "./lib/common/line_log.ts";
-import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
+import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
+import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
@@ -14,18 +14,14 @@ import { checkGrants } from "./lib/launch/grant_check.ts";
 import { parentGrants } from "./lib/launch/permissions.ts";
 import { formatStatusEntry } from "./lib/formats/status_log.ts";
 
+const HELP = {
+  usage: "deno task parent [flags]",
+  description: "ParentProcess: launches the LikesServers and records how each one ran.",
+};
+
 runProgram("parent", async () => {
-  const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno task parent [flags]",
-      "ParentProcess: launches the LikesServers and records how each one ran.",
-      parentSpecs,
-      parentDefaults,
-      showDefault,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, parentSpecs, parentDefaults);
+  if (!options) return 0;
   checkIntervals(options);
   // Only its own: each LikesServer is a deno process of its own, granted by its command line.
   if (!checkGrants("parent", "parent.ts", parentGrants(options), Deno.args)) return 2;
@@ -43,8 +39,7 @@ runProgram("parent", async () => {
   try {
     status = LineLog.open(statusPath, { echo: true });
   } catch (error) {
-    console.error(`parent: Cannot open ${statusPath}: ${(error as Error).message}`);
-    return 1;
+    throw error instanceof LogOpenError ? new ProgramError(error.message, { cause: error }) : error;
   }
   status.line(formatStatusEntry({
     kind: "parent started",

@@ -3,13 +3,14 @@
  * running total durable, logs every like with the new total, and answers each
  * message (0 accepted, 1 rejected). Runs until SIGINT or SIGTERM.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
+import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
 import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
-import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary/options.ts";
+import { isLoopback, primaryDefaults, primarySpecs, splitAddress } from "./lib/primary/options.ts";
 import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
@@ -20,18 +21,14 @@ import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { primaryGrants } from "./lib/launch/permissions.ts";
 
+const HELP = {
+  usage: "deno task primary [flags]",
+  description: "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
+};
+
 runProgram("primary", async () => {
-  const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno task primary [flags]",
-      "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
-      primarySpecs,
-      primaryDefaults,
-      showPrimaryDefault,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, primarySpecs, primaryDefaults);
+  if (!options) return 0;
   // Before anything else (even reading LIKES_TOKEN): a missing grant is the operator's to fix.
   if (!checkGrants("primary", "primary.ts", primaryGrants(options), Deno.args)) return 2;
   const token = options.token ?? readEnvToken();
@@ -52,10 +49,10 @@ runProgram("primary", async () => {
     store = Store.open(options.state, { durability: options.durability, reset: options.reset });
     log = LikesLog.open(options.log);
   } catch (error) {
-    console.error(
-      `primary: ${error instanceof StoreError ? "" : `Cannot open log ${options.log}: `}${(error as Error).message}`,
-    );
-    return 1;
+    if (error instanceof StoreError || error instanceof LogOpenError) {
+      throw new ProgramError(error.message, { cause: error });
+    }
+    throw error;
   }
   const repair = log.recover(store.logMark);
   const ledger = new Ledger(store.total, store.takeProducers(), { maxProducers: options.maxProducers });
@@ -87,8 +84,7 @@ runProgram("primary", async () => {
     }
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
-    console.error(`primary: Cannot listen on ${address}: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
   }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
   const stopExpiry = scheduleExpiry(ledger, store, options.producerTtl);

@@ -16,6 +16,7 @@
  * its reply; replies come back in order, so a ring of send times per
  * connection pairs them up.
  */
+import { closeQuietly, writeAll, writeDecimal } from "../common/io.ts";
 import { LatencyHistogram } from "./report.ts";
 import { likesServerName } from "../protocol/names.ts";
 
@@ -73,18 +74,6 @@ const MAX_SEQ_DIGITS = 16;
 const READ_SIZE = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Writes `value` in decimal at `at`; returns the position after it. */
-function writeUint(out: Uint8Array, at: number, value: number): number {
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  let i = at + digits;
-  do {
-    out[--i] = ZERO + value % 10;
-    value = Math.floor(value / 10);
-  } while (value > 0);
-  return at + digits;
-}
 
 /**
  * A command as a RESP array of bulk strings, the form every Redis client
@@ -146,9 +135,7 @@ class Producer {
   }
 
   close(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
   }
 
   /** Fills the pipeline, then refills it as replies arrive until the window ends and all are answered. */
@@ -180,15 +167,14 @@ class Producer {
     } else {
       for (let i = 0; i < count; i++) {
         out.set(prefix, at);
-        at = writeUint(out, at + prefix.length, ++this.#seq);
+        at = writeDecimal(out, at + prefix.length, ++this.#seq);
         out[at++] = NEWLINE;
       }
     }
     const now = performance.now();
     for (let i = 0; i < count; i++) ring[(this.#oldest + this.#inFlight + i) % ring.length] = now;
     this.#inFlight += count;
-    let written = 0;
-    while (written < at) written += await this.#conn.write(out.subarray(written, at));
+    await writeAll(this.#conn, out.subarray(0, at));
   }
 
   /** Takes the complete reply lines in `chunk`; returns how many there were. */

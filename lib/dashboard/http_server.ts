@@ -109,7 +109,11 @@ const PAGE_HEADERS = {
 };
 const LIBRARY_HEADERS = { ...COMMON_HEADERS, "cache-control": "public, max-age=31536000, immutable" };
 
-// Deno.serve does not compress here, so assets go out pre-compressed to clients that take gzip.
+// Deno.serve compresses only when asked (its automaticCompression option, or
+// DENO_SERVE_AUTOMATIC_COMPRESSION=1), and then again on every request. The
+// assets never change, so they are gzipped once at start-up at the highest
+// level and sent as they are to clients that take gzip; a response that
+// already has a Content-Encoding is one Deno never compresses again.
 const ACCEPTS_GZIP = /(?:^|,)\s*(?:gzip|\*)\s*(?:,|$|;\s*q=(?!0(?:\.0*)?\s*(?:,|$)))/;
 
 function serveAsset(request: Request, asset: Asset, headers: Record<string, string>): Response {

@@ -20,6 +20,7 @@
 import { escapeBytes, escapeText, unescapeBytes } from "../common/escape.ts";
 import { likesServerName } from "../protocol/names.ts";
 import { splitTimedLine, timedLine } from "./timed_line.ts";
+import { decimalDigits, writeDecimal } from "../common/io.ts";
 
 const encoder = new TextEncoder();
 
@@ -288,20 +289,8 @@ export class PrimaryLogWriter {
   /** Writes a value as `${value}` would. */
   #value(value: number | undefined): void {
     if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.#text(`${value}`);
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    const digits = decimalDigits(value);
     this.#room(digits);
-    const out = this.#bytes;
-    let at = this.length + digits;
-    this.length = at;
-    // 32-bit arithmetic, much faster, once the value fits.
-    while (value > 0x7fffffff) {
-      out[--at] = 0x30 + value % 10;
-      value = Math.floor(value / 10);
-    }
-    do {
-      out[--at] = 0x30 + value % 10;
-      value = (value / 10) | 0;
-    } while (value > 0);
+    this.length = writeDecimal(this.#bytes, this.length, value, digits);
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The least privilege each program runs with, computed from its options.
  * The parent uses it to launch its children; the demo to launch the primary
- * and the parent; deno.json's tasks are these for the default options (a test
- * holds them to it); and each program, when it lacks a grant its flags need,
- * prints the command with them (grant_check.ts).
+ * and the parent; deno.json's tasks are these for the default options
+ * (taskCommand() writes them, and a test holds deno.json to it); and each
+ * program, when it lacks a grant its flags need, prints the command with them
+ * (grant_check.ts).
  */
 import type { PrimaryOptions } from "../primary/options.ts";
 import type { LikesServerOptions } from "../producer/options.ts";

@@ -7,6 +7,8 @@
  * acknowledged and is cut off, so log and state agree on every acknowledged like.
  */
 import type { LogMark } from "./store.ts";
+import { writeAllSync } from "../common/io.ts";
+import { LogOpenError } from "../common/line_log.ts";
 import { openPrivateFile } from "../common/private_file.ts";
 
 const encoder = new TextEncoder();
@@ -29,14 +31,20 @@ export class LikesLog {
    * Opens the log for appending, creating it owner-only, never through a
    * symlink, and locks it.
    *
-   * @throws {Error} When the path is a symlink, not a file, locked, or cannot be opened
+   * @throws {LogOpenError} When the path is a symlink, not a file, locked, or cannot be opened
    */
   static open(path: string): LikesLog {
-    const file = openPrivateFile(path);
+    let file: Deno.FsFile;
+    try {
+      file = openPrivateFile(path);
+    } catch (error) {
+      throw new LogOpenError(path, { cause: error });
+    }
     // One writer per log: a second primary on it would cut the first one's lines at recovery.
     if (!file.tryLockSync(true)) {
       file.close();
-      throw new Error(`${path} is in use by another process (is another primary running?)`);
+      const cause = new Error(`${path} is in use by another process (is another primary running?)`);
+      throw new LogOpenError(path, { cause });
     }
     return new LikesLog(path, file);
   }
@@ -78,15 +86,12 @@ export class LikesLog {
   append(text: string | Uint8Array): void {
     if (text.length === 0) return;
     const bytes = typeof text === "string" ? encoder.encode(text) : text;
-    let written = 0;
     try {
-      while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+      writeAllSync(this.#file, bytes);
     } catch (error) {
-      if (written > 0) {
-        try {
-          this.#file.truncateSync(this.#size);
-        } catch { /* the write error is the one to report */ }
-      }
+      try {
+        this.#file.truncateSync(this.#size);
+      } catch { /* the write error is the one to report */ }
       throw error;
     }
     this.#size += bytes.length;

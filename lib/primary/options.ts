@@ -1,6 +1,5 @@
 /** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
 import { type FlagSpecs, parse } from "../common/cli.ts";
-import { formatDuration } from "../common/duration.ts";
 import type { Durability } from "./store.ts";
 
 export interface PrimaryOptions {
@@ -118,19 +117,11 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   quietEnd: {
     help: "End a newline-less message that parses complete after this quiet period, or off",
     arg: "DURATION",
-    parse: (text) => text === "off" ? 0 : parse.duration(text),
+    parse: parse.durationOrOff,
   },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
 };
-
-/** How a default reads in --help. */
-export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  if (key === "quietEnd" && value === 0) return "off";
-  return ["idleTimeout", "writeTimeout", "producerTtl", "quietEnd"].includes(key)
-    ? formatDuration(value as number)
-    : String(value);
-}
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {

@@ -10,7 +10,9 @@ import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
 import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
+import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
+import { primaryDefaults } from "./options.ts";
 
 export interface ListenOptions {
   /** @default {"127.0.0.1"} */
@@ -92,15 +94,15 @@ export class PrimaryServer {
 
   constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
     const {
-      host = "127.0.0.1",
-      port = 4242,
-      maxLikes = 42,
-      maxLine = 1024,
-      maxConnections = 10_000,
-      idleTimeout = 60_000,
-      writeTimeout = 10_000,
-      maxUnanswered = 1024,
-      quietEnd = 200,
+      host = primaryDefaults.host,
+      port = primaryDefaults.port,
+      maxLikes = primaryDefaults.maxLikes,
+      maxLine = primaryDefaults.maxLine,
+      maxConnections = primaryDefaults.maxConnections,
+      idleTimeout = primaryDefaults.idleTimeout,
+      writeTimeout = primaryDefaults.writeTimeout,
+      maxUnanswered = primaryDefaults.maxUnanswered,
+      quietEnd = primaryDefaults.quietEnd,
       token,
     } = options;
     if (!Number.isInteger(quietEnd) || quietEnd < 0) {
@@ -155,12 +157,9 @@ export class PrimaryServer {
     // A client that does not read its replies must not hold up the stop for the
     // whole write timeout: after a short grace it is cut off like a crash would.
     const grace = Math.min(this.#options.writeTimeout, STOP_GRACE);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#handlers]),
-      new Promise((resolve) => timer = setTimeout(resolve, grace)),
-    ]);
-    clearTimeout(timer);
+    await abortable(Promise.allSettled([...this.#handlers]), AbortSignal.timeout(grace)).catch(
+      () => {/* grace over */},
+    );
     for (const client of this.#clients) this.#close(client);
     await Promise.allSettled([...this.#handlers]);
     await this.#committer.drained();
@@ -411,8 +410,7 @@ export class PrimaryServer {
       replies[replies.length - 1] = 0;
     }
     client.writingSince = Date.now();
-    let written = 0;
-    while (written < replies.length) written += await client.conn.write(replies.subarray(written));
+    await writeAll(client.conn, replies);
     client.writingSince = 0;
     client.lastActive = Date.now();
   }
@@ -484,12 +482,6 @@ function seedVerdict(held: Uint8Array | undefined, options: ParseOptions): "comp
     default:
       return named ? "invalid" : "partial";
   }
-}
-
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
 }
 
 /**

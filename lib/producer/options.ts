@@ -70,13 +70,6 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   },
 };
 
-const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger"];
-
-/** How a default reads in --help (durations as 5m, 1s). */
-export function showDefault(key: string, value: unknown): string {
-  return DURATION_FLAGS.includes(key) ? formatDuration(value as number) : String(value);
-}
-
 /**
  * Checks what single flags cannot: the interval range.
  *

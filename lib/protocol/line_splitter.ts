@@ -83,29 +83,11 @@ export class LineSplitter {
   }
 
   /**
-   * Adds a chunk and returns the complete lines in it, without their newlines.
-   * The lines may be views into `chunk`: use them before the chunk is reused.
-   * After an Overlong the splitter is spent; the caller closes the connection.
-   */
-  push(chunk: Uint8Array): (Uint8Array | Overlong)[] {
-    const lines: (Uint8Array | Overlong)[] = [];
-    this.feed(chunk);
-    let next;
-    while ((next = this.next()) !== undefined) {
-      if (next === "overlong") {
-        lines.push(this.overlong!);
-        break;
-      }
-      lines.push(this.bytes.subarray(this.start, this.end));
-    }
-    return lines;
-  }
-
-  /**
-   * push() without allocating a view per line, for the server's hot path:
-   * feed(chunk), then call next() until it returns undefined. Each "line" is
-   * left in bytes/start/end, valid until the next call and only while `chunk`
-   * is not reused; "overlong" ends the stream like an Overlong from push().
+   * Adds a chunk; then call next() until it returns undefined. Lines are not
+   * copied or given a view each (the server's hot path): each "line" is left
+   * in bytes/start/end, valid until the next call and only while `chunk` is
+   * not reused. After "overlong" (the line is in `overlong`) the splitter is
+   * spent; the caller closes the connection.
    */
   feed(chunk: Uint8Array): void {
     this.#chunk = chunk;

@@ -1,5 +1,5 @@
 /** The parent's flags: its own, plus those it passes on to every LikesServer. */
-import { flagName, type FlagSpecs, parse } from "../common/cli.ts";
+import { type FlagSpecs, parse, toFlags } from "../common/cli.ts";
 import { likesServerDefaults, type LikesServerOptions, likesServerSpecs } from "../producer/options.ts";
 
 export interface ParentOptions extends Omit<LikesServerOptions, "id"> {
@@ -23,29 +23,13 @@ export const parentSpecs: FlagSpecs<ParentOptions> = {
   ...childSpecs,
 };
 
-/** Flags (passed on to children) whose values are durations. */
-const CHILD_DURATIONS = new Set(["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout"]);
-
-/** The flags that carry the settings a parent passes on, with `seed` as the seed. */
-function passedOnFlags(options: ParentOptions, seed: number | undefined): string[] {
-  const args: string[] = [];
-  for (const key of Object.keys(childSpecs) as (keyof typeof childSpecs)[]) {
-    const value = key === "seed" ? seed : options[key];
-    if (value === undefined) continue;
-    args.push(`--${flagName(key)}`, CHILD_DURATIONS.has(key) ? `${value}ms` : String(value));
-  }
-  return args;
-}
-
-/** The command-line flags that give a LikesServer the parent's settings. */
+/** The command-line flags that give a LikesServer the parent's settings, with `seed` as its seed. */
 export function childFlags(id: number, options: ParentOptions, seed: number | undefined): string[] {
-  return ["--id", String(id), ...passedOnFlags(options, seed)];
+  // Only the child's own flags are written: the parent's (servers, stagger) are not among its specs.
+  return toFlags(likesServerSpecs, { ...options, id, seed });
 }
 
 /** The command-line flags that start a parent with `options` (as the demo does). */
 export function parentFlags(options: ParentOptions): string[] {
-  return [
-    ...["--servers", String(options.servers), "--stagger", `${options.stagger}ms`],
-    ...passedOnFlags(options, options.seed),
-  ];
+  return toFlags(parentSpecs, options);
 }

@@ -4,7 +4,9 @@
  */
 import { parentFlags, type ParentOptions } from "../supervisor/options.ts";
 import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } from "../launch/permissions.ts";
-import { primaryDefaults } from "../primary/options.ts";
+import { primaryDefaults, primarySpecs } from "../primary/options.ts";
+import { ProgramError, toFlags } from "../common/cli.ts";
+import { auditSpecs } from "./audit_options.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import { sleep } from "../common/sleep.ts";
 import { formatDuration } from "../common/duration.ts";
@@ -74,31 +76,20 @@ class StatusSampler {
 
 export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<number> {
   const deno = denoCommand();
-  const primaryOptions = {
-    ...primaryDefaults,
+  // The primary's settings the demo chooses; the rest are the primary's defaults.
+  const chosen = {
+    maxLikes: options.maxLikes,
     host: options.host,
     port: options.port,
     http: options.http,
     log: `${options.logDir}/PrimaryLikesLog`,
     state: `${options.logDir}/PrimaryLikes.db`,
   };
+  const primaryOptions = { ...primaryDefaults, ...chosen };
   let primary: LaunchedPrimary;
   try {
     primary = await launchPrimary({
-      args: [
-        "--host",
-        primaryOptions.host,
-        "--port",
-        String(primaryOptions.port),
-        "--http",
-        primaryOptions.http,
-        "--log",
-        primaryOptions.log,
-        "--state",
-        primaryOptions.state,
-        "--max-likes",
-        String(options.maxLikes),
-      ],
+      args: toFlags(primarySpecs, chosen),
       grants: primaryGrants(primaryOptions),
       deno,
       deadlineMs: 30_000,
@@ -106,8 +97,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
       stderr: "inherit",
     });
   } catch (error) {
-    console.error(`demo: The primary did not start: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`The primary did not start: ${(error as Error).message}`, { cause: error });
   }
   console.log(`Primary ready: likes on ${options.host}:${primary.port}, total ${primary.total}`);
   console.log(`Dashboard:  http://${options.http}/`);
@@ -164,12 +154,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
   if (final) console.log(`Final total: ${final[1]}`);
 
   const audit = await new Deno.Command(deno, {
-    args: launchArgs("audit.ts", auditGrants({ logDir: options.logDir, servers: options.servers }), [
-      "--log-dir",
-      options.logDir,
-      "--servers",
-      String(options.servers),
-    ]),
+    args: launchArgs("audit.ts", auditGrants(options), toFlags(auditSpecs, options)),
     stdin: "null",
   }).spawn().status;
   return parentStatus.code === 0 && audit.code === 0 ? 0 : 1;

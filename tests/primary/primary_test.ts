@@ -5,14 +5,23 @@ import { Store } from "../../lib/primary/store.ts";
 import { type PrimaryProcess, startPrimary, storedTotal } from "../support/primary.ts";
 import { exchange, pipeline, readReplies } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const encoder = new TextEncoder();
 
 /** Runs a primary that is expected to stop on its own (bad flags or state) and returns how it ended. */
-async function runPrimaryToExit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runPrimaryToExit(
+  flags: Partial<PrimaryOptions>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off", ...args],
+    args: [
+      "run",
+      "-A",
+      new URL("primary.ts", ROOT).pathname,
+      ...toFlags(primarySpecs, { port: 0, http: "off", ...flags }),
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -58,7 +67,7 @@ async function openConnections(primary: PrimaryProcess): Promise<number> {
 const latin1 = (bytes: Uint8Array | undefined) => bytes && String.fromCharCode(...bytes);
 
 Deno.test("primary counts valid likes, rejects invalid ones and logs both", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const replies = await exchange(primary.port, "LikesServer3 23\nLikesServer3 43\nhello\nLikesServer1 5\n", 4);
     assert.deepEqual(replies, ["0", "1 likes above maximum", "1 unknown message", "0"]);
@@ -75,7 +84,7 @@ Deno.test("primary counts valid likes, rejects invalid ones and logs both", asyn
 });
 
 Deno.test("primary logs invalid data escaped byte for byte, counts none of it, and keeps the connection", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const hostile = [
     new Uint8Array([...encoder.encode("LikesServer1 5"), 0x1b, ...encoder.encode("[2J")]),
     new Uint8Array([0xff, 0xfe, 0x22, 0x5c, 0x00, 0x0d]),
@@ -102,7 +111,7 @@ Deno.test("primary logs invalid data escaped byte for byte, counts none of it, a
 });
 
 Deno.test("primary answers a line over --max-line, logs its head, then closes the connection", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--max-line", "32"] });
+  const primary = await startPrimary({ flags: { http: "off", maxLine: 32 } });
   try {
     const replies = await exchange(primary.port, `LikesServer1 1\n${"X".repeat(100)}\nLikesServer1 2\n`, 3);
     assert.deepEqual(replies, ["0", "1 line too long"]);
@@ -118,7 +127,7 @@ Deno.test("primary answers a line over --max-line, logs its head, then closes th
 });
 
 Deno.test("primary answers thousands of pipelined lines in the order they were sent", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const lines: string[] = [];
   const expected: string[] = [];
   let total = 0;
@@ -147,7 +156,7 @@ Deno.test("primary answers thousands of pipelined lines in the order they were s
 });
 
 Deno.test("primary has a like in its log before it acknowledges it", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     for (let i = 1; i <= 5; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer7 ${i}\n`, 1), ["0"]);
@@ -167,7 +176,7 @@ Deno.test("primary has a like in its log before it acknowledges it", async () =>
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`primary on ${signal} answers what it received, logs every acknowledged like, ends with Stopped, exits 0`, async () => {
-    const primary = await startPrimary({ args: ["--http", "off"] });
+    const primary = await startPrimary({ flags: { http: "off" } });
     const lines = Array.from({ length: 6000 }, (_, i) => `LikesServer4 ${(i % 5) + 1} stop-${signal} ${i + 1}`);
     let stopped: Promise<Deno.CommandStatus> | undefined;
     const replies = await pipeline(primary.port, lines, (count) => {
@@ -201,9 +210,10 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
     const dir = await tempDir();
     try {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off"].concat(
-          ["--log", `${dir}/log`, "--state", `${dir}/state.db`],
-        ),
+        args: [
+          ...["run", "-A", new URL("primary.ts", ROOT).pathname],
+          ...toFlags(primarySpecs, { port: 0, http: "off", log: `${dir}/log`, state: `${dir}/state.db` }),
+        ],
         stdout: "piped",
         stderr: "null",
       }).spawn();
@@ -225,13 +235,13 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
 });
 
 Deno.test("primary restarted on its state continues from the stored total and says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer2 10\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   try {
     assert.equal(second.total, 30);
     assert.deepEqual(await exchange(second.port, "LikesServer1 1\n", 1), ["0"]);
@@ -247,13 +257,13 @@ Deno.test("primary restarted on its state continues from the stored total and sa
 });
 
 Deno.test("primary with --reset starts from zero on purpose and says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer1 3 p 1\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", reset: true } });
   try {
     assert.equal(second.total, 0);
     // The reset also forgets which (producer, seq) were applied.
@@ -276,7 +286,7 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
 });
 
 Deno.test("primary refuses to start from zero when its state is gone but its log has history", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\n", 1), ["0"]);
   } finally {
@@ -284,7 +294,7 @@ Deno.test("primary refuses to start from zero when its state is gone but its log
   }
   for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
   const log = Deno.readFileSync(first.log);
-  const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log]);
+  const { code, stderr } = await runPrimaryToExit({ state: first.state, log: first.log });
   assert.equal(code, 1);
   assert.match(
     stderr,
@@ -293,7 +303,7 @@ Deno.test("primary refuses to start from zero when its state is gone but its log
   assert.deepEqual(Deno.readFileSync(first.log), log, "the log is untouched");
   await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
 
-  const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  const reset = await startPrimary({ dir: first.dir, flags: { http: "off", reset: true } });
   assert.equal(reset.total, 0);
   assert.equal((await reset.stop()).code, 0);
 });
@@ -303,7 +313,7 @@ Deno.test("primary refuses a corrupt state file with a clear error and leaves it
   try {
     const garbage = encoder.encode("definitely not SQLite\n".repeat(300));
     Deno.writeFileSync(`${dir}/state.db`, garbage);
-    const { code, stdout, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    const { code, stdout, stderr } = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(code, 1);
     assert.equal(stdout, "");
     assert.equal(stderr, `primary: Cannot open state file ${dir}/state.db: file is not a database\n`);
@@ -318,14 +328,14 @@ Deno.test("primary refuses a state path it cannot write: a directory there, or a
   const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/state.db`);
-    let result = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    let result = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(result.code, 1);
     assert.equal(
       result.stderr,
       `primary: Cannot open state file ${dir}/state.db: ${dir}/state.db is not a regular file\n`,
     );
     Deno.writeTextFileSync(`${dir}/file`, "");
-    result = await runPrimaryToExit(["--state", `${dir}/file/state.db`, "--log", `${dir}/log`]);
+    result = await runPrimaryToExit({ state: `${dir}/file/state.db`, log: `${dir}/log` });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^primary: Cannot open state file .*\/file\/state\.db: Not a directory[^\n]*\n$/);
   } finally {
@@ -337,7 +347,7 @@ Deno.test("primary refuses a log path it cannot open, with a clear error", async
   const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/log`);
-    const { code, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    const { code, stderr } = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(code, 1);
     assert.equal(stderr, `primary: Cannot open log ${dir}/log: ${dir}/log is not a regular file\n`);
   } finally {
@@ -350,14 +360,14 @@ Deno.test("primary exits 1 with one clear line when its likes or dashboard port 
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = taken.addr.port;
-    const files = ["--state", `${dir}/state.db`, "--log", `${dir}/log`];
-    let result = await runPrimaryToExit([...files, "--port", String(port)]);
+    const files = { state: `${dir}/state.db`, log: `${dir}/log` };
+    let result = await runPrimaryToExit({ ...files, port });
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
       new RegExp(`^primary: Cannot listen on 127\\.0\\.0\\.1:${port}: Address already in use[^\\n]*\\n$`),
     );
-    result = await runPrimaryToExit([...files, "--http", `127.0.0.1:${port}`]);
+    result = await runPrimaryToExit({ ...files, http: `127.0.0.1:${port}` });
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
@@ -370,12 +380,12 @@ Deno.test("primary exits 1 with one clear line when its likes or dashboard port 
 });
 
 Deno.test("a second primary on a state in use exits 1 with a clear message and touches nothing", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 2\n", 1), ["0"]);
     const logBefore = Deno.readTextFileSync(first.log);
-    for (const extra of [[], ["--reset"]]) {
-      const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log, ...extra]);
+    for (const reset of [false, true]) {
+      const { code, stderr } = await runPrimaryToExit({ state: first.state, log: first.log, reset });
       assert.equal(code, 1);
       assert.equal(
         stderr,
@@ -417,7 +427,7 @@ Deno.test("a client that disconnects in the middle of a line has that line logge
 });
 
 Deno.test("a client that disconnects before reading its reply is counted once, and its retry is a duplicate", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
     await conn.write(encoder.encode("LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n"));
@@ -441,14 +451,14 @@ Deno.test("a client that disconnects before reading its reply is counted once, a
 });
 
 Deno.test("primary forgets producers past --producer-ttl at start-up, in the state file too", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 1 old-a 1\nLikesServer1 1 old-b 1\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
   await new Promise((resolve) => setTimeout(resolve, 5));
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--producer-ttl", "1ms"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", producerTtl: 1 } });
   assert.equal((await second.stop()).code, 0);
   const store = Store.open(first.state);
   try {
@@ -460,7 +470,7 @@ Deno.test("primary forgets producers past --producer-ttl at start-up, in the sta
 });
 
 Deno.test("primary keeps at most --max-producers producers in its state", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--max-producers", "3"] });
+  const primary = await startPrimary({ flags: { http: "off", maxProducers: 3 } });
   try {
     for (let i = 1; i <= 6; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer1 1 many-${i} 1\n`, 1), ["0"]);

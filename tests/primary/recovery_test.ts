@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
+import type { PrimaryOptions } from "../../lib/primary/options.ts";
 import { startPrimary, storedTotal } from "../support/primary.ts";
 import { exchange, pipeline } from "../support/client.ts";
 
@@ -62,8 +63,8 @@ function messages(producer: number, from: number, to: number): string[] {
  * client has a tenth of its likes acknowledged. After a restart, log and state must agree
  * and hold every acknowledged like once; resending the rest counts each once.
  */
-async function killAndResend(args: string[], producers: number, perProducer: number): Promise<void> {
-  const first = await startPrimary({ args: ["--http", "off", ...args] });
+async function killAndResend(flags: Partial<PrimaryOptions>, producers: number, perProducer: number): Promise<void> {
+  const first = await startPrimary({ flags: { http: "off", ...flags } });
   let killed: Promise<Deno.CommandStatus> | undefined;
   const counts = new Array(producers).fill(0);
   const acked = await Promise.all(
@@ -79,7 +80,7 @@ async function killAndResend(args: string[], producers: number, perProducer: num
   assert.equal(status.signal, "SIGKILL");
   for (const replies of acked) assert.ok(replies.every((reply) => reply === "0"), "only 0 before the kill");
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", ...args] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", ...flags } });
   let resentReplies: string[][];
   try {
     const recovered = audit(second.log);
@@ -124,15 +125,15 @@ async function killAndResend(args: string[], producers: number, perProducer: num
 }
 
 Deno.test("after kill -9 under pipelined load, log and state agree and a resend counts everything exactly once", async () => {
-  await killAndResend([], 3, 4000);
+  await killAndResend({}, 3, 4000);
 });
 
 Deno.test("with --durability fsync, kill -9 under load loses no acknowledged like and double-counts none", async () => {
-  await killAndResend(["--durability", "fsync"], 2, 1500);
+  await killAndResend({ durability: "fsync" }, 2, 1500);
 });
 
 Deno.test("log lines written but never committed are cut off at start-up, and a line says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\nLikesServer2 5 cut 1\n", 2), ["0", "0"]);
   assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
   // What a crash between the log write and the commit leaves behind: whole lines and a half one.
@@ -140,7 +141,7 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
   const uncommitted = "2030-01-01T00:00:00.000Z LikesServer1 42 Total 57\n2030-01-01T00:00:00.000Z LikesServer2 7 Tot";
   Deno.writeTextFileSync(first.log, uncommitted, { append: true });
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   try {
     assert.equal(second.total, 15);
     assert.deepEqual(await exchange(second.port, "LikesServer2 5 cut 1\nLikesServer3 1\n", 2), ["0 duplicate", "0"]);
@@ -167,14 +168,14 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
 });
 
 Deno.test("a log shorter than the state expects is reported at start-up and kept", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
   assert.equal((await first.stop()).code, 0);
   const text = Deno.readTextFileSync(first.log);
   const kept = text.slice(0, text.indexOf("\n") + 1);
   Deno.writeTextFileSync(first.log, kept);
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   assert.equal((await second.stop()).code, 0);
   assert.equal(second.total, 10);
   const after = Deno.readTextFileSync(first.log);
@@ -187,7 +188,7 @@ Deno.test("a log shorter than the state expects is reported at start-up and kept
 });
 
 Deno.test("a log replaced by another file is never truncated, and a line says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
   assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
   // Moved away and replaced, e.g. by log rotation: the new file is longer than the old mark.
@@ -195,7 +196,7 @@ Deno.test("a log replaced by another file is never truncated, and a line says so
   const replacement = "someone else's long line that must survive a restart\n".repeat(20);
   Deno.writeTextFileSync(first.log, replacement);
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   assert.equal((await second.stop()).code, 0);
   assert.equal(second.total, 10);
   const text = Deno.readTextFileSync(first.log);

@@ -2,11 +2,16 @@ import assert from "node:assert/strict";
 import { startPrimary } from "../support/primary.ts";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { eventually } from "../support/eventually.ts";
 import { likesServerEntries, primaryEntries } from "../support/logs.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { type LikesServerOptions, likesServerSpecs } from "../../lib/producer/options.ts";
 
 const SCRIPT = new URL("../../likes_server.ts", import.meta.url).pathname;
 
-async function runLikesServer(args: string[], env?: Record<string, string>) {
+/** Runs likes_server.ts with these settings, or raw arguments for bad input. */
+async function runLikesServer(flags: Partial<LikesServerOptions> | string[], env?: Record<string, string>) {
+  const args = Array.isArray(flags) ? flags : toFlags(likesServerSpecs, flags);
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", SCRIPT, ...args],
     stdout: "piped",
@@ -16,12 +21,12 @@ async function runLikesServer(args: string[], env?: Record<string, string>) {
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
 }
 
-const FAST = ["--duration", "600ms", "--min-interval", "10ms", "--max-interval", "40ms"];
+const FAST = { duration: 600, minInterval: 10, maxInterval: 40 };
 
 Deno.test("a LikesServer logs each like it sent with the primary's answer", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const run = await runLikesServer(["--id", "4", "--port", String(primary.port), "--log-dir", primary.dir, ...FAST]);
+    const run = await runLikesServer({ id: 4, port: primary.port, logDir: primary.dir, ...FAST });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, "");
   } finally {
@@ -46,12 +51,12 @@ Deno.test("a LikesServer logs each like it sent with the primary's answer", asyn
 });
 
 Deno.test("the same --seed makes the same choices", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const likes: number[][] = [];
   try {
     for (const id of [1, 2]) {
-      const args = ["--id", String(id), "--port", String(primary.port), "--log-dir", primary.dir, "--seed", "99"];
-      assert.equal((await runLikesServer([...args, ...FAST])).code, 0);
+      const flags = { id, port: primary.port, logDir: primary.dir, seed: 99, ...FAST };
+      assert.equal((await runLikesServer(flags)).code, 0);
       const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`));
       likes.push(log.flatMap((e) => e.kind === "acked" ? [e.likes] : []));
     }
@@ -66,9 +71,9 @@ Deno.test("the same --seed makes the same choices", async () => {
 Deno.test("a LikesServer retries until the primary comes up, then succeeds", async () => {
   const port = freePort();
   const dir = await tempDir();
-  const run = runLikesServer(["--id", "0", "--port", String(port), "--log-dir", dir, "--retry-for", "20s", ...FAST]);
+  const run = runLikesServer({ id: 0, port, logDir: dir, retryFor: 20_000, ...FAST });
   await new Promise((r) => setTimeout(r, 400));
-  const primary = await startPrimary({ dir, port, args: ["--http", "off"] });
+  const primary = await startPrimary({ dir, port, flags: { http: "off" } });
   try {
     const result = await run;
     assert.equal(result.code, 0, result.stderr);
@@ -83,12 +88,12 @@ Deno.test("a LikesServer retries until the primary comes up, then succeeds", asy
 });
 
 Deno.test("a LikesServer sends the token from LIKES_TOKEN, and gives up at once on a wrong one", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--token", "s3cret"] });
+  const primary = await startPrimary({ flags: { http: "off", token: "s3cret" } });
   try {
-    const args = ["--port", String(primary.port), "--log-dir", primary.dir, ...FAST];
-    const good = await runLikesServer(["--id", "1", ...args], { LIKES_TOKEN: "s3cret" });
+    const flags = { port: primary.port, logDir: primary.dir, ...FAST };
+    const good = await runLikesServer({ id: 1, ...flags }, { LIKES_TOKEN: "s3cret" });
     assert.equal(good.code, 0, good.stderr);
-    const bad = await runLikesServer(["--id", "2", ...args], { LIKES_TOKEN: "wrong" });
+    const bad = await runLikesServer({ id: 2, ...flags }, { LIKES_TOKEN: "wrong" });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /refused the token: "1 bad token"/);
     const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer2`));
@@ -134,10 +139,14 @@ Deno.test("in plain mode a LikesServer never retries a sent message: no reply is
   })().catch(() => {});
   const dir = await tempDir();
   try {
-    const run = await runLikesServer([
-      ...["--id", "2", "--port", String(listener.addr.port), "--log-dir", dir, ...FAST],
-      ...["--protocol", "plain", "--reply-timeout", "300ms"],
-    ]);
+    const run = await runLikesServer({
+      id: 2,
+      port: listener.addr.port,
+      logDir: dir,
+      ...FAST,
+      protocol: "plain",
+      replyTimeout: 300,
+    });
     assert.equal(run.code, 1);
     assert.match(run.stderr, /error: message seq=1 may or may not have been counted: /);
     assert.equal(received.length, 1, "sent once, never retried");
@@ -157,7 +166,11 @@ Deno.test("in plain mode a LikesServer retries a message whose connection could 
     ...["--id", "3", "--port", String(port), "--log-dir", dir, "--duration", "3s", "--min-interval", "10ms"],
     ...["--max-interval", "10ms", "--protocol", "plain"],
   ]);
-  await new Promise((r) => setTimeout(r, 500));
+  // Only once it has failed to connect does the primary appear.
+  await eventually("a connect error in the LikesServer's log", async () => {
+    const log = await Deno.readTextFile(`${dir}/LikesServer3`).catch(() => "");
+    return likesServerEntries(log).some((e) => e.kind === "send error" && e.phase === "connect");
+  });
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const serving = (async () => {
     for await (const conn of listener) {

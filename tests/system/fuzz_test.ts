@@ -10,7 +10,9 @@ import { escapeBytes } from "../../lib/common/escape.ts";
 import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { startPrimary } from "../support/primary.ts";
 import { exchange, readReplies } from "../support/client.ts";
-import { oracle } from "../support/protocol_oracle.ts";
+import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
+import { closeQuietly } from "../../lib/common/io.ts";
+import { createRandom } from "../../lib/common/random.ts";
 
 const MAX_LINE = 1024;
 const MAX_LIKES = 42;
@@ -23,18 +25,6 @@ const CONCURRENCY = 50;
 const NL = 0x0a;
 const CR = 0x0d;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const latin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const key = (bytes: Uint8Array) => {
   let text = "";
   for (const b of bytes) text += String.fromCharCode(b);
@@ -120,7 +110,7 @@ function matches(got: string, expected: string): boolean {
 class Traffic {
   readonly #random: () => number;
   constructor(seed: number) {
-    this.#random = mulberry32(seed);
+    this.#random = createRandom(seed);
   }
 
   int(n: number): number {
@@ -151,7 +141,7 @@ class Traffic {
 
   insert(text: string, what: string): Uint8Array {
     const at = this.int(text.length);
-    return latin1(text.slice(0, at) + what + text.slice(at));
+    return fromLatin1(text.slice(0, at) + what + text.slice(at));
   }
 
   /** One line without its terminator; `session` keeps idempotent producers apart. */
@@ -160,16 +150,16 @@ class Traffic {
       case 0:
       case 1:
       case 2:
-        return latin1(this.plain());
+        return fromLatin1(this.plain());
       case 3: {
         // Sometimes the same seq again: a retry, counted once.
         if (session.seq === 0 || this.chance(0.7)) session.seq += 1 + this.int(3);
-        return latin1(`LikesServer${this.int(10)} ${this.int(MAX_LIKES + 1)} ${session.producer} ${session.seq}`);
+        return fromLatin1(`LikesServer${this.int(10)} ${this.int(MAX_LIKES + 1)} ${session.producer} ${session.seq}`);
       }
       case 4:
-        return latin1(this.pick(["AUTH x", "AUTH ", "AUTH", "AUTH \x00\xff"]));
+        return fromLatin1(this.pick(["AUTH x", "AUTH ", "AUTH", "AUTH \x00\xff"]));
       case 5:
-        return latin1(this.pick([
+        return fromLatin1(this.pick([
           "LikesServer1 43",
           "LikesServer1 -1",
           "LikesServer1 1.5",
@@ -200,31 +190,31 @@ class Traffic {
       case 10:
         return new Uint8Array();
       case 11: {
-        const line = latin1(this.plain());
+        const line = fromLatin1(this.plain());
         line[this.int(line.length)] = this.int(256);
         return line;
       }
       case 12:
-        return latin1(
+        return fromLatin1(
           "x".repeat(this.pick([MAX_LINE - 1, MAX_LINE, MAX_LINE, MAX_LINE, MAX_LINE + 1])) +
             (this.chance(0.3) ? "\r" : ""),
         );
       case 13:
-        return latin1(this.plain().replace(" ", this.pick(["\t", "  ", "\r", "\v"])));
+        return fromLatin1(this.plain().replace(" ", this.pick(["\t", "  ", "\r", "\v"])));
       default:
-        return this.chance(0.03) ? this.bytes(MAX_LINE + 1 + this.int(3000), false) : latin1(this.plain());
+        return this.chance(0.03) ? this.bytes(MAX_LINE + 1 + this.int(3000), false) : fromLatin1(this.plain());
     }
   }
 
   /** A whole connection's bytes: lines with LF or CRLF, maybe an unfinished last line. */
   stream(session: { producer: string; seq: number }): Uint8Array {
-    const parts: Uint8Array[] = [latin1(`${this.plain()}\n`)];
+    const parts: Uint8Array[] = [fromLatin1(`${this.plain()}\n`)];
     const lines = this.int(30);
     for (let i = 0; i < lines; i++) {
-      parts.push(notPadding(this.line(session)), latin1(this.chance(0.2) ? "\r\n" : "\n"));
+      parts.push(notPadding(this.line(session)), fromLatin1(this.chance(0.2) ? "\r\n" : "\n"));
     }
     if (this.chance(0.2)) {
-      parts.push(notPadding(this.chance(0.5) ? latin1(this.plain()) : this.bytes(this.int(200), false)));
+      parts.push(notPadding(this.chance(0.5) ? fromLatin1(this.plain()) : this.bytes(this.int(200), false)));
     }
     return concat(parts);
   }
@@ -262,9 +252,7 @@ async function talk(port: number, stream: Uint8Array, traffic: Traffic): Promise
     await writing;
   } finally {
     clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(conn);
   }
   return text.split("\n").slice(0, -1);
 }
@@ -279,7 +267,7 @@ async function churn(port: number, traffic: Traffic, account: Account): Promise<
       const message = traffic.plain();
       account.total += Number(message.split(" ")[1]);
       account.accepted++;
-      await conn.write(latin1(message));
+      await conn.write(fromLatin1(message));
       // Half-close and wait for the end, so that the like is surely counted before the totals are checked.
       await conn.closeWrite();
       assert.deepEqual(await readAll(conn), "0\0");
@@ -293,12 +281,12 @@ async function churn(port: number, traffic: Traffic, account: Account): Promise<
       await conn.closeWrite();
       assert.equal(await readAll(conn), "");
     } else if (kind === 3) {
-      const line = latin1(`${traffic.plain()}\n`);
+      const line = fromLatin1(`${traffic.plain()}\n`);
       const { replies } = judge(line, account);
       await conn.write(line);
       // Read before going away, so that the close is a clean FIN and the line surely counted.
       assert.deepEqual(await readReplies(conn, 1), replies);
-      await conn.write(latin1("LikesServer1 4"));
+      await conn.write(fromLatin1("LikesServer1 4"));
       account.invalid.set("LikesServer1 4", (account.invalid.get("LikesServer1 4") ?? 0) + 1);
     }
   } finally {
@@ -333,7 +321,7 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
   const traffic = new Traffic(seed);
   const account: Account = { total: 0, accepted: 0, duplicates: 0, invalid: new Map(), lastSeq: new Map() };
   // Without the quiet period, framing depends only on the bytes, never on timing.
-  const primary = await startPrimary({ args: ["--max-line", String(MAX_LINE), "--quiet-end", "off"] });
+  const primary = await startPrimary({ flags: { maxLine: MAX_LINE, quietEnd: 0 } });
   const started = performance.now();
   let sentBytes = 0;
   let cutOff = 0;
@@ -360,8 +348,8 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
       });
     }
     for (let i = 0; i < MEGABYTE_SESSIONS; i++) {
-      const before = latin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
-      const stream = concat([before, notPadding(traffic.bytes(1 << 20, false)), latin1(`\nLikesServer1 40\n`)]);
+      const before = fromLatin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
+      const stream = concat([before, notPadding(traffic.bytes(1 << 20, false)), fromLatin1(`\nLikesServer1 40\n`)]);
       sentBytes += stream.length;
       const { replies: expected, cut } = judge(stream, account);
       assert.ok(cut);

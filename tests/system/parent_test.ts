@@ -10,12 +10,13 @@ import type { StatusLogEntry } from "../../lib/formats/status_log.ts";
 function childEntries(status: string, id: number, kind: StatusLogEntry["kind"]): StatusLogEntry[] {
   return statusEntries(status).filter((e) => e.kind === kind && "server" in e && e.server === id);
 }
+import type { ParentOptions } from "../../lib/supervisor/options.ts";
 
 Deno.test("parent runs ten LikesServers and every acknowledged like is in the primary's total", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   let run;
   try {
-    run = await spawnParent(primary.dir, ["--port", String(primary.port), "--seed", "7", ...FAST]).done;
+    run = await spawnParent(primary.dir, { port: primary.port, seed: 7, ...FAST }).done;
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
@@ -49,15 +50,7 @@ Deno.test("parent runs ten LikesServers and every acknowledged like is in the pr
 
 Deno.test("parent records every LikesServer's connection errors and exits 1 when no primary listens", async () => {
   const dir = await tempDir();
-  const run = await spawnParent(dir, [
-    "--port",
-    String(freePort()),
-    "--servers",
-    "3",
-    "--retry-for",
-    "300ms",
-    ...FAST,
-  ]).done;
+  const run = await spawnParent(dir, { port: freePort(), servers: 3, retryFor: 300, ...FAST }).done;
   assert.equal(run.code, 1);
   for (let id = 0; id < 3; id++) {
     const errors = childEntries(run.status, id, "child error");
@@ -103,17 +96,14 @@ Deno.test("parent rejects bad flags with one line and exit code 2 before startin
 });
 
 /** Three LikesServers that would run for a minute: these tests stop them. */
-function untilStopped(port: number, minInterval: string, maxInterval: string): string[] {
-  return [
-    ...["--port", String(port), "--servers", "3", "--stagger", "50ms", "--duration", "1m"],
-    ...["--min-interval", minInterval, "--max-interval", maxInterval],
-  ];
+function untilStopped(port: number, minInterval: number, maxInterval: number): Partial<ParentOptions> {
+  return { port, servers: 3, stagger: 50, duration: 60_000, minInterval, maxInterval };
 }
 
 Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records their ends", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, "20ms", "50ms"));
+    const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, 20, 50));
     await untilAcked(primary.dir, 2);
     process.kill("SIGTERM");
     const run = await done;
@@ -130,9 +120,9 @@ Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records the
 });
 
 Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every LikesServer still stops cleanly", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, "5ms", "20ms"));
+    const { process, done } = spawnParent(primary.dir, untilStopped(primary.port, 5, 20));
     const statusFile = `${primary.dir}/ParentProcessStatus`;
     await untilAcked(primary.dir, 2);
     // What a terminal's Ctrl-C does: SIGINT to every process of the group at once.

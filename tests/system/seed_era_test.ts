@@ -135,17 +135,13 @@ for (const kind of SEED_PRIMARY_KINDS) {
     const model = startSeedPrimary(kind);
     const logDir = await tempDir();
     try {
-      const { done } = spawnParent(logDir, [
+      const { done } = spawnParent(logDir, {
         ...FAST,
-        "--servers",
-        "3",
-        "--protocol",
-        "plain",
-        "--port",
-        String(model.port),
-        "--reply-timeout",
-        "2s",
-      ]);
+        servers: 3,
+        protocol: "plain",
+        port: model.port,
+        replyTimeout: 2000,
+      });
       const run = await done;
       assert.equal(run.code, 0, run.status + run.stderr);
       assert.equal(run.status.match(/LikesServer\d ended status 0 \(success\)/g)?.length, 3, run.status);
@@ -173,7 +169,7 @@ Deno.test("in the default protocol a LikesServer stops at a reply that is not 0 
   const model = startSeedPrimary("ack");
   const logDir = await tempDir();
   try {
-    const { done } = spawnParent(logDir, [...FAST, "--servers", "1", "--port", String(model.port)]);
+    const { done } = spawnParent(logDir, { ...FAST, servers: 1, port: model.port });
     const run = await done;
     assert.equal(run.code, 1);
     assert.match(

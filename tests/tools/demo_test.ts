@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { formatStatus, runningChange } from "../../lib/tools/demo.ts";
 import { FAST, freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { parentSpecs } from "../../lib/supervisor/options.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -45,7 +47,7 @@ Deno.test("the demo on a pipe prints status lines with all four fields every --s
       "run",
       "-A",
       new URL("demo.ts", ROOT).pathname,
-      ...["--servers", "2", ...FAST, "--log-dir", dir],
+      ...toFlags(parentSpecs, { ...FAST, servers: 2, logDir: dir }),
       ...["--port", String(freePort()), "--http", `127.0.0.1:${freePort()}`, "--status-every", "200ms"],
     ],
     stdin: "null",
