@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { escapeBytes, unescapeBytes } from "../../lib/common/escape.ts";
 import { startPrimary } from "../support/primary.ts";
-import { exchange, readReplies } from "../support/client.ts";
+import { exchange, readAll, readReplies } from "../support/client.ts";
 import { oracle } from "../support/protocol_oracle.ts";
 
 const MAX_LINE = 1024;
@@ -303,19 +303,6 @@ async function churn(port: number, traffic: Traffic, account: Account): Promise<
   } finally {
     conn.close();
   }
-}
-
-/** Reads until the primary closes (with a deadline). */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  const buffer = new Uint8Array(1024);
-  let text = "";
-  const timer = setTimeout(() => conn.close(), 10_000);
-  try {
-    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) text += key(buffer.subarray(0, n));
-  } finally {
-    clearTimeout(timer);
-  }
-  return text;
 }
 
 async function pool(tasks: (() => Promise<void>)[], concurrency: number): Promise<void> {

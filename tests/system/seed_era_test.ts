@@ -6,13 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { startPrimary } from "../support/primary.ts";
+import { readAll } from "../support/client.ts";
+import { parseExposition } from "../support/prometheus.ts";
 import {
   buildSeedClient,
+  paddedBuffer,
+  readReply,
   runCSeedClient,
   runSeedClient,
   SEED_CLIENT_KINDS,
   type SeedClientKind,
   type SeedReply,
+  writeAll,
 } from "../support/seed_clients.ts";
 import { SEED_PRIMARY_KINDS, startSeedPrimary } from "../support/seed_primaries.ts";
 import { FAST, spawnParent } from "../support/parent.ts";
@@ -86,6 +91,54 @@ Deno.test("seed-era clients in C are answered within a second and counted exactl
     return;
   }
   await clientsAgainstPrimary([], (kind, port) => runCSeedClient(binary, kind, port, MESSAGES));
+});
+
+/** Uninitialised-looking bytes where a later read of the buffer starts: junk, a newline, a valid-looking message. */
+const TAIL = Uint8Array.from("\x7fjunk\nLikesServer1 5\n", (c) => c.charCodeAt(0));
+
+/**
+ * Sends `LikesServer3 23` in a padded buffer of `size` bytes whose later
+ * reads begin with TAIL, in `writes` (sent with a pause between them, before
+ * the reply is read), then a second padded message; checks the replies,
+ * the total, the log and the padding metric.
+ */
+async function paddingAcrossReads(size: number, writes: number[][]): Promise<void> {
+  const primary = await startPrimary();
+  const first = paddedBuffer("LikesServer3 23", size);
+  for (const [start] of writes.slice(1)) first.set(TAIL, start);
+  // Where the primary's growing read buffer (1, 2, 4 KiB) cuts a buffer sent at once.
+  for (const cut of [1024, 3072]) if (cut < size) first.set(TAIL, cut);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    for (const [i, [start, end]] of writes.entries()) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      await writeAll(conn, first.subarray(start, end));
+    }
+    assert.equal(await readReply(conn, 5000), "0\0");
+    // The client's next message, after the reply: padding ends there.
+    await writeAll(conn, paddedBuffer("LikesServer2 7"));
+    assert.equal(await readReply(conn, 5000), "0\0");
+    await conn.closeWrite();
+    // No stray reply to anything in the padding.
+    assert.equal(await readAll(conn), "");
+    conn.close();
+    const metrics = parseExposition(await (await fetch(`http://127.0.0.1:${primary.httpPort}/metrics`)).text());
+    assert.equal(metrics.value("likes_padding_bytes_total"), size - 16 + 1024 - 15);
+    assert.equal(metrics.value("likes_incomplete_messages_total"), 0);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const log = await Deno.readTextFile(primary.log);
+  assert.doesNotMatch(log, /LikesServer1 5|Invalid data|junk/);
+  assert.match(log, / LikesServer3 23 Total 23\n.* LikesServer2 7 Total 30\n.*Stopped by SIGTERM with total 30\n$/s);
+}
+
+Deno.test("the padding of a 1024-byte buffer sent in two writes is dropped, tail and all, until the next message", async () => {
+  await paddingAcrossReads(1024, [[0, 512], [512, 1024]]);
+});
+
+Deno.test("the padding of a 4096-byte buffer is dropped across the reads it takes, until the next message", async () => {
+  await paddingAcrossReads(4096, [[0, 4096]]);
 });
 
 Deno.test("with --quiet-end off, a newline-less message waits for its NUL or EOF", async () => {
