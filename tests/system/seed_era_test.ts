@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { startPrimary } from "../support/primary.ts";
+import net from "node:net";
 import { readAll } from "../support/client.ts";
+import { eventually } from "../support/eventually.ts";
 import { parseExposition } from "../support/prometheus.ts";
 import {
   buildSeedClient,
@@ -158,6 +160,38 @@ Deno.test("with --quiet-end off, a newline-less message waits for its NUL or EOF
     assert.equal((await primary.stop()).code, 0);
   }
   assert.match(await Deno.readTextFile(primary.log), / LikesServer1 5 Total 5\n.*Stopped by SIGTERM with total 5\n$/s);
+});
+
+Deno.test("a reset connection never completes a seed-era message; a clean half-close does", async () => {
+  // No quiet period: only the end of the connection can end the message.
+  const primary = await startPrimary({ args: ["--quiet-end", "off"] });
+  const metric = async (name: string) =>
+    parseExposition(await (await fetch(`http://127.0.0.1:${primary.httpPort}/metrics`)).text()).value(name);
+  try {
+    const socket = net.connect(primary.port, "127.0.0.1");
+    await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    await new Promise<void>((resolve, reject) => socket.write("LikesServer3 23", (e) => e ? reject(e) : resolve()));
+    // Let the primary read the bytes first, so that they are held when the reset comes.
+    await new Promise((r) => setTimeout(r, 100));
+    // SO_LINGER 0 and close: a RST, not a FIN.
+    socket.resetAndDestroy();
+    await eventually("the reset to be noticed", async () => await metric("likes_incomplete_messages_total") === 1);
+    assert.equal((await stats(primary.httpPort)).total, 0);
+
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+    await writeAll(conn, new TextEncoder().encode("LikesServer3 23"));
+    await conn.closeWrite();
+    assert.equal(await readAll(conn), "0\0");
+    conn.close();
+    assert.equal((await stats(primary.httpPort)).total, 23);
+    assert.equal(await metric("likes_incomplete_messages_total"), 1);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const log = await Deno.readTextFile(primary.log);
+  assert.equal(log.match(/ Invalid data "LikesServer3 23" \(incomplete\) from 127\.0\.0\.1:\d+\n/g)?.length, 1);
+  assert.equal(log.match(/ LikesServer3 23 Total 23\n/g)?.length, 1);
+  assert.match(log, /Stopped by SIGTERM with total 23\n$/);
 });
 
 Deno.test("a dribbled message is never ended by a quiet period, and is logged as incomplete when it idles out", async () => {
