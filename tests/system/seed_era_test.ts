@@ -21,7 +21,7 @@ import {
   type SeedReply,
   writeAll,
 } from "../support/seed_clients.ts";
-import { SEED_PRIMARY_KINDS, startSeedPrimary } from "../support/seed_primaries.ts";
+import { SEED_PRIMARY_KINDS, startResettingPrimary, startSeedPrimary } from "../support/seed_primaries.ts";
 import { FAST, spawnParent } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
 
@@ -255,6 +255,34 @@ for (const kind of SEED_PRIMARY_KINDS) {
     }
   });
 }
+
+Deno.test("in plain mode a connection reset before the reply is a failure: logged unknown, exit 1, not retried", async () => {
+  const model = await startResettingPrimary();
+  const logDir = await tempDir();
+  try {
+    const { done } = spawnParent(logDir, [
+      ...FAST,
+      "--servers",
+      "1",
+      "--protocol",
+      "plain",
+      "--port",
+      String(model.port),
+      "--reply-timeout",
+      "5s",
+    ]);
+    const run = await done;
+    assert.equal(run.code, 1, run.status + run.stderr);
+    assert.match(run.status, /LikesServer0 "error: message seq=1 may or may not have been counted: .*reset/);
+    assert.match(run.status, /LikesServer0 ended status 1 \(failure\)/);
+    const log = await Deno.readTextFile(`${logDir}/LikesServer0`);
+    assert.match(log, /^\S+ LikesServer0 \d+ unknown seq=1 \(.*reset.*\)$/m);
+    assert.doesNotMatch(log, / answered | 0 seq=/);
+    assert.equal(model.messages(), 1, "sent once: the primary may have counted it");
+  } finally {
+    await model.close();
+  }
+});
 
 Deno.test("in the default protocol a LikesServer stops at a reply that is not 0 or 1, without retrying", async () => {
   const model = startSeedPrimary("ack");
