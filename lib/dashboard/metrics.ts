@@ -71,6 +71,8 @@ export function formatMetrics(stats: Stats, total: number, self: ProcessSnapshot
 
   out += family("likes_incomplete_messages_total", "counter", "Unfinished messages dropped as their connection ended.");
   out += sample("likes_incomplete_messages_total", stats.incomplete);
+  out += family("likes_padding_bytes_total", "counter", "Bytes dropped as seed-era buffer padding.");
+  out += sample("likes_padding_bytes_total", stats.paddingBytes);
 
   out += family("likes_connections_open", "gauge", "LikesServer connections open now.");
   out += sample("likes_connections_open", stats.connectionsOpen);

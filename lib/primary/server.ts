@@ -268,15 +268,29 @@ export class PrimaryServer {
       // the next read gets a new buffer, and this chunk keeps the old one alive until it is parsed.
       const chunk = buffer.subarray(0, n);
       buffer = nextBuffer(buffer, n);
-      if (await this.#takeChunk(client, chunk) === "close") return "close";
+      const readAhead = () => {
+        // The rest of a seed-era buffer is most likely queued already. Read it
+        // before the reply goes out: after the reply, the client's next send
+        // could join it in one read, inside the padding, and be dropped.
+        if (buffer.length < MAX_READ) buffer = new Uint8Array(MAX_READ);
+        read = client.conn.read(buffer);
+        // Awaited once the reply is written; until then a reset must not be an unhandled rejection.
+        read.catch(() => {});
+      };
+      if (await this.#takeChunk(client, chunk, readAhead) === "close") return "close";
     }
     return "done";
   }
 
-  /** Frames a chunk, takes its messages in and answers them, in batches of at most --max-unanswered. */
-  async #takeChunk(client: Client, chunk: Uint8Array): Promise<"close" | "more"> {
+  /**
+   * Frames a chunk, takes its messages in and answers them, in batches of at
+   * most --max-unanswered. Calls `readAhead` before the last reply when the
+   * chunk ended in padding.
+   */
+  async #takeChunk(client: Client, chunk: Uint8Array, readAhead: () => void): Promise<"close" | "more"> {
     const { splitter } = client;
     const { maxUnanswered } = this.#options;
+    const padding = splitter.paddingBytes;
     splitter.feed(chunk);
     let entries: Entry[] = [];
     let close = false;
@@ -304,7 +318,11 @@ export class PrimaryServer {
         entries = [];
       }
     }
-    if (entries.length > 0) await this.#answer(client, entries, nulFramed && !close);
+    this.#stats.paddingBytes += splitter.paddingBytes - padding;
+    if (entries.length > 0) {
+      if (splitter.padding && !close) readAhead();
+      await this.#answer(client, entries, nulFramed && !close);
+    }
     return close ? "close" : "more";
   }
 

@@ -95,6 +95,11 @@ function nameEnd(bytes: Uint8Array, start: number, end: number): number {
   return (bytes[i] | 0x20) === 0x73 && matchesFolded(bytes, i + 1, end, NAME_TAIL) ? i + 1 + NAME_TAIL.length : -1;
 }
 
+/** True when `bytes[start, end)` begins with `LikesServer` or `LikeServer`, in any letter case. */
+export function startsWithName(bytes: Uint8Array, start: number, end: number): boolean {
+  return nameEnd(bytes, start, end) !== -1;
+}
+
 /** The first index at or after `i` that is not a space or tab. */
 function skipGap(bytes: Uint8Array, i: number, end: number): number {
   while (i < end && isGap(bytes[i])) i++;

@@ -9,6 +9,7 @@ import { type PrimaryProcess, startPrimary } from "../support/primary.ts";
 import { exchange, readReplies } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
 import { abortable, closeQuietly, isTimeout, writeAll } from "../../lib/common/io.ts";
+import { eventually } from "../support/eventually.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -46,15 +47,6 @@ async function untilClosed(conn: Deno.Conn, deadline = 10_000): Promise<{ text: 
 async function stats(primary: PrimaryProcess): Promise<{ total: number; connectionsOpen: number }> {
   const response = await fetch(`http://127.0.0.1:${primary.httpPort}/api/stats`);
   return await response.json();
-}
-
-/** Polls until `check` holds, failing the test after the deadline. */
-async function eventually(what: string, check: () => Promise<boolean>, deadline = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await delay(20);
-  }
 }
 
 /** Rejects if `promise` has not settled within `ms`, so that a stuck server fails the test instead of hanging it. */

@@ -197,6 +197,16 @@ Deno.test("LineSplitter ends a seed-era message at a NUL and skips the rest of t
   ]);
 });
 
+Deno.test("LineSplitter drops padding across chunks until one begins with a likes name", () => {
+  const splitter = new LineSplitter(1024);
+  assert.deepEqual(
+    frames(splitter, "LikesServer3 23\0xx", "\x7fjunk\nLikesServer1 5\n", "\0\0", "likeServer2 7\0\0"),
+    [[["nul", "LikesServer3 23"]], [], [], [["nul", "likeServer2 7"]]],
+  );
+  assert.equal(splitter.paddingBytes, 2 + 21 + 2 + 1);
+  assert.equal(splitter.padding, true);
+});
+
 Deno.test("LineSplitter joins a held seed-era message with the chunk that brings its NUL", () => {
   const splitter = new LineSplitter(100);
   assert.deepEqual(frames(splitter, "LikesServer3", " 23\0xx\n"), [[], [["nul", "LikesServer3 23"]]]);

@@ -37,6 +37,21 @@ export async function readReplies(conn: Deno.Conn, expected: number, deadline = 
   return text.split("\n").slice(0, -1);
 }
 
+/** Reads until the peer closes or the deadline passes; the bytes as latin1 text, NULs and all. */
+export async function readAll(conn: Deno.Conn, deadline = 10_000): Promise<string> {
+  const buffer = new Uint8Array(1024);
+  let text = "";
+  const timer = setTimeout(() => conn.close(), deadline);
+  try {
+    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) {
+      for (const b of buffer.subarray(0, n)) text += String.fromCharCode(b);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return text;
+}
+
 /** Pipelines `lines` on one connection while reading replies; calls `onReply` with the count so far. */
 export async function pipeline(
   port: number,

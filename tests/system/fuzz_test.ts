@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { escapeBytes } from "../../lib/common/escape.ts";
 import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { startPrimary } from "../support/primary.ts";
-import { exchange, readReplies } from "../support/client.ts";
+import { exchange, readAll, readReplies } from "../support/client.ts";
 import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
 import { closeQuietly } from "../../lib/common/io.ts";
 import { createRandom } from "../../lib/common/random.ts";
@@ -292,19 +292,6 @@ async function churn(port: number, traffic: Traffic, account: Account): Promise<
   } finally {
     conn.close();
   }
-}
-
-/** Reads until the primary closes (with a deadline). */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  const buffer = new Uint8Array(1024);
-  let text = "";
-  const timer = setTimeout(() => conn.close(), 10_000);
-  try {
-    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) text += key(buffer.subarray(0, n));
-  } finally {
-    clearTimeout(timer);
-  }
-  return text;
 }
 
 async function pool(tasks: (() => Promise<void>)[], concurrency: number): Promise<void> {
