@@ -83,7 +83,9 @@ async function killAndResend(args: string[], producers: number, perProducer: num
     const recovered = audit(second.log);
     assert.equal(second.total, recovered.last, "state total == last Total in the log");
     assert.equal(recovered.last, recovered.sum);
-    assert.ok(recovered.lines.some((line) => line.endsWith(` Recovered total ${recovered.last} from ${second.state}`)));
+    assert.ok(
+      recovered.lines.some((line) => line.includes(` Recovered total ${recovered.last} from ${second.state}: `)),
+    );
     for (const [key, times] of recovered.accepted) assert.equal(times, 1, `${key} logged once`);
     for (const [p, replies] of acked.entries()) {
       for (let seq = 1; seq <= replies.length; seq++) {
@@ -127,82 +129,4 @@ Deno.test("after kill -9 under pipelined load, log and state agree and a resend 
 
 Deno.test("with --durability fsync, kill -9 under load loses no acknowledged like and double-counts none", async () => {
   await killAndResend(["--durability", "fsync"], 2, 1500);
-});
-
-Deno.test("log lines written but never committed are cut off at start-up, and a line says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
-  assert.deepEqual(await exchange(first.port, "LikesServer1 10\nLikesServer2 5 cut 1\n", 2), ["0", "0"]);
-  assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
-  // What a crash between the log write and the commit leaves behind: whole lines and a half one.
-  const committed = Deno.readTextFileSync(first.log);
-  const uncommitted = "2030-01-01T00:00:00.000Z LikesServer1 42 Total 57\n2030-01-01T00:00:00.000Z LikesServer2 7 Tot";
-  Deno.writeTextFileSync(first.log, uncommitted, { append: true });
-
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
-  try {
-    assert.equal(second.total, 15);
-    assert.deepEqual(await exchange(second.port, "LikesServer2 5 cut 1\nLikesServer3 1\n", 2), ["0 duplicate", "0"]);
-  } finally {
-    assert.equal((await second.stop()).code, 0);
-  }
-  const text = Deno.readTextFileSync(first.log);
-  assert.ok(text.startsWith(committed), "the committed part is kept byte for byte");
-  assert.ok(!text.includes("LikesServer1 42"), "the uncommitted lines are gone");
-  const rest = text.slice(committed.length).split("\n");
-  assert.match(
-    rest[0],
-    new RegExp(
-      `^\\S+ Removed ${
-        encoder.encode(uncommitted).length
-      } bytes of log lines that were never committed nor acknowledged$`,
-    ),
-  );
-  assert.match(rest[1], / Recovered total 15 from /);
-  const final = audit(first.log);
-  assert.equal(final.last, 16);
-  assert.equal(final.sum, 16);
-  assert.equal(storedTotal(first.state), 16);
-});
-
-Deno.test("a log shorter than the state expects is reported at start-up and kept", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
-  assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
-  assert.equal((await first.stop()).code, 0);
-  const text = Deno.readTextFileSync(first.log);
-  const kept = text.slice(0, text.indexOf("\n") + 1);
-  Deno.writeTextFileSync(first.log, kept);
-
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
-  assert.equal((await second.stop()).code, 0);
-  assert.equal(second.total, 10);
-  const lines = Deno.readTextFileSync(first.log).split("\n");
-  assert.equal(lines[0] + "\n", kept);
-  assert.match(
-    lines[1],
-    new RegExp(
-      `^\\S+ The log is ${
-        encoder.encode(text).length - encoder.encode(kept).length
-      } bytes shorter than the state expects`,
-    ),
-  );
-});
-
-Deno.test("a log replaced by another file is never truncated, and a line says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
-  assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
-  assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
-  // Moved away and replaced, e.g. by log rotation: the new file is longer than the old mark.
-  await Deno.rename(first.log, `${first.log}.1`);
-  const replacement = "someone else's long line that must survive a restart\n".repeat(20);
-  Deno.writeTextFileSync(first.log, replacement);
-
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
-  assert.equal((await second.stop()).code, 0);
-  assert.equal(second.total, 10);
-  const text = Deno.readTextFileSync(first.log);
-  assert.ok(text.startsWith(replacement));
-  assert.match(
-    text.slice(replacement.length),
-    /^\S+ The state was last used with another log \(.*\); this log is kept as it is\n/,
-  );
 });

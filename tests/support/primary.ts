@@ -4,7 +4,7 @@
  * log and state in a temp dir. Waits for the ready line, with a deadline.
  */
 import { launchPrimary } from "../../lib/launch/primary_process.ts";
-import { Store } from "../../lib/primary/store.ts";
+import { type Checkpoint, Store } from "../../lib/primary/store.ts";
 import { tempDir } from "./temp.ts";
 
 export interface PrimaryProcess {
@@ -58,12 +58,19 @@ export function finalTotal(primary: PrimaryProcess): number {
   return Number(match[1]);
 }
 
-/** The total committed in a state file (of a primary that is not running). */
-export function storedTotal(path: string): number {
+/** The checkpoint in a state file (of a primary that is not running). */
+export function storedCheckpoint(path: string): Checkpoint {
   const store = Store.open(path);
   try {
-    return store.total;
+    const loaded = store.load();
+    if ("untrusted" in loaded) throw new Error(`No checkpoint in ${path}: ${loaded.untrusted}`);
+    return loaded.checkpoint;
   } finally {
     store.close();
   }
+}
+
+/** The total in a checkpoint file (of a primary that is not running). */
+export function storedTotal(path: string): number {
+  return storedCheckpoint(path).total;
 }
