@@ -3,12 +3,15 @@
  * state. No I/O here; the committer logs what a batch did and rolls the batch
  * back when the log refuses it.
  *
- * Dedupe keeps, per producer, its highest counted seq and a window of which of
- * the WINDOW seqs up to it were counted, as a bitmask (as Kafka's idempotent
- * producer and IPsec's anti-replay window do). A seq in the window that was
- * counted is a duplicate; any other seq not above the highest was never
- * counted, or cannot be known to have been, and is "out of order": it is never
- * answered `0`, since `0` promises the like is in the total.
+ * Dedupe keeps, per producer, its highest counted seq, where the run of
+ * consecutive counted seqs ending there starts (every seq of the run was
+ * counted: a producer that counts up by one, as LikesServers do, can have any
+ * of its likes retried, however many were in flight), and a window of which
+ * of the WINDOW seqs up to the highest were counted, as a bitmask (as Kafka's
+ * idempotent producer and IPsec's anti-replay window do), for the seqs before
+ * a gap. A counted seq is a duplicate; any other seq not above the highest
+ * was never counted, or cannot be known to have been, and is "out of order":
+ * it is never answered `0`, since `0` promises the like is in the total.
  */
 import type { Like } from "../protocol/message.ts";
 
@@ -20,6 +23,8 @@ export interface ProducerState {
   lastSeq: number;
   /** Bit i set: seq `lastSeq - i` was counted. Bit 0 is always set. */
   window: number;
+  /** Every seq from this one to lastSeq was counted. */
+  runStart: number;
   /** Milliseconds since the epoch when the producer was last heard from. */
   lastSeen: number;
 }
@@ -27,7 +32,7 @@ export interface ProducerState {
 export type Applied = "accepted" | "duplicate" | "out of order";
 
 /** A producer as a checkpoint or an older state file stores it; no window means only lastSeq is known. */
-export type StoredProducer = Omit<ProducerState, "window"> & { window?: number };
+export type StoredProducer = Omit<ProducerState, "window" | "runStart"> & { window?: number; runStart?: number };
 
 /**
  * Where `seq` stands against a producer's state: "accepted" when above the
@@ -35,14 +40,21 @@ export type StoredProducer = Omit<ProducerState, "window"> & { window?: number }
  */
 export function classify(state: ProducerState, seq: number): Applied {
   if (seq > state.lastSeq) return "accepted";
+  if (seq >= state.runStart) return "duplicate";
   const behind = state.lastSeq - seq;
   return behind < WINDOW && ((state.window >>> behind) & 1) === 1 ? "duplicate" : "out of order";
+}
+
+/** The state of a producer first counted at `seq`. */
+export function newProducer(seq: number, now: number): ProducerState {
+  return { lastSeq: seq, window: 1, runStart: seq, lastSeen: now };
 }
 
 /** Counts `seq` in the state (it must be above the highest). */
 export function advance(state: ProducerState, seq: number): void {
   const shift = seq - state.lastSeq;
   state.window = shift >= WINDOW ? 1 : ((state.window << shift) | 1) >>> 0;
+  if (shift !== 1) state.runStart = seq;
   state.lastSeq = seq;
 }
 
@@ -80,8 +92,8 @@ export class Ledger {
     // Oldest first, so that eviction takes from the front of the map.
     this.#producers = new Map(
       [...producers].sort((a, b) => a[1].lastSeen - b[1].lastSeen).map((
-        [id, { lastSeq, window = 1, lastSeen }],
-      ) => [id, { lastSeq, window: window | 1, lastSeen }]),
+        [id, { lastSeq, window = 1, runStart = lastSeq, lastSeen }],
+      ) => [id, { lastSeq, window: (window | 1) >>> 0, runStart, lastSeen }]),
     );
     this.#maxProducers = maxProducers;
   }
@@ -125,7 +137,7 @@ export class Ledger {
         advance(state, like.seq);
       } else {
         if (!before.has(like.producer)) before.set(like.producer, undefined);
-        this.#producers.set(like.producer, { lastSeq: like.seq, window: 1, lastSeen: now });
+        this.#producers.set(like.producer, newProducer(like.seq, now));
       }
     }
     this.#total += like.likes;

@@ -21,7 +21,7 @@ import {
   PrimaryLogReader,
 } from "../formats/primary_log.ts";
 import { escapeBytes } from "../common/escape.ts";
-import { advance, type ProducerState } from "./ledger.ts";
+import { advance, newProducer, type ProducerState } from "./ledger.ts";
 import type { LikesLog } from "./likes_log.ts";
 import { type Checkpoint, type LogPosition, type Store, TAIL_BYTES } from "./store.ts";
 
@@ -98,7 +98,7 @@ export function replayLog(
             state.lastSeen = reader.time;
           } else {
             // New, or counted anew after the primary had forgotten the producer (expiry, eviction).
-            producers.set(id, { lastSeq: reader.seq, window: 1, lastSeen: reader.time });
+            producers.set(id, newProducer(reader.seq, reader.time));
           }
         }
       } else if (kind === LINE_DUPLICATE || kind === LINE_OUT_OF_ORDER) {

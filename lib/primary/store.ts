@@ -43,7 +43,7 @@ export interface Checkpoint extends LogPosition {
 
 /** How many bytes before its offset a checkpoint keeps to recognise its log. */
 export const TAIL_BYTES = 256;
-const VERSION = 2;
+const VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS checkpoint_producers (
   id TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL,
   seq_window INTEGER NOT NULL,
+  run_start INTEGER NOT NULL,
   last_seen INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
@@ -81,7 +82,7 @@ export class Store {
     this.#saveState = db.prepare(
       "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?, ?, ?, ?)",
     );
-    this.#saveProducer = db.prepare("INSERT OR REPLACE INTO checkpoint_producers VALUES (?, ?, ?, ?)");
+    this.#saveProducer = db.prepare("INSERT OR REPLACE INTO checkpoint_producers VALUES (?, ?, ?, ?, ?)");
     this.#deleteProducer = db.prepare("DELETE FROM checkpoint_producers WHERE id = ?");
     this.#begin = db.prepare("BEGIN");
     this.#commit = db.prepare("COMMIT");
@@ -147,13 +148,15 @@ export class Store {
       if (!numbers.every((n) => Number.isSafeInteger(n) && n >= 0) || !(row.log_tail instanceof Uint8Array)) {
         return { untrusted: "holds values out of range" };
       }
-      const producers = (this.#db.prepare("SELECT id, last_seq, seq_window, last_seen FROM checkpoint_producers")
-        .all() as { id: string; last_seq: number; seq_window: number; last_seen: number }[])
-        .map((r): [string, ProducerState] => [r.id, {
-          lastSeq: r.last_seq,
-          window: r.seq_window,
-          lastSeen: r.last_seen,
-        }]);
+      const producers =
+        (this.#db.prepare("SELECT id, last_seq, seq_window, run_start, last_seen FROM checkpoint_producers")
+          .all() as { id: string; last_seq: number; seq_window: number; run_start: number; last_seen: number }[])
+          .map((r): [string, ProducerState] => [r.id, {
+            lastSeq: r.last_seq,
+            window: r.seq_window,
+            runStart: r.run_start,
+            lastSeen: r.last_seen,
+          }]);
       return {
         checkpoint: {
           total: row.total,
@@ -189,7 +192,7 @@ export class Store {
         if (all) db.exec("DELETE FROM checkpoint_producers");
         this.#saveState.run(VERSION, total, position.logId, position.offset, position.lines, position.tail);
         for (const [id, state] of producers) {
-          if (state) this.#saveProducer.run(id, state.lastSeq, state.window, state.lastSeen);
+          if (state) this.#saveProducer.run(id, state.lastSeq, state.window, state.runStart, state.lastSeen);
           else this.#deleteProducer.run(id);
         }
         this.#commit.run();

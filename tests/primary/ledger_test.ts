@@ -45,7 +45,11 @@ Deno.test("Ledger answers `out of order` for a seq below the highest that was ne
     "duplicate",
     "out of order",
   ]);
-  // Beyond the window nothing can be known: never `duplicate`.
+  // A run of consecutive seqs is remembered whole, beyond the window.
+  batch(ledger, [like(1, "q", 1)]);
+  for (let seq = 2; seq <= 3 * WINDOW; seq++) batch(ledger, [like(1, "q", seq)]);
+  assert.deepEqual(batch(ledger, [like(1, "q", 1)]), ["duplicate"]);
+  // Before a gap and beyond the window nothing can be known: never `duplicate`.
   batch(ledger, [like(1, "p", 5 + WINDOW)]);
   assert.deepEqual(batch(ledger, [like(1, "p", 5)]), ["out of order"]);
 });
@@ -113,7 +117,7 @@ Deno.test("Ledger.rollback() restores the total and every producer the batch tou
   assert.equal(ledger.total, 74);
   ledger.rollback();
   assert.equal(ledger.total, 50);
-  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, window: 1, lastSeen: 100 });
+  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, window: 1, runStart: 4, lastSeen: 100 });
   assert.equal(ledger.producer("new"), undefined);
   assert.equal(ledger.producerCount, 1);
   // The rolled-back sequence numbers count when they come again.
@@ -126,7 +130,7 @@ Deno.test("Ledger.rollback() undoes a duplicate's refresh of last-seen time", ()
   ledger.begin();
   assert.equal(ledger.apply(like(1, "p", 3), 900), "duplicate");
   ledger.rollback();
-  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, window: 1, lastSeen: 100 });
+  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, window: 1, runStart: 3, lastSeen: 100 });
 });
 
 Deno.test("Ledger.changes() lists the new total and the producers touched, duplicates included", () => {
@@ -139,7 +143,12 @@ Deno.test("Ledger.changes() lists the new total and the producers touched, dupli
   assert.equal(changes.total, 5);
   assert.deepEqual(
     new Map(changes.touched),
-    new Map([["a", { lastSeq: 1, window: 1, lastSeen: 10 }], ["c", { lastSeq: 7, window: 1, lastSeen: 10 }]]),
+    new Map([["a", { lastSeq: 1, window: 1, runStart: 1, lastSeen: 10 }], ["c", {
+      lastSeq: 7,
+      window: 1,
+      runStart: 7,
+      lastSeen: 10,
+    }]]),
   );
   assert.deepEqual(changes.evicted, []);
 });
@@ -181,7 +190,7 @@ Deno.test("Ledger.rollback() leaves eviction undone", () => {
   ledger.apply(like(1, "b", 1), 10);
   assert.deepEqual(ledger.changes().evicted, ["a"]);
   ledger.rollback();
-  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, window: 1, lastSeen: 1 });
+  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 1 });
   assert.equal(ledger.producerCount, 1);
 });
 

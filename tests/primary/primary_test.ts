@@ -1,22 +1,18 @@
 import assert from "node:assert/strict";
 import { unescapeBytes } from "../../lib/common/escape.ts";
 import { parseLogLine } from "../../lib/primary/likes_log.ts";
-import { type PrimaryProcess, startPrimary, storedCheckpoint, storedTotal } from "../support/primary.ts";
+import {
+  type PrimaryProcess,
+  runPrimaryToExit,
+  startPrimary,
+  storedCheckpoint,
+  storedTotal,
+} from "../support/primary.ts";
 import { exchange, pipeline, readReplies } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const encoder = new TextEncoder();
-
-/** Runs a primary that is expected to stop on its own (bad flags or state) and returns how it ended. */
-async function runPrimaryToExit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
-}
 
 function logLines(path: string): string[] {
   return Deno.readTextFileSync(path).split("\n").slice(0, -1);

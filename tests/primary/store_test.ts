@@ -36,12 +36,18 @@ Deno.test("Store keeps the checkpoint's total, log position and producers across
   withDir((dir) => {
     const path = `${dir}/state.db`;
     const store = Store.open(path);
-    store.save(5, POSITION, [["a", { lastSeq: 3, window: 0b101, lastSeen: 10 }], ["b", {
+    store.save(5, POSITION, [["a", { lastSeq: 3, window: 0b101, runStart: 1, lastSeen: 10 }], ["b", {
       lastSeq: 1,
       window: 1,
+      runStart: 1,
       lastSeen: 11,
     }]]);
-    store.save(7, { ...POSITION, offset: 600 }, [["b", undefined], ["c", { lastSeq: 9, window: 1, lastSeen: 12 }]]);
+    store.save(7, { ...POSITION, offset: 600 }, [["b", undefined], ["c", {
+      lastSeq: 9,
+      window: 1,
+      runStart: 1,
+      lastSeen: 12,
+    }]]);
     store.close();
     const again = Store.open(path);
     try {
@@ -52,11 +58,11 @@ Deno.test("Store keeps the checkpoint's total, log position and producers across
       assert.equal(checkpoint.logId, "abc");
       assert.deepEqual([...checkpoint.tail], [...POSITION.tail]);
       assert.deepEqual(checkpoint.producers.sort(), [
-        ["a", { lastSeq: 3, window: 0b101, lastSeen: 10 }],
-        ["c", { lastSeq: 9, window: 1, lastSeen: 12 }],
+        ["a", { lastSeq: 3, window: 0b101, runStart: 1, lastSeen: 10 }],
+        ["c", { lastSeq: 9, window: 1, runStart: 1, lastSeen: 12 }],
       ]);
       // A checkpoint from scratch drops producers it does not list.
-      again.save(8, POSITION, [["d", { lastSeq: 1, window: 1, lastSeen: 1 }]], true);
+      again.save(8, POSITION, [["d", { lastSeq: 1, window: 1, runStart: 1, lastSeen: 1 }]], true);
       assert.deepEqual(checkpointOf(again).producers.map(([id]) => id), ["d"]);
     } finally {
       again.close();
@@ -96,8 +102,10 @@ Deno.test("Store.load() reports a checkpoint whose pages are damaged as untruste
   withDir((dir) => {
     const path = `${dir}/state.db`;
     const store = Store.open(path);
-    const producers: [string, { lastSeq: number; window: number; lastSeen: number }][] = [];
-    for (let i = 0; i < 2000; i++) producers.push([`producer-${i}`, { lastSeq: i + 1, window: 1, lastSeen: i }]);
+    const producers: [string, { lastSeq: number; window: number; runStart: number; lastSeen: number }][] = [];
+    for (let i = 0; i < 2000; i++) {
+      producers.push([`producer-${i}`, { lastSeq: i + 1, window: 1, runStart: 1, lastSeen: i }]);
+    }
     store.save(5, POSITION, producers);
     store.close();
     const bytes = Deno.readFileSync(path);
@@ -141,7 +149,7 @@ Deno.test("Store keeps the largest sequence number a message may carry exactly",
   withDir((dir) => {
     const path = `${dir}/state.db`;
     const store = Store.open(path);
-    const state = { lastSeq: Number.MAX_SAFE_INTEGER, window: 0xffffffff, lastSeen: 1_900_000_000_000 };
+    const state = { lastSeq: Number.MAX_SAFE_INTEGER, window: 0xffffffff, runStart: 1, lastSeen: 1_900_000_000_000 };
     store.save(Number.MAX_SAFE_INTEGER - 1, POSITION, [["p", state]]);
     store.close();
     const again = Store.open(path);

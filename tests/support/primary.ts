@@ -74,3 +74,13 @@ export function storedCheckpoint(path: string): Checkpoint {
 export function storedTotal(path: string): number {
   return storedCheckpoint(path).total;
 }
+
+/** Runs a primary that is expected to stop on its own (bad flags, state or log) and returns how it ended. */
+export async function runPrimaryToExit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, "--port", "0", "--http", "off", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
+}
