@@ -147,7 +147,9 @@ runProgram("primary", async () => {
   } catch (error) {
     failure = `could not log the stop: ${(error as Error).message}`;
   }
-  if (!committer.checkpoint()) failure ??= "could not write the checkpoint (the next start replays more log)";
+  if (!committer.checkpoint()) {
+    failure ??= `could not write the checkpoint, so the next start replays more log (${health.problem})`;
+  }
   store.close();
   log.close();
   if (failure !== undefined) {
