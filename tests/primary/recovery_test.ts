@@ -304,3 +304,79 @@ Deno.test("a checkpoint beyond the log's end stops start-up; --reset starts over
   assert.equal(again.total, 3);
   assert.equal((await again.stop()).code, 0);
 });
+
+Deno.test("a log deleted while in use is noticed, recreated whole from the open file, and said so", async () => {
+  const primary = await startPrimary({ args: ["--log-check-every", "50ms"] });
+  try {
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 4 d 1\n", 1), ["0"]);
+    const before = Deno.readTextFileSync(primary.log);
+    Deno.removeSync(primary.log);
+    const deadline = Date.now() + 10_000;
+    while (!/was deleted while in use/.test(primary.output())) {
+      assert.ok(Date.now() < deadline, `not noticed: ${primary.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 5 d 2\n", 1), ["0"]);
+    const text = Deno.readTextFileSync(primary.log);
+    assert.ok(text.startsWith(before), "the history is back at the path");
+    assert.match(
+      text,
+      /The log .* was deleted while in use; recreated it from the open file \(\d+ bytes\): no line lost\n/,
+    );
+    assert.equal(await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then((r) => r.status), 200);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const again = await startPrimary({ dir: primary.dir, args: ["--http", "off"] });
+  assert.equal(again.total, 9);
+  assert.equal((await again.stop()).code, 0);
+});
+
+Deno.test("a log replaced by another file while in use refuses likes and fails /healthz until the path is free", async () => {
+  const primary = await startPrimary({ args: ["--log-check-every", "50ms"] });
+  try {
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 4 r 1\n", 1), ["0"]);
+    Deno.renameSync(primary.log, `${primary.log}.moved`);
+    Deno.writeTextFileSync(primary.log, "someone else's file\n");
+    const deadline = Date.now() + 10_000;
+    let health = await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then((r) => r.text());
+    while (!health.includes("was replaced by another file")) {
+      assert.ok(Date.now() < deadline, health);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      health = await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then((r) => r.text());
+    }
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 5 r 2\n", 1), ["1 storage error"]);
+    assert.equal(Deno.readTextFileSync(primary.log), "someone else's file\n", "never written to");
+    Deno.removeSync(primary.log);
+    while (!/was deleted while in use/.test(primary.output())) {
+      assert.ok(Date.now() < deadline, primary.output());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 5 r 2\n", 1), ["0"]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const again = await startPrimary({ dir: primary.dir, args: ["--http", "off"] });
+  assert.equal(again.total, 9);
+  assert.equal((await again.stop()).code, 0);
+});
+
+Deno.test("a seq never counted is answered `1 out of order`, never `0 duplicate`, also after a restart", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  assert.deepEqual(await exchange(first.port, "LikesServer1 1 o 1\nLikesServer1 2 o 3\nLikesServer1 4 o 2\n", 3), [
+    "0",
+    "0",
+    "1 out of order",
+  ]);
+  assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 3);
+    assert.deepEqual(await exchange(second.port, "LikesServer1 4 o 2\nLikesServer1 2 o 3\n", 2), [
+      "1 out of order",
+      "0 duplicate",
+    ]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
+});
