@@ -42,6 +42,17 @@ function at(bytes: Uint8Array, i: number, word: Uint8Array): boolean {
   return true;
 }
 
+/** The decimal number of `count` digits at `at`, or -1 when one is not a digit. */
+function digits(bytes: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = bytes[i] - ZERO;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /**
  * Reads lines of the primary's log one at a time, leaving the fields of the
  * last one read in its properties. One reader is reused for a whole replay.
@@ -71,7 +82,7 @@ export class PrimaryLogReader {
   read(bytes: Uint8Array, start: number, end: number): LineKind {
     if (!this.#readTime(bytes, start, end)) return this.#bad("it does not start with a time");
     let i = start + STAMP + 1;
-    if (!at(bytes, i, LIKES_SERVER) || end - i < LIKES_SERVER.length) {
+    if (end - i < LIKES_SERVER.length || !at(bytes, i, LIKES_SERVER)) {
       if (end - i >= RESET.length && at(bytes, i, RESET)) return LINE_RESET;
       return LINE_OTHER;
     }
@@ -177,24 +188,19 @@ export class PrimaryLogReader {
       if (same) return true;
     }
     this.#stampValid = false;
-    const b = (k: number) => bytes[start + k] - ZERO;
     const separators = bytes[start + 4] === 0x2d && bytes[start + 7] === 0x2d && bytes[start + 10] === 0x54 &&
       bytes[start + 13] === 0x3a && bytes[start + 16] === 0x3a && bytes[start + 19] === 0x2e &&
       bytes[start + 23] === 0x5a;
     if (!separators) return false;
-    for (const k of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]) {
-      const d = b(k);
-      if (d < 0 || d > 9) return false;
-    }
-    this.time = Date.UTC(
-      b(0) * 1000 + b(1) * 100 + b(2) * 10 + b(3),
-      b(5) * 10 + b(6) - 1,
-      b(8) * 10 + b(9),
-      b(11) * 10 + b(12),
-      b(14) * 10 + b(15),
-      b(17) * 10 + b(18),
-      b(20) * 100 + b(21) * 10 + b(22),
-    );
+    const year = digits(bytes, start, 4);
+    const month = digits(bytes, start + 5, 2);
+    const day = digits(bytes, start + 8, 2);
+    const hour = digits(bytes, start + 11, 2);
+    const minute = digits(bytes, start + 14, 2);
+    const second = digits(bytes, start + 17, 2);
+    const ms = digits(bytes, start + 20, 3);
+    if ((year | month | day | hour | minute | second | ms) < 0) return false;
+    this.time = Date.UTC(year, month - 1, day, hour, minute, second, ms);
     stamp.set(bytes.subarray(start, start + STAMP));
     this.#stampValid = true;
     return true;
