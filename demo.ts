@@ -10,14 +10,6 @@ import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
-import { formatDuration } from "./lib/common/duration.ts";
-
-/** A status interval of 0 would print without pause. */
-function interval(text: string): number {
-  const ms = parse.duration(text);
-  if (ms === 0) throw new RangeError("The interval must be above 0");
-  return ms;
-}
 
 const defaults = {
   ...parentDefaults,
@@ -31,14 +23,12 @@ const specs: FlagSpecs<DemoOptions> = {
   refreshEvery: {
     help: "How often the status line updates on a terminal",
     arg: "DURATION",
-    parse: interval,
-    format: formatDuration,
+    parse: parse.positiveDuration,
   },
   statusEvery: {
     help: "How often a status line is printed on a pipe",
     arg: "DURATION",
-    parse: interval,
-    format: formatDuration,
+    parse: parse.positiveDuration,
   },
 };
 

@@ -6,7 +6,9 @@
 import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
 import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
+import { Checkpointer } from "./lib/primary/checkpointer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
+import { Health } from "./lib/primary/health.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
 import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
@@ -15,8 +17,9 @@ import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
 import { expireProducers, scheduleExpiry } from "./lib/primary/producer_expiry.ts";
-import { Store, StoreError } from "./lib/primary/store.ts";
-import { refuseSilentReset } from "./lib/primary/state_guard.ts";
+import { recover, type Recovered } from "./lib/primary/replay.ts";
+import { Store } from "./lib/primary/store.ts";
+import { watchLogFile } from "./lib/primary/log_watch.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { primaryGrants } from "./lib/launch/permissions.ts";
@@ -42,30 +45,59 @@ runProgram("primary", async () => {
   // ready line) is a clean stop once started, never the default kill (exit 143).
   const stopRequested = untilSignal();
 
-  // Open the state first: a state we cannot trust stops us before we listen.
-  let store: Store, log: LikesLog;
+  // Replay first: a log that does not replay stops us before we listen.
+  let log: LikesLog;
   try {
-    refuseSilentReset(options.state, options.log, options.reset);
-    store = Store.open(options.state, { durability: options.durability, reset: options.reset });
     log = LikesLog.open(options.log);
   } catch (error) {
-    if (error instanceof StoreError || error instanceof LogOpenError) {
-      throw new ProgramError(error.message, { cause: error });
-    }
+    if (error instanceof LogOpenError) throw new ProgramError(error.message, { cause: error });
     throw error;
   }
-  const repair = log.recover(store.logMark);
-  const ledger = new Ledger(store.total, store.takeProducers(), { maxProducers: options.maxProducers });
+  const notes: string[] = [];
+  let store: Store, recovered: Recovered;
+  const replayStarted = performance.now();
+  try {
+    store = openCheckpoint(options.state, notes);
+    recovered = recover(log, store, options.reset);
+  } catch (error) {
+    throw new ProgramError((error as Error).message, { cause: error });
+  }
+  const replayMs = performance.now() - replayStarted;
+  const ledger = new Ledger(recovered.total, recovered.producers, { maxProducers: options.maxProducers });
   const stats = new Stats();
-  const committer = new Committer(ledger, store, log, stats, { durability: options.durability });
-  if (repair) committer.event(repair);
-  // Forgotten in the store too: otherwise every start-up would load and expire them again.
-  expireProducers(ledger, store, options.producerTtl);
-  committer.event(formatPrimaryEntry(
-    options.reset
-      ? { kind: "reset", state: options.state }
-      : { kind: "recovered", total: ledger.total, state: options.state },
-  ));
+  const health = new Health();
+  const checkpointer = new Checkpointer(store, log, ledger, health, {
+    every: options.checkpointEvery,
+    bytes: options.checkpointBytes,
+    durability: options.durability,
+  });
+  const committer = new Committer(ledger, log, stats, {
+    durability: options.durability,
+    commitDelay: options.commitDelay,
+    checkpointer,
+    health,
+    lines: recovered.position.lines,
+  });
+  try {
+    for (const note of [...notes, ...recovered.notes]) {
+      console.error(`primary: ${note}`);
+      committer.event(note);
+    }
+    expireProducers(ledger, options.producerTtl);
+    const how = recovered.fromCheckpoint
+      ? `checkpoint at line ${recovered.position.lines - recovered.replayed}, then ${recovered.replayed} log lines`
+      : `${recovered.replayed} log lines`;
+    committer.event(`Replayed ${how} in ${replayMs.toFixed(0)} ms`);
+    committer.event(formatPrimaryEntry(
+      options.reset
+        ? { kind: "reset", state: options.state }
+        : { kind: "recovered", total: ledger.total, state: options.state },
+    ));
+  } catch (error) {
+    throw new ProgramError(`Cannot write to the log ${options.log}: ${(error as Error).message}`, { cause: error });
+  }
+  // A checkpoint from scratch, so that the next start replays only what follows.
+  committer.checkpoint(true);
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
   let addr: Deno.NetAddr, http: ReturnType<typeof startHttp> | undefined;
@@ -79,7 +111,7 @@ runProgram("primary", async () => {
         stats,
         total: () => ledger.total,
         accepting: () => server.accepting,
-        storeHealthy: () => store.healthy,
+        problem: () => health.problem,
       });
     }
   } catch (error) {
@@ -87,7 +119,13 @@ runProgram("primary", async () => {
     throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
   }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
-  const stopExpiry = scheduleExpiry(ledger, store, options.producerTtl);
+  const stopExpiry = scheduleExpiry(committer, ledger, options.producerTtl);
+  const stopWatch = watchLogFile(log, committer, health, options.logCheckEvery);
+  // Checkpoints also when no batch comes to trigger one.
+  const checkpointTimer = setInterval(
+    () => committer.betweenBatches(() => checkpointer.due() && committer.checkpoint()),
+    options.checkpointEvery,
+  );
 
   console.log(
     `PrimaryLikesServer ready: likes on ${addr.hostname}:${addr.port}` +
@@ -100,9 +138,41 @@ runProgram("primary", async () => {
   await server.stop();
   await http?.shutdown();
   stopExpiry();
-  committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: ledger.total }));
+  stopWatch();
+  clearInterval(checkpointTimer);
+  let failure: string | undefined;
+  try {
+    committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: ledger.total }));
+  } catch (error) {
+    failure = `could not log the stop: ${(error as Error).message}`;
+  }
+  if (!committer.checkpoint()) {
+    failure ??= `could not write the checkpoint, so the next start replays more log (${health.problem})`;
+  }
   store.close();
   log.close();
+  if (failure !== undefined) {
+    // Every acknowledged like is in the log; only the stop's own bookkeeping failed.
+    console.error(
+      `PrimaryLikesServer stopped by ${signal}: total ${ledger.total}, every acknowledged like kept, but ${failure}`,
+    );
+    return 1;
+  }
   console.log(`PrimaryLikesServer stopped by ${signal}: total ${ledger.total}`);
   return 0;
 });
+
+/**
+ * Opens the checkpoint; one that is not a database at all is started afresh
+ * (the log holds everything), and a note says so.
+ */
+function openCheckpoint(path: string, notes: string[]): Store {
+  try {
+    return Store.open(path);
+  } catch (error) {
+    if (!Store.isDamaged(error)) throw error;
+    Deno.truncateSync(path);
+    notes.push(`The checkpoint ${path} was not a readable database and was emptied: ${(error as Error).message}`);
+    return Store.open(path);
+  }
+}

@@ -65,7 +65,7 @@ export function flagName(key: string): string {
 /** True for a flag whose value is a duration in ms (written `5m`, `250ms`). */
 export function isDuration(spec: Pick<FlagSpec<unknown>, "parse">): boolean {
   const read = spec.parse as unknown;
-  return read === parse.duration || read === parse.durationOrOff;
+  return read === parse.duration || read === parse.positiveDuration || read === parse.durationOrOff;
 }
 
 /** A duration as `parse.duration` reads it back exactly: `5m` when that is exact, else in ms. */
@@ -232,6 +232,12 @@ export const parse = {
   },
   duration(text: string): number {
     return parseDuration(text);
+  },
+  /** A duration above zero. */
+  positiveDuration(text: string): number {
+    const ms = parseDuration(text);
+    if (ms <= 0) throw new RangeError(`Expected a duration above zero, got ${JSON.stringify(text)}`);
+    return ms;
   },
   /** A duration, or `off` for 0: for a feature that a zero duration turns off. */
   durationOrOff(text: string): number {

@@ -6,7 +6,7 @@
  *   /events        Server-Sent Events: the stats JSON once a second
  *   /api/stats     the same JSON, once
  *   /metrics       Prometheus text exposition
- *   /healthz       200 while accepting likes with a writable store, else 503
+ *   /healthz       200 while accepting likes with working storage, else 503 and the reason
  *   /uplot.js, /uplot.css  the chart library, served from here so the page works offline
  */
 import { createHash } from "node:crypto";
@@ -24,8 +24,8 @@ export interface HttpSources {
   total: () => number;
   /** True while the TCP side accepts producers. */
   accepting: () => boolean;
-  /** True while the store commits. */
-  storeHealthy: () => boolean;
+  /** What is wrong with storage (a failed log or checkpoint write, a deleted log); undefined when nothing. */
+  problem: () => string | undefined;
 }
 
 export interface HttpOptions {
@@ -250,8 +250,9 @@ export function startHttp(
       case "/metrics":
         return text(formatMetrics(sources.stats, sources.total()), 200, { "content-type": METRICS_CONTENT_TYPE });
       case "/healthz": {
-        const ok = sources.accepting() && sources.storeHealthy();
-        return text(ok ? "ok\n" : "unhealthy\n", ok ? 200 : 503);
+        const problem = sources.problem();
+        if (problem !== undefined) return text(`unhealthy: ${problem}\n`, 503);
+        return sources.accepting() ? text("ok\n", 200) : text("unhealthy: not accepting likes\n", 503);
       }
       default:
         return text("Not found\n", 404);

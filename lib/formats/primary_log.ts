@@ -3,6 +3,7 @@
  *
  *   <time> LikesServer<N> <likes> Total <total>[ producer=<id> seq=<seq>]
  *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
+ *   <time> LikesServer<N> <likes> Out of order Total <total> producer=<id> seq=<seq>
  *   <time> Invalid data[ "<escaped bytes>"] (<reason>) from <address>
  *   <time> Recovered total <total> from <state file>
  *   <time> Started from zero (reset) with state <state file>
@@ -15,10 +16,13 @@
  *
  * Two writers produce the same bytes: `formatPrimaryLine()` (strings, for
  * events and tests) and `PrimaryLogWriter` (bytes into one reused buffer, for
- * the commit path, where a batch holds thousands of lines).
+ * the commit path, where a batch holds thousands of lines). Two readers take
+ * them back: `parsePrimaryLine()` (entries, for the audit and tests) and
+ * `PrimaryLogReader` (fields from bytes, for the start-up replay, which must
+ * read millions of lines a second). Round-trip tests hold all four together.
  */
 import { escapeBytes, escapeText, unescapeBytes } from "../common/escape.ts";
-import { likesServerName } from "../protocol/names.ts";
+import { LIKES_SERVER_PREFIX, likesServerName } from "../protocol/names.ts";
 import { splitTimedLine, timedLine } from "./timed_line.ts";
 import { decimalDigits, writeDecimal } from "../common/io.ts";
 
@@ -31,6 +35,8 @@ export interface LikeLine {
   likes: number;
   /** A repeat of an already counted (producer, seq): not counted again. */
   duplicate: boolean;
+  /** A seq below the producer's highest that was never counted: refused, not counted. */
+  outOfOrder?: true;
   /** The running total after this line. */
   total: number;
   /** Present with `seq` or not at all; always present on a duplicate. */
@@ -82,9 +88,9 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
   switch (entry.kind) {
     case "like": {
       const base = `${likesServerName(entry.server)} ${entry.likes} ${
-        entry.duplicate ? "Duplicate " : ""
+        entry.duplicate ? "Duplicate " : entry.outOfOrder ? "Out of order " : ""
       }Total ${entry.total}`;
-      return entry.duplicate || entry.producer !== undefined
+      return entry.duplicate || entry.outOfOrder || entry.producer !== undefined
         ? `${base} producer=${entry.producer} seq=${entry.seq}`
         : base;
     }
@@ -95,7 +101,7 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
     case "recovered":
       return `Recovered total ${entry.total} from ${entry.state}`;
     case "reset":
-      return `Started from zero (reset) with state ${entry.state}`;
+      return `${RESET_EVENT} with state ${entry.state}`;
     case "stopped":
       return `Stopped by ${entry.signal} with total ${entry.total}`;
     case "event":
@@ -114,7 +120,7 @@ export interface PrimaryLogLine {
   entry: PrimaryLogEntry;
 }
 
-const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
+const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate |Out of order )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
 const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/;
 const RECOVERED = /^Recovered total (\d+) from (.*)$/;
 const RESET = /^Started from zero \(reset\) with state (.*)$/;
@@ -129,9 +135,10 @@ export function parsePrimaryEntry(text: string): PrimaryLogEntry {
       kind: "like",
       server: Number(server),
       likes: Number(likes),
-      duplicate: !!duplicate,
+      duplicate: duplicate === "Duplicate ",
       total: Number(total),
     };
+    if (duplicate === "Out of order ") like.outOfOrder = true;
     if (producer !== undefined) {
       like.producer = producer;
       like.seq = Number(seq);
@@ -175,6 +182,7 @@ const SPACE = 0x20;
 const NEWLINE = 0x0a;
 const TOTAL = encoder.encode(" Total ");
 const DUPLICATE_TOTAL = encoder.encode(" Duplicate Total ");
+const OUT_OF_ORDER_TOTAL = encoder.encode(" Out of order Total ");
 const PRODUCER = encoder.encode(" producer=");
 const SEQ = encoder.encode(" seq=");
 const INVALID_DATA = encoder.encode("Invalid data ");
@@ -221,14 +229,21 @@ export class PrimaryLogWriter {
     this.#stamp = encoder.encode(`${time.toISOString()} `);
   }
 
-  /** Writes a like line; `producer` and `seq` are written on a duplicate or when `producer` is given. */
-  like(server: number, likes: number, duplicate: boolean, total: number, producer?: string, seq?: number): void {
+  /** Writes a like line; `producer` and `seq` are written unless it was accepted without them. */
+  like(
+    server: number,
+    likes: number,
+    outcome: "accepted" | "duplicate" | "out of order",
+    total: number,
+    producer?: string,
+    seq?: number,
+  ): void {
     this.#raw(this.#stamp);
     this.#raw(serverName(server));
     this.#value(likes);
-    this.#raw(duplicate ? DUPLICATE_TOTAL : TOTAL);
+    this.#raw(outcome === "accepted" ? TOTAL : outcome === "duplicate" ? DUPLICATE_TOTAL : OUT_OF_ORDER_TOTAL);
     this.#value(total);
-    if (duplicate || producer !== undefined) {
+    if (outcome !== "accepted" || producer !== undefined) {
       this.#raw(PRODUCER);
       this.#raw(producerBytes(String(producer)));
       this.#raw(SEQ);
@@ -292,5 +307,198 @@ export class PrimaryLogWriter {
     const digits = decimalDigits(value);
     this.#room(digits);
     this.length = writeDecimal(this.#bytes, this.length, value, digits);
+  }
+}
+
+// ---- Reading back from bytes, for the start-up replay: no decoding, no regex, no allocation per line.
+
+/** What a line is, as PrimaryLogReader.read() tells it. */
+export const LINE_ACCEPTED = 0;
+export const LINE_DUPLICATE = 1;
+export const LINE_OUT_OF_ORDER = 2;
+export const LINE_RESET = 3;
+export const LINE_OTHER = 4;
+export const LINE_BAD = 5;
+export type LineKind = 0 | 1 | 2 | 3 | 4 | 5;
+
+/** The text of the event line that resets the total; replay honours it. */
+export const RESET_EVENT = "Started from zero (reset)";
+
+const NAME_BYTES = encoder.encode(LIKES_SERVER_PREFIX);
+const TOTAL_WORD = encoder.encode("Total ");
+const DUPLICATE_WORD = encoder.encode("Duplicate ");
+const OUT_OF_ORDER_WORD = encoder.encode("Out of order ");
+const RESET_BYTES = encoder.encode(RESET_EVENT);
+const ZERO = 0x30;
+/** `YYYY-MM-DDTHH:MM:SS.mmmZ` */
+const STAMP = 24;
+
+function at(bytes: Uint8Array, i: number, word: Uint8Array): boolean {
+  for (let k = 0; k < word.length; k++) if (bytes[i + k] !== word[k]) return false;
+  return true;
+}
+
+/** The decimal number of `count` digits at `at`, or -1 when one is not a digit. */
+function digits(bytes: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = bytes[i] - ZERO;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Reads lines of the primary's log one at a time, leaving the fields of the
+ * last one read in its properties. One reader is reused for a whole replay.
+ */
+export class PrimaryLogReader {
+  server = 0;
+  likes = 0;
+  total = 0;
+  /** -1 for a line without a producer. */
+  seq = -1;
+  /** The line's time, ms since the epoch. */
+  time = 0;
+  /** Why the last line is LINE_BAD. */
+  error = "";
+  #producer = "";
+  #producerBytes = new Uint8Array(64);
+  #producerLength = -1;
+  readonly #stamp = new Uint8Array(STAMP);
+  #stampValid = false;
+
+  /** The producer id of the last like line read; "" when it had none. */
+  get producer(): string {
+    return this.seq < 0 ? "" : this.#producer;
+  }
+
+  /** Reads the line `bytes[start, end)` (without its newline). */
+  read(bytes: Uint8Array, start: number, end: number): LineKind {
+    if (!this.#readTime(bytes, start, end)) return this.#bad("it does not start with a time");
+    let i = start + STAMP + 1;
+    if (end - i < NAME_BYTES.length || !at(bytes, i, NAME_BYTES)) {
+      if (end - i >= RESET_BYTES.length && at(bytes, i, RESET_BYTES)) return LINE_RESET;
+      return LINE_OTHER;
+    }
+    i += NAME_BYTES.length;
+    // Every number is read the same way: digits, no leading zero, at most 16.
+    let n = 0, digits = 0;
+    for (; i < end && bytes[i] !== SPACE; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its server number is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0 || i === end) return this.#bad("it is a cut-off like line");
+    this.server = n;
+    i++;
+    n = 0, digits = 0;
+    for (; i < end && bytes[i] !== SPACE; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its like count is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0 || i === end) return this.#bad("it is a cut-off like line");
+    this.likes = n;
+    i++;
+    let kind: LineKind = LINE_ACCEPTED;
+    if (bytes[i] === DUPLICATE_WORD[0] && at(bytes, i, DUPLICATE_WORD)) {
+      kind = LINE_DUPLICATE;
+      i += DUPLICATE_WORD.length;
+    } else if (bytes[i] === OUT_OF_ORDER_WORD[0] && at(bytes, i, OUT_OF_ORDER_WORD)) {
+      kind = LINE_OUT_OF_ORDER;
+      i += OUT_OF_ORDER_WORD.length;
+    }
+    if (end - i < TOTAL_WORD.length || !at(bytes, i, TOTAL_WORD)) return this.#bad("it has no Total");
+    i += TOTAL_WORD.length;
+    n = 0, digits = 0;
+    for (; i < end && bytes[i] !== SPACE; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its Total is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0) return this.#bad("its Total is not a number");
+    this.total = n;
+    this.seq = -1;
+    if (i === end) {
+      return kind === LINE_ACCEPTED ? kind : this.#bad("a duplicate or out-of-order line has no producer");
+    }
+    if (end - i < PRODUCER.length || !at(bytes, i, PRODUCER)) return this.#bad("it has text after its Total");
+    i += PRODUCER.length;
+    const idStart = i;
+    while (i < end && bytes[i] !== SPACE) i++;
+    const idEnd = i;
+    if (idEnd === idStart || idEnd - idStart > 64) return this.#bad("its producer id is empty or too long");
+    if (end - i < SEQ.length || !at(bytes, i, SEQ)) return this.#bad("it has a producer but no seq");
+    i += SEQ.length;
+    n = 0, digits = 0;
+    for (; i < end; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its seq is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0 || !Number.isSafeInteger(n)) return this.#bad("its seq is not a number");
+    this.seq = n;
+    this.#rememberProducer(bytes, idStart, idEnd);
+    return kind;
+  }
+
+  #bad(reason: string): LineKind {
+    this.error = reason;
+    return LINE_BAD;
+  }
+
+  /** Most lines carry the same producer as the line before: reuse its string. */
+  #rememberProducer(bytes: Uint8Array, start: number, end: number): void {
+    const length = end - start;
+    const known = this.#producerBytes;
+    if (length === this.#producerLength) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (bytes[start + k] !== known[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    let id = "";
+    for (let k = 0; k < length; k++) id += String.fromCharCode(known[k] = bytes[start + k]);
+    this.#producer = id;
+    this.#producerLength = length;
+  }
+
+  /** Every line of a batch has the same time: parse it only when it changes. */
+  #readTime(bytes: Uint8Array, start: number, end: number): boolean {
+    if (end - start < STAMP + 2 || bytes[start + STAMP] !== SPACE) return false;
+    const stamp = this.#stamp;
+    if (this.#stampValid) {
+      let same = true;
+      for (let k = STAMP - 1; k >= 0; k--) {
+        if (bytes[start + k] !== stamp[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return true;
+    }
+    this.#stampValid = false;
+    const separators = bytes[start + 4] === 0x2d && bytes[start + 7] === 0x2d && bytes[start + 10] === 0x54 &&
+      bytes[start + 13] === 0x3a && bytes[start + 16] === 0x3a && bytes[start + 19] === 0x2e &&
+      bytes[start + 23] === 0x5a;
+    if (!separators) return false;
+    const year = digits(bytes, start, 4);
+    const month = digits(bytes, start + 5, 2);
+    const day = digits(bytes, start + 8, 2);
+    const hour = digits(bytes, start + 11, 2);
+    const minute = digits(bytes, start + 14, 2);
+    const second = digits(bytes, start + 17, 2);
+    const ms = digits(bytes, start + 20, 3);
+    if ((year | month | day | hour | minute | second | ms) < 0) return false;
+    this.time = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+    stamp.set(bytes.subarray(start, start + STAMP));
+    this.#stampValid = true;
+    return true;
   }
 }

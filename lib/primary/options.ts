@@ -39,6 +39,14 @@ export interface PrimaryOptions {
   maxProducers: number;
   /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
   producerTtl: number;
+  /** Longest time between checkpoints while likes arrive (ms). @default {5000} */
+  checkpointEvery: number;
+  /** Most log bytes between checkpoints. @default {8388608} */
+  checkpointBytes: number;
+  /** fsync mode: time a batch gathers after the previous sync (ms). @default {0} */
+  commitDelay: number;
+  /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
+  logCheckEvery: number;
 }
 
 export const primaryDefaults = {
@@ -60,6 +68,10 @@ export const primaryDefaults = {
   quietEnd: 200,
   maxProducers: 100_000,
   producerTtl: 86_400_000,
+  checkpointEvery: 5000,
+  checkpointBytes: 8 << 20,
+  commitDelay: 0,
+  logCheckEvery: 1000,
 } satisfies PrimaryOptions;
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
@@ -82,14 +94,18 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   host: { help: "Address to listen on for LikesServers", arg: "HOST", parse: parse.host },
   port: { help: "TCP port (0 picks a free one)", arg: "PORT", parse: parse.port },
   log: { help: "Human-readable log of every like and total", arg: "FILE", parse: parse.path },
-  state: { help: "SQLite state: total and dedupe", arg: "FILE", parse: parse.path },
+  state: {
+    help: "SQLite checkpoint of total and dedupe (the log is the commit record)",
+    arg: "FILE",
+    parse: parse.path,
+  },
   maxLikes: { help: "Most likes one message may carry", arg: "N", parse: parse.integer(0, 1_000_000) },
   durability: {
     help: "normal survives kill -9; fsync also survives power loss",
     arg: "MODE",
     parse: parse.oneOf("normal", "fsync"),
   },
-  reset: { help: "Start from a zero total, forgetting the stored state" },
+  reset: { help: "Start over from a zero total: a reset line in the log, every producer forgotten" },
   http: { help: "Dashboard and metrics address, or off", arg: "HOST:PORT", parse: httpAddress },
   token: {
     help: "Token producers must send (prefer $LIKES_TOKEN: flags show in ps)",
@@ -121,6 +137,22 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
+  checkpointEvery: {
+    help: "Longest time between checkpoints while likes arrive",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
+  checkpointBytes: { help: "Most log bytes between checkpoints", arg: "BYTES", parse: parse.integer(1, 2 ** 40) },
+  commitDelay: {
+    help: "fsync mode: wait this long after a sync for more likes to share the next (0: none)",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  logCheckEvery: {
+    help: "How often to check the log file was not deleted",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
 };
 
 /** True for addresses only this machine can reach. */

@@ -76,12 +76,12 @@ async function waitFor(what: string, condition: () => boolean, deadline = 10_000
 
 /** A real HTTP server in this process, fed by a Stats the test controls. */
 function inProcess(options?: Parameters<typeof startHttp>[3]) {
-  const state = { total: 0, accepting: true, storeHealthy: true };
+  const state = { total: 0, accepting: true, problem: undefined as string | undefined };
   const sources: HttpSources = {
     stats: new Stats(),
     total: () => state.total,
     accepting: () => state.accepting,
-    storeHealthy: () => state.storeHealthy,
+    problem: () => state.problem,
   };
   const http: HttpServer = startHttp("127.0.0.1", 0, sources, options);
   return { state, sources, http, port: http.addr.port };
@@ -219,17 +219,19 @@ Deno.test("primary stops promptly on SIGTERM while a dashboard stream is open", 
   }
 });
 
-Deno.test("/healthz answers 503 when not accepting or when the store fails", async () => {
+Deno.test("/healthz answers 503 with the reason when not accepting or when storage fails", async () => {
   const { state, http, port } = inProcess();
   try {
     assert.equal((await get(port, "/healthz")).status, 200);
     state.accepting = false;
     const stopping = await get(port, "/healthz");
     assert.equal(stopping.status, 503);
-    assert.equal(stopping.body, "unhealthy\n");
+    assert.equal(stopping.body, "unhealthy: not accepting likes\n");
     state.accepting = true;
-    state.storeHealthy = false;
-    assert.equal((await get(port, "/healthz")).status, 503);
+    state.problem = "Cannot write to the log /x: No space left on device";
+    const failing = await get(port, "/healthz");
+    assert.equal(failing.status, 503);
+    assert.equal(failing.body, "unhealthy: Cannot write to the log /x: No space left on device\n");
   } finally {
     await http.shutdown();
   }
@@ -277,7 +279,7 @@ Deno.test("/events stops serving a client that disconnects and limits open strea
 Deno.test("statsJson() keeps only the busiest LikesServers when asked for fewer", () => {
   const stats = new Stats(1000);
   for (let id = 1; id <= 5; id++) stats.recordLike(id, id * 2, false, 2000);
-  const json = statsJson({ stats, total: () => 30, accepting: () => true, storeHealthy: () => true }, 3000, 2);
+  const json = statsJson({ stats, total: () => 30, accepting: () => true, problem: () => undefined }, 3000, 2);
   assert.equal(json.serverCount, 5);
   assert.deepEqual((json.servers as { name: string }[]).map((s) => s.name), ["LikesServer4", "LikesServer5"]);
   assert.equal(json.uptimeSeconds, 2);

@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
+import {
+  LINE_ACCEPTED,
+  LINE_BAD,
+  LINE_DUPLICATE,
+  LINE_OTHER,
+  LINE_OUT_OF_ORDER,
+  LINE_RESET,
+  PrimaryLogReader,
+} from "../../lib/formats/primary_log.ts";
 import fc from "fast-check";
 import {
   formatPrimaryLine,
+  type LikeLine,
   parsePrimaryLine,
   parsePrimaryLog,
   type PrimaryLogEntry,
@@ -16,12 +26,16 @@ import { tempDir } from "../support/temp.ts";
 const TIME = new Date("2025-01-01T00:00:00.000Z");
 const decoder = new TextDecoder();
 
+function outcomeOf(e: LikeLine): "accepted" | "duplicate" | "out of order" {
+  return e.duplicate ? "duplicate" : e.outOfOrder ? "out of order" : "accepted";
+}
+
 /** Writes `entries` with the fast writer, as the committer does, and returns the bytes as text. */
 function writeFast(entries: PrimaryLogEntry[], time: Date): string {
   const writer = new PrimaryLogWriter();
   writer.begin(time);
   for (const e of entries) {
-    if (e.kind === "like") writer.like(e.server, e.likes, e.duplicate, e.total, e.producer, e.seq);
+    if (e.kind === "like") writer.like(e.server, e.likes, outcomeOf(e), e.total, e.producer, e.seq);
     else if (e.kind === "invalid") writer.invalid(e.data && escapeBytes(e.data), e.reason, e.from);
     else throw new Error(`The fast writer writes likes and invalid data only, not ${e.kind}`);
   }
@@ -95,7 +109,7 @@ const producer = fc.stringMatching(new RegExp(`^[A-Za-z0-9_-]{1,${MAX_PRODUCER_L
 const total = fc.nat({ max: Number.MAX_SAFE_INTEGER });
 const path = fc.string({ unit: "grapheme", maxLength: 30 }).filter((s) => !/[\n\r]/.test(s));
 const like = fc.oneof(
-  fc.record({ server: fc.nat(MAX_SERVER_ID), likes: fc.nat(1_000_000), total }).map((l) => ({
+  fc.record({ server: fc.nat(MAX_SERVER_ID), likes: fc.nat(1_000_000), total }).map((l): LikeLine => ({
     kind: "like" as const,
     duplicate: false,
     ...l,
@@ -103,11 +117,16 @@ const like = fc.oneof(
   fc.record({
     server: fc.nat(MAX_SERVER_ID),
     likes: fc.nat(1_000_000),
-    duplicate: fc.boolean(),
+    outcome: fc.constantFrom("accepted", "duplicate", "out of order"),
     total,
     producer,
     seq: fc.integer({ min: 1, max: MAX_SEQ }),
-  }).map((l) => ({ kind: "like" as const, ...l })),
+  }).map(({ outcome, ...l }): LikeLine => ({
+    kind: "like" as const,
+    ...l,
+    duplicate: outcome === "duplicate",
+    ...(outcome === "out of order" ? { outOfOrder: true as const } : {}),
+  })),
 );
 const invalid = fc.record({
   kind: fc.constant("invalid" as const),
@@ -165,4 +184,67 @@ Deno.test("lines appended to a LikesLog file parse back from the file", async ()
   }
   const parsed = parsePrimaryLog(await Deno.readTextFile(`${dir}/log`));
   assert.deepEqual(parsed.map((l) => l.entry), entries);
+});
+
+// ---- The replay reader
+
+const bytesOf = (text: string) => new TextEncoder().encode(text);
+
+function read(reader: PrimaryLogReader, line: string): number {
+  const bytes = bytesOf(`xx${line}\n`);
+  return reader.read(bytes, 2, bytes.length - 1);
+}
+
+Deno.test("PrimaryLogReader reads plain, idempotent, duplicate and out-of-order like lines with their time", () => {
+  const reader = new PrimaryLogReader();
+  assert.equal(read(reader, "2026-01-02T03:04:05.678Z LikesServer3 23 Total 23"), LINE_ACCEPTED);
+  assert.deepEqual([reader.server, reader.likes, reader.total, reader.seq, reader.producer], [3, 23, 23, -1, ""]);
+  assert.equal(reader.time, Date.parse("2026-01-02T03:04:05.678Z"));
+  assert.equal(read(reader, "2026-01-02T03:04:05.679Z LikesServer1 5 Total 28 producer=p-1_x seq=9"), LINE_ACCEPTED);
+  assert.deepEqual([reader.seq, reader.producer, reader.time % 1000], [9, "p-1_x", 679]);
+  assert.equal(
+    read(reader, "2026-01-02T03:04:05.679Z LikesServer1 5 Duplicate Total 28 producer=q seq=9"),
+    LINE_DUPLICATE,
+  );
+  assert.equal(reader.producer, "q");
+  assert.equal(
+    read(reader, "2026-01-02T03:04:05.679Z LikesServer1 5 Out of order Total 28 producer=q seq=2"),
+    LINE_OUT_OF_ORDER,
+  );
+  assert.equal(reader.seq, 2);
+});
+
+Deno.test("PrimaryLogReader tells the reset line and other events apart, and refuses broken like lines", () => {
+  const reader = new PrimaryLogReader();
+  assert.equal(read(reader, "2026-01-02T03:04:05.678Z Started from zero (reset) with state /x"), LINE_RESET);
+  assert.equal(read(reader, "2026-01-02T03:04:05.678Z Recovered total 3 from /x"), LINE_OTHER);
+  assert.equal(read(reader, '2026-01-02T03:04:05.678Z Invalid data "LikesServer1" (bad) from 1.2.3.4:5'), LINE_OTHER);
+  for (
+    const bad of [
+      "not a time at all, but long enough to look",
+      "2026-01-02T03:04:05.678Z LikesServer1 5 Tot",
+      "2026-01-02T03:04:05.678Z LikesServer1 x Total 5",
+      "2026-01-02T03:04:05.678Z LikesServer1 5 Total 5 producer=p",
+      "2026-01-02T03:04:05.678Z LikesServer1 5 Duplicate Total 5",
+      "2026-01-02T03:04:05.678Z LikesServer1 5 Total 5 trailing",
+    ]
+  ) {
+    assert.equal(read(reader, bad), LINE_BAD, bad);
+    assert.ok(reader.error.length > 0);
+  }
+});
+
+Deno.test("PrimaryLogReader reads back every like line that formatPrimaryLine() writes", () => {
+  const reader = new PrimaryLogReader();
+  fc.assert(
+    fc.property(like, time, (entry, at) => {
+      const bytes = bytesOf(formatPrimaryLine(entry, at));
+      const kind = reader.read(bytes, 0, bytes.length - 1);
+      assert.equal(kind, entry.duplicate ? LINE_DUPLICATE : entry.outOfOrder ? LINE_OUT_OF_ORDER : LINE_ACCEPTED);
+      assert.deepEqual(
+        [reader.server, reader.likes, reader.total, reader.seq, reader.producer, reader.time],
+        [entry.server, entry.likes, entry.total, entry.seq ?? -1, entry.producer ?? "", at.getTime()],
+      );
+    }),
+  );
 });

@@ -1,32 +1,20 @@
 import assert from "node:assert/strict";
 import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
 import { primaryEntries } from "../support/logs.ts";
-import { Store } from "../../lib/primary/store.ts";
-import { type PrimaryProcess, startPrimary, storedTotal } from "../support/primary.ts";
+import {
+  type PrimaryProcess,
+  runPrimaryToExit,
+  startPrimary,
+  storedCheckpoint,
+  storedTotal,
+} from "../support/primary.ts";
 import { exchange, pipeline, readReplies } from "../support/client.ts";
+import { primarySpecs } from "../../lib/primary/options.ts";
 import { tempDir } from "../support/temp.ts";
 import { toFlags } from "../../lib/common/cli.ts";
-import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const encoder = new TextEncoder();
-
-/** Runs a primary that is expected to stop on its own (bad flags or state) and returns how it ended. */
-async function runPrimaryToExit(
-  flags: Partial<PrimaryOptions>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("primary.ts", ROOT).pathname,
-      ...toFlags(primarySpecs, { port: 0, http: "off", ...flags }),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
-}
 
 function logLines(path: string): string[] {
   return Deno.readTextFileSync(path).split("\n").slice(0, -1);
@@ -252,6 +240,12 @@ Deno.test("primary restarted on its state continues from the stored total and sa
   const recovered = entries.filter((e) => e.kind === "recovered");
   assert.equal(recovered.length, 2);
   assert.deepEqual(recovered[1], { kind: "recovered", total: 30, state: second.state });
+  assert.ok(
+    entries.some((e) =>
+      e.kind === "event" && /^Replayed checkpoint at line \d+, then 0 log lines in \d+ ms$/.test(e.text)
+    ),
+    JSON.stringify(entries),
+  );
   assert.deepEqual(entries.at(-2), { kind: "like", server: 1, likes: 1, duplicate: false, total: 31 });
   assert.equal(storedTotal(first.state), 31);
 });
@@ -285,40 +279,48 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
   assert.equal(storedTotal(first.state), 3);
 });
 
-Deno.test("primary refuses to start from zero when its state is gone but its log has history", async () => {
-  const first = await startPrimary({ flags: { http: "off" } });
+Deno.test("primary whose checkpoint is gone rebuilds the state from the whole log and says so", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
   try {
-    assert.deepEqual(await exchange(first.port, "LikesServer1 20\n", 1), ["0"]);
+    assert.deepEqual(await exchange(first.port, "LikesServer1 20 p 1\n", 1), ["0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
   for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
   const log = Deno.readFileSync(first.log);
-  const { code, stderr } = await runPrimaryToExit({ state: first.state, log: first.log });
-  assert.equal(code, 1);
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 20);
+    assert.deepEqual(await exchange(second.port, "LikesServer1 20 p 1\n", 1), ["0 duplicate"]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
   assert.match(
-    stderr,
-    /^primary: Cannot find state file .*, but the log .* already holds \d+ bytes of history: .*--reset/,
+    second.output(),
+    /primary: The checkpoint .* holds no checkpoint .*; rebuilt the state from the whole log/,
   );
-  assert.deepEqual(Deno.readFileSync(first.log), log, "the log is untouched");
-  await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
-
-  const reset = await startPrimary({ dir: first.dir, flags: { http: "off", reset: true } });
-  assert.equal(reset.total, 0);
-  assert.equal((await reset.stop()).code, 0);
+  const text = Deno.readFileSync(first.log);
+  assert.deepEqual(text.subarray(0, log.length), log, "the log is kept and only appended to");
+  assert.equal(storedTotal(first.state), 20);
 });
 
-Deno.test("primary refuses a corrupt state file with a clear error and leaves it untouched", async () => {
+Deno.test("primary empties a checkpoint that is not a database, rebuilds from the log, and says so", async () => {
   const dir = await tempDir();
   try {
-    const garbage = encoder.encode("definitely not SQLite\n".repeat(300));
-    Deno.writeFileSync(`${dir}/state.db`, garbage);
-    const { code, stdout, stderr } = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
-    assert.equal(code, 1);
-    assert.equal(stdout, "");
-    assert.equal(stderr, `primary: Cannot open state file ${dir}/state.db: file is not a database\n`);
-    assert.deepEqual(Deno.readFileSync(`${dir}/state.db`), garbage);
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["state.db"], "no log, no WAL created");
+    const first = await startPrimary({ dir, args: ["--http", "off"] });
+    assert.deepEqual(await exchange(first.port, "LikesServer1 7\n", 1), ["0"]);
+    assert.equal((await first.stop()).code, 0);
+    for (const suffix of ["-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
+    Deno.writeFileSync(first.state, encoder.encode("definitely not SQLite\n".repeat(300)));
+    const second = await startPrimary({ dir, args: ["--http", "off"] });
+    assert.equal(second.total, 7);
+    assert.equal((await second.stop()).code, 0);
+    assert.match(
+      second.output(),
+      /The checkpoint .*PrimaryLikes\.db was not a readable database and was emptied: .*not a database/,
+    );
+    assert.match(Deno.readTextFileSync(first.log), /was not a readable database and was emptied/);
+    assert.equal(storedTotal(first.state), 7);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -389,7 +391,7 @@ Deno.test("a second primary on a state in use exits 1 with a clear message and t
       assert.equal(code, 1);
       assert.equal(
         stderr,
-        `primary: Cannot open state file ${first.state}: database is locked (is another primary running on it?)\n`,
+        `primary: Cannot open log ${first.log}: ${first.log} is in use by another process (is another primary running?)\n`,
       );
     }
     assert.equal(Deno.readTextFileSync(first.log), logBefore);
@@ -460,13 +462,9 @@ Deno.test("primary forgets producers past --producer-ttl at start-up, in the sta
   await new Promise((resolve) => setTimeout(resolve, 5));
   const second = await startPrimary({ dir: first.dir, flags: { http: "off", producerTtl: 1 } });
   assert.equal((await second.stop()).code, 0);
-  const store = Store.open(first.state);
-  try {
-    assert.deepEqual(store.takeProducers(), []);
-    assert.equal(store.total, 2);
-  } finally {
-    store.close();
-  }
+  const checkpoint = storedCheckpoint(first.state);
+  assert.deepEqual(checkpoint.producers, []);
+  assert.equal(checkpoint.total, 2);
 });
 
 Deno.test("primary keeps at most --max-producers producers in its state", async () => {
@@ -480,10 +478,5 @@ Deno.test("primary keeps at most --max-producers producers in its state", async 
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const store = Store.open(primary.state);
-  try {
-    assert.deepEqual(store.takeProducers().map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
-  } finally {
-    store.close();
-  }
+  assert.deepEqual(storedCheckpoint(primary.state).producers.map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
 });

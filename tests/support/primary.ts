@@ -6,7 +6,7 @@
 import { toFlags } from "../../lib/common/cli.ts";
 import { launchPrimary } from "../../lib/launch/primary_process.ts";
 import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
-import { Store } from "../../lib/primary/store.ts";
+import { type Checkpoint, Store } from "../../lib/primary/store.ts";
 import { tempDir } from "./temp.ts";
 
 export interface PrimaryProcess {
@@ -62,12 +62,39 @@ export function finalTotal(primary: PrimaryProcess): number {
   return Number(match[1]);
 }
 
-/** The total committed in a state file (of a primary that is not running). */
-export function storedTotal(path: string): number {
+/** The checkpoint in a state file (of a primary that is not running). */
+export function storedCheckpoint(path: string): Checkpoint {
   const store = Store.open(path);
   try {
-    return store.total;
+    const loaded = store.load();
+    if ("untrusted" in loaded) throw new Error(`No checkpoint in ${path}: ${loaded.untrusted}`);
+    return loaded.checkpoint;
   } finally {
     store.close();
   }
+}
+
+/** The total in a checkpoint file (of a primary that is not running). */
+export function storedTotal(path: string): number {
+  return storedCheckpoint(path).total;
+}
+
+/**
+ * Runs a primary that is expected to stop on its own (bad flags, state or log)
+ * and returns how it ended: with these settings, or raw arguments for bad input.
+ */
+export async function runPrimaryToExit(
+  flags: Partial<PrimaryOptions> | string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = Array.isArray(flags) ? ["--port", "0", "--http", "off", ...flags] : toFlags(primarySpecs, {
+    port: 0,
+    http: "off",
+    ...flags,
+  });
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
 }
