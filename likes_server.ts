@@ -8,8 +8,9 @@ import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.t
 import { LineLog } from "./lib/common/line_log.ts";
 import { checkIntervals, likesServerDefaults, likesServerSpecs, showDefault } from "./lib/producer/options.ts";
 import { runLikesServer } from "./lib/producer/run.ts";
-import { untilSignal } from "./lib/common/signals.ts";
+import { untilEndOfInput, untilSignal } from "./lib/common/signals.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
+import { checkGrantablePath } from "./lib/launch/permissions.ts";
 
 runProgram("likes_server", async () => {
   const options = parseFlags(Deno.args, likesServerSpecs, likesServerDefaults);
@@ -26,21 +27,31 @@ runProgram("likes_server", async () => {
   const { id } = options;
   if (id === undefined) throw new UsageError("Missing --id");
   checkIntervals(options);
+  checkGrantablePath("log-dir", options.logDir);
 
   // A stop signal lets the message in flight finish, then the loop ends.
   // Caught from here on, so that a signal during start-up is a clean stop.
   const stop = new AbortController();
   untilSignal().then(() => stop.abort());
+  // Only the parent passes --parent-pipe: by hand, stdin may be a terminal or /dev/null.
+  const parentGone = options.parentPipe ? untilEndOfInput(Deno.stdin.readable) : undefined;
+  parentGone?.then(() => stop.abort());
 
   const name = `LikesServer${id}`;
   const logPath = `${options.logDir}/${name}`;
   let log: LineLog;
   try {
-    log = LineLog.open(logPath, { truncate: true });
+    // Locked: a second LikesServer<N> on the same log would tear it (and truncate it first).
+    log = LineLog.open(logPath, { truncate: true, lock: true });
   } catch (error) {
-    console.error(`error: cannot open log ${logPath}: ${(error as Error).message}`);
+    const hint = error instanceof Error && error.message.includes("in use") ? ` (is another ${name} running?)` : "";
+    console.error(`error: cannot open log ${logPath}: ${(error as Error).message}${hint}`);
     return 1;
   }
+  let done = false;
+  parentGone?.then(() => {
+    if (!done) log.line(`${name} parent gone (its pipe on stdin closed): stopping`);
+  });
 
   const summary = await runLikesServer({ ...options, id }, {
     log,
@@ -48,6 +59,7 @@ runProgram("likes_server", async () => {
     stop: stop.signal,
     token: readEnvToken(),
   });
+  done = true;
   log.close();
   return summary.code;
 });

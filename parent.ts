@@ -7,10 +7,11 @@
 import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
 import { LineLog } from "./lib/common/line_log.ts";
 import { checkIntervals, showDefault } from "./lib/producer/options.ts";
-import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
+import { hangDeadline, parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
 import { formatDuration } from "./lib/common/duration.ts";
+import { checkGrantablePath } from "./lib/launch/permissions.ts";
 
 runProgram("parent", async () => {
   const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
@@ -25,6 +26,7 @@ runProgram("parent", async () => {
     return 0;
   }
   checkIntervals(options);
+  checkGrantablePath("log-dir", options.logDir);
 
   // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.
   // Caught from here on, so that a signal during start-up is never the default kill.
@@ -45,12 +47,14 @@ runProgram("parent", async () => {
   status.line(
     `ParentProcess started pid=${Deno.pid}: ${options.servers} LikesServers, one every ${
       formatDuration(options.stagger)
-    }, each for ${formatDuration(options.duration)}, primary ${options.host}:${options.port}`,
+    }, each for ${formatDuration(options.duration)} (hung after ${
+      formatDuration(hangDeadline(options))
+    }), primary ${options.host}:${options.port}`,
   );
 
   stopRequested.then((signal) => status.line(`ParentProcess stopping on ${signal}`));
   const results = await supervise(options, status, stop.signal);
-  const succeeded = results.filter((r) => r.code === 0).length;
+  const succeeded = results.filter((r) => r.code === 0 && !r.hung).length;
   const failed = options.servers - succeeded;
   status.line(
     `ParentProcess finished: ${succeeded} of ${results.length} LikesServers succeeded` +

@@ -16,6 +16,7 @@ import { expireProducers, scheduleExpiry } from "./lib/primary/producer_expiry.t
 import { Store, StoreError } from "./lib/primary/store.ts";
 import { refuseSilentReset } from "./lib/primary/state_guard.ts";
 import { untilSignal } from "./lib/common/signals.ts";
+import { checkGrantablePath } from "./lib/launch/permissions.ts";
 
 runProgram("primary", async () => {
   const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);
@@ -29,6 +30,8 @@ runProgram("primary", async () => {
     ));
     return 0;
   }
+  checkGrantablePath("log", options.log);
+  checkGrantablePath("state", options.state);
   const token = options.token ?? readEnvToken();
   if (!isLoopback(options.host) && token === undefined && !options.insecure) {
     throw new UsageError(

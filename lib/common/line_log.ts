@@ -12,6 +12,8 @@ export interface LineLogOptions {
   truncate?: boolean;
   /** Also print each line on stdout. @default {false} */
   echo?: boolean;
+  /** Hold an exclusive lock for as long as the log is open: one writer per file. @default {false} */
+  lock?: boolean;
 }
 
 export class LineLog {
@@ -28,11 +30,11 @@ export class LineLog {
   /**
    * Opens the log owner-only, never through a symlink.
    *
-   * @throws {Error} When the file cannot be created or opened
+   * @throws {Error} When the file cannot be created or opened, or is locked (with `lock`)
    */
   static open(path: string, options: LineLogOptions = {}): LineLog {
-    const { truncate = false, echo = false } = options;
-    const file = openPrivateFile(path, { append: !truncate, truncate });
+    const { truncate = false, echo = false, lock = false } = options;
+    const file = openPrivateFile(path, { append: !truncate, truncate, lock });
     return new LineLog(path, file, echo);
   }
 

@@ -25,6 +25,11 @@ export interface LikesServerOptions {
   retryFor: number;
   /** How long to wait for a connection or a reply (ms). @default {5000} */
   replyTimeout: number;
+  /**
+   * Stdin is a pipe held by the parent: its end (EOF) means the parent is gone,
+   * and the LikesServer stops. Only the parent passes it. @default {false}
+   */
+  parentPipe: boolean;
 }
 
 export const likesServerDefaults = {
@@ -39,6 +44,7 @@ export const likesServerDefaults = {
   seed: undefined,
   retryFor: 30_000,
   replyTimeout: 5000,
+  parentPipe: false,
 } satisfies LikesServerOptions;
 
 export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
@@ -53,9 +59,10 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
+  parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
 };
 
-const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger"];
+const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger", "hangGrace"];
 
 /** How a default reads in --help (durations as 5m, 1s). */
 export function showDefault(key: string, value: unknown): string {

@@ -10,6 +10,7 @@ import { LikesClient, SendError } from "./client.ts";
 import type { LineLog } from "../common/line_log.ts";
 import { escapeText } from "../common/escape.ts";
 import { formatLike } from "../protocol/message.ts";
+import { isRetryable, rejectionReason } from "../protocol/replies.ts";
 import { createRandom, type Random, randomInt } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import type { LikesServerOptions } from "./options.ts";
@@ -27,7 +28,10 @@ export interface RunSummary {
   sent: number;
   acked: number;
   likes: number;
-  /** Exit code: 0 success (also when stopped by a signal), 1 failure. */
+  /**
+   * Exit code: 0 when every like sent was acknowledged (also when stopped by a
+   * signal), 1 when one was given up.
+   */
   code: number;
 }
 
@@ -73,8 +77,7 @@ export async function runLikesServer(
       }
       const why = outcome.kind === "rejected" ? `rejected: ${escapeText(outcome.reply)}` : outcome.why;
       log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
-      // Stopping while a send fails is a clean stop; anything else is a failure.
-      if (stop.aborted && outcome.kind === "abandoned") break;
+      // A like given up is a failure whatever made us give it up, a stop signal included.
       report(`error: gave up on message seq=${seq}: ${why}`);
       summary.code = 1;
       break;
@@ -82,7 +85,7 @@ export async function runLikesServer(
   } finally {
     client.close();
   }
-  const how = stop.aborted ? "stopped" : summary.code === 0 ? "finished" : "failed";
+  const how = summary.code !== 0 ? "failed" : stop.aborted ? "stopped" : "finished";
   log.line(`${name} ${how}: sent ${summary.sent} acked ${summary.acked} likes ${summary.likes}`);
   return summary;
 }
@@ -100,28 +103,35 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
   const { name, retryFor, random, log, report, stop } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
+    let failure: { phase: string; message: string; retryable: boolean };
     try {
       const reply = await client.send(line);
       // "0" and "0 duplicate" both mean: counted, exactly once.
       if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked", reply: "0" };
-      return { kind: "rejected", reply };
+      const reason = rejectionReason(reply);
+      if (reason === undefined || !isRetryable(reason)) return { kind: "rejected", reply };
+      // Nothing was counted and the cause may pass: the same message again, on a
+      // fresh connection (after "too many connections" the primary closes this one).
+      client.close();
+      failure = { phase: "reply", message: `The primary answered ${escapeText(reply)}`, retryable: true };
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
-      firstFailure ??= Date.now();
-      const spent = Date.now() - firstFailure;
-      const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));
-      const next = stop.aborted
-        ? "stopping"
-        : !error.retryable || spent >= retryFor
-        ? "giving up"
-        : `retrying in ${delay}ms`;
-      const text = `${error.phase} error: ${error.message} (attempt ${attempt + 1}, ${next})`;
-      log.line(`${name} ${text}`);
-      report(text);
-      if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
-      if (!error.retryable) return { kind: "abandoned", why: "cannot be retried" };
-      if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
-      await sleep(delay, stop);
+      failure = error;
     }
+    firstFailure ??= Date.now();
+    const spent = Date.now() - firstFailure;
+    const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));
+    const next = stop.aborted
+      ? "stopping"
+      : !failure.retryable || spent >= retryFor
+      ? "giving up"
+      : `retrying in ${delay}ms`;
+    const text = `${failure.phase} error: ${failure.message} (attempt ${attempt + 1}, ${next})`;
+    log.line(`${name} ${text}`);
+    report(text);
+    if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
+    if (!failure.retryable) return { kind: "abandoned", why: "cannot be retried" };
+    if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
+    await sleep(delay, stop);
   }
 }

@@ -6,7 +6,7 @@
 import { escapeText } from "../common/escape.ts";
 import { formatDuration } from "../common/duration.ts";
 import type { LineLog } from "../common/line_log.ts";
-import { childFlags, type ParentOptions } from "./options.ts";
+import { childFlags, hangDeadline, type ParentOptions } from "./options.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
 import { deriveSeed } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
@@ -18,6 +18,8 @@ export interface ChildResult {
   code: number | undefined;
   signal: Deno.Signal | null;
   ms: number;
+  /** Still running at its deadline (see hangDeadline), and killed. */
+  hung: boolean;
 }
 
 /** Runs the LikesServers to completion (or until `stop` aborts); returns how each ended. */
@@ -56,13 +58,14 @@ async function launch(
   try {
     child = new Deno.Command(denoCommand(), {
       args: launchArgs("likes_server.ts", likesServerGrants(id, options), childFlags(id, options, seed)),
-      stdin: "null",
+      // Never written: the child sees EOF on it when this process is gone, even after kill -9.
+      stdin: "piped",
       stdout: "null",
       stderr: "piped",
     }).spawn();
   } catch (error) {
     status.line(`${name} could not be started: ${escapeText((error as Error).message)} (status 1, failure)`);
-    return { id, code: 1, signal: null, ms: 0 };
+    return { id, code: 1, signal: null, ms: 0, hung: false };
   }
   running.set(id, child);
   status.line(`${name} started pid=${child.pid}`);
@@ -70,11 +73,27 @@ async function launch(
   const forwarding = (async () => {
     for await (const line of textLines(child.stderr)) status.line(`${name} ${escapeText(line)}`);
   })();
+  // A child stopped (SIGSTOP) or stuck would keep us waiting for ever: past its
+  // deadline it is recorded as hung and killed, which makes it a failure.
+  let hung = false;
+  const deadline = hangDeadline(options);
+  const timer = setTimeout(() => {
+    hung = true;
+    status.line(`${name} hung: still running ${formatDuration(deadline)} after its start, killing it`);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+  }, deadline);
   const { code, signal } = await child.status;
+  clearTimeout(timer);
   await forwarding;
+  await child.stdin.close().catch(() => {});
   running.delete(id);
   const ms = performance.now() - started;
   const how = signal ? `signal ${signal}` : `status ${code}`;
-  status.line(`${name} ended ${how} (${code === 0 ? "success" : "failure"}) after ${formatDuration(ms)}`);
-  return { id, code: signal ? undefined : code, signal, ms };
+  const failed = code !== 0 || hung;
+  status.line(
+    `${name} ended ${how} (${failed ? "failure" : "success"}${hung ? ", hung" : ""}) after ${formatDuration(ms)}`,
+  );
+  return { id, code: signal ? undefined : code, signal, ms, hung };
 }
