@@ -1,0 +1,225 @@
+/**
+ * Regression tests for the faults of issue 11 found in adversarial testing:
+ * each runs the real programs and fails on the code as it stood before.
+ */
+import assert from "node:assert/strict";
+import { audit } from "../../lib/tools/audit.ts";
+import { startPrimary } from "../support/primary.ts";
+import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
+import { isRunning, spawnLikesServer, untilFileMatches } from "../support/likes_server.ts";
+import { tempDir } from "../support/temp.ts";
+import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
+
+const FAST = ["--min-interval", "10ms", "--max-interval", "40ms"];
+
+async function waitUntil(what: string, condition: () => boolean, deadline = 15_000): Promise<void> {
+  const end = Date.now() + deadline;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms}ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const skipNoTmpfs = tmpfsUnavailable();
+if (skipNoTmpfs) console.log(`skipping the full-disk tests: ${skipNoTmpfs}`);
+
+Deno.test({
+  name: "a LikesServer retries a like answered 1 storage error, and it is counted once the disk has room",
+  ignore: skipNoTmpfs !== undefined,
+  fn: () =>
+    withTmpfs("256k", async (disk) => {
+      const dir = await tempDir();
+      const primary = await startPrimary({ dir, args: ["--http", "off", "--log", `${disk}/PrimaryLikesLog`] });
+      try {
+        const filler = await fill(disk);
+        const { done } = spawnLikesServer([
+          ...["--id", "0", "--port", String(primary.port), "--log-dir", dir, "--duration", "1500ms"],
+          ...["--retry-for", "60s", "--max-likes", "5", ...FAST],
+        ]);
+        await untilFileMatches(`${dir}/LikesServer0`, /reply error: The primary answered "1 storage error"/);
+        await Deno.remove(filler);
+        const run = await within(60_000, "the LikesServer's end", done);
+        assert.equal(run.code, 0, run.stderr);
+        const log = await Deno.readTextFile(`${dir}/LikesServer0`);
+        assert.match(log, /retrying in \d+ms/);
+        assert.doesNotMatch(log, /unacknowledged/);
+      } finally {
+        await primary.stop();
+      }
+      const report = await audit(dir, 1, `${disk}/PrimaryLikesLog`);
+      assert.ok(report.ok, JSON.stringify(report));
+    }),
+});
+
+Deno.test("a LikesServer stopped by a signal while its like is unacknowledged exits 1", async () => {
+  const dir = await tempDir();
+  const { process, done } = spawnLikesServer([
+    ...["--id", "0", "--port", String(freePort()), "--log-dir", dir, "--retry-for", "60s", ...FAST],
+  ]);
+  await untilFileMatches(`${dir}/LikesServer0`, /connect error: /);
+  process.kill("SIGTERM");
+  const run = await within(30_000, "the LikesServer's end", done);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /gave up on message seq=1: stopped while failing/);
+  assert.match(await Deno.readTextFile(`${dir}/LikesServer0`), /unacknowledged seq=1 \(stopped while failing\)/);
+});
+
+Deno.test("a LikesServer stopped by a signal with every like acknowledged exits 0", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const { process, done } = spawnLikesServer(["--id", "0", "--port", String(primary.port), "--log-dir", primary.dir]);
+    // At the default 1-5 s interval the signal nearly always falls between two sends.
+    await untilAcked(primary.dir, 0);
+    process.kill("SIGTERM");
+    const run = await within(30_000, "the LikesServer's end", done);
+    assert.equal(run.code, 0, run.stderr);
+  } finally {
+    await primary.stop();
+  }
+});
+
+Deno.test("the parent reports as failed a LikesServer stopped while holding an unacknowledged like", async () => {
+  const dir = await tempDir();
+  const { process, done } = spawnParent(dir, [
+    ...["--port", String(freePort()), "--servers", "2", "--stagger", "10ms", "--retry-for", "60s", ...FAST],
+  ]);
+  await untilFileMatches(`${dir}/LikesServer1`, /connect error: /);
+  process.kill("SIGTERM");
+  const run = await within(30_000, "the parent's end", done);
+  assert.equal(run.code, 1, run.status);
+  assert.match(run.status, /LikesServer0 ended status 1 \(failure\)/);
+  assert.match(run.status, /ParentProcess finished: 0 of 2 LikesServers succeeded/);
+});
+
+Deno.test("LikesServers stop on their own when their parent is killed with SIGKILL", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const { process, done } = spawnParent(primary.dir, [
+      ...["--port", String(primary.port), "--servers", "2", "--stagger", "10ms", "--duration", "5m", ...FAST],
+    ]);
+    await untilAcked(primary.dir, 1);
+    const status = await Deno.readTextFile(`${primary.dir}/ParentProcessStatus`);
+    const pids = [...status.matchAll(/LikesServer\d started pid=(\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 2);
+    process.kill("SIGKILL");
+    await done;
+    await waitUntil("the orphaned LikesServers to stop", () => !pids.some(isRunning), 20_000);
+    for (const id of [0, 1]) {
+      const log = await Deno.readTextFile(`${primary.dir}/LikesServer${id}`);
+      assert.match(log, /parent gone \(its pipe on stdin closed\): stopping/);
+      assert.match(log, /(stopped|failed): sent \d+ acked \d+/);
+    }
+  } finally {
+    await primary.stop();
+  }
+  assert.ok((await audit(primary.dir, 2)).ok);
+});
+
+Deno.test("a LikesServer started by hand keeps running when its stdin ends", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    // Stdin a pipe closed at once: without --parent-pipe it means nothing.
+    const { process, done } = spawnLikesServer(
+      ["--id", "0", "--port", String(primary.port), "--log-dir", primary.dir, "--duration", "1500ms", ...FAST],
+      { stdin: "piped" },
+    );
+    await process.stdin.close();
+    const run = await within(30_000, "the LikesServer's end", done);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer0`), /finished: sent \d+/);
+  } finally {
+    await primary.stop();
+  }
+});
+
+Deno.test("a LikesServer with --parent-pipe stops when its stdin ends", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const { process, done } = spawnLikesServer(
+      ["--id", "0", "--port", String(primary.port), "--log-dir", primary.dir, "--parent-pipe", ...FAST],
+      { stdin: "piped" },
+    );
+    await untilAcked(primary.dir, 0);
+    await process.stdin.close();
+    const run = await within(30_000, "the LikesServer's end", done);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer0`), /parent gone/);
+  } finally {
+    await primary.stop();
+  }
+});
+
+Deno.test("a second LikesServer with the same id and log dir refuses to start and leaves the first one's log", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  try {
+    const args = ["--id", "3", "--port", String(primary.port), "--log-dir", primary.dir, ...FAST];
+    const first = spawnLikesServer([...args, "--duration", "5m"]);
+    await untilAcked(primary.dir, 3);
+    const second = await within(30_000, "the second LikesServer's end", spawnLikesServer(args).done);
+    assert.notEqual(second.code, 0);
+    assert.match(second.stderr, /^error: cannot open log .*LikesServer3: .* in use by another process .*\n$/);
+    const log = await Deno.readTextFile(`${primary.dir}/LikesServer3`);
+    assert.match(log, /LikesServer3 \d+ 0 seq=1\n/, "the first one's log was not truncated");
+    first.process.kill("SIGTERM");
+    assert.equal((await first.done).code, 0);
+  } finally {
+    await primary.stop();
+  }
+});
+
+Deno.test("the parent kills a LikesServer hung past its deadline and counts it failed", async () => {
+  const primary = await startPrimary({ args: ["--http", "off"] });
+  const dir = primary.dir;
+  let pid = 0;
+  try {
+    const { process, done } = spawnParent(dir, [
+      ...["--port", String(primary.port), "--servers", "1", "--duration", "3s", "--retry-for", "500ms"],
+      ...["--reply-timeout", "200ms", "--hang-grace", "1s", ...FAST],
+    ]);
+    const status = await untilFileMatches(`${dir}/ParentProcessStatus`, /LikesServer0 started pid=\d+/);
+    pid = Number(/LikesServer0 started pid=(\d+)/.exec(status)![1]);
+    Deno.kill(pid, "SIGSTOP");
+    const run = await within(30_000, "the parent's end", done).catch((error) => {
+      process.kill("SIGKILL");
+      throw error;
+    });
+    assert.equal(run.code, 1, run.status);
+    assert.match(run.status, /LikesServer0 hung: still running 4\.5s after its start, killing it/);
+    assert.match(run.status, /LikesServer0 ended signal SIGKILL \(failure, hung\)/);
+    assert.match(run.status, /ParentProcess finished: 0 of 1 LikesServers succeeded/);
+  } finally {
+    if (pid && isRunning(pid)) Deno.kill(pid, "SIGKILL");
+    await primary.stop();
+  }
+});
+
+Deno.test("a path with a comma, which no grant can name, is a usage error in every program", async () => {
+  const dir = await tempDir();
+  const comma = `${dir}/a,b`;
+  await Deno.mkdir(comma);
+  const quick = ["--port", String(freePort()), "--duration", "200ms", "--retry-for", "100ms", ...FAST];
+  const parent = await within(30_000, "the parent's end", spawnParent(comma, quick).done);
+  assert.equal(parent.code, 2, parent.stderr);
+  assert.match(parent.stderr, /^parent: Invalid value for --log-dir: ".*a,b" contains a comma.*\n$/);
+  const child = await spawnLikesServer(["--id", "0", "--log-dir", comma, ...quick]).done;
+  assert.equal(child.code, 2, child.stderr);
+  assert.match(child.stderr, /^likes_server: Invalid value for --log-dir: .*comma/);
+  for (const flag of ["--log", "--state"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, flag, `${comma}/x`, "--port", "0"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2, flag);
+    assert.match(new TextDecoder().decode(out.stderr), new RegExp(`^primary: Invalid value for ${flag}: .*comma`));
+  }
+});
