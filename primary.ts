@@ -8,7 +8,15 @@ import { Committer } from "./lib/primary/committer.ts";
 import { startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
-import { isLoopback, primaryDefaults, primarySpecs, showPrimaryDefault, splitAddress } from "./lib/primary/options.ts";
+import {
+  isLoopback,
+  isLoopbackAddress,
+  primaryDefaults,
+  primarySpecs,
+  probeListenAddress,
+  showPrimaryDefault,
+  splitAddress,
+} from "./lib/primary/options.ts";
 import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
@@ -33,10 +41,20 @@ runProgram("primary", async () => {
   checkGrantablePath("log", options.log);
   checkGrantablePath("state", options.state);
   const token = options.token ?? readEnvToken();
-  if (!isLoopback(options.host) && token === undefined && !options.insecure) {
-    throw new UsageError(
-      `Refusing to listen on ${options.host} without a token: set --token or LIKES_TOKEN, or pass --insecure`,
+  // Off loopback a token is required. The name is judged by the address it
+  // resolves to: before anything is opened (by a probe), and again by the
+  // address actually bound, since a name may resolve differently the next time.
+  const tokenRequired = token === undefined && !options.insecure;
+  const refuse = (address: string | undefined) =>
+    new UsageError(
+      `Refusing to listen on ${options.host}${
+        address && address !== options.host ? ` (${address})` : ""
+      } without a token: set --token or LIKES_TOKEN, or pass --insecure`,
     );
+  if (tokenRequired) {
+    if (!isLoopback(options.host)) throw refuse(undefined);
+    const probed = probeListenAddress(options.host, options.port);
+    if (probed !== undefined && !isLoopbackAddress(probed)) throw refuse(probed);
   }
 
   // Caught from here on: a SIGTERM that arrives while we start (or just after the
@@ -87,6 +105,13 @@ runProgram("primary", async () => {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
     console.error(`primary: Cannot listen on ${address}: ${(error as Error).message}`);
     return 1;
+  }
+  if (tokenRequired && !isLoopbackAddress(addr.hostname)) {
+    await server.stop();
+    await http?.shutdown();
+    store.close();
+    log.close();
+    throw refuse(addr.hostname);
   }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
   const stopExpiry = scheduleExpiry(ledger, store, options.producerTtl);

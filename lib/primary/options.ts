@@ -121,7 +121,36 @@ export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): s
   return ["idleTimeout", "writeTimeout", "producerTtl"].includes(key) ? formatDuration(value as number) : String(value);
 }
 
-/** True for addresses only this machine can reach. */
+/**
+ * True for names that claim to be loopback. A claim only: `127.lan` may
+ * resolve anywhere, so the address it resolves to is judged too (see
+ * isLoopbackAddress); a name failing this is refused without a lookup.
+ */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host.startsWith("127.") || host === "::1" || host === "[::1]";
+}
+
+/** True for an IP address only this machine can reach: 127.0.0.0/8, ::1, or 127.x mapped into IPv6. */
+export function isLoopbackAddress(address: string): boolean {
+  const ip = address.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (ip === "::1" || ip === "0:0:0:0:0:0:0:1") return true;
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip);
+}
+
+/**
+ * The address a listener on `host:port` binds, as the system resolves the
+ * name (getaddrinfo, /etc/hosts included), found by binding it for a moment:
+ * it needs no grant beyond the one to listen there, and judges the very
+ * address Deno.listen picks. Undefined when it cannot bind now (port in use,
+ * say): the listen itself then reports that.
+ */
+export function probeListenAddress(host: string, port: number): string | undefined {
+  try {
+    const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    const { hostname } = listener.addr;
+    listener.close();
+    return hostname;
+  } catch {
+    return undefined;
+  }
 }

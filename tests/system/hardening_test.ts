@@ -223,3 +223,59 @@ Deno.test("a path with a comma, which no grant can name, is a usage error in eve
     assert.match(new TextDecoder().decode(out.stderr), new RegExp(`^primary: Invalid value for ${flag}: .*comma`));
   }
 });
+
+/** An IPv4 address of this machine off loopback, or undefined. */
+function ownAddress(): string | undefined {
+  return Deno.networkInterfaces().find((i) => i.family === "IPv4" && !i.address.startsWith("127."))?.address;
+}
+
+/** Runs `fn` with `/etc/hosts` naming `name` as `address`; the line is removed afterwards. */
+async function withHostsEntry(name: string, address: string, fn: () => Promise<void>): Promise<void> {
+  const line = `${address} ${name}`;
+  await Deno.writeTextFile("/etc/hosts", `${line}\n`, { append: true });
+  try {
+    await fn();
+  } finally {
+    const hosts = await Deno.readTextFile("/etc/hosts");
+    await Deno.writeTextFile("/etc/hosts", hosts.split("\n").filter((l) => l !== line).join("\n"));
+  }
+}
+
+const offLoopback = ownAddress();
+const skipHosts = Deno.uid() !== 0
+  ? "editing /etc/hosts needs root"
+  : offLoopback === undefined
+  ? "this machine has no address off loopback"
+  : undefined;
+if (skipHosts) console.log(`skipping the name-resolution tests: ${skipHosts}`);
+
+Deno.test({
+  name: "primary refuses a loopback-looking --host name that resolves off loopback, without a token",
+  ignore: skipHosts !== undefined,
+  fn: async () => {
+    const name = `127.likes-test-${Deno.pid}.lan`;
+    await withHostsEntry(name, offLoopback!, async () => {
+      const dir = await tempDir();
+      await assert.rejects(
+        startPrimary({ dir, args: ["--host", name, "--http", "off"], env: { LIKES_TOKEN: "" } }),
+        new RegExp(
+          `primary: Refusing to listen on ${name.replaceAll(".", "\\.")} \\(${offLoopback}\\) without a token`,
+        ),
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing opened");
+    });
+  },
+});
+
+Deno.test({
+  name: "primary listens without a token on a name that resolves to loopback",
+  ignore: skipHosts !== undefined,
+  fn: async () => {
+    const name = `127.likes-loop-${Deno.pid}.lan`;
+    await withHostsEntry(name, "127.0.0.1", async () => {
+      const primary = await startPrimary({ args: ["--host", name, "--http", "off"], env: { LIKES_TOKEN: "" } });
+      assert.match(primary.output(), /ready: likes on 127\.0\.0\.1:/);
+      assert.equal((await primary.stop()).code, 0);
+    });
+  },
+});
