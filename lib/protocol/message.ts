@@ -7,7 +7,8 @@
  *   AUTH <token>                            first line, when the primary wants a token
  *
  * Fields are separated by one space; a trailing CR is tolerated so that
- * telnet-style CRLF clients work.
+ * telnet-style CRLF clients work. Which `1 <reason>` replies are worth
+ * retrying is in replies.ts.
  */
 
 /** A like count from one LikesServer. */
