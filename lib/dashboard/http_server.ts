@@ -8,13 +8,8 @@
  *   /metrics       Prometheus text exposition
  *   /healthz       200 while accepting likes with a writable store, else 503
  *   /uplot.js, /uplot.css  the chart library, served from here so the page works offline
- *
- * Any request whose Host is neither a loopback name nor the configured host
- * is answered 421 (DNS rebinding).
  */
 import { createHash } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { gzipSync } from "node:zlib";
 import uplotCss from "uplot/dist/uPlot.min.css" with { type: "text" };
 import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
@@ -39,16 +34,6 @@ export interface HttpOptions {
   streamInterval?: number;
   /** LikesServers a live update carries at most, the busiest ones. @default {200} */
   streamServers?: number;
-  /**
-   * HTTP connections open at once; more are closed as soon as accepted. Well
-   * below the likes port's cap, so that the HTTP side cannot take the
-   * descriptors producers need. @default {1000}
-   */
-  maxConnections?: number;
-  /** Time a client has to send a request's headers (ms). @default {10000} */
-  headerTimeout?: number;
-  /** Close a keep-alive connection idle this long between requests (ms). @default {5000} */
-  idleTimeout?: number;
 }
 
 export interface HttpServer {
@@ -221,53 +206,15 @@ class EventStreams {
   }
 }
 
-/** Loopback names a browser on this machine may send as Host. */
-const LOOPBACK_HOST = /^(?:localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
-
-/**
- * True when `host` (a Host header, port included) names this server: a
- * loopback name or the configured host. Anything else is a page on another
- * origin that had its name resolved to us (DNS rebinding) to read the stats.
- */
-export function isAllowedHost(host: string | undefined, configured: string): boolean {
-  if (host === undefined) return false;
-  const name = host.replace(/:\d+$/, "").toLowerCase();
-  return LOOPBACK_HOST.test(name) || name === configured.toLowerCase() ||
-    (configured.includes(":") && name === `[${configured.toLowerCase()}]`);
-}
-
-/**
- * Serves HTTP on `hostname:port` until shutdown, over node:http: unlike
- * Deno.serve it caps connections (closing the extra ones at once, so that
- * idle HTTP clients cannot use up the descriptors the likes port needs) and
- * times out slow headers and idle keep-alive connections.
- *
- * @throws {Error} When it cannot listen
- */
-export async function startHttp(
+/** Serves HTTP on `hostname:port` until shutdown. */
+export function startHttp(
   hostname: string,
   port: number,
   sources: HttpSources,
   options: HttpOptions = {},
-): Promise<HttpServer> {
-  const {
-    maxStreams = 100,
-    streamInterval = 1000,
-    streamServers = 200,
-    maxConnections = 1000,
-    headerTimeout = 10_000,
-    idleTimeout = 5000,
-  } = options;
-  for (
-    const [name, value] of Object.entries({
-      maxStreams,
-      streamInterval,
-      streamServers,
-      maxConnections,
-      headerTimeout,
-      idleTimeout,
-    })
-  ) {
+): HttpServer {
+  const { maxStreams = 100, streamInterval = 1000, streamServers = 200 } = options;
+  for (const [name, value] of Object.entries({ maxStreams, streamInterval, streamServers })) {
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(`Cannot start the HTTP server: ${name} must be a positive integer, got ${value}`);
     }
@@ -306,59 +253,30 @@ export async function startHttp(
     }
   };
 
-  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const host = req.headers.host;
-    let response: Response;
-    if (!isAllowedHost(host, hostname)) {
-      response = text("Misdirected request: unknown Host\n", 421);
-    } else {
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
-      }
-      response = await handler(new Request(`http://${host}${req.url ?? "/"}`, { method: req.method, headers }));
-    }
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    if (req.method === "HEAD" || response.body === null) {
-      await response.body?.cancel();
-      res.end();
-      return;
-    }
-    const reader = response.body.getReader();
-    res.on("close", () => reader.cancel().catch(() => {}));
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        // A client that does not read holds the stream back (the live stream then skips updates).
-        if (!res.write(value)) await new Promise((resolve) => res.once("drain", resolve).once("close", resolve));
-      }
-    } catch { /* the client went away */ }
-    res.end();
-  };
-
-  const server = createServer({
-    headersTimeout: headerTimeout,
-    requestTimeout: headerTimeout,
-    keepAliveTimeout: idleTimeout,
-    // How often the header and request timeouts are checked: node's default is 30 s.
-    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headerTimeout / 2))),
-  }, (req, res) => {
-    serve(req, res).catch(() => res.destroy());
-  });
-  // Connections past the cap are closed as soon as they are accepted.
-  server.maxConnections = maxConnections;
-  server.on("clientError", (_error: Error, socket: Socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, hostname.replace(/^\[(.*)\]$/, "$1"), () => {
-      server.off("error", reject);
-      resolve();
+  let server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
+  const addr = server.addr;
+  // Deno.serve gives up for good when accept fails (out of file descriptors,
+  // say, while a flood of producers holds them): the dashboard is then served
+  // anew on the same address, instead of the error taking the primary down.
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const watch = (current: Deno.HttpServer<Deno.NetAddr>) => {
+    current.finished.catch((error: Error) => {
+      if (stopping) return;
+      console.error(`HTTP server stopped, serving again in ${RESTART_DELAY}ms: ${error.message}`);
+      retry = setTimeout(restart, RESTART_DELAY);
     });
-  });
-  server.on("error", (error: Error) => console.error(`HTTP server error: ${error.message}`));
-  const bound = server.address() as AddressInfo;
-  const addr: Deno.NetAddr = { transport: "tcp", hostname: bound.address, port: bound.port };
+  };
+  const restart = () => {
+    if (stopping) return;
+    try {
+      server = Deno.serve({ hostname, port: addr.port, onListen: () => {} }, handler);
+      watch(server);
+    } catch (error) {
+      console.error(`HTTP server cannot listen yet, trying again in ${RESTART_DELAY}ms: ${(error as Error).message}`);
+      retry = setTimeout(restart, RESTART_DELAY);
+    }
+  };
+  watch(server);
   return {
     addr,
     get streams() {
@@ -366,11 +284,12 @@ export async function startHttp(
     },
     async shutdown() {
       stopping = true;
+      clearTimeout(retry);
       streams.closeAll();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await server.shutdown().catch(() => {});
     },
   };
 }
+
+/** Pause before serving HTTP again after a failure (ms). */
+const RESTART_DELAY = 1000;

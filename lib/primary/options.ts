@@ -38,12 +38,6 @@ export interface PrimaryOptions {
   maxProducers: number;
   /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
   producerTtl: number;
-  /** HTTP connections at once: kept well below --max-connections, a reserve of descriptors for producers. @default {1000} */
-  httpMaxConnections: number;
-  /** Time an HTTP client has to send its request headers. @default {10000} */
-  httpHeaderTimeout: number;
-  /** Close an HTTP keep-alive connection idle this long. @default {5000} */
-  httpIdleTimeout: number;
 }
 
 export const primaryDefaults = {
@@ -64,9 +58,6 @@ export const primaryDefaults = {
   maxUnanswered: 1024,
   maxProducers: 100_000,
   producerTtl: 86_400_000,
-  httpMaxConnections: 1000,
-  httpHeaderTimeout: 10_000,
-  httpIdleTimeout: 5000,
 } satisfies PrimaryOptions;
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
@@ -123,28 +114,11 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
-  httpMaxConnections: {
-    help: "HTTP connections served at once (keep well below --max-connections)",
-    arg: "N",
-    parse: parse.integer(1, 1_000_000),
-  },
-  httpHeaderTimeout: {
-    help: "Close an HTTP connection whose headers take this long",
-    arg: "DURATION",
-    parse: parse.duration,
-  },
-  httpIdleTimeout: {
-    help: "Close an HTTP keep-alive connection idle this long",
-    arg: "DURATION",
-    parse: parse.duration,
-  },
 };
 
 /** How a default reads in --help. */
 export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  return ["idleTimeout", "writeTimeout", "producerTtl", "httpHeaderTimeout", "httpIdleTimeout"].includes(key)
-    ? formatDuration(value as number)
-    : String(value);
+  return ["idleTimeout", "writeTimeout", "producerTtl"].includes(key) ? formatDuration(value as number) : String(value);
 }
 
 /**

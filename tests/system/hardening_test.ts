@@ -8,7 +8,6 @@ import { startPrimary } from "../support/primary.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { isRunning, spawnLikesServer, untilFileMatches } from "../support/likes_server.ts";
 import { tempDir } from "../support/temp.ts";
-import { exchange, readReplies } from "../support/client.ts";
 import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
 
 const FAST = ["--min-interval", "10ms", "--max-interval", "40ms"];
@@ -279,87 +278,4 @@ Deno.test({
       assert.equal((await primary.stop()).code, 0);
     });
   },
-});
-
-/** Opens `n` TCP connections to `port` (those refused or failed are left out). */
-async function openConnections(port: number, n: number): Promise<Deno.TcpConn[]> {
-  const conns: Deno.TcpConn[] = [];
-  for (let i = 0; i < n; i++) {
-    try {
-      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
-    } catch { /* out of room: the point of the test */ }
-  }
-  return conns;
-}
-
-/** Resolves true when the peer closes `conn` (after whatever it sent) within `deadline`, false otherwise. */
-async function closedByPeer(conn: Deno.Conn, deadline: number): Promise<boolean> {
-  const buffer = new Uint8Array(4096);
-  const timer = setTimeout(() => conn.close(), deadline);
-  try {
-    while (true) {
-      if (await conn.read(buffer) === null) return true;
-    }
-  } catch {
-    return false; // closed by us at the deadline (or reset by the peer, also a close)
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-Deno.test("the dashboard closes idle HTTP connections and a request whose headers never end", async () => {
-  const primary = await startPrimary({ args: ["--http-header-timeout", "300ms", "--http-idle-timeout", "300ms"] });
-  try {
-    const idle = await openConnections(primary.httpPort, 20);
-    const slow = await Deno.connect({ hostname: "127.0.0.1", port: primary.httpPort });
-    await slow.write(new TextEncoder().encode("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
-    const closed = await Promise.all([...idle, slow].map((conn) => closedByPeer(conn, 15_000)));
-    assert.equal(closed.filter((c) => c).length, 21, "every connection was closed by the primary");
-  } finally {
-    await primary.stop();
-  }
-});
-
-Deno.test("the likes port still takes producers while idle HTTP connections flood a tight descriptor limit", async () => {
-  const primary = await startPrimary({ args: ["--http-max-connections", "16"] });
-  const conns: Deno.TcpConn[] = [];
-  try {
-    const limit = await new Deno.Command("prlimit", {
-      args: ["--pid", String(primary.process.pid), "--nofile=128:128"],
-    }).output();
-    assert.ok(limit.success, "prlimit");
-    conns.push(...await openConnections(primary.httpPort, 300));
-    await new Promise((r) => setTimeout(r, 300));
-    for (let i = 0; i < 5; i++) {
-      assert.deepEqual(await exchange(primary.port, `LikesServer1 ${i}\n`, 1, 5000), ["0"]);
-    }
-  } finally {
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed by the primary */ }
-    }
-    await primary.stop();
-  }
-});
-
-Deno.test("the dashboard answers 421 to a Host that is not this machine (DNS rebinding)", async () => {
-  const primary = await startPrimary();
-  try {
-    const status = async (host: string) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.httpPort });
-      await conn.write(
-        new TextEncoder().encode(`GET /api/stats HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-      );
-      const [line] = await readReplies(conn, 1, 10_000);
-      conn.close();
-      return line;
-    };
-    assert.match(await status("rebound.example.com"), /^HTTP\/1\.1 421 /);
-    assert.match(await status(`rebound.example.com:${primary.httpPort}`), /^HTTP\/1\.1 421 /);
-    assert.match(await status(`127.0.0.1:${primary.httpPort}`), /^HTTP\/1\.1 200 /);
-    assert.match(await status(`localhost:${primary.httpPort}`), /^HTTP\/1\.1 200 /);
-  } finally {
-    await primary.stop();
-  }
 });
