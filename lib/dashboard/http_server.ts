@@ -8,6 +8,9 @@
  *   /metrics       Prometheus text exposition
  *   /healthz       200 while accepting likes with a writable store, else 503
  *   /uplot.js, /uplot.css  the chart library, served from here so the page works offline
+ *
+ * A request whose Host is neither a loopback name nor the configured host is
+ * answered 421 (DNS rebinding).
  */
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
@@ -206,6 +209,21 @@ class EventStreams {
   }
 }
 
+/** Loopback names a browser on this machine may send as Host. */
+const LOOPBACK_HOST = /^(?:localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
+
+/**
+ * True when `host` (a Host header, port included) names this server: a
+ * loopback name or the configured host. Anything else is a page on another
+ * origin that had its name resolved to us (DNS rebinding) to read the stats.
+ */
+export function isAllowedHost(host: string | null, configured: string): boolean {
+  if (host === null) return false;
+  const name = host.replace(/:\d+$/, "").toLowerCase();
+  const own = configured.toLowerCase();
+  return LOOPBACK_HOST.test(name) || name === own || name === `[${own}]`;
+}
+
 /** Serves HTTP on `hostname:port` until shutdown. */
 export function startHttp(
   hostname: string,
@@ -226,6 +244,7 @@ export function startHttp(
   let stopping = false;
 
   const handler = (request: Request): Response | Promise<Response> => {
+    if (!isAllowedHost(request.headers.get("host"), hostname)) return text("Misdirected request: unknown Host\n", 421);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text("Method not allowed\n", 405, { allow: "GET, HEAD" });
     }

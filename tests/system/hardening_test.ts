@@ -8,6 +8,7 @@ import { startPrimary } from "../support/primary.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { isRunning, spawnLikesServer, untilFileMatches } from "../support/likes_server.ts";
 import { tempDir } from "../support/temp.ts";
+import { readReplies } from "../support/client.ts";
 import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
 
 const FAST = ["--min-interval", "10ms", "--max-interval", "40ms"];
@@ -278,4 +279,25 @@ Deno.test({
       assert.equal((await primary.stop()).code, 0);
     });
   },
+});
+
+Deno.test("the dashboard answers 421 to a Host that is not this machine (DNS rebinding)", async () => {
+  const primary = await startPrimary();
+  try {
+    const status = async (host: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.httpPort });
+      await conn.write(
+        new TextEncoder().encode(`GET /api/stats HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+      );
+      const [line] = await readReplies(conn, 1, 10_000);
+      conn.close();
+      return line;
+    };
+    assert.match(await status("rebound.example.com"), /^HTTP\/1\.1 421 /);
+    assert.match(await status(`rebound.example.com:${primary.httpPort}`), /^HTTP\/1\.1 421 /);
+    assert.match(await status(`127.0.0.1:${primary.httpPort}`), /^HTTP\/1\.1 200 /);
+    assert.match(await status(`localhost:${primary.httpPort}`), /^HTTP\/1\.1 200 /);
+  } finally {
+    await primary.stop();
+  }
 });
