@@ -5,7 +5,7 @@
  */
 import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
 import { Committer } from "./lib/primary/committer.ts";
-import { startHttp } from "./lib/dashboard/http_server.ts";
+import { type HttpServer, startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
 import {
@@ -87,18 +87,22 @@ runProgram("primary", async () => {
   );
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
-  let addr: Deno.NetAddr, http: ReturnType<typeof startHttp> | undefined;
+  let addr: Deno.NetAddr, http: HttpServer | undefined;
   let address = `${options.host}:${options.port}`;
   try {
     addr = server.listen();
     address = options.http;
     if (options.http !== "off") {
       const { hostname, port } = splitAddress(options.http);
-      http = startHttp(hostname, port, {
+      http = await startHttp(hostname, port, {
         stats,
         total: () => ledger.total,
         accepting: () => server.accepting,
         storeHealthy: () => store.healthy,
+      }, {
+        maxConnections: options.httpMaxConnections,
+        headerTimeout: options.httpHeaderTimeout,
+        idleTimeout: options.httpIdleTimeout,
       });
     }
   } catch (error) {

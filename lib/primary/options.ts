@@ -38,6 +38,16 @@ export interface PrimaryOptions {
   maxProducers: number;
   /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
   producerTtl: number;
+  /**
+   * HTTP connections at once, live streams included. Kept far below
+   * --max-connections and the usual descriptor limit (1024): a reserve of
+   * descriptors for producers. @default {64}
+   */
+  httpMaxConnections: number;
+  /** Time an HTTP client has to send complete request headers. @default {10000} */
+  httpHeaderTimeout: number;
+  /** Close an HTTP keep-alive connection with no request for this long. @default {30000} */
+  httpIdleTimeout: number;
 }
 
 export const primaryDefaults = {
@@ -58,6 +68,9 @@ export const primaryDefaults = {
   maxUnanswered: 1024,
   maxProducers: 100_000,
   producerTtl: 86_400_000,
+  httpMaxConnections: 64,
+  httpHeaderTimeout: 10_000,
+  httpIdleTimeout: 30_000,
 } satisfies PrimaryOptions;
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
@@ -114,11 +127,28 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
+  httpMaxConnections: {
+    help: "HTTP connections at once, more are closed (keep far below --max-connections)",
+    arg: "N",
+    parse: parse.integer(1, 100_000),
+  },
+  httpHeaderTimeout: {
+    help: "Close an HTTP connection whose request headers take this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  httpIdleTimeout: {
+    help: "Close an HTTP keep-alive connection with no request this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
 };
 
 /** How a default reads in --help. */
 export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  return ["idleTimeout", "writeTimeout", "producerTtl"].includes(key) ? formatDuration(value as number) : String(value);
+  return ["idleTimeout", "writeTimeout", "producerTtl", "httpHeaderTimeout", "httpIdleTimeout"].includes(key)
+    ? formatDuration(value as number)
+    : String(value);
 }
 
 /**
