@@ -8,7 +8,7 @@ import { startPrimary } from "../support/primary.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { isRunning, spawnLikesServer, untilFileMatches } from "../support/likes_server.ts";
 import { tempDir } from "../support/temp.ts";
-import { readReplies } from "../support/client.ts";
+import { exchange, readReplies } from "../support/client.ts";
 import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
 
 const FAST = ["--min-interval", "10ms", "--max-interval", "40ms"];
@@ -298,6 +298,163 @@ Deno.test("the dashboard answers 421 to a Host that is not this machine (DNS reb
     assert.match(await status(`127.0.0.1:${primary.httpPort}`), /^HTTP\/1\.1 200 /);
     assert.match(await status(`localhost:${primary.httpPort}`), /^HTTP\/1\.1 200 /);
   } finally {
+    await primary.stop();
+  }
+});
+
+/** Opens `n` TCP connections to `port`, one after another; a flood leaves out those refused. */
+async function openConnections(port: number, n: number, flood = false): Promise<Deno.TcpConn[]> {
+  const conns: Deno.TcpConn[] = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    } catch (error) {
+      if (!flood) throw error;
+    }
+  }
+  return conns;
+}
+
+function closeAll(conns: Deno.Conn[]): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+  }
+}
+
+/**
+ * True when the peer closes `conn` (EOF or reset, after whatever it sent)
+ * within `deadline` ms; false when the deadline passes first.
+ */
+async function closedByPeer(conn: Deno.Conn, deadline: number): Promise<boolean> {
+  const buffer = new Uint8Array(4096);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, deadline);
+  try {
+    while (await conn.read(buffer) !== null) { /* a response, or the 408 of a timeout */ }
+    return true;
+  } catch {
+    return !timedOut;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const encoder = new TextEncoder();
+
+Deno.test("the dashboard closes 3,000 idle HTTP connections, an idle keep-alive one and a request whose headers dribble on, but not a live stream", async () => {
+  const primary = await startPrimary({
+    args: ["--http-header-timeout", "500ms", "--http-idle-timeout", "500ms", "--http-max-connections", "64"],
+  });
+  const conns: Deno.Conn[] = [];
+  const stream = new AbortController();
+  try {
+    const events = await fetch(`http://127.0.0.1:${primary.httpPort}/events`, { signal: stream.signal });
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let received = 0;
+    const reading = (async () => {
+      while (!(await reader.read()).done) received++;
+    })().catch(() => {});
+
+    const keepAlive = await Deno.connect({ hostname: "127.0.0.1", port: primary.httpPort });
+    conns.push(keepAlive);
+    await keepAlive.write(encoder.encode("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    const [status] = await readReplies(keepAlive, 1, 10_000);
+    assert.match(status, /^HTTP\/1\.1 200 /);
+
+    const slow = await Deno.connect({ hostname: "127.0.0.1", port: primary.httpPort });
+    conns.push(slow);
+    await slow.write(encoder.encode("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+    let dribbling = true;
+    const dribble = (async () => {
+      for (let i = 0; dribbling; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        await slow.write(encoder.encode(`x-slow-${i}: 1\r\n`));
+      }
+    })().catch(() => {});
+
+    const idle = await openConnections(primary.httpPort, 3000);
+    conns.push(...idle);
+    const closed = await Promise.all([keepAlive, slow, ...idle].map((conn) => closedByPeer(conn, 30_000)));
+    dribbling = false;
+    await dribble;
+    assert.equal(closed.filter((c) => !c).length, 0, "every idle or slow connection was closed by the primary");
+
+    // The live stream is long-lived by design: still open, still sending.
+    const before = received;
+    await waitUntil("another live update after the timeouts", () => received > before);
+    stream.abort();
+    await reading;
+  } finally {
+    stream.abort();
+    closeAll(conns);
+    await primary.stop();
+  }
+});
+
+Deno.test("the dashboard closes connections beyond its cap at once and serves again when they go", async () => {
+  const primary = await startPrimary({ args: ["--http-max-connections", "8", "--http-header-timeout", "60s"] });
+  const held: Deno.Conn[] = [];
+  try {
+    held.push(...await openConnections(primary.httpPort, 8));
+    const extra = await openConnections(primary.httpPort, 20);
+    // Far sooner than the header timeout: closed for the cap.
+    const closed = await Promise.all(extra.map((conn) => closedByPeer(conn, 10_000)));
+    assert.equal(closed.filter((c) => !c).length, 0, "every connection past the cap was closed at once");
+    closeAll(held);
+    const deadline = Date.now() + 15_000;
+    let status = 0;
+    while (status !== 200) {
+      assert.ok(Date.now() < deadline, "the dashboard never served again");
+      await new Promise((r) => setTimeout(r, 100));
+      status = await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then(
+        async (r) => (await r.body?.cancel(), r.status),
+        () => 0,
+      );
+    }
+  } finally {
+    closeAll(held);
+    await primary.stop();
+  }
+});
+
+Deno.test("the likes port still takes producers while HTTP connections flood a tight descriptor limit", async () => {
+  const primary = await startPrimary({ args: ["--http-max-connections", "16"] });
+  const flood: Deno.Conn[] = [];
+  // Stops the flood, a connect waiting out a full accept queue included.
+  const stopFlood = new AbortController();
+  try {
+    const limit = await new Deno.Command("prlimit", {
+      args: ["--pid", String(primary.process.pid), "--nofile=128:128"],
+      stderr: "piped",
+    }).output();
+    assert.ok(limit.success, `prlimit: ${new TextDecoder().decode(limit.stderr)}`);
+    // Far more than the descriptors the primary may hold, all held open, and
+    // more keep coming while producers connect.
+    const flooder = (async () => {
+      while (!stopFlood.signal.aborted && flood.length < 2000) {
+        try {
+          flood.push(await Deno.connect({ hostname: "127.0.0.1", port: primary.httpPort, signal: stopFlood.signal }));
+        } catch {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+    })();
+    await waitUntil("the flood under way", () => flood.length >= 300);
+    for (let i = 1; i <= 20; i++) {
+      assert.deepEqual(await exchange(primary.port, `LikesServer${i} ${i}\n`, 1, 10_000), ["0"], `LikesServer${i}`);
+    }
+    stopFlood.abort();
+    await flooder;
+    // The likes port never ran out of descriptors to accept producers with.
+    assert.doesNotMatch(primary.output(), /Accept failed/);
+  } finally {
+    stopFlood.abort();
+    closeAll(flood);
     await primary.stop();
   }
 });
