@@ -378,7 +378,10 @@ export async function startHttp(
         resolve();
       });
     });
-  await listen(port);
+  await listen(port).catch((error: NodeJS.ErrnoException) => {
+    // node words it `listen EADDRINUSE: address already in use 127.0.0.1:4243`: say it as the likes port does.
+    throw new Error(LISTEN_ERRORS[error.code ?? ""] ?? error.message, { cause: error });
+  });
   server.on("error", (error: Error) => console.error(`HTTP server error: ${error.message}`));
   const bound = server.address() as AddressInfo;
   const addr: Deno.NetAddr = { transport: "tcp", hostname: bound.address, port: bound.port };
@@ -443,6 +446,13 @@ export async function startHttp(
     },
   };
 }
+
+/** node's listen errors, worded as Deno words them for the likes port. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: "Address already in use",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  EACCES: "Permission denied",
+};
 
 /** Pause before listening again after a failure (ms). */
 const RESTART_DELAY = 1000;
