@@ -1,15 +1,23 @@
 /**
  * `deno task bench`: load a real primary (started here, ephemeral ports, temp
- * state) from in-process connections, and report acknowledged likes/s,
- * latency percentiles, the primary's CPU and peak RSS (from its /metrics);
- * optionally beside redis-benchmark at the same connections × pipeline. Runs
- * with least privilege: see benchGrants() in lib/launch/permissions.ts.
+ * state) from a separate load process, in both durability modes, beside the
+ * empty Deno server (the runtime's ceiling) and, with --redis, Redis at its
+ * peer appendfsync, all driven by the same client; then time start-up replay
+ * over a generated log. Reports likes/s, p50/p99, the ratios and the issue's
+ * targets as pass/miss marks. Runs with least privilege: see benchGrants() in
+ * lib/launch/permissions.ts. How to run and read it: docs/performance.md.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { formatDuration } from "./lib/common/duration.ts";
+import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
-import { type Cell, DEFAULT_MATRIX, DEFAULT_WORK_DIR, formatMatrix, parseMatrix, runBench } from "./lib/bench/run.ts";
-import type { Durability } from "./lib/primary/store.ts";
+import {
+  type Cell,
+  DEFAULT_MATRIX,
+  DEFAULT_WORK_DIR,
+  type DurabilityChoice,
+  formatMatrix,
+  parseMatrix,
+  runBench,
+} from "./lib/bench/run.ts";
 
 interface BenchFlags {
   /** Run one cell with this many connections. @default {undefined} */
@@ -22,10 +30,18 @@ interface BenchFlags {
   duration: number;
   /** @default {1000} */
   warmup: number;
-  /** @default {"normal"} */
-  durability: Durability;
+  /** @default {"both"} */
+  durability: DurabilityChoice;
+  /** @default {3} */
+  runs: number;
   /** @default {false} */
   redis: boolean;
+  /** @default {false} */
+  noEmpty: boolean;
+  /** @default {2000000} */
+  replayLines: number;
+  /** @default {false} */
+  noReplay: boolean;
   /** @default {10000} */
   idleConnections: number;
   /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
@@ -40,8 +56,12 @@ const defaults: BenchFlags = {
   matrix: DEFAULT_MATRIX,
   duration: 5000,
   warmup: 1000,
-  durability: "normal",
+  durability: "both",
+  runs: 3,
   redis: false,
+  noEmpty: false,
+  replayLines: 2_000_000,
+  noReplay: false,
   idleConnections: 10_000,
   workDir: DEFAULT_WORK_DIR,
   json: undefined,
@@ -50,11 +70,35 @@ const defaults: BenchFlags = {
 const specs: FlagSpecs<BenchFlags> = {
   connections: { help: "Run one cell: connections (producers)", arg: "N", parse: parse.integer(1, 100_000) },
   pipeline: { help: "Run one cell: messages in flight per connection", arg: "N", parse: parse.integer(1, 100_000) },
-  matrix: { help: "Cells to run, CxP separated by commas, or none", arg: "CELLS", parse: parseMatrix },
-  duration: { help: "Measured time per cell", arg: "DURATION", parse: parse.duration },
-  warmup: { help: "Unmeasured load before each cell", arg: "DURATION", parse: parse.duration },
-  durability: { help: "The primary's durability mode", arg: "MODE", parse: parse.oneOf("normal", "fsync") },
-  redis: { help: "Also run redis-benchmark -t incr at each cell (appendfsync everysec, or always with fsync)" },
+  matrix: {
+    help: "Cells to run, CxP separated by commas, or none",
+    arg: "CELLS",
+    parse: parseMatrix,
+    format: formatMatrix,
+  },
+  duration: { help: "Measured time per run", arg: "DURATION", parse: parse.duration },
+  warmup: { help: "Unmeasured load before each run", arg: "DURATION", parse: parse.duration },
+  durability: {
+    help: "The primary's durability mode(s): normal, fsync or both",
+    arg: "MODE",
+    parse: parse.oneOf("normal", "fsync", "both"),
+  },
+  runs: {
+    help: "Interleaved runs per side per cell; each cell is their median",
+    arg: "N",
+    parse: parse.integer(1, 100),
+  },
+  redis: {
+    help:
+      "Also load Redis (INCRBY over RESP, same client) at each cell: appendfsync everysec beside normal, always beside fsync",
+  },
+  noEmpty: { help: "Skip the empty Deno line server (the runtime's ceiling) at each cell" },
+  replayLines: {
+    help: "Like lines in the log for the start-up replay measurement",
+    arg: "N",
+    parse: parse.integer(1, 1_000_000_000),
+  },
+  noReplay: { help: "Skip the start-up replay measurement" },
   idleConnections: {
     help: "Then open this many idle producers and check memory (0 skips)",
     arg: "N",
@@ -68,30 +112,26 @@ const specs: FlagSpecs<BenchFlags> = {
   json: { help: "Where to write the result as JSON (default: <work-dir>/result.json)", arg: "FILE", parse: parse.path },
 };
 
+const HELP = {
+  usage: "deno task bench [flags]",
+  description:
+    "Benchmarks a real primary beside the empty Deno server and, with --redis, Redis, all driven by one load\n" +
+    "process, in both durability modes; then start-up replay. See docs/performance.md.",
+};
+
 runProgram("bench", async () => {
-  const flags = parseFlags(Deno.args, specs, defaults);
-  if (!flags) {
-    console.log(helpText(
-      "deno task bench [flags]",
-      "Benchmarks a real primary with in-process producers, optionally beside Redis INCR.",
-      specs,
-      defaults,
-      (key, value) =>
-        key === "matrix"
-          ? formatMatrix(value as Cell[])
-          : key === "duration" || key === "warmup"
-          ? formatDuration(value as number)
-          : String(value),
-    ));
-    return 0;
-  }
+  const flags = parseProgramFlags(Deno.args, HELP, specs, defaults);
+  if (!flags) return 0;
   const single = flags.connections !== undefined || flags.pipeline !== undefined;
   const report = await runBench({
     matrix: single ? [{ connections: flags.connections ?? 1, pipeline: flags.pipeline ?? 1 }] : flags.matrix,
     durationMs: flags.duration,
     warmupMs: flags.warmup,
     durability: flags.durability,
+    runs: flags.runs,
     redis: flags.redis,
+    empty: !flags.noEmpty,
+    replayLines: flags.noReplay ? 0 : flags.replayLines,
     idleConnections: flags.idleConnections,
     workDir: flags.workDir,
     command: ["deno task bench", ...Deno.args].join(" "),

@@ -4,33 +4,52 @@
  * the parent is done, and prints a per-LikesServer audit. Parent flags pass
  * through: `deno task demo --duration 20s`.
  */
-import { type FlagSpecs, helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { httpAddress } from "./lib/primary/options.ts";
+import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
+import { httpAddress, primaryDefaults } from "./lib/primary/options.ts";
 import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
-import { checkIntervals, showDefault } from "./lib/producer/options.ts";
+import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
+import { formatDuration } from "./lib/common/duration.ts";
 
-const defaults = { ...parentDefaults, http: "127.0.0.1:4243" } satisfies DemoOptions;
+/** A status interval of 0 would print without pause. */
+function interval(text: string): number {
+  const ms = parse.duration(text);
+  if (ms === 0) throw new RangeError("The interval must be above 0");
+  return ms;
+}
+
+const defaults = {
+  ...parentDefaults,
+  http: primaryDefaults.http,
+  refreshEvery: 1000,
+  statusEvery: 5000,
+} satisfies DemoOptions;
 const specs: FlagSpecs<DemoOptions> = {
   ...parentSpecs,
   http: { help: "Dashboard address of the primary", arg: "HOST:PORT", parse: httpAddress },
+  refreshEvery: {
+    help: "How often the status line updates on a terminal",
+    arg: "DURATION",
+    parse: interval,
+    format: formatDuration,
+  },
+  statusEvery: {
+    help: "How often a status line is printed on a pipe",
+    arg: "DURATION",
+    parse: interval,
+    format: formatDuration,
+  },
+};
+
+const HELP = {
+  usage: "deno task demo [flags]",
+  description: "Runs a primary and a parent, then audits the run.",
 };
 
 runProgram("demo", async () => {
-  const options = parseFlags(Deno.args, specs, defaults);
-  if (!options) {
-    console.log(
-      helpText(
-        "deno task demo [flags]",
-        "Runs a primary and a parent, then audits the run.",
-        specs,
-        defaults,
-        showDefault,
-      ),
-    );
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, specs, defaults);
+  if (!options) return 0;
   checkIntervals(options);
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
   const stop = new AbortController();

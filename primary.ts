@@ -3,18 +3,19 @@
  * running total durable, logs every like with the new total, and answers each
  * message (0 accepted, 1 rejected). Runs until SIGINT or SIGTERM.
  */
-import { helpText, parseFlags, runProgram, UsageError } from "./lib/common/cli.ts";
+import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
+import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
 import { type HttpServer, startHttp } from "./lib/dashboard/http_server.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
+import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
 import {
   isLoopback,
   isLoopbackAddress,
   primaryDefaults,
   primarySpecs,
   probeListenAddress,
-  showPrimaryDefault,
   splitAddress,
 } from "./lib/primary/options.ts";
 import { PrimaryServer } from "./lib/primary/server.ts";
@@ -24,22 +25,21 @@ import { expireProducers, scheduleExpiry } from "./lib/primary/producer_expiry.t
 import { Store, StoreError } from "./lib/primary/store.ts";
 import { refuseSilentReset } from "./lib/primary/state_guard.ts";
 import { untilSignal } from "./lib/common/signals.ts";
-import { checkGrantablePath } from "./lib/launch/permissions.ts";
+import { checkGrants } from "./lib/launch/grant_check.ts";
+import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
+
+const HELP = {
+  usage: "deno task primary [flags]",
+  description: "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
+};
 
 runProgram("primary", async () => {
-  const options = parseFlags(Deno.args, primarySpecs, primaryDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno task primary [flags]",
-      "PrimaryLikesServer: aggregates like counts from LikesServers into a durable total.",
-      primarySpecs,
-      primaryDefaults,
-      showPrimaryDefault,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, primarySpecs, primaryDefaults);
+  if (!options) return 0;
   checkGrantablePath("log", options.log);
   checkGrantablePath("state", options.state);
+  // Before anything else (even reading LIKES_TOKEN): a missing grant is the operator's to fix.
+  if (!checkGrants("primary", "primary.ts", primaryGrants(options), Deno.args)) return 2;
   const token = options.token ?? readEnvToken();
   // Off loopback a token is required. The name is judged by the address it
   // resolves to: before anything is opened (by a probe), and again by the
@@ -68,10 +68,10 @@ runProgram("primary", async () => {
     store = Store.open(options.state, { durability: options.durability, reset: options.reset });
     log = LikesLog.open(options.log);
   } catch (error) {
-    console.error(
-      `primary: ${error instanceof StoreError ? "" : `Cannot open log ${options.log}: `}${(error as Error).message}`,
-    );
-    return 1;
+    if (error instanceof StoreError || error instanceof LogOpenError) {
+      throw new ProgramError(error.message, { cause: error });
+    }
+    throw error;
   }
   const repair = log.recover(store.logMark);
   const ledger = new Ledger(store.total, store.takeProducers(), { maxProducers: options.maxProducers });
@@ -80,11 +80,11 @@ runProgram("primary", async () => {
   if (repair) committer.event(repair);
   // Forgotten in the store too: otherwise every start-up would load and expire them again.
   expireProducers(ledger, store, options.producerTtl);
-  committer.event(
+  committer.event(formatPrimaryEntry(
     options.reset
-      ? `Started from zero (reset) with state ${options.state}`
-      : `Recovered total ${ledger.total} from ${options.state}`,
-  );
+      ? { kind: "reset", state: options.state }
+      : { kind: "recovered", total: ledger.total, state: options.state },
+  ));
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
   let addr: Deno.NetAddr, http: HttpServer | undefined;
@@ -107,8 +107,7 @@ runProgram("primary", async () => {
     }
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
-    console.error(`primary: Cannot listen on ${address}: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
   }
   if (tokenRequired && !isLoopbackAddress(addr.hostname)) {
     await server.stop();
@@ -131,7 +130,7 @@ runProgram("primary", async () => {
   await server.stop();
   await http?.shutdown();
   stopExpiry();
-  committer.event(`Stopped by ${signal} with total ${ledger.total}`);
+  committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: ledger.total }));
   store.close();
   log.close();
   console.log(`PrimaryLikesServer stopped by ${signal}: total ${ledger.total}`);

@@ -1,18 +1,31 @@
 /**
- * The benchmark's load: C connections in this process, each a producer that
- * keeps P idempotent likes in flight (`LikesServer<N> <likes> <producer> <seq>`,
- * its own producer id, seq counting up from 1). Each reply frees a slot and
- * the freed slots of one read are refilled in one write, so exactly P are in
- * flight per connection at all times, the way `redis-benchmark -P` keeps its
- * pipeline full.
+ * The benchmark's load: C connections in this process, each keeping P
+ * messages in flight. Each reply frees a slot and the freed slots of one read
+ * are refilled in one write, so exactly P are in flight per connection at all
+ * times, the way `redis-benchmark -P` keeps its pipeline full.
  *
- * Only `0` replies count as acknowledged. Latency is from the write that
- * carried a message to the read that carried its reply; replies come back in
- * order, so a ring of send times per connection pairs them up.
+ * The same client drives every side of the comparison, so that its cost is
+ * the same for each: with `protocol: "likes"` a connection is a producer
+ * sending idempotent likes (`LikesServer<N> <likes> <producer> <seq>`, its own
+ * producer id, seq counting up from 1) and only `0` replies count as
+ * acknowledged; with `protocol: "resp"` it sends Redis `INCRBY likes <likes>`
+ * as RESP arrays and counts integer replies (`:<n>\r\n`) as acknowledged.
+ * Both protocols answer one line per message, so one reply reader serves both.
+ *
+ * Latency is from the write that carried a message to the read that carried
+ * its reply; replies come back in order, so a ring of send times per
+ * connection pairs them up.
  */
+import { closeQuietly, writeAll, writeDecimal } from "../common/io.ts";
 import { LatencyHistogram } from "./report.ts";
+import { likesServerName } from "../protocol/names.ts";
+
+/** What the load speaks: the likes line protocol, or Redis RESP (`INCRBY`). */
+export type LoadProtocol = "likes" | "resp";
 
 export interface LoadOptions {
+  /** @default {"likes"} */
+  protocol?: LoadProtocol;
   /** @default {"127.0.0.1"} */
   hostname?: string;
   /** @default {1} */
@@ -55,22 +68,29 @@ export interface LoadResult {
 
 const NEWLINE = 0x0a;
 const ZERO = 0x30;
+const COLON = 0x3a;
 /** Room for the digits of any safe integer. */
 const MAX_SEQ_DIGITS = 16;
 const READ_SIZE = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes `value` in decimal at `at`; returns the position after it. */
-function writeUint(out: Uint8Array, at: number, value: number): number {
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  let i = at + digits;
-  do {
-    out[--i] = ZERO + value % 10;
-    value = Math.floor(value / 10);
-  } while (value > 0);
-  return at + digits;
+/**
+ * A command as a RESP array of bulk strings, the form every Redis client
+ * sends: `*<n>\r\n` then `$<length>\r\n<bytes>\r\n` per argument.
+ */
+export function respCommand(args: string[]): Uint8Array {
+  const parts = args.map((arg) => encoder.encode(arg));
+  const head = encoder.encode(`*${parts.length}\r\n`);
+  const pieces = [head];
+  for (const part of parts) pieces.push(encoder.encode(`$${part.length}\r\n`), part, encoder.encode("\r\n"));
+  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 /** Counters shared by every connection of one run; the window is fixed before the first write. */
@@ -84,11 +104,13 @@ interface Run {
   histogram: LatencyHistogram;
 }
 
-/** One connection: a producer with its pipeline. */
+/** One connection with its pipeline: a likes producer, or a Redis client when `resp` is set. */
 class Producer {
   readonly #conn: Deno.TcpConn;
   readonly #run: Run;
+  /** The likes line up to its seq; or, for RESP, the whole command, the same for every message. */
   readonly #prefix: Uint8Array;
+  readonly #resp: boolean;
   readonly #out: Uint8Array;
   /** Send time of each message in flight, oldest at #oldest. */
   readonly #sentAt: Float64Array;
@@ -99,10 +121,11 @@ class Producer {
   #lineLength = 0;
   #firstByte = 0;
 
-  constructor(conn: Deno.TcpConn, run: Run, prefix: string, pipeline: number) {
+  constructor(conn: Deno.TcpConn, run: Run, prefix: Uint8Array, pipeline: number, resp: boolean) {
     this.#conn = conn;
     this.#run = run;
-    this.#prefix = encoder.encode(prefix);
+    this.#prefix = prefix;
+    this.#resp = resp;
     this.#out = new Uint8Array(pipeline * (this.#prefix.length + MAX_SEQ_DIGITS + 1));
     this.#sentAt = new Float64Array(pipeline);
   }
@@ -112,9 +135,7 @@ class Producer {
   }
 
   close(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
   }
 
   /** Fills the pipeline, then refills it as replies arrive until the window ends and all are answered. */
@@ -141,16 +162,19 @@ class Producer {
     const prefix = this.#prefix;
     const ring = this.#sentAt;
     let at = 0;
-    for (let i = 0; i < count; i++) {
-      out.set(prefix, at);
-      at = writeUint(out, at + prefix.length, ++this.#seq);
-      out[at++] = NEWLINE;
+    if (this.#resp) {
+      for (let i = 0; i < count; i++, at += prefix.length) out.set(prefix, at);
+    } else {
+      for (let i = 0; i < count; i++) {
+        out.set(prefix, at);
+        at = writeDecimal(out, at + prefix.length, ++this.#seq);
+        out[at++] = NEWLINE;
+      }
     }
     const now = performance.now();
     for (let i = 0; i < count; i++) ring[(this.#oldest + this.#inFlight + i) % ring.length] = now;
     this.#inFlight += count;
-    let written = 0;
-    while (written < at) written += await this.#conn.write(out.subarray(written, at));
+    await writeAll(this.#conn, out.subarray(0, at));
   }
 
   /** Takes the complete reply lines in `chunk`; returns how many there were. */
@@ -172,7 +196,7 @@ class Producer {
         break;
       }
       const length = this.#lineLength + nl - at;
-      const acknowledged = length === 1 && this.#firstByte === ZERO;
+      const acknowledged = this.#resp ? this.#firstByte === COLON : length === 1 && this.#firstByte === ZERO;
       const sentAt = ring[this.#oldest];
       this.#oldest = (this.#oldest + 1) % ring.length;
       this.#inFlight--;
@@ -188,7 +212,7 @@ class Producer {
           runLength++;
         } else {
           run.rejected++;
-          run.firstRejection ??= decoder.decode(chunk.subarray(at, nl));
+          run.firstRejection ??= decoder.decode(chunk.subarray(at, nl)).trimEnd();
         }
       }
       this.#lineLength = 0;
@@ -207,6 +231,7 @@ class Producer {
  */
 export async function generateLoad(port: number, options: LoadOptions = {}): Promise<LoadResult> {
   const {
+    protocol = "likes",
     hostname = "127.0.0.1",
     connections = 1,
     pipeline = 1,
@@ -218,6 +243,9 @@ export async function generateLoad(port: number, options: LoadOptions = {}): Pro
     drainMs = 10_000,
     onWindow,
   } = options;
+  if (protocol !== "likes" && protocol !== "resp") {
+    throw new RangeError(`Cannot generate load: protocol must be likes or resp, got ${protocol}`);
+  }
   for (const [name, value] of Object.entries({ connections, pipeline, durationMs })) {
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(`Cannot generate load: ${name} must be a positive integer, got ${value}`);
@@ -239,7 +267,11 @@ export async function generateLoad(port: number, options: LoadOptions = {}): Pro
     for (let i = 0; i < connections; i++) {
       const conn = await Deno.connect({ hostname, port });
       conn.setNoDelay(true);
-      producers.push(new Producer(conn, run, `LikesServer${server} ${likes} ${producerPrefix}${i} `, pipeline));
+      const resp = protocol === "resp";
+      const prefix = resp
+        ? respCommand(["INCRBY", "likes", String(likes)])
+        : encoder.encode(`${likesServerName(server)} ${likes} ${producerPrefix}${i} `);
+      producers.push(new Producer(conn, run, prefix, pipeline, resp));
     }
     const start = performance.now();
     run.windowStart = start + warmupMs;

@@ -1,25 +1,23 @@
 /**
  * The Redis side of the comparison: a private redis-server (its own temp dir
- * and ephemeral port, append-only file on, no snapshots) and
- * `redis-benchmark -t incr` at the same connections × pipeline. The server's
- * CPU time and memory come from its own INFO, not from /proc, so the bench
- * needs no -A.
+ * and ephemeral port, append-only file on, no snapshots), loaded by the same
+ * load generator as ours, speaking RESP. The server's CPU time and memory come
+ * from its own INFO, not from /proc, so the bench needs no -A.
  */
-import type { RedisResult } from "./report.ts";
 import { sleep } from "../common/sleep.ts";
 
 export type Appendfsync = "everysec" | "always";
 
-/** Why the comparison cannot run, or undefined when redis-server and redis-benchmark are installed. */
+/** Why the comparison cannot run, or undefined when redis-server is installed. */
 export async function redisMissing(): Promise<string | undefined> {
-  for (const program of ["redis-server", "redis-benchmark"]) {
+  for (const program of ["redis-server"]) {
     try {
       const { success } = await new Deno.Command(program, { args: ["--version"], stdout: "null", stderr: "null" })
         .output();
       if (!success) return `${program} --version failed`;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
-        return `${program} is not installed (apt-get install redis-server redis-tools)`;
+        return `${program} is not installed (apt-get install redis-server)`;
       }
       throw error;
     }
@@ -43,7 +41,7 @@ const decoder = new TextDecoder();
  *
  * @throws {Error} On an error reply, a reply of another kind, or a connection closed early
  */
-async function redisCommand(port: number, command: string): Promise<string> {
+export async function redisCommand(port: number, command: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await conn.write(encoder.encode(`${command}\r\n`));
@@ -115,33 +113,33 @@ async function readRedisUse(port: number): Promise<RedisUse> {
   return redisUse(parseRedisInfo(await redisCommand(port, "INFO")));
 }
 
-export interface RedisBenchOptions {
+export interface RedisOptions {
   /** The server's temp dir (append-only file, log) is made in here. */
   workDir: string;
-  connections: number;
-  pipeline: number;
-  requests: number;
   /** @default {"everysec"} */
   appendfsync?: Appendfsync;
-  /** redis-benchmark is stopped after this long (ms). @default {60000} */
+  /** How long to wait for it to answer PING (ms). @default {10000} */
   deadlineMs?: number;
-  /** How often the server's memory is sampled while redis-benchmark runs, for its peak (ms). @default {100} */
-  sampleMs?: number;
+}
+
+/** A private redis-server, running. */
+export interface RedisServer {
+  port: number;
+  appendfsync: Appendfsync;
+  /** Its CPU time and memory so far, from INFO. */
+  use(): Promise<RedisUse>;
+  /** Stops it and removes its temp dir. */
+  stop(): Promise<void>;
 }
 
 /**
- * Starts a fresh redis-server, runs redis-benchmark against it, stops it.
+ * Starts a fresh redis-server: its own temp dir under `workDir`, an ephemeral
+ * port on 127.0.0.1, the append-only file on with `appendfsync`, no snapshots.
  *
- * @throws {Error} When redis-server does not start or redis-benchmark fails
+ * @throws {Error} When it does not answer PING by the deadline (it is then stopped)
  */
-export async function benchRedis(options: RedisBenchOptions): Promise<RedisResult> {
-  const { workDir, connections, pipeline, requests, appendfsync = "everysec", deadlineMs = 60_000, sampleMs = 100 } =
-    options;
-  for (const [name, value] of Object.entries({ connections, pipeline, requests, deadlineMs, sampleMs })) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(`Cannot run redis-benchmark: ${name} must be a positive integer, got ${value}`);
-    }
-  }
+export async function startRedis(options: RedisOptions): Promise<RedisServer> {
+  const { workDir, appendfsync = "everysec", deadlineMs = 10_000 } = options;
   const dir = await Deno.makeTempDir({ dir: workDir, prefix: "redis_" });
   const port = freePort();
   const server = new Deno.Command("redis-server", {
@@ -163,84 +161,28 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisResul
       "--logfile",
       `${dir}/redis.log`,
     ],
+    stdin: "null",
     stdout: "null",
-    stderr: "piped",
+    stderr: "null",
   }).spawn();
-  try {
-    const started = Date.now();
-    while (!await ping(port)) {
-      if (Date.now() - started > 10_000) throw new Error(`redis-server did not answer PING on port ${port} within 10s`);
-      await sleep(20);
-    }
-    const args = [
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-t",
-      "incr",
-      "-c",
-      String(connections),
-      "-P",
-      String(pipeline),
-      "-n",
-      String(requests),
-      "--csv",
-    ];
-    const before = await readRedisUse(port);
-    // INFO has no peak RSS: sample used_memory_rss while the benchmark runs.
-    let peakRssBytes = before.rssBytes;
-    let sampling = Promise.resolve();
-    const sampler = setInterval(() => {
-      sampling = sampling.then(async () => {
-        peakRssBytes = Math.max(peakRssBytes, (await readRedisUse(port)).rssBytes);
-      }).catch(() => {/* a missed sample: the next one or the last one counts */});
-    }, sampleMs);
-    let output: Deno.CommandOutput;
-    try {
-      const bench = new Deno.Command("redis-benchmark", { args, stdout: "piped", stderr: "piped" }).spawn();
-      const timer = setTimeout(() => bench.kill("SIGKILL"), deadlineMs);
-      output = await bench.output();
-      clearTimeout(timer);
-    } finally {
-      clearInterval(sampler);
-      await sampling;
-    }
-    const after = await readRedisUse(port);
-    peakRssBytes = Math.max(peakRssBytes, after.rssBytes);
-    const text = new TextDecoder().decode(output.stdout);
-    if (!output.success) {
-      throw new Error(`redis-benchmark failed (${output.code}): ${new TextDecoder().decode(output.stderr).trim()}`);
-    }
-    return {
-      command: `redis-benchmark ${args.join(" ")}`,
-      appendfsync,
-      requests,
-      ...parseRedisCsv(text),
-      server: { cpuSeconds: after.cpuSeconds - before.cpuSeconds, peakRssMb: peakRssBytes / (1024 * 1024) },
-    };
-  } finally {
+  const stop = async () => {
     try {
       server.kill("SIGTERM");
     } catch { /* already gone */ }
-    await server.output();
+    await server.status;
     await Deno.remove(dir, { recursive: true });
+  };
+  try {
+    const started = Date.now();
+    while (!await ping(port)) {
+      if (Date.now() - started > deadlineMs) {
+        throw new Error(`redis-server did not answer PING on port ${port} within ${deadlineMs}ms`);
+      }
+      await sleep(20);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
   }
-}
-
-/**
- * Reads redis-benchmark's `--csv` output:
- *   "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...,"p99_latency_ms","max_latency_ms"
- *   "INCR","140845.08","0.191","0.056","0.183","0.263","0.335","1.191"
- *
- * @throws {Error} When there is no header with rps, p50 and p99, or no INCR row
- */
-export function parseRedisCsv(text: string): { rate: number; latencyMs: { p50: number; p99: number } } {
-  const rows = text.trim().split("\n").map((line) => line.trim().split(",").map((cell) => cell.replace(/^"|"$/g, "")));
-  const header = rows.find((row) => row[0] === "test");
-  const incr = rows.find((row) => row[0] === "INCR");
-  const column = (name: string) => header?.indexOf(name) ?? -1;
-  const [rps, p50, p99] = [column("rps"), column("p50_latency_ms"), column("p99_latency_ms")];
-  if (!incr || rps < 0 || p50 < 0 || p99 < 0) throw new Error(`Cannot read redis-benchmark output: ${text.trim()}`);
-  return { rate: Number(incr[rps]), latencyMs: { p50: Number(incr[p50]), p99: Number(incr[p99]) } };
+  return { port, appendfsync, use: () => readRedisUse(port), stop };
 }

@@ -2,32 +2,32 @@
  * The benchmark's numbers: a latency histogram with percentiles, and the
  * result as a markdown table and as JSON. Pure: no I/O, no clock.
  */
+import { build, type Histogram } from "hdr-histogram-js";
 import type { Durability } from "../primary/store.ts";
 
-/** Exact below this many microseconds; above it, 128 buckets per power of two (under 0.8% error). */
-const LINEAR_US = 256;
-const SUB_BUCKETS = 128;
-const SUB_BITS = 7;
 /** Latencies are clamped here (about 35 minutes), far beyond any run. */
 const MAX_US = 2 ** 31 - 1;
 
 /**
- * Latencies in a log-linear histogram: constant memory however many messages
- * a run sends, and cheap enough to record a million samples a second.
+ * Latencies in HdrHistogram (microseconds, 3 significant digits: exact below
+ * 2 ms, within 0.1% above): constant memory however many messages a run
+ * sends, and cheap enough to record a million samples a second.
  */
 export class LatencyHistogram {
-  readonly #counts = new Float64Array(LINEAR_US + (31 - SUB_BITS) * SUB_BUCKETS);
-  #count = 0;
-  #max = 0;
+  readonly #hdr: Histogram = build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: MAX_US,
+    numberOfSignificantValueDigits: 3,
+  });
 
   /** Samples recorded. */
   get count(): number {
-    return this.#count;
+    return this.#hdr.totalCount;
   }
 
   /** Largest sample recorded (ms), at histogram precision. */
   get maxMs(): number {
-    return this.#max;
+    return this.#hdr.totalCount === 0 ? 0 : this.#hdr.getValueAtPercentile(100) / 1000;
   }
 
   /**
@@ -39,19 +39,12 @@ export class LatencyHistogram {
     if (!Number.isInteger(times) || times < 1) {
       throw new RangeError(`Cannot record a latency: times must be a positive integer, got ${times}`);
     }
-    const us = Math.min(MAX_US, Math.round(ms * 1000));
-    this.#counts[bucketOf(us)] += times;
-    this.#count += times;
-    const top = upperMs(bucketOf(us));
-    if (top > this.#max) this.#max = top;
+    this.#hdr.recordValueWithCount(Math.min(MAX_US, Math.round(ms * 1000)), times);
   }
 
   /** Adds another histogram's samples to this one. */
   merge(other: LatencyHistogram): void {
-    const counts = other.#counts;
-    for (let i = 0; i < counts.length; i++) this.#counts[i] += counts[i];
-    this.#count += other.#count;
-    this.#max = Math.max(this.#max, other.#max);
+    this.#hdr.add(other.#hdr);
   }
 
   /**
@@ -62,30 +55,9 @@ export class LatencyHistogram {
     if (!(fraction > 0 && fraction <= 1)) {
       throw new RangeError(`Cannot compute a percentile: fraction must be in (0, 1], got ${fraction}`);
     }
-    if (this.#count === 0) return 0;
-    const rank = Math.max(1, Math.ceil(fraction * this.#count));
-    let seen = 0;
-    for (let i = 0; i < this.#counts.length; i++) {
-      seen += this.#counts[i];
-      if (seen >= rank) return upperMs(i);
-    }
-    return this.#max;
+    if (this.#hdr.totalCount === 0) return 0;
+    return this.#hdr.getValueAtPercentile(fraction * 100) / 1000;
   }
-}
-
-function bucketOf(us: number): number {
-  if (us < LINEAR_US) return us;
-  // shift makes us >> shift land in SUB_BUCKETS..2*SUB_BUCKETS-1.
-  const shift = 31 - Math.clz32(us) - SUB_BITS;
-  return LINEAR_US + (shift - 1) * SUB_BUCKETS + ((us >> shift) - SUB_BUCKETS);
-}
-
-/** Largest value (ms) that falls in bucket `index`. */
-function upperMs(index: number): number {
-  if (index < LINEAR_US) return index / 1000;
-  const shift = Math.floor((index - LINEAR_US) / SUB_BUCKETS) + 1;
-  const sub = (index - LINEAR_US) % SUB_BUCKETS + SUB_BUCKETS;
-  return (((sub + 1) << shift) - 1) / 1000;
 }
 
 /** Latency percentiles of acknowledged messages, ms. */
@@ -99,53 +71,89 @@ export function percentiles(histogram: LatencyHistogram): Percentiles {
   return { p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), p999: histogram.percentile(0.999) };
 }
 
-/** Resource use of a process over one cell, as it reports it itself. */
-export interface ProcessUse {
-  /** User + system CPU seconds in the measured window, all threads. */
-  cpuSeconds: number;
-  /**
-   * Peak resident set size, MiB: the primary's getrusage maximum since it
-   * started (fresh for each cell); Redis's used_memory_rss sampled every 100 ms.
-   */
-  peakRssMb: number;
-}
-
-/** redis-benchmark at the same connections × pipeline, for comparison. */
-export interface RedisResult {
-  /** The exact command run. */
-  command: string;
-  /** `appendfsync` setting of the redis-server it ran against. */
-  appendfsync: "everysec" | "always";
-  requests: number;
-  /** Requests per second, as redis-benchmark reports it. */
+/** One measurement of one side at one cell, by one load process. */
+export interface RunSample {
+  /** Acknowledged messages per second in the window. */
   rate: number;
-  latencyMs: { p50: number; p99: number };
-  server: ProcessUse;
+  latencyMs: Percentiles;
+  /** Messages answered otherwise in the window (should be none). */
+  rejected: number;
+  firstRejection?: string;
+  /** Messages never answered (a connection closed, or the replies did not come in time). */
+  unanswered: number;
+  /** CPU seconds the server used in the window, as it reports it itself; absent for the empty server. */
+  serverCpuSeconds?: number;
+  /** CPU seconds the load process used in the window (it shares the machine). */
+  loadCpuSeconds: number;
 }
 
-/** One connections × pipeline cell of the matrix. */
+/** One side (ours, Redis or the empty server) at one cell: the median of its runs. */
+export interface SideResult {
+  /** Median acknowledged messages per second. */
+  rate: number;
+  /** Median of each percentile over the runs. */
+  latencyMs: Percentiles;
+  /** Summed over the runs. */
+  rejected: number;
+  firstRejection?: string;
+  /** Summed over the runs. */
+  unanswered: number;
+  serverCpuSeconds?: number;
+  loadCpuSeconds: number;
+  /** Every run, in the order they ran. */
+  runs: RunSample[];
+}
+
+/** One target of the issue, checked at one cell or for the replay. */
+export interface TargetMark {
+  /** What is asked, e.g. `≥ 1.0× Redis`. */
+  target: string;
+  /** What was measured, e.g. `1.12×`. */
+  measured: string;
+  pass: boolean;
+}
+
+/** One durability mode at one connections × pipeline cell. */
 export interface CellResult {
   durability: Durability;
   connections: number;
   pipeline: number;
-  /** Length of the measured window (after warm-up), seconds. */
+  /** Length of each run's measured window (after warm-up), seconds. */
   seconds: number;
-  /** Messages answered `0` in the window. */
-  acknowledged: number;
-  /** Messages answered anything else in the window (should be none). */
-  rejected: number;
-  /** First reply that was not `0`, for diagnosis. */
-  firstRejection?: string;
-  /** Messages never answered (a connection closed, or the replies did not come in time). */
-  unanswered: number;
-  /** Acknowledged likes per second. */
-  rate: number;
-  latencyMs: Percentiles;
-  primary: ProcessUse;
-  /** CPU seconds the load generator itself used (it shares the machine). */
-  loadCpuSeconds: number;
-  /** Absent when not asked for; a string when it could not run. */
-  redis?: RedisResult | string;
+  ours: SideResult;
+  /** Redis at its peer setting (everysec for normal, always for fsync); absent when not asked for, a string when it could not run. */
+  redis?: SideResult | string;
+  /** `appendfsync` of the Redis peer. */
+  appendfsync?: "everysec" | "always";
+  /** The empty Deno server (the same for both modes); a string when it could not run. */
+  empty?: SideResult | string;
+  /** Our median rate ÷ Redis's. */
+  vsRedis?: number;
+  /** Our median rate ÷ the empty server's. */
+  vsEmpty?: number;
+  /** The issue's targets that apply to this cell. */
+  targets: TargetMark[];
+}
+
+/** Start-up replay speed over a generated log. */
+export interface ReplayResult {
+  /** Like lines in the log. */
+  lines: number;
+  bytes: number;
+  /** The total those lines add up to. */
+  total: number;
+  /** Median time from spawn to the ready line on that log, seconds. */
+  seconds: number;
+  /** Median time on an empty log: the start-up cost that is not replay, seconds. */
+  baselineSeconds: number;
+  /** lines ÷ (seconds − baselineSeconds). */
+  linesPerSecond: number;
+  /** Whether the ready line reported the log's total: when not, start-up did not replay the log. */
+  replayed: boolean;
+  /** The total the primary reported ready with. */
+  readyTotal: number;
+  runs: { seconds: number; baselineSeconds: number }[];
+  targets: TargetMark[];
 }
 
 /** The idle-connections check: memory with many producers connected and quiet. */
@@ -171,8 +179,85 @@ export interface BenchReport {
   /** The command line, as given. */
   command: string;
   machine: { cores: number; cpu: string; os: string; deno: string };
+  /** Runs per side per cell (interleaved: ours, Redis, ..., empty; again). */
+  runs: number;
   cells: CellResult[];
+  replay?: ReplayResult | string;
   idle?: IdleResult | string;
+}
+
+/** The middle value (the mean of the two middle ones for an even count); NaN when empty. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The median of the runs, percentile by percentile. */
+export function summarise(runs: RunSample[]): SideResult {
+  if (runs.length === 0) throw new RangeError("Cannot summarise: no runs");
+  const of = (pick: (run: RunSample) => number) => median(runs.map(pick));
+  const cpu = runs.map((run) => run.serverCpuSeconds).filter((value) => value !== undefined);
+  const firstRejection = runs.find((run) => run.firstRejection !== undefined)?.firstRejection;
+  return {
+    rate: of((run) => run.rate),
+    latencyMs: { p50: of((r) => r.latencyMs.p50), p99: of((r) => r.latencyMs.p99), p999: of((r) => r.latencyMs.p999) },
+    rejected: runs.reduce((sum, run) => sum + run.rejected, 0),
+    ...(firstRejection === undefined ? {} : { firstRejection }),
+    unanswered: runs.reduce((sum, run) => sum + run.unanswered, 0),
+    ...(cpu.length === runs.length ? { serverCpuSeconds: median(cpu) } : {}),
+    loadCpuSeconds: of((run) => run.loadCpuSeconds),
+    runs,
+  };
+}
+
+/** Target throughput ÷ Redis at a cell: 0.9× alone (1×1, where Deno's per-op cost is the limit), 1.5× at 50×32, else 1.0×. */
+export function redisTarget(connections: number, pipeline: number): number {
+  if (connections === 1 && pipeline === 1) return 0.9;
+  if (connections >= 50 && pipeline >= 32) return 1.5;
+  return 1.0;
+}
+
+/** Replay target, lines/s. */
+export const REPLAY_TARGET = 1_000_000;
+
+/**
+ * The issue's targets that apply to `cell`, each marked pass or miss:
+ * ours ÷ Redis (both modes), ours ÷ the empty server ≥ 80% without pipelining
+ * in normal mode, and p99 ≤ 1 ms at 10×1 in normal mode.
+ */
+export function cellTargets(cell: Omit<CellResult, "targets">): TargetMark[] {
+  const marks: TargetMark[] = [];
+  if (cell.vsRedis !== undefined) {
+    const target = redisTarget(cell.connections, cell.pipeline);
+    marks.push({
+      target: `≥ ${target.toFixed(1)}× Redis`,
+      measured: `${cell.vsRedis.toFixed(2)}×`,
+      pass: cell.vsRedis >= target,
+    });
+  }
+  if (cell.durability === "normal" && cell.pipeline === 1 && cell.vsEmpty !== undefined) {
+    marks.push({
+      target: "≥ 80% of empty",
+      measured: `${Math.round(cell.vsEmpty * 100)}%`,
+      pass: cell.vsEmpty >= 0.8,
+    });
+  }
+  if (cell.durability === "normal" && cell.connections === 10 && cell.pipeline === 1) {
+    const p99 = cell.ours.latencyMs.p99;
+    marks.push({ target: "p99 ≤ 1 ms", measured: `${p99.toFixed(3)} ms`, pass: p99 <= 1 });
+  }
+  return marks;
+}
+
+/** The replay target, marked; a start-up that did not replay the log misses it whatever its speed. */
+export function replayTargets(replay: Omit<ReplayResult, "targets">): TargetMark[] {
+  return [{
+    target: `≥ ${REPLAY_TARGET.toLocaleString("en-US")} lines/s`,
+    measured: replay.replayed ? `${rate(replay.linesPerSecond)} lines/s` : "did not replay",
+    pass: replay.replayed && replay.linesPerSecond >= REPLAY_TARGET,
+  }];
 }
 
 function round(value: number, digits: number): string {
@@ -183,58 +268,78 @@ function rate(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
 
-/** The report as markdown, ready for the README. */
+function marks(targets: TargetMark[]): string {
+  return targets.length === 0
+    ? "—"
+    : targets.map((mark) => `${mark.pass ? "✓" : "✗ miss"} ${mark.target} (${mark.measured})`).join("; ");
+}
+
+/** A side's rate with what went wrong, if anything. */
+function sideRate(side: SideResult): string {
+  return rate(side.rate) + (side.rejected > 0 ? ` (${side.rejected} rejected: ${side.firstRejection})` : "") +
+    (side.unanswered > 0 ? ` (${side.unanswered} unanswered)` : "");
+}
+
+function latency(side: SideResult): string {
+  return `${round(side.latencyMs.p50, 3)} / ${round(side.latencyMs.p99, 3)}`;
+}
+
+/** The report as markdown, ready for the docs: one table per durability mode, then the replay and idle checks. */
 export function formatTable(report: BenchReport): string {
   const { machine } = report;
   const lines = [
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.os}, Deno ${machine.deno}, loopback; ` +
-    `load generator on the same machine. Started ${report.startedAt}.`,
+    `one load process on the same machine drives every side. Started ${report.startedAt}.`,
     "",
     `Command: \`${report.command}\``,
     "",
+    `Each cell is the median of ${report.runs} interleaved runs. C×P = connections × messages in flight per connection.`,
   ];
-  if (report.cells.length > 0) {
-    const withRedis = report.cells.some((cell) => cell.redis !== undefined);
-    const head = [
-      "durability",
-      "C×P",
-      "acked likes/s",
-      "p50 ms",
-      "p99 ms",
-      "p999 ms",
-      "primary CPU s",
-      "primary peak RSS MB",
-      "load gen CPU s",
-    ];
-    if (withRedis) head.push("Redis INCR/s", "Redis p50 / p99 ms", "ours ÷ Redis");
+  for (const durability of ["normal", "fsync"] as const) {
+    const cells = report.cells.filter((cell) => cell.durability === durability);
+    if (cells.length === 0) continue;
+    const withRedis = cells.some((cell) => cell.redis !== undefined);
+    const withEmpty = cells.some((cell) => cell.empty !== undefined);
+    const peer = durability === "fsync" ? "always" : "everysec";
+    const head = ["C×P", "ours likes/s", "ours p50 / p99 ms"];
+    if (withRedis) head.push(`Redis (${peer}) INCRBY/s`, "Redis p50 / p99 ms", "ours ÷ Redis");
+    if (withEmpty) head.push("empty Deno /s", "ours ÷ empty");
+    head.push("primary CPU s", "load CPU s", "targets");
+    lines.push("", `### ${durability} durability${withRedis ? `, against Redis appendfsync ${peer}` : ""}`, "");
     lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
-    for (const cell of report.cells) {
-      const row = [
-        cell.durability,
-        `${cell.connections}×${cell.pipeline}`,
-        rate(cell.rate) + (cell.rejected > 0 ? ` (${cell.rejected} rejected)` : "") +
-        (cell.unanswered > 0 ? ` (${cell.unanswered} unanswered)` : ""),
-        round(cell.latencyMs.p50, 3),
-        round(cell.latencyMs.p99, 3),
-        round(cell.latencyMs.p999, 3),
-        round(cell.primary.cpuSeconds, 2),
-        round(cell.primary.peakRssMb, 0),
-        round(cell.loadCpuSeconds, 2),
-      ];
+    for (const cell of cells) {
+      const row = [`${cell.connections}×${cell.pipeline}`, sideRate(cell.ours), latency(cell.ours)];
       if (withRedis) {
         const redis = cell.redis;
-        if (redis === undefined || typeof redis === "string") {
-          row.push(redis ?? "—", "—", "—");
-        } else {
-          row.push(
-            `${rate(redis.rate)} (${redis.appendfsync})`,
-            `${round(redis.latencyMs.p50, 3)} / ${round(redis.latencyMs.p99, 3)}`,
-            redis.rate > 0 ? round(cell.rate / redis.rate, 2) : "—",
-          );
-        }
+        if (redis === undefined || typeof redis === "string") row.push(redis ?? "—", "—", "—");
+        else row.push(sideRate(redis), latency(redis), cell.vsRedis === undefined ? "—" : `${round(cell.vsRedis, 2)}×`);
       }
+      if (withEmpty) {
+        const empty = cell.empty;
+        if (empty === undefined || typeof empty === "string") row.push(empty ?? "—", "—");
+        else row.push(sideRate(empty), cell.vsEmpty === undefined ? "—" : `${Math.round(cell.vsEmpty * 100)}%`);
+      }
+      row.push(
+        cell.ours.serverCpuSeconds === undefined ? "—" : round(cell.ours.serverCpuSeconds, 2),
+        round(cell.ours.loadCpuSeconds, 2),
+        marks(cell.targets),
+      );
       lines.push(`| ${row.join(" | ")} |`);
     }
+  }
+  const replay = report.replay;
+  if (typeof replay === "string") {
+    lines.push("", `Replay: ${replay}`);
+  } else if (replay) {
+    lines.push(
+      "",
+      `Replay at start-up: ${rate(replay.lines)} lines (${round(replay.bytes / (1024 * 1024), 0)} MiB) ` +
+        `ready in ${round(replay.seconds, 2)} s, ${round(replay.baselineSeconds, 2)} s on an empty log: ` +
+        (replay.replayed
+          ? `${rate(replay.linesPerSecond)} lines/s`
+          : `start-up did NOT replay the log (ready with total ${replay.readyTotal}, the log adds up to ${replay.total})`) +
+        `. ${marks(replay.targets)}`,
+    );
   }
   const idle = report.idle;
   if (typeof idle === "string") {

@@ -1,23 +1,39 @@
 /**
- * The benchmark run: for each connections × pipeline cell, a fresh primary
- * (subprocess with least privilege, ephemeral ports, temp state under the
- * work dir) under the in-process load generator, its CPU and memory read from
- * its own /metrics; then, when asked, Redis at the same cell; then the
+ * The benchmark run. For each connections × pipeline cell, `runs` rounds,
+ * each measuring in turn: ours in each durability mode and, when asked, its
+ * Redis peer (appendfsync everysec for normal, always for fsync), then the
+ * empty Deno server. Every measurement gets a fresh server (subprocess with
+ * least privilege, ephemeral port, temp state under the work dir) and a fresh
+ * load process speaking its protocol, the same client for every side. Each
+ * cell reports the median of its runs. Then the start-up replay and the
  * idle-connections check.
  */
 import { cpus } from "node:os";
 import { checkIdleConnections } from "./idle.ts";
 import { scrapePrimaryUse } from "./process_metrics.ts";
-import { type BenchReport, type CellResult, percentiles } from "./report.ts";
-import { benchRedis, redisMissing } from "./redis.ts";
-import { generateLoad, type LoadResult } from "./load_generator.ts";
-import { readProcess } from "../dashboard/metrics.ts";
+import {
+  type BenchReport,
+  type CellResult,
+  cellTargets,
+  type RunSample,
+  type SideResult,
+  summarise,
+} from "./report.ts";
+import { type Appendfsync, redisMissing, startRedis } from "./redis.ts";
+import type { LoadProtocol } from "./load_generator.ts";
+import { runLoadProcess, startEmptyServer } from "./load_process.ts";
+import { measureReplay } from "./replay.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/store.ts";
+import { type PrimaryOptions, primarySpecs } from "../primary/options.ts";
+import { toFlags } from "../common/cli.ts";
 
 /** Where the bench keeps its temp state and its JSON unless told otherwise; its task may write only here. */
 export const DEFAULT_WORK_DIR = "/tmp/likes-bench";
+
+/** The durability modes to run: one, or both. */
+export type DurabilityChoice = Durability | "both";
 
 export interface Cell {
   connections: number;
@@ -57,17 +73,23 @@ export function formatMatrix(cells: Cell[]): string {
 export interface BenchOptions {
   /** @default {DEFAULT_MATRIX} */
   matrix?: Cell[];
-  /** Measured time per cell (ms). @default {5000} */
+  /** Measured time per run (ms). @default {5000} */
   durationMs?: number;
-  /** Unmeasured load before each cell's window (ms). @default {1000} */
+  /** Unmeasured load before each run's window (ms). @default {1000} */
   warmupMs?: number;
-  /** @default {"normal"} */
-  durability?: Durability;
-  /** Run redis-benchmark beside each cell. @default {false} */
+  /** @default {"both"} */
+  durability?: DurabilityChoice;
+  /** Runs per side per cell, interleaved; each cell is their median. @default {3} */
+  runs?: number;
+  /** Measure Redis (its peer appendfsync) at each cell too. @default {false} */
   redis?: boolean;
+  /** Measure the empty Deno server at each cell too. @default {true} */
+  empty?: boolean;
+  /** Lines of the log for the start-up replay; 0 skips it. @default {0} */
+  replayLines?: number;
   /** Idle producer connections to check with; 0 skips the check. @default {0} */
   idleConnections?: number;
-  /** The primaries' and Redis's temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
+  /** The servers' temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
   workDir?: string;
   /** The command line, for the report. @default {"deno task bench"} */
   command?: string;
@@ -90,7 +112,7 @@ interface BenchPrimary {
   dir: string;
 }
 
-async function startBenchPrimary(workDir: string, args: string[]): Promise<BenchPrimary> {
+async function startBenchPrimary(workDir: string, settings: Partial<PrimaryOptions>): Promise<BenchPrimary> {
   const dir = await Deno.makeTempDir({ dir: workDir, prefix: "primary_" });
   const options = {
     host: "127.0.0.1",
@@ -98,22 +120,11 @@ async function startBenchPrimary(workDir: string, args: string[]): Promise<Bench
     http: "127.0.0.1:0",
     log: `${dir}/PrimaryLikesLog`,
     state: `${dir}/PrimaryLikes.db`,
+    ...settings,
   };
   try {
     const primary = await launchPrimary({
-      args: [
-        "--host",
-        options.host,
-        "--port",
-        String(options.port),
-        "--http",
-        options.http,
-        "--log",
-        options.log,
-        "--state",
-        options.state,
-        ...args,
-      ],
+      args: toFlags(primarySpecs, options),
       grants: primaryGrants(options),
       // A LIKES_TOKEN set for the real system would make this primary ask for an AUTH the load does not send.
       env: { LIKES_TOKEN: "" },
@@ -131,108 +142,198 @@ async function stopBenchPrimary({ primary, dir }: BenchPrimary): Promise<void> {
   if (status.code !== 0) console.error(`The primary exited with ${status.code}: ${primary.output()}`);
 }
 
-async function runCell(cell: Cell, options: Required<BenchOptions>): Promise<CellResult> {
-  const { durationMs, warmupMs, durability, workDir } = options;
-  const started = await startBenchPrimary(workDir, ["--durability", durability]);
-  const { httpPort } = started.primary;
-  // The primary's CPU time at each edge of the window is scraped from its
-  // /metrics (a few ms late under load, the same at both edges); ours is read at once.
-  const edges: Partial<Record<"start" | "end", { primaryCpu: Promise<number>; loadCpu: number }>> = {};
-  let load: LoadResult;
-  let primaryCpu: number;
-  let peakRssMb: number;
-  try {
-    load = await generateLoad(started.primary.port, {
-      ...cell,
-      durationMs,
-      warmupMs,
-      onWindow: (edge) => {
-        const primaryCpu = scrapePrimaryUse(httpPort).then((use) => use.cpuSeconds);
-        primaryCpu.catch(() => {/* awaited below */});
-        edges[edge] = { primaryCpu, loadCpu: readProcess().cpuSeconds };
-      },
-    });
-    primaryCpu = await edges.end!.primaryCpu - await edges.start!.primaryCpu;
-    // Since the primary started, so the whole cell's peak, drain included.
-    peakRssMb = (await scrapePrimaryUse(httpPort)).peakRssMb;
-  } finally {
-    await stopBenchPrimary(started);
-  }
+/** A server under test, started fresh for one run. */
+interface Target {
+  port: number;
+  protocol: LoadProtocol;
+  /** Its CPU seconds so far, as it reports them; undefined when it does not. */
+  cpuSeconds(): Promise<number> | undefined;
+  stop(): Promise<void>;
+}
+
+async function ourTarget(workDir: string, durability: Durability): Promise<Target> {
+  const started = await startBenchPrimary(workDir, { durability });
+  const { port, httpPort } = started.primary;
   return {
-    durability,
-    ...cell,
-    seconds: load.seconds,
-    acknowledged: load.acknowledged,
-    rejected: load.rejected,
-    ...(load.firstRejection === undefined ? {} : { firstRejection: load.firstRejection }),
-    unanswered: load.unanswered,
-    rate: load.acknowledged / load.seconds,
-    latencyMs: percentiles(load.histogram),
-    primary: { cpuSeconds: primaryCpu, peakRssMb },
-    loadCpuSeconds: edges.end!.loadCpu - edges.start!.loadCpu,
+    port,
+    protocol: "likes",
+    cpuSeconds: () => scrapePrimaryUse(httpPort).then((use) => use.cpuSeconds),
+    stop: () => stopBenchPrimary(started),
   };
 }
 
-/** Runs the matrix (and Redis, and the idle check, when asked) and returns the report. */
+async function redisTarget(workDir: string, appendfsync: Appendfsync): Promise<Target> {
+  const redis = await startRedis({ workDir, appendfsync });
+  return {
+    port: redis.port,
+    protocol: "resp",
+    cpuSeconds: () => redis.use().then((use) => use.cpuSeconds),
+    stop: () => redis.stop(),
+  };
+}
+
+async function emptyTarget(): Promise<Target> {
+  const empty = await startEmptyServer();
+  // The empty server sends the same likes lines' replies: the likes protocol's client counts its `0`s.
+  return { port: empty.port, protocol: "likes", cpuSeconds: () => undefined, stop: () => empty.stop() };
+}
+
+/** One run: a fresh target under a fresh load process, its CPU sampled at the window's edges. */
+async function measure(start: () => Promise<Target>, cell: Cell, options: Required<BenchOptions>): Promise<RunSample> {
+  const target = await start();
+  const edges: Partial<Record<"start" | "end", Promise<number> | undefined>> = {};
+  try {
+    const load = await runLoadProcess(target.port, {
+      protocol: target.protocol,
+      ...cell,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      onWindow: (edge) => {
+        const cpu = target.cpuSeconds();
+        cpu?.catch(() => {/* awaited below */});
+        edges[edge] = cpu;
+      },
+    });
+    const [start, end] = [await edges.start, await edges.end];
+    return {
+      rate: load.rate,
+      latencyMs: load.latencyMs,
+      rejected: load.rejected,
+      ...(load.firstRejection === undefined ? {} : { firstRejection: load.firstRejection }),
+      unanswered: load.unanswered,
+      ...(start === undefined || end === undefined ? {} : { serverCpuSeconds: end - start }),
+      loadCpuSeconds: load.loadCpuSeconds,
+    };
+  } finally {
+    await target.stop();
+  }
+}
+
+/** Runs the matrix (and Redis, the empty server, the replay and the idle check, as asked) and returns the report. */
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
   const {
     matrix = DEFAULT_MATRIX,
     durationMs = 5000,
     warmupMs = 1000,
-    durability = "normal",
+    durability = "both",
+    runs = 3,
     redis = false,
+    empty = true,
+    replayLines = 0,
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
     command = "deno task bench",
     progress = () => {},
   } = options;
-  const all = { matrix, durationMs, warmupMs, durability, redis, idleConnections, workDir, command, progress };
+  if (!Number.isInteger(runs) || runs < 1) {
+    throw new RangeError(`Cannot bench: runs must be a positive integer, got ${runs}`);
+  }
+  const all = {
+    matrix,
+    durationMs,
+    warmupMs,
+    durability,
+    runs,
+    redis,
+    empty,
+    replayLines,
+    idleConnections,
+    workDir,
+    command,
+    progress,
+  };
   await Deno.mkdir(workDir, { recursive: true });
-  const report: BenchReport = { startedAt: new Date().toISOString(), command, machine: machine(), cells: [] };
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    command,
+    machine: machine(),
+    runs,
+    cells: [],
+  };
   const missing = redis ? await redisMissing() : undefined;
   if (missing) progress(`Redis comparison skipped: ${missing}`);
-  const appendfsync = durability === "fsync" ? "always" : "everysec";
+  const modes: Durability[] = durability === "both" ? ["normal", "fsync"] : [durability];
+  const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";
+  const failure = (side: string, error: unknown) => `${side} failed: ${(error as Error).message}`;
+  const cells: CellResult[] = [];
   for (const cell of matrix) {
-    const name = `${durability} ${cell.connections}×${cell.pipeline}`;
-    progress(`${name}: primary...`);
-    const result = await runCell(cell, all);
-    progress(
-      `${name}: ${Math.round(result.rate)} likes/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms`,
-    );
-    if (redis) {
-      if (missing) {
-        result.redis = missing;
-      } else {
-        // Enough requests for about as long as our cell ran, at least a few per pipeline slot.
-        const requests = Math.max(result.acknowledged, 10_000, cell.connections * cell.pipeline * 100);
+    const name = `${cell.connections}×${cell.pipeline}`;
+    const ours = new Map<Durability, RunSample[]>(modes.map((mode) => [mode, []]));
+    const redisRuns = new Map<Durability, RunSample[] | string>(modes.map((mode) => [mode, missing ?? []]));
+    let emptyRuns: RunSample[] | string = [];
+    const say = (side: string, sample: RunSample) =>
+      progress(
+        `${name} run ${ours.get(modes[0])!.length}/${runs} ${side}: ${Math.round(sample.rate)}/s, ` +
+          `p50 ${sample.latencyMs.p50} ms, p99 ${sample.latencyMs.p99} ms`,
+      );
+    for (let run = 0; run < runs; run++) {
+      for (const mode of modes) {
+        const sample = await measure(() => ourTarget(workDir, mode), cell, all);
+        ours.get(mode)!.push(sample);
+        say(`ours ${mode}`, sample);
+        const sofar = redisRuns.get(mode);
+        if (redis && Array.isArray(sofar)) {
+          try {
+            const sample = await measure(() => redisTarget(workDir, peer(mode)), cell, all);
+            sofar.push(sample);
+            say(`redis ${peer(mode)}`, sample);
+          } catch (error) {
+            redisRuns.set(mode, failure("Redis", error));
+            progress(`${name}: ${redisRuns.get(mode)}`);
+          }
+        }
+      }
+      if (empty && Array.isArray(emptyRuns)) {
         try {
-          result.redis = await benchRedis({
-            workDir,
-            ...cell,
-            requests,
-            appendfsync,
-            deadlineMs: 3 * (warmupMs + durationMs) + 30_000,
-          });
-          progress(`${name}: redis ${Math.round(result.redis.rate)} INCR/s (appendfsync ${appendfsync})`);
+          const sample = await measure(emptyTarget, cell, all);
+          emptyRuns.push(sample);
+          say("empty", sample);
         } catch (error) {
-          result.redis = `Redis failed: ${(error as Error).message}`;
-          progress(`${name}: ${result.redis}`);
+          emptyRuns = failure("The empty server", error);
+          progress(`${name}: ${emptyRuns}`);
         }
       }
     }
-    report.cells.push(result);
+    const emptySide: SideResult | string | undefined = !empty
+      ? undefined
+      : typeof emptyRuns === "string"
+      ? emptyRuns
+      : summarise(emptyRuns);
+    for (const mode of modes) {
+      const oursSide = summarise(ours.get(mode)!);
+      const redisRunsOf = redisRuns.get(mode)!;
+      const redisSide = !redis ? undefined : typeof redisRunsOf === "string" ? redisRunsOf : summarise(redisRunsOf);
+      const result: Omit<CellResult, "targets"> = {
+        durability: mode,
+        ...cell,
+        seconds: durationMs / 1000,
+        ours: oursSide,
+        ...(redisSide === undefined ? {} : { redis: redisSide, appendfsync: peer(mode) }),
+        ...(emptySide === undefined ? {} : { empty: emptySide }),
+        ...(typeof redisSide === "object" && redisSide.rate > 0 ? { vsRedis: oursSide.rate / redisSide.rate } : {}),
+        ...(typeof emptySide === "object" && emptySide.rate > 0 ? { vsEmpty: oursSide.rate / emptySide.rate } : {}),
+      };
+      cells.push({ ...result, targets: cellTargets(result) });
+    }
+  }
+  // One table per mode: all of normal's cells, then fsync's.
+  report.cells = modes.flatMap((mode) => cells.filter((cell) => cell.durability === mode));
+  if (replayLines > 0) {
+    try {
+      report.replay = await measureReplay({ workDir, lines: replayLines, runs, progress });
+    } catch (error) {
+      report.replay = failure("Replay", error);
+      progress(report.replay);
+    }
   }
   if (idleConnections > 0) {
     progress(`Idle check: opening ${idleConnections} producer connections...`);
     // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
-    const started = await startBenchPrimary(workDir, [
-      "--durability",
-      durability,
-      "--max-connections",
-      String(idleConnections + 100),
-      "--idle-timeout",
-      "10m",
-    ]);
+    const started = await startBenchPrimary(workDir, {
+      durability: modes[0],
+      maxConnections: idleConnections + 100,
+      idleTimeout: 10 * 60_000,
+    });
     const { primary } = started;
     try {
       // Nothing here raises `ulimit -n`: under a low one the check opens what

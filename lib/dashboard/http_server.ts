@@ -25,6 +25,9 @@ import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
 import page from "./dashboard.html" with { type: "text" };
 import { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import type { Stats } from "../primary/stats.ts";
+import { likesServerName } from "../protocol/names.ts";
+import { abortable, closeQuietly } from "../common/io.ts";
+import { sleep } from "../common/sleep.ts";
 
 export interface HttpSources {
   stats: Stats;
@@ -90,7 +93,7 @@ export function statsJson(sources: HttpSources, now = Date.now(), maxServers = I
     connectionsOpen: stats.connectionsOpen,
     serverCount: stats.servers.size,
     servers: servers.sort((a, b) => a[0] - b[0]).map(([id, s]) => ({
-      name: `LikesServer${id}`,
+      name: likesServerName(id),
       ...s,
       connected: s.connections > 0,
     })),
@@ -131,7 +134,11 @@ const PAGE_HEADERS = {
 };
 const LIBRARY_HEADERS = { ...COMMON_HEADERS, "cache-control": "public, max-age=31536000, immutable" };
 
-// Deno.serve does not compress here, so assets go out pre-compressed to clients that take gzip.
+// Deno.serve compresses only when asked (its automaticCompression option, or
+// DENO_SERVE_AUTOMATIC_COMPRESSION=1), and then again on every request. The
+// assets never change, so they are gzipped once at start-up at the highest
+// level and sent as they are to clients that take gzip; a response that
+// already has a Content-Encoding is one Deno never compresses again.
 const ACCEPTS_GZIP = /(?:^|,)\s*(?:gzip|\*)\s*(?:,|$|;\s*q=(?!0(?:\.0*)?\s*(?:,|$)))/;
 
 function serveAsset(request: Request, asset: Asset, headers: Record<string, string>): Response {
@@ -403,12 +410,10 @@ export async function startHttp(
       return;
     }
     const local = probe.localAddr.port;
-    const accepted = await new Promise<boolean>((resolve) => {
-      const deadline = setTimeout(() => resolve(false), PROBE_DEADLINE);
-      probes.set(local, () => (clearTimeout(deadline), resolve(true)));
-    });
+    const taken = new Promise<boolean>((resolve) => probes.set(local, () => resolve(true)));
+    const accepted = await abortable(taken, AbortSignal.timeout(PROBE_DEADLINE)).catch(() => false);
     probes.delete(local);
-    probe.close();
+    closeQuietly(probe);
     if (stopping) return;
     if (!accepted) await relisten();
     if (!stopping) timer = setTimeout(watch, probeInterval);
@@ -421,7 +426,7 @@ export async function startHttp(
         return await listen(addr.port);
       } catch (error) {
         console.error(`HTTP server cannot listen yet, trying again in ${RESTART_DELAY}ms: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY));
+        await sleep(RESTART_DELAY);
       }
     }
   };

@@ -1,13 +1,16 @@
 /**
  * The least privilege each program runs with, computed from its options.
  * The parent uses it to launch its children; the demo to launch the primary
- * and the parent; deno.json's tasks are these for the default options (a test
- * holds them to it); and `deno task command` prints them for other options.
+ * and the parent; deno.json's tasks are these for the default options
+ * (taskCommand() writes them, and a test holds deno.json to it); and each
+ * program, when it lacks a grant its flags need, prints the command with them
+ * (grant_check.ts).
  */
 import type { PrimaryOptions } from "../primary/options.ts";
 import type { LikesServerOptions } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
 import { UsageError } from "../common/cli.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 export interface Grants {
   net?: string[];
@@ -59,7 +62,7 @@ export function primaryGrants(options: Pick<PrimaryOptions, "host" | "port" | "h
 }
 
 export function likesServerGrants(id: number, options: Pick<LikesServerOptions, "host" | "port" | "logDir">): Grants {
-  const log = `${options.logDir}/LikesServer${id}`;
+  const log = `${options.logDir}/${likesServerName(id)}`;
   return { net: [netAddress(options.host, options.port)], read: [log], write: [log], env: [TOKEN_ENV] };
 }
 
@@ -70,7 +73,7 @@ export function parentGrants(options: { logDir: string }): Grants {
 
 export function auditGrants(options: { logDir: string; servers: number; primaryLog?: string }): Grants {
   const files = [options.primaryLog ?? `${options.logDir}/PrimaryLikesLog`];
-  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/LikesServer${i}`);
+  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/${likesServerName(i)}`);
   return { read: files };
 }
 
@@ -81,17 +84,18 @@ export function demoGrants(options: { http: string }): Grants {
 /**
  * The benchmark: it talks only to processes it starts on 127.0.0.1 (their
  * ephemeral ports are not known in advance, hence the host-wide grant), writes
- * only under its work dir (the primaries' and Redis's temp state, the JSON),
- * asks for the CPU model and the kernel release for the report (as system
- * info: reading /proc/cpuinfo would need -A), and runs the primary,
- * redis-server and redis-benchmark.
+ * only under its work dir (the primaries' and Redis's temp state, the replay
+ * log, the JSON), asks for the CPU model and the kernel release for the report
+ * (as system info: reading /proc/cpuinfo would need -A), and runs deno (the
+ * primary, the load processes, the empty server, each with its own least
+ * privilege) and redis-server.
  */
 export function benchGrants(options: { workDir: string }): Grants {
   return {
     net: ["127.0.0.1"],
     write: [options.workDir],
     sys: ["cpus", "osRelease"],
-    run: ["deno", "redis-server", "redis-benchmark"],
+    run: ["deno", "redis-server"],
   };
 }
 
@@ -107,9 +111,23 @@ export function denoCommand(): string {
 /** The project root, for locating the scripts the programs launch. */
 const ROOT = new URL("../../", import.meta.url);
 
-/** The deno.json task command for `script` run with `grants`. */
-export function taskCommand(script: string, grants: Grants): string {
-  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script].join(" ");
+/** The absolute path of a project script such as `primary.ts`. */
+export function scriptPath(script: string): string {
+  return new URL(script, ROOT).pathname;
+}
+
+/** `word` as a POSIX shell reads it back: bare when safe, else in single quotes. */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The shell command that runs `script` with `grants` and `args`: the deno.json
+ * task for the default options, and what a program prints when it lacks a grant.
+ */
+export function taskCommand(script: string, grants: Grants, args: string[] = []): string {
+  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script, ...args].map(shellQuote).join(" ");
 }
 
 /**
@@ -125,7 +143,7 @@ export function launchArgs(script: string, grants: Grants | "all", args: string[
     "--no-prompt",
     `--config=${config}`,
     ...(grants === "all" ? ["-A"] : permissionFlags(grants)),
-    new URL(script, ROOT).pathname,
+    scriptPath(script),
     ...args,
   ];
 }

@@ -20,6 +20,7 @@ import type { Ledger } from "./ledger.ts";
 import type { LikesLog } from "./likes_log.ts";
 import type { Like } from "../protocol/message.ts";
 import type { Stats } from "./stats.ts";
+import { formatPrimaryLine, PrimaryLogWriter } from "../formats/primary_log.ts";
 
 /** A line that was not a valid message, with its data already escaped for the log. */
 export interface Rejected {
@@ -51,12 +52,6 @@ export interface CommitterOptions {
 }
 
 const encoder = new TextEncoder();
-const SPACE = 0x20;
-const NEWLINE = 0x0a;
-const TOTAL = encoder.encode(" Total ");
-const DUPLICATE_TOTAL = encoder.encode(" Duplicate Total ");
-const PRODUCER = encoder.encode(" producer=");
-const SEQ = encoder.encode(" seq=");
 
 /**
  * The reply to a chunk whose likes were all accepted, the common case, is a
@@ -69,25 +64,6 @@ const ACCEPTED = 0;
 const DUPLICATE = 1;
 const INVALID = 2;
 const REPLY = 3;
-
-/** `LikesServer<N> ` by N, as bytes. */
-const SERVER_NAMES: Uint8Array[] = [];
-function serverName(n: number): Uint8Array {
-  return SERVER_NAMES[n] ??= encoder.encode(`LikesServer${n} `);
-}
-
-/** Producer ids seen lately, as bytes: encoding one is an op call, too slow to do per chunk. */
-const PRODUCER_BYTES = new Map<string, Uint8Array>();
-const PRODUCER_BYTES_MAX = 10_000;
-function producerBytes(id: string): Uint8Array {
-  let bytes = PRODUCER_BYTES.get(id);
-  if (bytes === undefined) {
-    if (PRODUCER_BYTES.size >= PRODUCER_BYTES_MAX) PRODUCER_BYTES.clear();
-    bytes = encoder.encode(id);
-    PRODUCER_BYTES.set(id, bytes);
-  }
-  return bytes;
-}
 
 function failedReply(entry: Entry): string {
   if (entry.kind === "reply") return `${entry.text}\n`;
@@ -106,85 +82,6 @@ function replyText(entries: Entry[], outcomes: Uint8Array, first: number): strin
   return reply;
 }
 
-/**
- * A batch's log lines, written as bytes straight into one reused buffer: no
- * string per line and no encode per batch. Text is copied char by char when
- * it is ASCII (it nearly always is: ids and escaped data are ASCII by
- * construction) and encoded as UTF-8 otherwise, so the bytes are exactly
- * those of the same lines built as strings.
- */
-class LineWriter {
-  #bytes = new Uint8Array(64 * 1024);
-  length = 0;
-
-  /** The lines written since the last reset, valid until the next write. */
-  get view(): Uint8Array {
-    return this.#bytes.subarray(0, this.length);
-  }
-
-  reset(): void {
-    this.length = 0;
-  }
-
-  #room(n: number): void {
-    if (this.length + n <= this.#bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + n));
-    grown.set(this.#bytes.subarray(0, this.length));
-    this.#bytes = grown;
-  }
-
-  byte(c: number): void {
-    this.#room(1);
-    this.#bytes[this.length++] = c;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.#room(b.length);
-    // A loop beats set()'s call overhead for the few bytes of a field.
-    if (b.length > 16) {
-      this.#bytes.set(b, this.length);
-      this.length += b.length;
-      return;
-    }
-    const out = this.#bytes;
-    let at = this.length;
-    for (let i = 0; i < b.length; i++) out[at++] = b[i];
-    this.length = at;
-  }
-
-  text(s: string): void {
-    this.#room(s.length);
-    const out = this.#bytes;
-    let at = this.length;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) return this.bytes(encoder.encode(s));
-      out[at++] = c;
-    }
-    this.length = at;
-  }
-
-  /** Writes a value as `${value}` would. */
-  value(value: number | undefined): void {
-    if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.text(`${value}`);
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    this.#room(digits);
-    const out = this.#bytes;
-    let at = this.length + digits;
-    this.length = at;
-    // 32-bit arithmetic, much faster, once the value fits.
-    while (value > 0x7fffffff) {
-      out[--at] = 0x30 + value % 10;
-      value = Math.floor(value / 10);
-    }
-    do {
-      out[--at] = 0x30 + value % 10;
-      value = (value / 10) | 0;
-    } while (value > 0);
-  }
-}
-
 export class Committer {
   readonly #ledger: Ledger;
   readonly #store: Store;
@@ -194,7 +91,7 @@ export class Committer {
   #queue: Submission[] = [];
   #scheduled = false;
   #idle: (() => void)[] = [];
-  readonly #lines = new LineWriter();
+  readonly #lines = new PrimaryLogWriter();
   #outcomes = new Uint8Array(4096);
 
   constructor(ledger: Ledger, store: Store, log: LikesLog, stats: Stats, options: CommitterOptions = {}) {
@@ -237,7 +134,7 @@ export class Committer {
    * the log's new length, so that recovery never cuts it off.
    */
   event(text: string): void {
-    this.#log.append(`${new Date().toISOString()} ${text}\n`);
+    this.#log.append(formatPrimaryLine({ kind: "event", text }, new Date()));
     if (this.#fsync) this.#log.sync();
     const total = this.#ledger.total;
     this.#store.save({ total, touched: [], evicted: [] }, this.#log.mark);
@@ -249,15 +146,14 @@ export class Committer {
     this.#scheduled = false;
     const started = performance.now();
     const now = Date.now();
-    // Every line of the batch starts with the same time.
-    const stamp = encoder.encode(`${new Date(now).toISOString()} `);
     const ledger = this.#ledger;
     const lines = this.#lines;
     let count = 0;
     for (const { entries } of queue) count += entries.length;
     if (this.#outcomes.length < count) this.#outcomes = new Uint8Array(count * 2);
     const outcomes = this.#outcomes;
-    lines.reset();
+    // Every line of the batch starts with the same time.
+    lines.begin(new Date(now));
     ledger.begin();
     let k = 0;
     for (const { entries } of queue) {
@@ -266,31 +162,13 @@ export class Committer {
           outcomes[k++] = REPLY;
           continue;
         }
-        lines.bytes(stamp);
         if (entry.kind === "invalid") {
-          // <time> Invalid data[ <data>] (<reason>) from <address>
-          lines.text("Invalid data ");
-          if (entry.data !== undefined) {
-            lines.text(entry.data);
-            lines.byte(SPACE);
-          }
-          lines.text(`(${entry.reason}) from ${entry.from}\n`);
+          lines.invalid(entry.data, entry.reason, entry.from);
           outcomes[k++] = INVALID;
           continue;
         }
-        // <time> LikesServer<N> <likes>[ Duplicate] Total <total>[ producer=<id> seq=<seq>]
         const accepted = ledger.apply(entry, now) === "accepted";
-        lines.bytes(serverName(entry.server));
-        lines.value(entry.likes);
-        lines.bytes(accepted ? TOTAL : DUPLICATE_TOTAL);
-        lines.value(ledger.total);
-        if (!accepted || entry.producer !== undefined) {
-          lines.bytes(PRODUCER);
-          lines.bytes(producerBytes(String(entry.producer)));
-          lines.bytes(SEQ);
-          lines.value(entry.seq);
-        }
-        lines.byte(NEWLINE);
+        lines.like(entry.server, entry.likes, !accepted, ledger.total, entry.producer, entry.seq);
         outcomes[k++] = accepted ? ACCEPTED : DUPLICATE;
       }
     }

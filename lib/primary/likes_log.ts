@@ -1,17 +1,14 @@
 /**
- * The primary's human-readable log (/tmp/PrimaryLikesLog), append-only.
- *
- * Line formats (time is ISO 8601 UTC, one per committed batch):
- *   <time> LikesServer<N> <likes> Total <total>[ producer=<id> seq=<seq>]
- *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
- *   <time> Invalid data "<escaped bytes>" (<reason>) from <address>
- *   <time> <event>  (Started, Recovered, Stopped, Rejected connection, ...)
+ * The primary's human-readable log (/tmp/PrimaryLikesLog), append-only: the
+ * file. Its lines are written and read by lib/formats/primary_log.ts.
  *
  * Each batch is written here before its commit, and the commit records where
  * the log then ends. At start-up anything past that mark was never
  * acknowledged and is cut off, so log and state agree on every acknowledged like.
  */
 import type { LogMark } from "./store.ts";
+import { writeAllSync } from "../common/io.ts";
+import { LogOpenError } from "../common/line_log.ts";
 import { openPrivateFile } from "../common/private_file.ts";
 
 const encoder = new TextEncoder();
@@ -34,14 +31,20 @@ export class LikesLog {
    * Opens the log for appending, creating it owner-only, never through a
    * symlink, and locks it.
    *
-   * @throws {Error} When the path is a symlink, not a file, locked, or cannot be opened
+   * @throws {LogOpenError} When the path is a symlink, not a file, locked, or cannot be opened
    */
   static open(path: string): LikesLog {
-    const file = openPrivateFile(path);
+    let file: Deno.FsFile;
+    try {
+      file = openPrivateFile(path);
+    } catch (error) {
+      throw new LogOpenError(path, { cause: error });
+    }
     // One writer per log: a second primary on it would cut the first one's lines at recovery.
     if (!file.tryLockSync(true)) {
       file.close();
-      throw new Error(`${path} is in use by another process (is another primary running?)`);
+      const cause = new Error(`${path} is in use by another process (is another primary running?)`);
+      throw new LogOpenError(path, { cause });
     }
     return new LikesLog(path, file);
   }
@@ -83,15 +86,12 @@ export class LikesLog {
   append(text: string | Uint8Array): void {
     if (text.length === 0) return;
     const bytes = typeof text === "string" ? encoder.encode(text) : text;
-    let written = 0;
     try {
-      while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+      writeAllSync(this.#file, bytes);
     } catch (error) {
-      if (written > 0) {
-        try {
-          this.#file.truncateSync(this.#size);
-        } catch { /* the write error is the one to report */ }
-      }
+      try {
+        this.#file.truncateSync(this.#size);
+      } catch { /* the write error is the one to report */ }
       throw error;
     }
     this.#size += bytes.length;
@@ -112,25 +112,4 @@ export class LikesLog {
   close(): void {
     this.#file.close();
   }
-}
-
-/** One line of the log, as the audit reads it back. */
-export type LogEntry =
-  | { kind: "accepted"; server: number; likes: number; total: number; producer?: string; seq?: number }
-  | { kind: "duplicate"; server: number; likes: number; total: number; producer: string; seq: number }
-  | { kind: "invalid" }
-  | { kind: "event" };
-
-const LIKE_LINE = /^\S+ LikesServer(\d+) (\d+) (Duplicate )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
-
-/** Reads one log line back; lines that are not about likes come back as events. */
-export function parseLogLine(line: string): LogEntry {
-  const m = LIKE_LINE.exec(line);
-  if (!m) return { kind: line.split(" ", 3)[1] === "Invalid" ? "invalid" : "event" };
-  const [, server, likes, duplicate, total, producer, seq] = m;
-  const base = { server: Number(server), likes: Number(likes), total: Number(total) };
-  if (duplicate) return { kind: "duplicate", ...base, producer: producer ?? "", seq: Number(seq) };
-  return producer === undefined
-    ? { kind: "accepted", ...base }
-    : { kind: "accepted", ...base, producer, seq: Number(seq) };
 }

@@ -1,6 +1,5 @@
 /** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
 import { type FlagSpecs, parse } from "../common/cli.ts";
-import { formatDuration } from "../common/duration.ts";
 import type { Durability } from "./store.ts";
 
 export interface PrimaryOptions {
@@ -34,6 +33,8 @@ export interface PrimaryOptions {
   writeTimeout: number;
   /** @default {1024} */
   maxUnanswered: number;
+  /** How long a seed-era message without newline waits for more bytes before it counts as complete (ms); 0 is off. @default {200} */
+  quietEnd: number;
   /** @default {100000} */
   maxProducers: number;
   /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
@@ -66,6 +67,7 @@ export const primaryDefaults = {
   idleTimeout: 60_000,
   writeTimeout: 10_000,
   maxUnanswered: 1024,
+  quietEnd: 200,
   maxProducers: 100_000,
   producerTtl: 86_400_000,
   httpMaxConnections: 64,
@@ -125,6 +127,11 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     arg: "N",
     parse: parse.integer(1, 1 << 20),
   },
+  quietEnd: {
+    help: "End a newline-less message that parses complete after this quiet period, or off",
+    arg: "DURATION",
+    parse: parse.durationOrOff,
+  },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
   httpMaxConnections: {
@@ -143,13 +150,6 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     parse: parse.duration,
   },
 };
-
-/** How a default reads in --help. */
-export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  return ["idleTimeout", "writeTimeout", "producerTtl", "httpHeaderTimeout", "httpIdleTimeout"].includes(key)
-    ? formatDuration(value as number)
-    : String(value);
-}
 
 /**
  * True for names that claim to be loopback. A claim only: `127.lan` may

@@ -8,9 +8,11 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Committer, Entry } from "./committer.ts";
 import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
-import { parseMessageAt, ProducerIds } from "../protocol/message.ts";
+import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
+import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
+import { primaryDefaults } from "./options.ts";
 
 export interface ListenOptions {
   /** @default {"127.0.0.1"} */
@@ -29,6 +31,12 @@ export interface ListenOptions {
   writeTimeout?: number;
   /** Lines taken from one connection before their replies must be written. @default {1024} */
   maxUnanswered?: number;
+  /**
+   * On a connection that has never sent a newline, held bytes that already
+   * parse as a complete `LikesServer<N> <likes>` end their message after this
+   * long without more bytes (ms); 0 turns it off. @default {200}
+   */
+  quietEnd?: number;
   /** When set, each connection must first send `AUTH <token>`. @default {undefined} */
   token?: string;
 }
@@ -62,6 +70,9 @@ interface Client {
   reading: boolean;
   closed: boolean;
   servers: Set<number>;
+  splitter: LineSplitter;
+  parseOptions: ParseOptions;
+  authenticated: boolean;
 }
 
 function sha256(bytes: Uint8Array): Uint8Array {
@@ -83,16 +94,20 @@ export class PrimaryServer {
 
   constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
     const {
-      host = "127.0.0.1",
-      port = 4242,
-      maxLikes = 42,
-      maxLine = 1024,
-      maxConnections = 10_000,
-      idleTimeout = 60_000,
-      writeTimeout = 10_000,
-      maxUnanswered = 1024,
+      host = primaryDefaults.host,
+      port = primaryDefaults.port,
+      maxLikes = primaryDefaults.maxLikes,
+      maxLine = primaryDefaults.maxLine,
+      maxConnections = primaryDefaults.maxConnections,
+      idleTimeout = primaryDefaults.idleTimeout,
+      writeTimeout = primaryDefaults.writeTimeout,
+      maxUnanswered = primaryDefaults.maxUnanswered,
+      quietEnd = primaryDefaults.quietEnd,
       token,
     } = options;
+    if (!Number.isInteger(quietEnd) || quietEnd < 0) {
+      throw new RangeError(`Cannot start the server: quietEnd must be a non-negative integer, got ${quietEnd}`);
+    }
     for (const [name, value] of Object.entries({ maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered })) {
       if (!Number.isInteger(value) || value < 1) {
         throw new RangeError(`Cannot start the server: ${name} must be a positive integer, got ${value}`);
@@ -100,7 +115,17 @@ export class PrimaryServer {
     }
     this.#committer = committer;
     this.#stats = stats;
-    this.#options = { host, port, maxLikes, maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered };
+    this.#options = {
+      host,
+      port,
+      maxLikes,
+      maxLine,
+      maxConnections,
+      idleTimeout,
+      writeTimeout,
+      maxUnanswered,
+      quietEnd,
+    };
     this.#tokenHash = token === undefined ? undefined : sha256(encoder.encode(token));
   }
 
@@ -132,12 +157,9 @@ export class PrimaryServer {
     // A client that does not read its replies must not hold up the stop for the
     // whole write timeout: after a short grace it is cut off like a crash would.
     const grace = Math.min(this.#options.writeTimeout, STOP_GRACE);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#handlers]),
-      new Promise((resolve) => timer = setTimeout(resolve, grace)),
-    ]);
-    clearTimeout(timer);
+    await abortable(Promise.allSettled([...this.#handlers]), AbortSignal.timeout(grace)).catch(
+      () => {/* grace over */},
+    );
     for (const client of this.#clients) this.#close(client);
     await Promise.allSettled([...this.#handlers]);
     await this.#committer.drained();
@@ -186,6 +208,9 @@ export class PrimaryServer {
       reading: false,
       closed: false,
       servers: new Set(),
+      splitter: new LineSplitter(this.#options.maxLine),
+      parseOptions: { maxLikes: this.#options.maxLikes, producerIds: new ProducerIds() },
+      authenticated: this.#tokenHash === undefined,
     };
     this.#clients.add(client);
     this.#stats.connectionsOpen++;
@@ -194,6 +219,7 @@ export class PrimaryServer {
       conn.setNoDelay(true);
       if (await this.#readLoop(client) === "close" && !client.closed) {
         client.closed = true;
+        this.#dropIncomplete(client);
         await lingeringClose(conn);
       }
     } catch (error) {
@@ -201,6 +227,7 @@ export class PrimaryServer {
         console.error(`Connection from ${client.from} failed: ${(error as Error).message}`);
       }
     } finally {
+      this.#dropIncomplete(client);
       this.#close(client);
       this.#clients.delete(client);
       this.#stats.connectionsOpen--;
@@ -208,88 +235,200 @@ export class PrimaryServer {
     }
   }
 
-  /** Serves lines until the client leaves or we stop; "close" when we end the connection after a last reply. */
+  /**
+   * Serves messages until the client leaves or we stop; "close" when we end
+   * the connection after a last reply. The stages: read (with the quiet
+   * period of a seed-era message), buffer sizing, then per chunk framing,
+   * auth and batching (#takeChunk, #take).
+   */
   async #readLoop(client: Client): Promise<"close" | "done"> {
-    const { maxLine, maxLikes, maxUnanswered } = this.#options;
     let buffer = new Uint8Array(MIN_READ);
-    const splitter = new LineSplitter(maxLine);
-    const parseOptions = { maxLikes, producerIds: new ProducerIds() };
-    let authenticated = this.#tokenHash === undefined;
-    let closeAfter = false;
-    while (!this.#stopping && !closeAfter) {
+    // A read left in flight while a quiet-period message was answered.
+    let read: Promise<number | null> | undefined;
+    while (!this.#stopping) {
       client.reading = true;
-      const n = await client.conn.read(buffer);
+      read ??= client.conn.read(buffer);
+      if (this.#quietCandidate(client) && await this.#quietFirst(read)) {
+        client.reading = false;
+        if (client.closed) return "done";
+        if (await this.#answerHeld(client) === "close") return "close";
+        continue;
+      }
+      const n = await read;
+      read = undefined;
       client.reading = false;
       // Data that arrives as stop() closes the connection can no longer be answered: not taken in.
-      if (n === null || client.closed) return "done";
-      // Lines are parsed in place in the read buffer (see LineSplitter.next).
-      splitter.feed(buffer.subarray(0, n));
-      // The next read gets a new buffer; this chunk keeps the old one alive until it is parsed.
-      if (n === buffer.length && n < MAX_READ) buffer = new Uint8Array(n * 2);
-      else if (n <= MIN_READ / 4 && buffer.length > MIN_READ) buffer = new Uint8Array(MIN_READ);
-      let entries: Entry[] = [];
-      let next;
-      while ((next = splitter.next()) !== undefined) {
-        if (next === "overlong") {
-          entries.push({
-            kind: "invalid",
-            reason: "line too long",
-            data: escapeBytes(splitter.overlong!.head),
-            from: client.from,
-          });
-          closeAfter = true;
-          break;
-        }
-        const { bytes, start, end } = splitter;
-        const message = parseMessageAt(bytes, start, end, parseOptions);
-        if (message.kind === "auth") {
-          // Without a configured token any AUTH line is welcome, so clients need not know.
-          authenticated = this.#tokenHash === undefined || timingSafeEqual(sha256(message.token), this.#tokenHash);
-          if (authenticated) {
-            entries.push({ kind: "reply", text: "0 authenticated" });
-          } else {
-            // Never log the token a client tried.
-            entries.push({ kind: "invalid", reason: "bad token", data: undefined, from: client.from });
-            closeAfter = true;
-            break;
-          }
-        } else if (!authenticated) {
-          entries.push({ kind: "invalid", reason: "authentication required", data: undefined, from: client.from });
-          closeAfter = true;
-          break;
-        } else if (message.kind === "like") {
-          if (!client.servers.has(message.server)) {
-            client.servers.add(message.server);
-            this.#stats.server(message.server).connections++;
-          }
-          entries.push(message);
-        } else {
-          entries.push({
-            kind: "invalid",
-            reason: message.reason,
-            data: escapeBytes(bytes.subarray(start, end)),
-            from: client.from,
-          });
-        }
-        if (entries.length >= maxUnanswered) {
-          client.lastActive = Date.now();
-          await this.#answer(client, entries);
-          entries = [];
-        }
+      if (client.closed) return "done";
+      if (n === null) {
+        // A clean half-close ends a seed-era message that is complete as it stands.
+        if (this.#endsByEof(client)) return await this.#answerHeld(client) === "close" ? "close" : "done";
+        return "done";
       }
-      if (entries.length > 0) {
-        client.lastActive = Date.now();
-        await this.#answer(client, entries);
-      }
+      // Messages are parsed in place in the read buffer (see LineSplitter.next);
+      // the next read gets a new buffer, and this chunk keeps the old one alive until it is parsed.
+      const chunk = buffer.subarray(0, n);
+      buffer = nextBuffer(buffer, n);
+      const readAhead = () => {
+        // The rest of a seed-era buffer is most likely queued already. Read it
+        // before the reply goes out: after the reply, the client's next send
+        // could join it in one read, inside the padding, and be dropped.
+        if (buffer.length < MAX_READ) buffer = new Uint8Array(MAX_READ);
+        read = client.conn.read(buffer);
+        // Awaited once the reply is written; until then a reset must not be an unhandled rejection.
+        read.catch(() => {});
+      };
+      if (await this.#takeChunk(client, chunk, readAhead) === "close") return "close";
     }
-    return closeAfter ? "close" : "done";
+    return "done";
   }
 
-  async #answer(client: Client, entries: Entry[]): Promise<void> {
-    const replies = await this.#committer.submit(entries);
+  /**
+   * Frames a chunk, takes its messages in and answers them, in batches of at
+   * most --max-unanswered. Calls `readAhead` before the last reply when the
+   * chunk ended in padding.
+   */
+  async #takeChunk(client: Client, chunk: Uint8Array, readAhead: () => void): Promise<"close" | "more"> {
+    const { splitter } = client;
+    const { maxUnanswered } = this.#options;
+    const padding = splitter.paddingBytes;
+    splitter.feed(chunk);
+    let entries: Entry[] = [];
+    let close = false;
+    // A NUL-ended message is always the chunk's last (padding follows it): only the last reply is NUL-framed.
+    let nulFramed = false;
+    let next;
+    while ((next = splitter.next()) !== undefined) {
+      if (next === "overlong") {
+        entries.push({
+          kind: "invalid",
+          reason: "line too long",
+          data: escapeBytes(splitter.overlong!.head),
+          from: client.from,
+        });
+        close = true;
+        break;
+      }
+      nulFramed = next === "nul";
+      if (this.#take(client, splitter.bytes, splitter.start, splitter.end, entries)) {
+        close = true;
+        break;
+      }
+      if (entries.length >= maxUnanswered) {
+        await this.#answer(client, entries, false);
+        entries = [];
+      }
+    }
+    this.#stats.paddingBytes += splitter.paddingBytes - padding;
+    if (entries.length > 0) {
+      if (splitter.padding && !close) readAhead();
+      await this.#answer(client, entries, nulFramed && !close);
+    }
+    return close ? "close" : "more";
+  }
+
+  /**
+   * Parses one message and adds its entry (the auth stage decides what an
+   * unauthenticated client gets). Returns true when the connection must
+   * close after the replies.
+   */
+  #take(client: Client, bytes: Uint8Array, start: number, end: number, entries: Entry[]): boolean {
+    const message = parseMessageAt(bytes, start, end, client.parseOptions);
+    if (message.kind === "auth") {
+      // Without a configured token any AUTH line is welcome, so clients need not know.
+      client.authenticated = this.#tokenHash === undefined ||
+        timingSafeEqual(sha256(message.token), this.#tokenHash);
+      if (client.authenticated) {
+        entries.push({ kind: "reply", text: "0 authenticated" });
+        return false;
+      }
+      // Never log the token a client tried.
+      entries.push({ kind: "invalid", reason: "bad token", data: undefined, from: client.from });
+      return true;
+    }
+    if (!client.authenticated) {
+      entries.push({ kind: "invalid", reason: "authentication required", data: undefined, from: client.from });
+      return true;
+    }
+    if (message.kind === "like") {
+      if (!client.servers.has(message.server)) {
+        client.servers.add(message.server);
+        this.#stats.server(message.server).connections++;
+      }
+      entries.push(message);
+    } else {
+      entries.push({
+        kind: "invalid",
+        reason: message.reason,
+        data: escapeBytes(bytes.subarray(start, end)),
+        from: client.from,
+      });
+    }
+    return false;
+  }
+
+  /**
+   * Whether held bytes are a seed-era message that only lacks its end: sent
+   * in one burst, and a plain like or something no more bytes can make valid
+   * (answered `1 <reason>`). A dribble (several reads) never is.
+   */
+  #quietCandidate(client: Client): boolean {
+    const { splitter } = client;
+    return this.#options.quietEnd > 0 && splitter.seedEra && splitter.pendingInOneRead &&
+      seedVerdict(splitter.held, client.parseOptions) !== "partial";
+  }
+
+  /** Whether held bytes end at a clean EOF: a seed-era message, complete or surely invalid. */
+  #endsByEof(client: Client): boolean {
+    const { splitter } = client;
+    return splitter.seedEra && seedVerdict(splitter.held, client.parseOptions) !== "partial";
+  }
+
+  /** True when --quiet-end passes before `read` brings anything: the held bytes are the message. */
+  async #quietFirst(read: Promise<number | null>): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        read.then(() => false, () => false),
+        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), this.#options.quietEnd)),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Takes in and answers (NUL-framed) the held bytes as one message, ended by a quiet period or EOF. */
+  async #answerHeld(client: Client): Promise<"close" | "more"> {
+    const held = client.splitter.takePending()!;
+    const entries: Entry[] = [];
+    const close = this.#take(client, held, 0, held.length, entries);
+    await this.#answer(client, entries, !close);
+    return close ? "close" : "more";
+  }
+
+  /** Logs bytes a connection left unfinished when it ended, so that nothing is dropped silently. */
+  #dropIncomplete(client: Client): void {
+    const held = client.splitter.takePending();
+    if (held === undefined || held.length === 0) return;
+    this.#stats.incomplete++;
+    // Logged through the committer like any invalid data; nobody is left to read the reply.
+    this.#committer.submit([{ kind: "invalid", reason: "incomplete", data: escapeBytes(held), from: client.from }]);
+  }
+
+  /**
+   * Submits entries and writes their replies. `nulFramed`: the last reply
+   * answers a seed-era message, so it ends with a NUL instead of a newline
+   * (those clients read the reply as a C string).
+   */
+  async #answer(client: Client, entries: Entry[], nulFramed: boolean): Promise<void> {
+    client.lastActive = Date.now();
+    let replies = await this.#committer.submit(entries);
+    if (nulFramed) {
+      // The committer's bytes may be shared: change a copy.
+      replies = replies.slice();
+      replies[replies.length - 1] = 0;
+    }
     client.writingSince = Date.now();
-    let written = 0;
-    while (written < replies.length) written += await client.conn.write(replies.subarray(written));
+    await writeAll(client.conn, replies);
     client.writingSince = 0;
     client.lastActive = Date.now();
   }
@@ -314,10 +453,53 @@ export class PrimaryServer {
   }
 }
 
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
+/**
+ * The read buffer for the next read, given that the last read of `buffer`
+ * brought `n` bytes: doubled after a full read, back to the minimum after a
+ * small one (see MIN_READ).
+ */
+function nextBuffer(buffer: Uint8Array<ArrayBuffer>, n: number): Uint8Array<ArrayBuffer> {
+  if (n === buffer.length && n < MAX_READ) return new Uint8Array(n * 2);
+  if (n <= MIN_READ / 4 && buffer.length > MIN_READ) return new Uint8Array(MIN_READ);
+  return buffer;
+}
+
+const NAMES = ["likesserver", "likeserver"].map((text) => new TextEncoder().encode(text));
+const AUTH_START = new TextEncoder().encode("auth ");
+
+/** Whether `held` is `name` or its start, in any letter case. */
+function folds(held: Uint8Array, name: Uint8Array, whole: boolean): boolean {
+  if (whole ? held.length < name.length : held.length > name.length) return false;
+  const n = Math.min(held.length, name.length);
+  for (let i = 0; i < n; i++) if ((held[i] | 0x20) !== name[i]) return false;
+  return true;
+}
+
+/**
+ * What held bytes without a terminator are, on a seed-era connection:
+ * "complete" (a two-field like), "invalid" (a likes message that no bytes to
+ * come can make valid, such as a count above the maximum), or "partial":
+ * more bytes could still make a message; or a four-field like, which must end
+ * with a newline since a torn one could parse with the wrong seq; or bytes
+ * that do not even begin like a likes message (a slowloris's junk is never
+ * answered early). Seed-era path only, so the parser's reasons are enough.
+ */
+function seedVerdict(held: Uint8Array | undefined, options: ParseOptions): "complete" | "invalid" | "partial" {
+  if (held === undefined || held.length === 0) return "partial";
+  const message = parseMessageAt(held, 0, held.length, options);
+  if (message.kind === "like") return message.producer === undefined ? "complete" : "partial";
+  if (message.kind === "auth" || folds(held, AUTH_START, false)) return "partial";
+  const named = NAMES.some((name) => folds(held, name, true));
+  switch (message.reason) {
+    case "missing likes":
+    case "missing sequence number":
+      return "partial";
+    case "bad server number":
+      // Only the name so far: its number is still to come.
+      return NAMES.some((name) => name.length === held.length && folds(held, name, true)) ? "partial" : "invalid";
+    default:
+      return named ? "invalid" : "partial";
+  }
 }
 
 /**

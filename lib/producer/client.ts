@@ -1,9 +1,15 @@
 /**
  * A LikesServer's connection to the primary: sends one line, waits for its
- * reply line, with a deadline. Connects lazily and drops the connection on
- * any error, so that the next send starts from a fresh one.
+ * reply, with a deadline. Connects lazily and drops the connection on any
+ * error, so that the next send starts from a fresh one.
+ *
+ * A reply ends at a newline, a NUL (seed-era primaries answer with C strings,
+ * padded with NULs), or the peer's close after some bytes: so `0` followed by
+ * a NUL and a close is an answer, not a lost connection.
  */
 import { escapeText } from "../common/escape.ts";
+import { closeQuietly, writeAll } from "../common/io.ts";
+import { likesServerDefaults } from "./options.ts";
 
 export type SendPhase = "connect" | "send" | "receive";
 
@@ -31,6 +37,11 @@ export interface LikesClientOptions {
   timeout?: number;
 }
 
+const NEWLINE = 0x0a;
+const NUL = 0x00;
+/** A peer that sends this much without ending its reply has said all it can: the reply is cut there. */
+const MAX_REPLY = 4096;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -40,11 +51,17 @@ export class LikesClient {
   readonly #token: string | undefined;
   readonly #timeout: number;
   #conn: Deno.TcpConn | undefined;
-  #pending = "";
+  /** Bytes read past the last reply. */
+  #pending: Uint8Array = new Uint8Array(0);
   readonly #buffer = new Uint8Array(1024);
 
   constructor(options: LikesClientOptions = {}) {
-    const { host = "127.0.0.1", port = 4242, token, timeout = 5000 } = options;
+    const {
+      host = likesServerDefaults.host,
+      port = likesServerDefaults.port,
+      token,
+      timeout = likesServerDefaults.replyTimeout,
+    } = options;
     if (!Number.isInteger(timeout) || timeout < 1) {
       throw new RangeError(`Cannot create a client: timeout must be a positive integer, got ${timeout}`);
     }
@@ -68,13 +85,27 @@ export class LikesClient {
     return await this.#exchange(conn, line);
   }
 
+  /**
+   * Sends `line` on a connection of its own and returns the reply, for a
+   * seed-era primary: several of them serve one message per connection.
+   *
+   * @throws {SendError} As send(); only a "connect" error means the line surely was not delivered
+   */
+  async sendAlone(line: string): Promise<string> {
+    this.close();
+    const conn = await this.#connect();
+    try {
+      return await this.#exchange(conn, line);
+    } finally {
+      this.close();
+    }
+  }
+
   close(): void {
     const conn = this.#conn;
     this.#conn = undefined;
-    this.#pending = "";
-    try {
-      conn?.close();
-    } catch { /* already closed */ }
+    this.#pending = new Uint8Array(0);
+    closeQuietly(conn);
   }
 
   async #connect(): Promise<Deno.TcpConn> {
@@ -89,7 +120,7 @@ export class LikesClient {
       });
     }
     this.#conn = conn;
-    this.#pending = "";
+    this.#pending = new Uint8Array(0);
     if (this.#token !== undefined) {
       const reply = await this.#exchange(conn, `AUTH ${this.#token}`);
       if (!reply.startsWith("0")) {
@@ -106,23 +137,37 @@ export class LikesClient {
   async #exchange(conn: Deno.TcpConn, line: string): Promise<string> {
     try {
       const bytes = encoder.encode(`${line}\n`);
-      let written = 0;
-      while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+      await writeAll(conn, bytes);
     } catch (error) {
       this.close();
       throw new SendError("send", `Cannot send to ${this.address}: ${(error as Error).message}`, { cause: error });
     }
     const timer = setTimeout(() => this.close(), this.#timeout);
     try {
-      let newline: number;
-      while ((newline = this.#pending.indexOf("\n")) === -1) {
+      // NUL padding left over from the last reply is not part of this one.
+      let start = 0;
+      while (start < this.#pending.length && this.#pending[start] === NUL) start++;
+      let bytes = this.#pending.subarray(start);
+      let end: number;
+      while ((end = replyEnd(bytes)) === -1) {
+        if (bytes.length >= MAX_REPLY) {
+          this.close();
+          return decodeReply(bytes.subarray(0, MAX_REPLY));
+        }
         const n = await conn.read(this.#buffer);
-        if (n === null) throw new Error("connection closed by the primary");
-        this.#pending += decoder.decode(this.#buffer.subarray(0, n), { stream: true });
+        if (n === null) {
+          if (bytes.length === 0) throw new Error("connection closed by the primary");
+          // The peer's close ends the reply.
+          this.close();
+          return decodeReply(bytes);
+        }
+        const joined = new Uint8Array(bytes.length + n);
+        joined.set(bytes);
+        joined.set(this.#buffer.subarray(0, n), bytes.length);
+        bytes = joined;
       }
-      const reply = this.#pending.slice(0, newline);
-      this.#pending = this.#pending.slice(newline + 1);
-      return reply.endsWith("\r") ? reply.slice(0, -1) : reply;
+      this.#pending = bytes.slice(end + 1);
+      return decodeReply(bytes.subarray(0, end));
     } catch (error) {
       const timedOut = this.#conn !== conn;
       this.close();
@@ -132,4 +177,15 @@ export class LikesClient {
       clearTimeout(timer);
     }
   }
+}
+
+/** Where a reply ends in `bytes`: its newline or NUL, or -1. */
+function replyEnd(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] === NEWLINE || bytes[i] === NUL) return i;
+  return -1;
+}
+
+function decodeReply(bytes: Uint8Array): string {
+  const reply = decoder.decode(bytes);
+  return reply.endsWith("\r") ? reply.slice(0, -1) : reply;
 }

@@ -1,6 +1,7 @@
 /** A LikesServer's flags; the parent passes each of them on to its children. */
 import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
 import { formatDuration } from "../common/duration.ts";
+import { MAX_SERVER_ID } from "../protocol/names.ts";
 
 export interface LikesServerOptions {
   /** N in LikesServer<N>; required. @default {undefined} */
@@ -30,7 +31,15 @@ export interface LikesServerOptions {
    * and the LikesServer stops. Only the parent passes it. @default {false}
    */
   parentPipe: boolean;
+  /**
+   * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
+   * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, one
+   * connection per message, for seed-era primaries. @default {"idempotent"}
+   */
+  protocol: Protocol;
 }
+
+export type Protocol = "idempotent" | "plain";
 
 export const likesServerDefaults = {
   id: undefined,
@@ -45,10 +54,11 @@ export const likesServerDefaults = {
   retryFor: 30_000,
   replyTimeout: 5000,
   parentPipe: false,
+  protocol: "idempotent",
 } satisfies LikesServerOptions;
 
 export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
-  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, 9999) },
+  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, MAX_SERVER_ID) },
   duration: { help: "How long to keep sending", arg: "DURATION", parse: parse.duration },
   minInterval: { help: "Shortest wait between sends", arg: "DURATION", parse: parse.duration },
   maxInterval: { help: "Longest wait between sends", arg: "DURATION", parse: parse.duration },
@@ -60,14 +70,12 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
   parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
+  protocol: {
+    help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",
+    arg: "MODE",
+    parse: parse.oneOf("idempotent", "plain"),
+  },
 };
-
-const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger", "hangGrace"];
-
-/** How a default reads in --help (durations as 5m, 1s). */
-export function showDefault(key: string, value: unknown): string {
-  return DURATION_FLAGS.includes(key) ? formatDuration(value as number) : String(value);
-}
 
 /**
  * Checks what single flags cannot: the interval range.

@@ -4,10 +4,24 @@
  * retried on a fresh connection with backoff, as the same message (same
  * producer id and sequence number), so the primary counts it once however
  * often it arrives. Giving up after the retry budget is the only failure.
+ *
+ * With `--protocol plain` (seed-era primaries) a message is `LikesServer<N>
+ * <likes>` with no id, so a retry could count it twice: it is retried only
+ * when the connection could not be made (surely not delivered). Any reply in
+ * time is its answer, logged as is and not interpreted (a seed-era primary may
+ * answer `1` for success); no reply, or a reset before one, leaves the outcome
+ * unknown, which is a failure. At most once, without ids.
  */
 import { backoffDelay } from "../common/backoff.ts";
 import { LikesClient, SendError } from "./client.ts";
 import type { LineLog } from "../common/line_log.ts";
+import {
+  describeSendError,
+  describeUnacknowledged,
+  formatLikesServerEntry,
+  type Unacknowledged,
+} from "../formats/likes_server_log.ts";
+import { likesServerName } from "../protocol/names.ts";
 import { escapeText } from "../common/escape.ts";
 import { formatLike } from "../protocol/message.ts";
 import { isRetryable, rejectionReason } from "../protocol/replies.ts";
@@ -35,10 +49,13 @@ export interface RunSummary {
   code: number;
 }
 
-type Outcome = { kind: "acked"; reply: string } | { kind: "rejected"; reply: string } | {
-  kind: "abandoned";
-  why: string;
-};
+type Outcome =
+  | { kind: "acked" }
+  /** Plain mode: any reply, not interpreted. */
+  | { kind: "answered"; reply: string }
+  /** Plain mode: sent, but no reply: it may or may not have been counted. */
+  | { kind: "unknown"; why: string }
+  | Unacknowledged;
 
 export async function runLikesServer(
   options: LikesServerOptions & { id: number },
@@ -46,7 +63,7 @@ export async function runLikesServer(
 ): Promise<RunSummary> {
   const { id, duration, minInterval, maxInterval, maxLikes, seed, retryFor } = options;
   const { log, report, stop } = context;
-  const name = `LikesServer${id}`;
+  const name = likesServerName(id);
   const random = createRandom(seed);
   // Unique per process run: a restarted LikesServer starts a new sequence.
   const producer = `${name}-${crypto.randomUUID()}`;
@@ -58,7 +75,7 @@ export async function runLikesServer(
   });
   const summary: RunSummary = { sent: 0, acked: 0, likes: 0, code: 0 };
   const deadline = Date.now() + duration;
-  log.line(`${name} started producer=${producer} pid=${Deno.pid} primary=${client.address}`);
+  log.line(formatLikesServerEntry({ kind: "started", server: id, producer, pid: Deno.pid, primary: client.address }));
 
   try {
     for (let seq = 1;; seq++) {
@@ -66,19 +83,34 @@ export async function runLikesServer(
       const remaining = deadline - Date.now();
       if (!await sleep(Math.min(interval, remaining), stop) || interval >= remaining) break;
       const likes = randomInt(random, 0, maxLikes);
-      const line = formatLike({ server: id, likes, producer, seq });
+      const plain = options.protocol === "plain";
+      const line = plain ? formatLike({ server: id, likes }) : formatLike({ server: id, likes, producer, seq });
       summary.sent++;
-      const outcome = await sendWithRetry(client, line, { name, retryFor, random, log, report, stop });
+      const outcome = await sendWithRetry(client, line, { id, retryFor, random, log, report, stop, plain });
       if (outcome.kind === "acked") {
         summary.acked++;
         summary.likes += likes;
-        log.line(`${name} ${likes} ${outcome.reply} seq=${seq}`);
+        log.line(formatLikesServerEntry({ kind: "acked", server: id, likes, seq }));
         continue;
       }
-      const why = outcome.kind === "rejected" ? `rejected: ${escapeText(outcome.reply)}` : outcome.why;
-      log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
+      if (outcome.kind === "answered") {
+        summary.acked++;
+        summary.likes += likes;
+        log.line(formatLikesServerEntry({ kind: "answered", server: id, likes, seq, reply: outcome.reply }));
+        continue;
+      }
+      if (outcome.kind === "unknown") {
+        log.line(formatLikesServerEntry({ kind: "unknown", server: id, likes, seq, why: outcome.why }));
+        report(`error: message seq=${seq} may or may not have been counted: ${outcome.why}`);
+        summary.code = 1;
+        break;
+      }
+      log.line(formatLikesServerEntry({ kind: "unacknowledged", server: id, likes, seq, reason: outcome }));
+      const why = describeUnacknowledged(outcome);
       // A like given up is a failure whatever made us give it up, a stop signal included.
-      report(`error: gave up on message seq=${seq}: ${why}`);
+      report(
+        outcome.kind === "foreign" ? `error: ${client.address} ${why}` : `error: gave up on message seq=${seq}: ${why}`,
+      );
       summary.code = 1;
       break;
     }
@@ -86,28 +118,34 @@ export async function runLikesServer(
     client.close();
   }
   const how = summary.code !== 0 ? "failed" : stop.aborted ? "stopped" : "finished";
-  log.line(`${name} ${how}: sent ${summary.sent} acked ${summary.acked} likes ${summary.likes}`);
+  const { sent, acked, likes } = summary;
+  log.line(formatLikesServerEntry({ kind: "ended", server: id, how, sent, acked, likes }));
   return summary;
 }
 
 interface RetryContext {
-  name: string;
+  id: number;
   retryFor: number;
   random: Random;
   log: LineLog;
   report: (text: string) => void;
   stop: AbortSignal;
+  /** Plain protocol: one connection per message, retried only when it surely was not delivered. */
+  plain: boolean;
 }
 
 async function sendWithRetry(client: LikesClient, line: string, context: RetryContext): Promise<Outcome> {
-  const { name, retryFor, random, log, report, stop } = context;
+  const { id, retryFor, random, log, report, stop, plain } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
     let failure: { phase: string; message: string; retryable: boolean };
     try {
+      if (plain) return { kind: "answered", reply: await client.sendAlone(line) };
       const reply = await client.send(line);
       // "0" and "0 duplicate" both mean: counted, exactly once.
-      if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked", reply: "0" };
+      if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked" };
+      // Never retried: a peer that answers in other words may well have counted the like.
+      if (!reply.startsWith("0") && !reply.startsWith("1")) return { kind: "foreign", reply };
       const reason = rejectionReason(reply);
       if (reason === undefined || !isRetryable(reason)) return { kind: "rejected", reply };
       // Nothing was counted and the cause may pass: the same message again, on a
@@ -116,6 +154,20 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
       failure = { phase: "reply", message: `The primary answered ${escapeText(reply)}`, retryable: true };
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
+      if (plain && error.phase !== "connect") {
+        const next = "not retried: the message may have been counted";
+        log.line(
+          formatLikesServerEntry({
+            kind: "send error",
+            server: id,
+            phase: error.phase,
+            message: error.message,
+            attempt: attempt + 1,
+            next,
+          }),
+        );
+        return { kind: "unknown", why: error.message };
+      }
       failure = error;
     }
     firstFailure ??= Date.now();
@@ -126,9 +178,9 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
       : !failure.retryable || spent >= retryFor
       ? "giving up"
       : `retrying in ${delay}ms`;
-    const text = `${failure.phase} error: ${failure.message} (attempt ${attempt + 1}, ${next})`;
-    log.line(`${name} ${text}`);
-    report(text);
+    const entry = { phase: failure.phase, message: failure.message, attempt: attempt + 1, next };
+    log.line(formatLikesServerEntry({ kind: "send error", server: id, ...entry }));
+    report(describeSendError(entry));
     if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
     if (!failure.retryable) return { kind: "abandoned", why: "cannot be retried" };
     if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };

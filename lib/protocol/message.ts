@@ -6,10 +6,16 @@
  *   LikesServer<N> <likes> <producer> <seq> counted once per (producer, seq)
  *   AUTH <token>                            first line, when the primary wants a token
  *
- * Fields are separated by one space; a trailing CR is tolerated so that
- * telnet-style CRLF clients work. Which `1 <reason>` replies are worth
- * retrying is in replies.ts.
+ * Seed-era clients (written against the original assignment in C) pad and
+ * spell their messages loosely, so the likes forms accept padding: trailing
+ * spaces, tabs and CRs, runs of spaces or tabs between fields, and the name
+ * as `LikesServer` or `LikeServer` in any letter case (logged canonically,
+ * since the log is written from the parsed server number). Content stays
+ * strict: digits only, no leading zeros, limits enforced. AUTH keeps one
+ * trailing CR only, so that a token's own spaces are never trimmed. Which
+ * `1 <reason>` replies are worth retrying is in replies.ts.
  */
+import { LIKES_SERVER_PREFIX, MAX_SERVER_ID, SERVER_ID_DIGITS } from "./names.ts";
 
 /** A like count from one LikesServer. */
 export interface Like {
@@ -43,19 +49,21 @@ export interface ParseOptions {
   producerIds?: ProducerIds;
 }
 
-/** Highest N in `LikesServer<N>`: keeps per-server state bounded against hostile input. */
-export const MAX_SERVER_ID = 9999;
 /** Longest producer id. */
 export const MAX_PRODUCER_LENGTH = 64;
 /** Sequence numbers stay exact integers in JavaScript and in SQLite. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 const SPACE = 0x20;
+const TAB = 0x09;
 const CR = 0x0d;
 const ZERO = 0x30;
 const NINE = 0x39;
-const PREFIX = new TextEncoder().encode("LikesServer");
+/** `likeserver` in lower case; the `s` after `like` is optional. */
+const NAME_HEAD = new TextEncoder().encode("like");
+const NAME_TAIL = new TextEncoder().encode("server");
 const AUTH = new TextEncoder().encode("AUTH ");
+const PREFIX = new TextEncoder().encode(LIKES_SERVER_PREFIX);
 
 function invalid(reason: string): Invalid {
   return { kind: "invalid", reason };
@@ -67,19 +75,51 @@ function startsWith(bytes: Uint8Array, start: number, end: number, prefix: Uint8
   return true;
 }
 
+const isGap = (c: number): boolean => c === SPACE || c === TAB;
+
+/** True when `bytes[start..]` holds `tail` in any letter case (ASCII letters only). */
+function matchesFolded(bytes: Uint8Array, start: number, end: number, tail: Uint8Array): boolean {
+  if (end - start < tail.length) return false;
+  for (let i = 0; i < tail.length; i++) if ((bytes[start + i] | 0x20) !== tail[i]) return false;
+  return true;
+}
+
+/**
+ * Where the number after `LikesServer`/`LikeServer` (any case) starts, or -1.
+ * The exact spelling is tried first: it is what our own LikesServers send.
+ */
+function nameEnd(bytes: Uint8Array, start: number, end: number): number {
+  if (startsWith(bytes, start, end, PREFIX)) return start + PREFIX.length;
+  if (!matchesFolded(bytes, start, end, NAME_HEAD)) return -1;
+  const i = start + NAME_HEAD.length;
+  if (matchesFolded(bytes, i, end, NAME_TAIL)) return i + NAME_TAIL.length;
+  return (bytes[i] | 0x20) === 0x73 && matchesFolded(bytes, i + 1, end, NAME_TAIL) ? i + 1 + NAME_TAIL.length : -1;
+}
+
+/** True when `bytes[start, end)` begins with `LikesServer` or `LikeServer`, in any letter case. */
+export function startsWithName(bytes: Uint8Array, start: number, end: number): boolean {
+  return nameEnd(bytes, start, end) !== -1;
+}
+
+/** The first index at or after `i` that is not a space or tab. */
+function skipGap(bytes: Uint8Array, i: number, end: number): number {
+  while (i < end && isGap(bytes[i])) i++;
+  return i;
+}
+
 // Where the number readUint() last read ends. A module variable rather than a
 // returned [value, end] pair, so that parsing a message allocates no arrays.
 let uintEnd = 0;
 
 /**
- * Reads an unsigned decimal integer at `start`, stopping at a space or `end`,
+ * Reads an unsigned decimal integer at `start`, stopping at a space, tab or `end`,
  * and leaves its end in `uintEnd`. Returns -1 when there is no digit, a
  * leading zero, a non-digit, or more than `maxDigits` digits.
  */
 function readUint(bytes: Uint8Array, start: number, end: number, maxDigits: number): number {
   let i = start;
   let value = 0;
-  while (i < end && bytes[i] !== SPACE) {
+  while (i < end && bytes[i] !== SPACE && bytes[i] !== TAB) {
     const c = bytes[i];
     if (c < ZERO || c > NINE) return -1;
     if (i - start >= maxDigits) return -1;
@@ -122,7 +162,7 @@ export class ProducerIds {
   match(bytes: Uint8Array, start: number, end: number): string | undefined {
     const length = this.#length;
     const stop = start + length;
-    if (length < 0 || stop > end || (stop < end && bytes[stop] !== SPACE)) return undefined;
+    if (length < 0 || stop > end || (stop < end && !isGap(bytes[stop]))) return undefined;
     for (let i = 0; i < length; i++) if (bytes[start + i] !== this.#bytes[i]) return undefined;
     return this.#id;
   }
@@ -150,19 +190,21 @@ export function parseMessage(line: Uint8Array, options: ParseOptions = {}): Mess
  */
 export function parseMessageAt(bytes: Uint8Array, start: number, end: number, options: ParseOptions = {}): Message {
   const { maxLikes = 42, producerIds } = options;
-  if (end > start && bytes[end - 1] === CR) end--;
-  if (end === start) return invalid("empty line");
-
   if (startsWith(bytes, start, end, AUTH)) {
+    if (end > start && bytes[end - 1] === CR) end--;
     if (end - start === AUTH.length) return invalid("empty token");
     return { kind: "auth", token: bytes.subarray(start + AUTH.length, end) };
   }
-  if (!startsWith(bytes, start, end, PREFIX)) return invalid("unknown message");
+  // Trailing padding: CR of CRLF clients, spaces and tabs of fixed-width C buffers.
+  while (end > start && (bytes[end - 1] === CR || isGap(bytes[end - 1]))) end--;
+  if (end === start) return invalid("empty line");
 
-  const server = readUint(bytes, start + PREFIX.length, end, 4);
-  if (server < 0) return invalid("bad server number");
+  const named = nameEnd(bytes, start, end);
+  if (named < 0) return invalid("unknown message");
+  const server = readUint(bytes, named, end, SERVER_ID_DIGITS);
+  if (server < 0 || server > MAX_SERVER_ID) return invalid("bad server number");
   if (uintEnd >= end) return invalid("missing likes");
-  let i = uintEnd + 1;
+  let i = skipGap(bytes, uintEnd, end);
   const likes = readUint(bytes, i, end, 16);
   if (likes < 0) return invalid(i < end && bytes[i] === 0x2d ? "negative likes" : "likes not an integer");
   if (likes > maxLikes) return invalid("likes above maximum");
@@ -170,13 +212,13 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   if (i === end) return { kind: "like", server, likes };
 
   // Idempotent form: two more fields.
-  i++;
+  i = skipGap(bytes, i, end);
   const producerStart = i;
   let producer = producerIds?.match(bytes, producerStart, end);
   if (producer !== undefined) {
     i += producer.length;
   } else {
-    while (i < end && bytes[i] !== SPACE) {
+    while (i < end && !isGap(bytes[i])) {
       if (!isProducerByte(bytes[i])) return invalid("bad producer id");
       i++;
     }
@@ -184,7 +226,7 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   }
   const producerEnd = i;
   if (i === end) return invalid("missing sequence number");
-  const seq = readUint(bytes, i + 1, end, 16);
+  const seq = readUint(bytes, skipGap(bytes, i, end), end, 16);
   if (seq <= 0 || seq > MAX_SEQ) return invalid("bad sequence number");
   if (uintEnd !== end) return invalid("too many fields");
   producer ??= producerIds
@@ -193,8 +235,11 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   return { kind: "like", server, likes, producer, seq };
 }
 
-/** Formats a like as a line the primary accepts (without the newline). */
+/**
+ * Formats a like as a line (without the newline). It does not check the
+ * fields, so that tests can also build lines the primary must refuse.
+ */
 export function formatLike(like: Omit<Like, "kind">): string {
-  const base = `LikesServer${like.server} ${like.likes}`;
+  const base = `${LIKES_SERVER_PREFIX}${like.server} ${like.likes}`;
   return like.producer === undefined ? base : `${base} ${like.producer} ${like.seq}`;
 }

@@ -1,5 +1,5 @@
 /** The parent's flags: its own, plus those it passes on to every LikesServer. */
-import { flagName, type FlagSpecs, parse } from "../common/cli.ts";
+import { type FlagSpecs, parse, toFlags } from "../common/cli.ts";
 import { likesServerDefaults, type LikesServerOptions, likesServerSpecs } from "../producer/options.ts";
 
 export interface ParentOptions extends Omit<LikesServerOptions, "id" | "parentPipe"> {
@@ -34,23 +34,9 @@ export const parentSpecs: FlagSpecs<ParentOptions> = {
   ...childSpecs,
 };
 
-/** Flags (passed on to children) whose values are durations. */
-const CHILD_DURATIONS = new Set(["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout"]);
-
-/** The flags that carry the settings a parent passes on, with `seed` as the seed. */
-function passedOnFlags(options: ParentOptions, seed: number | undefined): string[] {
-  const args: string[] = [];
-  for (const key of Object.keys(childSpecs) as (keyof typeof childSpecs)[]) {
-    const value = key === "seed" ? seed : options[key];
-    if (value === undefined) continue;
-    args.push(`--${flagName(key)}`, CHILD_DURATIONS.has(key) ? `${value}ms` : String(value));
-  }
-  return args;
-}
-
-/** The command-line flags that give a LikesServer the parent's settings. */
+/** The command-line flags that give a LikesServer the parent's settings, with `seed` as its seed. */
 export function childFlags(id: number, options: ParentOptions, seed: number | undefined): string[] {
-  return ["--id", String(id), "--parent-pipe", ...passedOnFlags(options, seed)];
+  return toFlags(likesServerSpecs, { ...options, id, seed, parentPipe: true });
 }
 
 /**
@@ -68,9 +54,5 @@ export function hangDeadline(
 
 /** The command-line flags that start a parent with `options` (as the demo does). */
 export function parentFlags(options: ParentOptions): string[] {
-  return [
-    ...["--servers", String(options.servers), "--stagger", `${options.stagger}ms`],
-    ...["--hang-grace", `${options.hangGrace}ms`],
-    ...passedOnFlags(options, options.seed),
-  ];
+  return toFlags(parentSpecs, options);
 }

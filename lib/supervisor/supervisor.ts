@@ -3,14 +3,13 @@
  * exactly the permissions it needs, record when each started and ended and
  * every error it reported, and stop them all on request.
  */
-import { escapeText } from "../common/escape.ts";
-import { formatDuration } from "../common/duration.ts";
 import type { LineLog } from "../common/line_log.ts";
 import { childFlags, hangDeadline, type ParentOptions } from "./options.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
 import { deriveSeed } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import { textLines } from "../common/text_lines.ts";
+import { formatStatusEntry } from "../formats/status_log.ts";
 
 export interface ChildResult {
   id: number;
@@ -51,7 +50,6 @@ async function launch(
   status: LineLog,
   running: Map<number, Deno.ChildProcess>,
 ): Promise<ChildResult> {
-  const name = `LikesServer${id}`;
   const seed = options.seed === undefined ? undefined : deriveSeed(options.seed, id);
   const started = performance.now();
   let child: Deno.ChildProcess;
@@ -64,14 +62,16 @@ async function launch(
       stderr: "piped",
     }).spawn();
   } catch (error) {
-    status.line(`${name} could not be started: ${escapeText((error as Error).message)} (status 1, failure)`);
+    status.line(formatStatusEntry({ kind: "child not started", server: id, error: (error as Error).message }));
     return { id, code: 1, signal: null, ms: 0, hung: false };
   }
   running.set(id, child);
-  status.line(`${name} started pid=${child.pid}`);
+  status.line(formatStatusEntry({ kind: "child started", server: id, pid: child.pid }));
   // Every line the child writes on stderr is an error it met: record each one.
   const forwarding = (async () => {
-    for await (const line of textLines(child.stderr)) status.line(`${name} ${escapeText(line)}`);
+    for await (const text of textLines(child.stderr)) {
+      status.line(formatStatusEntry({ kind: "child error", server: id, text }));
+    }
   })();
   // A child stopped (SIGSTOP) or stuck would keep us waiting for ever: past its
   // deadline it is recorded as hung and killed, which makes it a failure.
@@ -79,7 +79,7 @@ async function launch(
   const deadline = hangDeadline(options);
   const timer = setTimeout(() => {
     hung = true;
-    status.line(`${name} hung: still running ${formatDuration(deadline)} after its start, killing it`);
+    status.line(formatStatusEntry({ kind: "child hung", server: id, ms: deadline }));
     try {
       child.kill("SIGKILL");
     } catch { /* exited meanwhile */ }
@@ -90,10 +90,7 @@ async function launch(
   await child.stdin.close().catch(() => {});
   running.delete(id);
   const ms = performance.now() - started;
-  const how = signal ? `signal ${signal}` : `status ${code}`;
-  const failed = code !== 0 || hung;
-  status.line(
-    `${name} ended ${how} (${failed ? "failure" : "success"}${hung ? ", hung" : ""}) after ${formatDuration(ms)}`,
-  );
+  const how = signal ? { signal } : { code };
+  status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success: code === 0 && !hung, hung, ms }));
   return { id, code: signal ? undefined : code, signal, ms, hung };
 }

@@ -3,7 +3,9 @@
  * as acknowledged against the likes the primary logged for it, matched by
  * (producer, seq). Answers "did we lose or double-count any likes?".
  */
-import { parseLogLine } from "../primary/likes_log.ts";
+import { parsePrimaryLine } from "../formats/primary_log.ts";
+import { parseLikesServerLine } from "../formats/likes_server_log.ts";
+import { likesServerName } from "../protocol/names.ts";
 import { textLines } from "../common/text_lines.ts";
 
 export interface ServerAudit {
@@ -43,10 +45,6 @@ interface Sent {
   counted: number;
 }
 
-const SENT_LINE = /^\S+ LikesServer\d+ (\d+) (0|unacknowledged) seq=(\d+)/;
-const STARTED_LINE = /^\S+ LikesServer\d+ started producer=(\S+)/;
-const RESTART_LINE = /^\S+ (Recovered total|Started from zero)/;
-
 /** Reads a text file line by line without holding it all in memory. */
 async function* lines(path: string): AsyncGenerator<string> {
   using file = await Deno.open(path);
@@ -65,7 +63,7 @@ export async function audit(
   const byProducer = new Map<string, { audit: ServerAudit; sent: Map<number, Sent> }>();
   const report: AuditReport = { servers: [], totalBreaks: [], ok: true };
   for (let id = 0; id < servers; id++) {
-    const name = `LikesServer${id}`;
+    const name = likesServerName(id);
     const entry: ServerAudit = {
       name,
       sent: 0,
@@ -83,12 +81,11 @@ export async function audit(
     const sent = new Map<number, Sent>();
     try {
       for await (const line of lines(`${logDir}/${name}`)) {
-        const started = STARTED_LINE.exec(line);
-        if (started) byProducer.set(started[1], { audit: entry, sent });
-        const m = SENT_LINE.exec(line);
-        if (!m) continue;
-        const message = { likes: Number(m[1]), acked: m[2] === "0", counted: 0 };
-        sent.set(Number(m[3]), message);
+        const logged = parseLikesServerLine(line)?.entry;
+        if (logged?.kind === "started") byProducer.set(logged.producer, { audit: entry, sent });
+        if (logged?.kind !== "acked" && logged?.kind !== "unacknowledged") continue;
+        const message = { likes: logged.likes, acked: logged.kind === "acked", counted: 0 };
+        sent.set(logged.seq, message);
         entry.sent++;
         if (message.acked) {
           entry.acked++;
@@ -104,17 +101,12 @@ export async function audit(
   let lineNumber = 0;
   for await (const line of lines(primaryLog)) {
     lineNumber++;
-    if (RESTART_LINE.test(line)) {
-      // A restart carries the total over (or resets it): the chain starts again.
-      const total = /total (\d+)/.exec(line);
-      previousTotal = total ? Number(total[1]) : 0;
-      continue;
-    }
-    const entry = parseLogLine(line);
-    if (entry.kind !== "accepted" && entry.kind !== "duplicate") continue;
-    const expected = entry.kind === "accepted" && previousTotal !== undefined
-      ? previousTotal + entry.likes
-      : previousTotal;
+    const entry = parsePrimaryLine(line)?.entry;
+    // A restart carries the total over (or resets it): the chain starts again.
+    if (entry?.kind === "recovered") previousTotal = entry.total;
+    if (entry?.kind === "reset") previousTotal = 0;
+    if (entry?.kind !== "like") continue;
+    const expected = !entry.duplicate && previousTotal !== undefined ? previousTotal + entry.likes : previousTotal;
     if (expected !== undefined && entry.total !== expected) {
       report.totalBreaks.push(`line ${lineNumber}: Total ${entry.total}, expected ${expected}`);
     }
@@ -122,7 +114,7 @@ export async function audit(
     if (entry.producer === undefined) continue;
     const producer = byProducer.get(entry.producer);
     if (!producer) continue;
-    if (entry.kind === "duplicate") {
+    if (entry.duplicate) {
       producer.audit.duplicates++;
       continue;
     }

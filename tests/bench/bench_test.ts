@@ -45,75 +45,73 @@ async function listDir(dir: string): Promise<string[]> {
 
 async function redisInstalled(): Promise<boolean> {
   try {
-    return (await new Deno.Command("redis-benchmark", { args: ["--version"], stdout: "null", stderr: "null" }).output())
+    return (await new Deno.Command("redis-server", { args: ["--version"], stdout: "null", stderr: "null" }).output())
       .success;
   } catch {
     return false;
   }
 }
 
-Deno.test("bench in short mode runs each cell, Redis beside it and the idle check, and reports sane numbers", async () => {
+Deno.test("bench in short mode reports every cell in both modes beside Redis and the empty server, and the replay", async () => {
   const workDir = `${await tempDir()}/work`;
   const args = [
-    "--matrix",
-    "1x1,4x8",
+    // Long enough that every cell acknowledges something even on a loaded machine.
     "--duration",
-    "500ms",
+    "300ms",
     "--warmup",
-    "200ms",
+    "100ms",
+    "--runs",
+    "1",
+    "--replay-lines",
+    "500",
     "--idle-connections",
-    "50",
+    "0",
     "--redis",
   ];
   const { code, stdout, stderr } = await bench(workDir, args);
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied/);
-  // The work dir was created, holds the JSON, and the primaries' and Redis's temp state is gone.
+  // The work dir was created, holds the JSON, and every server's temp state and the replay logs are gone.
   assert.deepEqual(await listDir(workDir), ["result.json"]);
   assert.ok(stdout.includes(`JSON written to ${workDir}/result.json`), stdout);
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
   assert.equal(report.command, `deno task bench --work-dir ${workDir} ${args.join(" ")}`);
+  assert.equal(report.runs, 1);
   assert.ok(report.machine.cores > 0);
-  assert.match(report.machine.os, /^\w+ \S+/);
-  assert.deepEqual(report.cells.map((c) => [c.durability, c.connections, c.pipeline]), [["normal", 1, 1], [
-    "normal",
-    4,
-    8,
-  ]]);
+  const cells = ["1×1", "10×1", "50×1", "10×16", "50×32"];
+  assert.deepEqual(
+    report.cells.map((c) => `${c.durability} ${c.connections}×${c.pipeline}`),
+    [...cells.map((c) => `normal ${c}`), ...cells.map((c) => `fsync ${c}`)],
+  );
   const redis = await redisInstalled();
   for (const cell of report.cells) {
-    const name = `${cell.connections}×${cell.pipeline}`;
-    assert.ok(cell.acknowledged > 0, name);
-    assert.equal(cell.rejected, 0, `${name}: ${cell.firstRejection}`);
-    assert.equal(cell.unanswered, 0, name);
-    assert.equal(cell.seconds, 0.5);
-    assert.equal(cell.rate, cell.acknowledged / cell.seconds);
-    const { p50, p99, p999 } = cell.latencyMs;
-    assert.ok(0 < p50 && p50 <= p99 && p99 <= p999, `${name}: ${JSON.stringify(cell.latencyMs)}`);
-    assert.ok(cell.primary.cpuSeconds > 0, name);
-    assert.ok(cell.primary.peakRssMb > 10, name);
-    assert.ok(cell.loadCpuSeconds >= 0, name);
+    const name = `${cell.durability} ${cell.connections}×${cell.pipeline}`;
+    const sides = [cell.ours, cell.empty, ...(redis ? [cell.redis] : [])];
+    for (const side of sides) {
+      assert.ok(typeof side === "object", `${name}: ${side}`);
+      assert.equal(side.runs.length, 1, name);
+      assert.ok(side.rate > 0, name);
+      assert.equal(side.rejected, 0, `${name}: ${side.firstRejection}`);
+      assert.equal(side.unanswered, 0, name);
+      assert.ok(0 < side.latencyMs.p50 && side.latencyMs.p50 <= side.latencyMs.p99, `${name}: ${JSON.stringify(side)}`);
+    }
+    assert.ok(cell.ours.serverCpuSeconds! > 0, name);
+    assert.equal(cell.vsEmpty, cell.ours.rate / (cell.empty as { rate: number }).rate);
     if (redis) {
-      assert.ok(typeof cell.redis === "object", `${name}: ${cell.redis}`);
-      assert.ok(cell.redis.rate > 0 && cell.redis.requests > 0, name);
-      assert.ok(cell.redis.server.cpuSeconds > 0 && cell.redis.server.peakRssMb > 1, name);
-      assert.equal(cell.redis.appendfsync, "everysec");
-      assert.match(
-        cell.redis.command,
-        new RegExp(`^redis-benchmark .*-t incr -c ${cell.connections} -P ${cell.pipeline} `),
-      );
+      assert.equal(cell.appendfsync, cell.durability === "fsync" ? "always" : "everysec");
+      assert.equal(cell.vsRedis, cell.ours.rate / (cell.redis as { rate: number }).rate);
+      assert.ok(cell.targets.some((t) => t.target.endsWith("× Redis")), name);
     } else {
       assert.match(String(cell.redis), /not installed/);
     }
   }
-  if (!redis) assert.match(stderr, /Redis comparison skipped: redis-\w+ is not installed/);
-  assert.ok(typeof report.idle === "object", String(report.idle));
-  assert.equal(report.idle.opened, 50);
-  assert.equal(report.idle.freshServed, true);
-  assert.equal(report.idle.error, undefined);
-  assert.ok(report.idle.rssMb > 10 && report.idle.peakRssMb >= report.idle.rssMb);
-  assert.match(stdout, /\| normal \| 4×8 \| [\d,]+ \|/);
-  assert.match(stdout, /Idle connections: 50 of 50 open/);
+  assert.ok(typeof report.replay === "object", String(report.replay));
+  assert.equal(report.replay.lines, 500);
+  assert.ok(report.replay.linesPerSecond > 0);
+  assert.match(stdout, /### normal durability/);
+  assert.match(stdout, /### fsync durability/);
+  assert.match(stdout, /\| 50×32 \| [\d,]+ \|/);
+  assert.match(stdout, /Replay at start-up: 500 lines/);
 });
 
 Deno.test("bench --redis without Redis installed says so and still runs the rest", async () => {
@@ -123,27 +121,45 @@ Deno.test("bench --redis without Redis installed says so and still runs the rest
   const workDir = `${await tempDir()}/work`;
   const { code, stdout, stderr } = await bench(
     workDir,
-    ["--matrix", "2x2", "--duration", "200ms", "--warmup", "0ms", "--idle-connections", "0", "--redis"],
+    [
+      "--matrix",
+      "2x2",
+      "--durability",
+      "normal",
+      "--runs",
+      "1",
+      "--no-empty",
+      "--no-replay",
+      "--duration",
+      "200ms",
+      "--warmup",
+      "0ms",
+      "--idle-connections",
+      "0",
+      "--redis",
+    ],
     { PATH: bin },
   );
   assert.equal(code, 0, stderr);
   assert.match(
     stderr,
-    /Redis comparison skipped: redis-server is not installed \(apt-get install redis-server redis-tools\)/,
+    /Redis comparison skipped: redis-server is not installed \(apt-get install redis-server\)/,
   );
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
   assert.equal(report.cells.length, 1);
-  assert.ok(report.cells[0].acknowledged > 0);
+  assert.ok(report.cells[0].ours.rate > 0);
+  assert.equal(report.cells[0].empty, undefined);
+  assert.equal(report.replay, undefined);
   assert.match(String(report.cells[0].redis), /redis-server is not installed/);
   assert.equal(report.idle, undefined);
-  assert.match(stdout, /\| normal \| 2×2 \| [\d,]+ \|.*\| redis-server is not installed \([^|]+\) \| — \| — \|/);
+  assert.match(stdout, /\| 2×2 \| [\d,]+ \|.*\| redis-server is not installed \([^|]+\) \| — \| — \|/);
 });
 
 Deno.test("bench under a low open-file limit caps the idle check, says so, and still serves a new producer", async () => {
   const workDir = `${await tempDir()}/work`;
   const { code, stdout, stderr } = await bench(
     workDir,
-    ["--matrix", "none", "--idle-connections", "2000"],
+    ["--matrix", "none", "--no-replay", "--idle-connections", "2000"],
     undefined,
     300,
   );

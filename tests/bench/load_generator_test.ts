@@ -3,7 +3,7 @@ import { generateLoad } from "../../lib/bench/load_generator.ts";
 import { startPrimary } from "../support/primary.ts";
 
 Deno.test("generateLoad() sends each producer's likes with seq 1, 2, 3... and counts the acknowledged ones", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const edges: string[] = [];
   let load;
   try {
@@ -36,7 +36,7 @@ Deno.test("generateLoad() sends each producer's likes with seq 1, 2, 3... and co
 });
 
 Deno.test("generateLoad() counts replies other than 0 as rejected, not acknowledged", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   let load;
   try {
     load = await generateLoad(primary.port, { connections: 2, pipeline: 2, durationMs: 200, warmupMs: 0, likes: 43 });

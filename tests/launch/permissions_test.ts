@@ -14,6 +14,7 @@ import {
 import { DEFAULT_WORK_DIR } from "../../lib/bench/run.ts";
 import { primaryDefaults } from "../../lib/primary/options.ts";
 import { parentDefaults } from "../../lib/supervisor/options.ts";
+import { auditDefaults } from "../../lib/tools/audit_options.ts";
 import { tempDir } from "../support/temp.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
@@ -45,17 +46,17 @@ Deno.test("the primary, parent, demo, audit and bench tasks are the computed lea
   assert.equal(tasks.primary, taskCommand("primary.ts", primaryGrants(primaryDefaults)));
   assert.equal(tasks.parent, taskCommand("parent.ts", parentGrants(parentDefaults)));
   assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http })));
-  assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants({ logDir: "/tmp", servers: 10 })));
+  assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants(auditDefaults)));
   assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
 });
 
-Deno.test("benchGrants() reaches only 127.0.0.1, writes only its work dir and runs only deno and Redis", () => {
+Deno.test("benchGrants() reaches only 127.0.0.1, writes only its work dir and runs only deno and redis-server", () => {
   const flags = permissionFlags(benchGrants({ workDir: "/srv/bench" }));
   assert.deepEqual(flags, [
     "--allow-net=127.0.0.1",
     "--allow-write=/srv/bench",
     "--allow-sys=cpus,osRelease",
-    "--allow-run=deno,redis-server,redis-benchmark",
+    "--allow-run=deno,redis-server",
   ]);
   assert.deepEqual(broadGrants(flags.join(" ")), []);
 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { Committer, type Entry } from "../../lib/primary/committer.ts";
 import { Ledger } from "../../lib/primary/ledger.ts";
-import { LikesLog, parseLogLine } from "../../lib/primary/likes_log.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
+import { primaryEntries } from "../support/logs.ts";
 import type { Like } from "../../lib/protocol/message.ts";
 import { Stats } from "../../lib/primary/stats.ts";
 import { type Durability, Store } from "../../lib/primary/store.ts";
@@ -62,18 +63,14 @@ function like(server: number, likes: number, producer?: string, seq?: number): L
   return producer === undefined ? { kind: "like", server, likes } : { kind: "like", server, likes, producer, seq };
 }
 
-function logLines(path: string): string[] {
-  return Deno.readTextFileSync(path).split("\n").slice(0, -1);
-}
-
 Deno.test("Committer answers each submission's messages in order and logs each like with the new total", () =>
   withCommitter(async ({ committer, logPath, store }) => {
     assert.equal(await submitText(committer, [like(3, 23), like(1, 5), like(3, 2)]), "0\n0\n0\n");
-    const lines = logLines(logPath);
-    assert.equal(lines.length, 3);
-    assert.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z LikesServer3 23 Total 23$/);
-    assert.match(lines[1], / LikesServer1 5 Total 28$/);
-    assert.match(lines[2], / LikesServer3 2 Total 30$/);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 3, likes: 23, duplicate: false, total: 23 },
+      { kind: "like", server: 1, likes: 5, duplicate: false, total: 28 },
+      { kind: "like", server: 3, likes: 2, duplicate: false, total: 30 },
+    ]);
     assert.equal(store.total, 30);
     assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
   }));
@@ -88,12 +85,12 @@ Deno.test("Committer groups the submissions of one event-loop turn into one comm
     assert.deepEqual(replies, ["0\n0\n", "0\n", "0\n0\n"]);
     assert.equal(stats.commitCount, 1);
     assert.equal(store.total, 15);
-    assert.deepEqual(logLines(logPath).map((l) => parseLogLine(l).kind === "accepted" && parseLogLine(l)), [
-      { kind: "accepted", server: 1, likes: 1, total: 1 },
-      { kind: "accepted", server: 1, likes: 2, total: 3 },
-      { kind: "accepted", server: 2, likes: 3, total: 6 },
-      { kind: "accepted", server: 3, likes: 4, total: 10 },
-      { kind: "accepted", server: 3, likes: 5, total: 15 },
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 1, likes: 1, duplicate: false, total: 1 },
+      { kind: "like", server: 1, likes: 2, duplicate: false, total: 3 },
+      { kind: "like", server: 2, likes: 3, duplicate: false, total: 6 },
+      { kind: "like", server: 3, likes: 4, duplicate: false, total: 10 },
+      { kind: "like", server: 3, likes: 5, duplicate: false, total: 15 },
     ]);
     await submitText(committer, [like(1, 1)]);
     assert.equal(stats.commitCount, 2);
@@ -110,11 +107,17 @@ Deno.test("Committer logs invalid data as given, answers its reason and counts n
       like(1, 6),
     ];
     assert.equal(await submitText(committer, entries), "0\n1 unknown message\n1 bad token\n0 authenticated\n0\n");
-    const lines = logLines(logPath);
-    assert.equal(lines.length, 4);
-    assert.match(lines[1], / Invalid data "hello\\u001b\[31m" \(unknown message\) from 127\.0\.0\.1:5000$/);
-    assert.match(lines[2], / Invalid data \(bad token\) from 127\.0\.0\.1:5001$/);
-    assert.match(lines[3], / LikesServer1 6 Total 10$/);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 1, likes: 4, duplicate: false, total: 4 },
+      {
+        kind: "invalid",
+        data: new TextEncoder().encode("hello\x1b[31m"),
+        reason: "unknown message",
+        from: "127.0.0.1:5000",
+      },
+      { kind: "invalid", reason: "bad token", from: "127.0.0.1:5001" },
+      { kind: "like", server: 1, likes: 6, duplicate: false, total: 10 },
+    ]);
     assert.equal(store.total, 10);
     assert.equal(stats.invalid, 2);
   }));
@@ -126,11 +129,12 @@ Deno.test("Committer counts a (producer, seq) once, answers repeats `0 duplicate
       "0\n0 duplicate\n0\n",
     );
     assert.equal(await submitText(committer, [like(1, 7, "p", 2)]), "0 duplicate\n");
-    const lines = logLines(logPath);
-    assert.match(lines[0], / LikesServer1 5 Total 5 producer=p seq=1$/);
-    assert.match(lines[1], / LikesServer1 5 Duplicate Total 5 producer=p seq=1$/);
-    assert.match(lines[2], / LikesServer1 7 Total 12 producer=p seq=2$/);
-    assert.match(lines[3], / LikesServer1 7 Duplicate Total 12 producer=p seq=2$/);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 1, likes: 5, duplicate: false, total: 5, producer: "p", seq: 1 },
+      { kind: "like", server: 1, likes: 5, duplicate: true, total: 5, producer: "p", seq: 1 },
+      { kind: "like", server: 1, likes: 7, duplicate: false, total: 12, producer: "p", seq: 2 },
+      { kind: "like", server: 1, likes: 7, duplicate: true, total: 12, producer: "p", seq: 2 },
+    ]);
     assert.equal(store.total, 12);
     assert.equal(stats.duplicates, 2);
     assert.equal(stats.accepted, 2);
@@ -181,10 +185,10 @@ Deno.test("Committer rolls a batch back when the store refuses its commit: nothi
     assert.equal(store.healthy, true);
     assert.equal(await submitText(committer, [like(1, 30, "p", 2)]), "0 duplicate\n");
     assert.equal(store.total, 70);
-    assert.match(
-      Deno.readTextFileSync(logPath).slice(logBefore.length),
-      /^\S+ LikesServer1 30 Total 70 producer=p seq=2\n\S+ LikesServer1 30 Duplicate Total 70/,
-    );
+    assert.deepEqual(primaryEntries(logPath).slice(logBefore.split("\n").length - 1), [
+      { kind: "like", server: 1, likes: 30, duplicate: false, total: 70, producer: "p", seq: 2 },
+      { kind: "like", server: 1, likes: 30, duplicate: true, total: 70, producer: "p", seq: 2 },
+    ]);
   }, (path) => {
     // A real SQLite failure inside the commit transaction, as a full disk or an I/O error would cause.
     const db = new DatabaseSync(path);
@@ -208,7 +212,7 @@ Deno.test("Committer.event() logs a line and commits the log's new length so tha
   withCommitter(async ({ committer, logPath, store }) => {
     await submitText(committer, [like(1, 3)]);
     committer.event("Recovered total 3 from somewhere");
-    assert.match(logLines(logPath)[1], /^\S+Z Recovered total 3 from somewhere$/);
+    assert.deepEqual(primaryEntries(logPath)[1], { kind: "recovered", total: 3, state: "somewhere" });
     assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
     assert.equal(store.total, 3);
   }));

@@ -1,6 +1,6 @@
 /**
  * The primary's allocation-free paths (parsing in place, reused producer ids,
- * framing without views, replies and log lines as bytes) must behave exactly
+ * replies and log lines as bytes) must behave exactly
  * like the plain ones the other tests pin down.
  */
 import assert from "node:assert/strict";
@@ -8,7 +8,6 @@ import fc from "fast-check";
 import { Committer, type Entry } from "../../lib/primary/committer.ts";
 import { Ledger } from "../../lib/primary/ledger.ts";
 import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { LineSplitter, type Overlong } from "../../lib/protocol/line_splitter.ts";
 import { formatLike, type Message, parseMessage, parseMessageAt, ProducerIds } from "../../lib/protocol/message.ts";
 import { Stats } from "../../lib/primary/stats.ts";
 import { Store } from "../../lib/primary/store.ts";
@@ -75,49 +74,6 @@ Deno.test("parseMessage() with ProducerIds gives, line after line, what the prot
         assert.deepEqual(plain(message), plain(parseMessage(text)));
       }
     }),
-    { numRuns: 3000 },
-  );
-});
-
-type Out = string | { overlong: string };
-
-function show(lines: (Uint8Array | Overlong)[]): Out[] {
-  return lines.map((l) => "overlong" in l ? { overlong: decoder.decode(l.head) } : decoder.decode(l));
-}
-
-Deno.test("LineSplitter.feed() and next() give the lines push() gives, however the stream is chunked", () => {
-  const stream = fc.array(fc.constantFrom("a", "bc", "\n", "\r", "\r\n", "x".repeat(9)), { maxLength: 30 })
-    .map((parts) => encoder.encode(parts.join("")));
-  fc.assert(
-    fc.property(
-      stream,
-      fc.array(fc.nat(12), { maxLength: 10 }),
-      fc.integer({ min: 1, max: 12 }),
-      (bytes, cuts, max) => {
-        const pushed = new LineSplitter(max);
-        const walked = new LineSplitter(max);
-        const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
-        let at = 0;
-        for (const end of [...points, bytes.length]) {
-          const chunk = bytes.slice(at, end);
-          at = end;
-          const expected = show(pushed.push(chunk));
-          const got: Out[] = [];
-          walked.feed(chunk);
-          let next;
-          while ((next = walked.next()) !== undefined) {
-            if (next === "overlong") {
-              got.push({ overlong: decoder.decode(walked.overlong!.head) });
-              break;
-            }
-            got.push(decoder.decode(walked.bytes.subarray(walked.start, walked.end)));
-          }
-          assert.deepEqual(got, expected);
-          assert.equal(walked.pending, pushed.pending);
-          if (expected.some((l) => typeof l !== "string")) return;
-        }
-      },
-    ),
     { numRuns: 3000 },
   );
 });

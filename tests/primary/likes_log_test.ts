@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LikesLog, parseLogLine } from "../../lib/primary/likes_log.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
 import { withDir } from "../support/temp.ts";
 
 Deno.test("LikesLog.open() creates the log owner-only and appends whole lines", () =>
@@ -129,36 +129,3 @@ Deno.test("LikesLog.truncate() cuts back to an offset and never grows the file",
     }
     assert.equal(Deno.readTextFileSync(path), "keep\nmore\n");
   }));
-
-Deno.test("parseLogLine() reads plain, idempotent and duplicate like lines", () => {
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z LikesServer3 23 Total 23"), {
-    kind: "accepted",
-    server: 3,
-    likes: 23,
-    total: 23,
-  });
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z LikesServer12 5 Total 28 producer=p-1_a seq=9"), {
-    kind: "accepted",
-    server: 12,
-    likes: 5,
-    total: 28,
-    producer: "p-1_a",
-    seq: 9,
-  });
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z LikesServer1 5 Duplicate Total 28 producer=p seq=9"), {
-    kind: "duplicate",
-    server: 1,
-    likes: 5,
-    total: 28,
-    producer: "p",
-    seq: 9,
-  });
-});
-
-Deno.test("parseLogLine() tells invalid data from other events", () => {
-  assert.deepEqual(parseLogLine('2025-01-01T00:00:00.000Z Invalid data "LikesServer1 5 Total 5" (x) from a'), {
-    kind: "invalid",
-  });
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z Recovered total 5 from /tmp/x"), { kind: "event" });
-  assert.deepEqual(parseLogLine(""), { kind: "event" });
-});

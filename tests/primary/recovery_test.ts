@@ -4,7 +4,8 @@
  * both agree with each other and with what clients were told.
  */
 import assert from "node:assert/strict";
-import { parseLogLine } from "../../lib/primary/likes_log.ts";
+import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
+import type { PrimaryOptions } from "../../lib/primary/options.ts";
 import { startPrimary, storedTotal } from "../support/primary.ts";
 import { exchange, pipeline } from "../support/client.ts";
 
@@ -27,13 +28,15 @@ function audit(path: string): Audit {
   const lines = text.split("\n").slice(0, -1);
   let last = 0, sum = 0;
   const accepted = new Map<string, number>();
-  for (const line of lines) {
-    assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S/, "every line starts with a time");
-    const entry = parseLogLine(line);
-    if (entry.kind === "duplicate") assert.equal(entry.total, sum, line);
-    if (entry.kind !== "accepted") continue;
+  // parsePrimaryLog() throws on a line that does not start with a time.
+  for (const { entry } of parsePrimaryLog(text)) {
+    if (entry.kind !== "like") continue;
+    if (entry.duplicate) {
+      assert.equal(entry.total, sum, JSON.stringify(entry));
+      continue;
+    }
     sum += entry.likes;
-    assert.equal(entry.total, sum, `running total of ${line}`);
+    assert.equal(entry.total, sum, `running total of ${JSON.stringify(entry)}`);
     last = entry.total;
     if (entry.producer !== undefined) {
       const key = `${entry.producer}/${entry.seq}`;
@@ -60,8 +63,8 @@ function messages(producer: number, from: number, to: number): string[] {
  * client has a tenth of its likes acknowledged. After a restart, log and state must agree
  * and hold every acknowledged like once; resending the rest counts each once.
  */
-async function killAndResend(args: string[], producers: number, perProducer: number): Promise<void> {
-  const first = await startPrimary({ args: ["--http", "off", ...args] });
+async function killAndResend(flags: Partial<PrimaryOptions>, producers: number, perProducer: number): Promise<void> {
+  const first = await startPrimary({ flags: { http: "off", ...flags } });
   let killed: Promise<Deno.CommandStatus> | undefined;
   const counts = new Array(producers).fill(0);
   const acked = await Promise.all(
@@ -77,7 +80,7 @@ async function killAndResend(args: string[], producers: number, perProducer: num
   assert.equal(status.signal, "SIGKILL");
   for (const replies of acked) assert.ok(replies.every((reply) => reply === "0"), "only 0 before the kill");
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", ...args] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", ...flags } });
   let resentReplies: string[][];
   try {
     const recovered = audit(second.log);
@@ -122,15 +125,15 @@ async function killAndResend(args: string[], producers: number, perProducer: num
 }
 
 Deno.test("after kill -9 under pipelined load, log and state agree and a resend counts everything exactly once", async () => {
-  await killAndResend([], 3, 4000);
+  await killAndResend({}, 3, 4000);
 });
 
 Deno.test("with --durability fsync, kill -9 under load loses no acknowledged like and double-counts none", async () => {
-  await killAndResend(["--durability", "fsync"], 2, 1500);
+  await killAndResend({ durability: "fsync" }, 2, 1500);
 });
 
 Deno.test("log lines written but never committed are cut off at start-up, and a line says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\nLikesServer2 5 cut 1\n", 2), ["0", "0"]);
   assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
   // What a crash between the log write and the commit leaves behind: whole lines and a half one.
@@ -138,7 +141,7 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
   const uncommitted = "2030-01-01T00:00:00.000Z LikesServer1 42 Total 57\n2030-01-01T00:00:00.000Z LikesServer2 7 Tot";
   Deno.writeTextFileSync(first.log, uncommitted, { append: true });
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   try {
     assert.equal(second.total, 15);
     assert.deepEqual(await exchange(second.port, "LikesServer2 5 cut 1\nLikesServer3 1\n", 2), ["0 duplicate", "0"]);
@@ -148,16 +151,16 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
   const text = Deno.readTextFileSync(first.log);
   assert.ok(text.startsWith(committed), "the committed part is kept byte for byte");
   assert.ok(!text.includes("LikesServer1 42"), "the uncommitted lines are gone");
-  const rest = text.slice(committed.length).split("\n");
-  assert.match(
-    rest[0],
-    new RegExp(
-      `^\\S+ Removed ${
+  const rest = parsePrimaryLog(text.slice(committed.length)).map((line) => line.entry);
+  assert.deepEqual(rest.slice(0, 2), [
+    {
+      kind: "event",
+      text: `Removed ${
         encoder.encode(uncommitted).length
-      } bytes of log lines that were never committed nor acknowledged$`,
-    ),
-  );
-  assert.match(rest[1], / Recovered total 15 from /);
+      } bytes of log lines that were never committed nor acknowledged`,
+    },
+    { kind: "recovered", total: 15, state: second.state },
+  ]);
   const final = audit(first.log);
   assert.equal(final.last, 16);
   assert.equal(final.sum, 16);
@@ -165,30 +168,27 @@ Deno.test("log lines written but never committed are cut off at start-up, and a 
 });
 
 Deno.test("a log shorter than the state expects is reported at start-up and kept", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
   assert.equal((await first.stop()).code, 0);
   const text = Deno.readTextFileSync(first.log);
   const kept = text.slice(0, text.indexOf("\n") + 1);
   Deno.writeTextFileSync(first.log, kept);
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   assert.equal((await second.stop()).code, 0);
   assert.equal(second.total, 10);
-  const lines = Deno.readTextFileSync(first.log).split("\n");
-  assert.equal(lines[0] + "\n", kept);
-  assert.match(
-    lines[1],
-    new RegExp(
-      `^\\S+ The log is ${
-        encoder.encode(text).length - encoder.encode(kept).length
-      } bytes shorter than the state expects`,
-    ),
-  );
+  const after = Deno.readTextFileSync(first.log);
+  assert.ok(after.startsWith(kept));
+  const missing = encoder.encode(text).length - encoder.encode(kept).length;
+  assert.deepEqual(parsePrimaryLog(after.slice(kept.length))[0].entry, {
+    kind: "event",
+    text: `The log is ${missing} bytes shorter than the state expects; it was truncated or lost data`,
+  });
 });
 
 Deno.test("a log replaced by another file is never truncated, and a line says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
   assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
   // Moved away and replaced, e.g. by log rotation: the new file is longer than the old mark.
@@ -196,13 +196,13 @@ Deno.test("a log replaced by another file is never truncated, and a line says so
   const replacement = "someone else's long line that must survive a restart\n".repeat(20);
   Deno.writeTextFileSync(first.log, replacement);
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   assert.equal((await second.stop()).code, 0);
   assert.equal(second.total, 10);
   const text = Deno.readTextFileSync(first.log);
   assert.ok(text.startsWith(replacement));
-  assert.match(
-    text.slice(replacement.length),
-    /^\S+ The state was last used with another log \(.*\); this log is kept as it is\n/,
-  );
+  assert.deepEqual(parsePrimaryLog(text.slice(replacement.length))[0].entry, {
+    kind: "event",
+    text: `The state was last used with another log (${first.log}); this log is kept as it is`,
+  });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LikesClient, SendError } from "../../lib/producer/client.ts";
 import { freePort } from "../support/parent.ts";
+import { closeQuietly } from "../../lib/common/io.ts";
 
 /** A one-connection-at-a-time line server whose behaviour each test scripts. */
 function scriptedServer(respond: (line: string, conn: Deno.Conn) => Promise<void> | void) {
@@ -30,9 +31,7 @@ function scriptedServer(respond: (line: string, conn: Deno.Conn) => Promise<void
     async close() {
       listener.close();
       for (const conn of connections) {
-        try {
-          conn.close();
-        } catch { /* closed by the test */ }
+        closeQuietly(conn);
       }
       await serving.catch(() => {});
     },
@@ -113,6 +112,52 @@ Deno.test("LikesClient authenticates each new connection and does not retry a re
   } finally {
     good.close();
     bad.close();
+    await server.close();
+  }
+});
+
+const write = (conn: Deno.Conn, bytes: string) =>
+  conn.write(Uint8Array.from(bytes, (c) => c.charCodeAt(0))).then(() => {});
+
+Deno.test("LikesClient ends a reply at a NUL and skips the NUL padding before the next one", async () => {
+  const server = scriptedServer((_line, conn) => write(conn, `0${"\0".repeat(100)}`));
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "0");
+    assert.equal(await client.send("LikesServer1 6"), "0");
+    assert.equal(server.accepted(), 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient takes the peer's close as the end of a reply that has begun", async () => {
+  const server = scriptedServer(async (_line, conn) => {
+    await write(conn, "Likes received");
+    conn.close();
+  });
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "Likes received");
+    // The connection is gone: the next send opens a new one.
+    assert.equal(await client.send("LikesServer1 5"), "Likes received");
+    assert.equal(server.accepted(), 2);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient.sendAlone() uses a connection per message and returns any reply", async () => {
+  const server = scriptedServer((line, conn) => write(conn, line === "LikesServer2 3" ? "ACK\n" : "1\0"));
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.sendAlone("LikesServer2 3"), "ACK");
+    assert.equal(await client.sendAlone("LikesServer2 4"), "1");
+    assert.equal(server.accepted(), 2);
+  } finally {
+    client.close();
     await server.close();
   }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { LineSplitter, type Overlong } from "../../lib/protocol/line_splitter.ts";
+import { takeLines } from "../support/lines.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -14,7 +15,7 @@ function show(lines: (Uint8Array | Overlong)[]): Out[] {
 }
 
 function feed(splitter: LineSplitter, ...chunks: string[]): Out[][] {
-  return chunks.map((chunk) => show(splitter.push(bytes(chunk))));
+  return chunks.map((chunk) => show(takeLines(splitter, bytes(chunk))));
 }
 
 /**
@@ -73,9 +74,9 @@ Deno.test("LineSplitter keeps the held line when the caller reuses its read buff
   const splitter = new LineSplitter(100);
   const buffer = new Uint8Array(8);
   buffer.set(bytes("abc"));
-  assert.deepEqual(show(splitter.push(buffer.subarray(0, 3))), []);
+  assert.deepEqual(show(takeLines(splitter, buffer.subarray(0, 3))), []);
   buffer.set(bytes("XYZ\n"));
-  assert.deepEqual(show(splitter.push(buffer.subarray(3, 4))), ["abc"]);
+  assert.deepEqual(show(takeLines(splitter, buffer.subarray(3, 4))), ["abc"]);
 });
 
 Deno.test("LineSplitter leaves CR to the parser, in the middle or at the end of a line", () => {
@@ -113,7 +114,7 @@ Deno.test("LineSplitter bounds what it holds for a line of a megabyte", () => {
   let result: (Uint8Array | Overlong)[] = [];
   let pushes = 0;
   while (result.length === 0 && pushes < 10_000) {
-    result = splitter.push(chunk);
+    result = takeLines(splitter, chunk);
     pushes++;
     assert.ok(splitter.pending <= maxLine + 1);
   }
@@ -128,10 +129,12 @@ Deno.test("LineSplitter rejects a maxLine that is not a positive integer", () =>
   }
 });
 
-// Streams rich in newlines, CRs and long runs, cut at random places.
+// Streams rich in newlines, CRs and long runs, cut at random places. No NUL:
+// what follows a NUL is padding up to the end of its read, so NUL framing
+// depends on the chunking by design (tested on its own below).
 const stream = fc.array(
   fc.oneof(
-    fc.constantFrom("\n", "\r", "\r\n", "\0", "\xff"),
+    fc.constantFrom("\n", "\r", "\r\n", "\x01", "\xff"),
     fc.string({ maxLength: 12 }),
     fc.nat(40).map((n) => "x".repeat(n)),
   ),
@@ -152,7 +155,7 @@ Deno.test("LineSplitter gives the same lines however the stream is chunked", () 
         for (const end of [...points, data.length]) {
           // A fresh buffer per chunk, overwritten after use, as a socket read buffer is.
           const chunk = data.slice(at, end);
-          for (const line of splitter.push(chunk)) {
+          for (const line of takeLines(splitter, chunk)) {
             got.push(
               "overlong" in line ? { head: line.head.slice() } : line.slice(),
             );
@@ -167,4 +170,76 @@ Deno.test("LineSplitter gives the same lines however the stream is chunked", () 
     ),
     { numRuns: 3000 },
   );
+});
+
+/** Feeds chunks (latin1), returning each chunk's messages as [kind, text]. */
+function frames(splitter: LineSplitter, ...chunks: string[]): [string, string][][] {
+  return chunks.map((chunk) => {
+    splitter.feed(Uint8Array.from(chunk, (c) => c.charCodeAt(0)));
+    const out: [string, string][] = [];
+    let next;
+    while ((next = splitter.next()) !== undefined) {
+      if (next === "overlong") {
+        out.push(["overlong", decoder.decode(splitter.overlong!.head)]);
+        break;
+      }
+      out.push([next, String.fromCharCode(...splitter.bytes.subarray(splitter.start, splitter.end))]);
+    }
+    return out;
+  });
+}
+
+Deno.test("LineSplitter ends a seed-era message at a NUL and skips the rest of the chunk as padding", () => {
+  const padded = "LikesServer3 23\0" + "\0".repeat(500) + "junk\nLikesServer1 1\n\0\0";
+  assert.deepEqual(frames(new LineSplitter(1024), padded, "LikesServer3 4\0\0"), [
+    [["nul", "LikesServer3 23"]],
+    [["nul", "LikesServer3 4"]],
+  ]);
+});
+
+Deno.test("LineSplitter drops padding across chunks until one begins with a likes name", () => {
+  const splitter = new LineSplitter(1024);
+  assert.deepEqual(
+    frames(splitter, "LikesServer3 23\0xx", "\x7fjunk\nLikesServer1 5\n", "\0\0", "likeServer2 7\0\0"),
+    [[["nul", "LikesServer3 23"]], [], [], [["nul", "likeServer2 7"]]],
+  );
+  assert.equal(splitter.paddingBytes, 2 + 21 + 2 + 1);
+  assert.equal(splitter.padding, true);
+});
+
+Deno.test("LineSplitter joins a held seed-era message with the chunk that brings its NUL", () => {
+  const splitter = new LineSplitter(100);
+  assert.deepEqual(frames(splitter, "LikesServer3", " 23\0xx\n"), [[], [["nul", "LikesServer3 23"]]]);
+  assert.equal(splitter.pending, 0);
+});
+
+Deno.test("LineSplitter treats NULs where a message would start as padding, with no message", () => {
+  const splitter = new LineSplitter(100);
+  assert.deepEqual(frames(splitter, "LikesServer3 23\n\0\0\0garbage\n", "\0\0", "LikesServer3 5\n"), [
+    [["line", "LikesServer3 23"]],
+    [],
+    [["line", "LikesServer3 5"]],
+  ]);
+});
+
+Deno.test("LineSplitter keeps strict line framing once a connection has sent a newline", () => {
+  const splitter = new LineSplitter(100);
+  assert.deepEqual(frames(splitter, "a\n", "b\0c\n", "d\0"), [[["line", "a"]], [["line", "b\0c"]], []]);
+  assert.equal(splitter.seedEra, false);
+  assert.deepEqual(splitter.takePending(), Uint8Array.from([0x64, 0]));
+});
+
+Deno.test("LineSplitter says whether held bytes came in one read", () => {
+  const splitter = new LineSplitter(100);
+  frames(splitter, "LikesServer1 4");
+  assert.equal(splitter.seedEra, true);
+  assert.equal(splitter.pendingInOneRead, true);
+  frames(splitter, "2");
+  assert.equal(splitter.pendingInOneRead, false);
+  assert.equal(decoder.decode(splitter.takePending()), "LikesServer1 42");
+  assert.equal(splitter.pending, 0);
+});
+
+Deno.test("LineSplitter reports a NUL-ended message longer than maxLine as overlong", () => {
+  assert.deepEqual(frames(new LineSplitter(4), "abcdefg\0"), [[["overlong", "abcd"]]]);
 });

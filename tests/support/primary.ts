@@ -3,7 +3,9 @@
  * program, tests/launch/permissions_test.ts its grants), on ephemeral ports, with its
  * log and state in a temp dir. Waits for the ready line, with a deadline.
  */
+import { toFlags } from "../../lib/common/cli.ts";
 import { launchPrimary } from "../../lib/launch/primary_process.ts";
+import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
 import { Store } from "../../lib/primary/store.ts";
 import { tempDir } from "./temp.ts";
 
@@ -28,7 +30,9 @@ export interface StartOptions {
   dir?: string;
   /** Fixed port instead of an ephemeral one (to restart on the same port). */
   port?: number;
-  /** Extra flags. */
+  /** Settings beyond the test's own port, dashboard, log and state. */
+  flags?: Partial<PrimaryOptions>;
+  /** Raw extra arguments, for command lines no options object can express (a flag given empty). */
   args?: string[];
   /** How long to wait for the ready line (ms). */
   deadline?: number;
@@ -36,12 +40,12 @@ export interface StartOptions {
 }
 
 export async function startPrimary(options: StartOptions = {}): Promise<PrimaryProcess> {
-  const { port = 0, args = [], deadline = 15_000, env } = options;
+  const { port = 0, flags = {}, args = [], deadline = 15_000, env } = options;
   const dir = options.dir ?? await tempDir();
   const log = `${dir}/PrimaryLikesLog`;
   const state = `${dir}/PrimaryLikes.db`;
   const primary = await launchPrimary({
-    args: ["--port", String(port), "--http", "127.0.0.1:0", "--log", log, "--state", state, ...args],
+    args: [...toFlags(primarySpecs, { port, http: "127.0.0.1:0", log, state, ...flags }), ...args],
     grants: "all",
     deno: Deno.execPath(),
     deadlineMs: deadline,

@@ -10,7 +10,7 @@ import { finalTotal, type PrimaryProcess, startPrimary } from "../support/primar
 import { exchange } from "../support/client.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
 
-const RUN = ["--stagger", "50ms", "--duration", "3s", "--min-interval", "10ms", "--max-interval", "60ms"];
+const RUN = { stagger: 50, duration: 3000, minInterval: 10, maxInterval: 60 };
 
 async function checkExactlyOnce(primary: PrimaryProcess, startTotal: number): Promise<void> {
   const report = await audit(primary.dir, 10);
@@ -26,15 +26,15 @@ async function killAndRestart(primary: PrimaryProcess, port: number, downtime: n
   const status = await primary.stop("SIGKILL");
   assert.equal(status.signal, "SIGKILL");
   await new Promise((r) => setTimeout(r, downtime));
-  return await startPrimary({ dir: primary.dir, port, args: ["--http", "off"] });
+  return await startPrimary({ dir: primary.dir, port, flags: { http: "off" } });
 }
 
 Deno.test("primary killed with SIGKILL mid-run and restarted: every child succeeds, nothing lost or doubled", async () => {
   const port = freePort();
-  let primary = await startPrimary({ port, args: ["--http", "off"] });
+  let primary = await startPrimary({ port, flags: { http: "off" } });
   // A starting total from an earlier producer, carried over the crash.
   assert.deepEqual(await exchange(port, "LikesServer42 40\n", 1), ["0"]);
-  const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "10s", ...RUN]);
+  const { done } = spawnParent(primary.dir, { port, retryFor: 10_000, ...RUN });
   await new Promise((r) => setTimeout(r, 1200));
   primary = await killAndRestart(primary, port, 300);
   const run = await done;
@@ -46,8 +46,8 @@ Deno.test("primary killed with SIGKILL mid-run and restarted: every child succee
 
 Deno.test("primary killed with SIGKILL five times in a row during a run: still exactly once", async () => {
   const port = freePort();
-  let primary = await startPrimary({ port, args: ["--http", "off"] });
-  const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "15s", ...RUN]);
+  let primary = await startPrimary({ port, flags: { http: "off" } });
+  const { done } = spawnParent(primary.dir, { port, retryFor: 15_000, ...RUN });
   await new Promise((r) => setTimeout(r, 600));
   for (let i = 0; i < 5; i++) {
     primary = await killAndRestart(primary, port, 50);
@@ -61,9 +61,9 @@ Deno.test("primary killed with SIGKILL five times in a row during a run: still e
 });
 
 Deno.test("a LikesServer killed with SIGKILL is recorded with its signal and the others are unaffected", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const { done } = spawnParent(primary.dir, ["--port", String(primary.port), ...RUN]);
+    const { done } = spawnParent(primary.dir, { port: primary.port, ...RUN });
     const statusFile = `${primary.dir}/ParentProcessStatus`;
     // Kill it mid-run: once it has had a like acknowledged.
     await untilAcked(primary.dir, 3);

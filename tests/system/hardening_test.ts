@@ -167,7 +167,10 @@ Deno.test("a second LikesServer with the same id and log dir refuses to start an
     await untilAcked(primary.dir, 3);
     const second = await within(30_000, "the second LikesServer's end", spawnLikesServer(args).done);
     assert.notEqual(second.code, 0);
-    assert.match(second.stderr, /^error: cannot open log .*LikesServer3: .* in use by another process .*\n$/);
+    assert.match(
+      second.stderr,
+      /^likes_server: Cannot open log .*LikesServer3: .* in use by another process \(is another LikesServer3 running\?\)\n$/,
+    );
     const log = await Deno.readTextFile(`${primary.dir}/LikesServer3`);
     assert.match(log, /LikesServer3 \d+ 0 seq=1\n/, "the first one's log was not truncated");
     first.process.kill("SIGTERM");

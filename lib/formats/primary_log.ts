@@ -1,0 +1,296 @@
+/**
+ * The primary's log (/tmp/PrimaryLikesLog): how its lines are written and read back.
+ *
+ *   <time> LikesServer<N> <likes> Total <total>[ producer=<id> seq=<seq>]
+ *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
+ *   <time> Invalid data[ "<escaped bytes>"] (<reason>) from <address>
+ *   <time> Recovered total <total> from <state file>
+ *   <time> Started from zero (reset) with state <state file>
+ *   <time> Stopped by <signal> with total <total>
+ *   <time> <other event>   (a log repair, a refused client, ...)
+ *
+ * The time is ISO 8601 UTC, one per committed batch. Data from clients is
+ * only ever logged escaped (lib/common/escape.ts), so a line is always one
+ * line of printable ASCII whatever a client sends.
+ *
+ * Two writers produce the same bytes: `formatPrimaryLine()` (strings, for
+ * events and tests) and `PrimaryLogWriter` (bytes into one reused buffer, for
+ * the commit path, where a batch holds thousands of lines).
+ */
+import { escapeBytes, escapeText, unescapeBytes } from "../common/escape.ts";
+import { likesServerName } from "../protocol/names.ts";
+import { splitTimedLine, timedLine } from "./timed_line.ts";
+import { decimalDigits, writeDecimal } from "../common/io.ts";
+
+const encoder = new TextEncoder();
+
+/** A like the primary counted, or recognised as a repeat and did not count. */
+export interface LikeLine {
+  kind: "like";
+  server: number;
+  likes: number;
+  /** A repeat of an already counted (producer, seq): not counted again. */
+  duplicate: boolean;
+  /** The running total after this line. */
+  total: number;
+  /** Present with `seq` or not at all; always present on a duplicate. */
+  producer?: string;
+  seq?: number;
+}
+
+/** A line that was not a valid message. */
+export interface InvalidLine {
+  kind: "invalid";
+  /** The line's bytes, or undefined when none are logged (a refused token). */
+  data?: Uint8Array;
+  /** A fixed phrase from the parser or the server. */
+  reason: string;
+  /** The client's address. */
+  from: string;
+}
+
+/** The primary started from its state file with this total. */
+export interface RecoveredLine {
+  kind: "recovered";
+  total: number;
+  state: string;
+}
+
+/** The primary started from zero (--reset). */
+export interface ResetLine {
+  kind: "reset";
+  state: string;
+}
+
+/** The primary stopped on a signal. */
+export interface StoppedLine {
+  kind: "stopped";
+  signal: string;
+  total: number;
+}
+
+/** Any other sentence the primary logs. */
+export interface EventLine {
+  kind: "event";
+  text: string;
+}
+
+export type PrimaryLogEntry = LikeLine | InvalidLine | RecoveredLine | ResetLine | StoppedLine | EventLine;
+
+/** An entry as written to the log, without the time and the newline. */
+export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
+  switch (entry.kind) {
+    case "like": {
+      const base = `${likesServerName(entry.server)} ${entry.likes} ${
+        entry.duplicate ? "Duplicate " : ""
+      }Total ${entry.total}`;
+      return entry.duplicate || entry.producer !== undefined
+        ? `${base} producer=${entry.producer} seq=${entry.seq}`
+        : base;
+    }
+    case "invalid":
+      return `Invalid data ${
+        entry.data === undefined ? "" : `${escapeBytes(entry.data)} `
+      }(${entry.reason}) from ${entry.from}`;
+    case "recovered":
+      return `Recovered total ${entry.total} from ${entry.state}`;
+    case "reset":
+      return `Started from zero (reset) with state ${entry.state}`;
+    case "stopped":
+      return `Stopped by ${entry.signal} with total ${entry.total}`;
+    case "event":
+      return entry.text;
+  }
+}
+
+/** An entry as a whole log line, newline included. */
+export function formatPrimaryLine(entry: PrimaryLogEntry, time: Date): string {
+  return `${timedLine(formatPrimaryEntry(entry), time)}\n`;
+}
+
+/** One line of the log, read back. */
+export interface PrimaryLogLine {
+  time: Date;
+  entry: PrimaryLogEntry;
+}
+
+const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
+const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/;
+const RECOVERED = /^Recovered total (\d+) from (.*)$/;
+const RESET = /^Started from zero \(reset\) with state (.*)$/;
+const STOPPED = /^Stopped by (\S+) with total (\d+)$/;
+
+/** Reads an entry (a line without its time) back; sentences it does not know come back as events. */
+export function parsePrimaryEntry(text: string): PrimaryLogEntry {
+  let m = LIKE.exec(text);
+  if (m) {
+    const [, server, likes, duplicate, total, producer, seq] = m;
+    const like: LikeLine = {
+      kind: "like",
+      server: Number(server),
+      likes: Number(likes),
+      duplicate: !!duplicate,
+      total: Number(total),
+    };
+    if (producer !== undefined) {
+      like.producer = producer;
+      like.seq = Number(seq);
+    }
+    return like;
+  }
+  if ((m = INVALID.exec(text))) {
+    const [, literal, reason, from] = m;
+    return literal === undefined
+      ? { kind: "invalid", reason, from }
+      : { kind: "invalid", data: unescapeBytes(literal), reason, from };
+  }
+  if ((m = RECOVERED.exec(text))) return { kind: "recovered", total: Number(m[1]), state: m[2] };
+  if ((m = RESET.exec(text))) return { kind: "reset", state: m[1] };
+  if ((m = STOPPED.exec(text))) return { kind: "stopped", signal: m[1], total: Number(m[2]) };
+  return { kind: "event", text };
+}
+
+/** Reads one line (without its newline) back; undefined when it does not start with a time (a cut line). */
+export function parsePrimaryLine(line: string): PrimaryLogLine | undefined {
+  const timed = splitTimedLine(line);
+  return timed && { time: timed.time, entry: parsePrimaryEntry(timed.text) };
+}
+
+/**
+ * Every line of a whole log's text, read back.
+ *
+ * @throws {SyntaxError} When a line does not start with a time
+ */
+export function parsePrimaryLog(text: string): PrimaryLogLine[] {
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line, i) => {
+    const parsed = parsePrimaryLine(line);
+    if (!parsed) throw new SyntaxError(`Not a PrimaryLikesLog line (no time) at line ${i + 1}: ${escapeText(line)}`);
+    return parsed;
+  });
+}
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const TOTAL = encoder.encode(" Total ");
+const DUPLICATE_TOTAL = encoder.encode(" Duplicate Total ");
+const PRODUCER = encoder.encode(" producer=");
+const SEQ = encoder.encode(" seq=");
+const INVALID_DATA = encoder.encode("Invalid data ");
+
+/** `LikesServer<N> ` by N, as bytes. */
+const SERVER_NAMES: Uint8Array[] = [];
+function serverName(n: number): Uint8Array {
+  return SERVER_NAMES[n] ??= encoder.encode(`${likesServerName(n)} `);
+}
+
+/** Producer ids seen lately, as bytes: encoding one is an op call, too slow to do per line. */
+const PRODUCER_BYTES = new Map<string, Uint8Array>();
+const PRODUCER_BYTES_MAX = 10_000;
+function producerBytes(id: string): Uint8Array {
+  let bytes = PRODUCER_BYTES.get(id);
+  if (bytes === undefined) {
+    if (PRODUCER_BYTES.size >= PRODUCER_BYTES_MAX) PRODUCER_BYTES.clear();
+    bytes = encoder.encode(id);
+    PRODUCER_BYTES.set(id, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * A batch's log lines, written as bytes straight into one reused buffer: no
+ * string per line and no encode per batch. Text is copied char by char when
+ * it is ASCII (it nearly always is: ids and escaped data are ASCII by
+ * construction) and encoded as UTF-8 otherwise, so the bytes are exactly
+ * those `formatPrimaryLine()` gives.
+ */
+export class PrimaryLogWriter {
+  #bytes = new Uint8Array(64 * 1024);
+  #stamp = new Uint8Array(0);
+  length = 0;
+
+  /** The lines written since `begin()`, valid until the next write. */
+  get view(): Uint8Array {
+    return this.#bytes.subarray(0, this.length);
+  }
+
+  /** Empties the buffer; every line written until the next begin() gets this time. */
+  begin(time: Date): void {
+    this.length = 0;
+    this.#stamp = encoder.encode(`${time.toISOString()} `);
+  }
+
+  /** Writes a like line; `producer` and `seq` are written on a duplicate or when `producer` is given. */
+  like(server: number, likes: number, duplicate: boolean, total: number, producer?: string, seq?: number): void {
+    this.#raw(this.#stamp);
+    this.#raw(serverName(server));
+    this.#value(likes);
+    this.#raw(duplicate ? DUPLICATE_TOTAL : TOTAL);
+    this.#value(total);
+    if (duplicate || producer !== undefined) {
+      this.#raw(PRODUCER);
+      this.#raw(producerBytes(String(producer)));
+      this.#raw(SEQ);
+      this.#value(seq);
+    }
+    this.#byte(NEWLINE);
+  }
+
+  /** Writes an Invalid data line; `escaped` is the data as escapeBytes() gave it, or undefined for none. */
+  invalid(escaped: string | undefined, reason: string, from: string): void {
+    this.#raw(this.#stamp);
+    this.#raw(INVALID_DATA);
+    if (escaped !== undefined) {
+      this.#text(escaped);
+      this.#byte(SPACE);
+    }
+    this.#text(`(${reason}) from ${from}\n`);
+  }
+
+  #room(n: number): void {
+    if (this.length + n <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + n));
+    grown.set(this.#bytes.subarray(0, this.length));
+    this.#bytes = grown;
+  }
+
+  #byte(c: number): void {
+    this.#room(1);
+    this.#bytes[this.length++] = c;
+  }
+
+  #raw(b: Uint8Array): void {
+    this.#room(b.length);
+    // A loop beats set()'s call overhead for the few bytes of a field.
+    if (b.length > 16) {
+      this.#bytes.set(b, this.length);
+      this.length += b.length;
+      return;
+    }
+    const out = this.#bytes;
+    let at = this.length;
+    for (let i = 0; i < b.length; i++) out[at++] = b[i];
+    this.length = at;
+  }
+
+  #text(s: string): void {
+    this.#room(s.length);
+    const out = this.#bytes;
+    let at = this.length;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.#raw(encoder.encode(s));
+      out[at++] = c;
+    }
+    this.length = at;
+  }
+
+  /** Writes a value as `${value}` would. */
+  #value(value: number | undefined): void {
+    if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.#text(`${value}`);
+    const digits = decimalDigits(value);
+    this.#room(digits);
+    this.length = writeDecimal(this.#bytes, this.length, value, digits);
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The shared state in Redis, for several primaries counting one exact total:
+ * each batch commits in one round trip (COMMIT_SCRIPT by EVALSHA, EVAL when
+ * Redis has lost its script cache), doing the dedupe, one INCRBY of the
+ * shared total, and an entry in this primary's journal.
+ *
+ * Keys, under a prefix (default `{likes}:`; the braces are a Cluster hash tag
+ * that keeps every key in one slot, as a script needs):
+ *   <prefix>total               string: the shared total
+ *   <prefix>producer:<id>       sorted set: the producer's last W applied seqs; expires after the producer TTL
+ *   <prefix>journal:<primary>   stream: one entry per batch this primary committed and has not confirmed as logged
+ *
+ * The journal is what lets a primary's own log hold every like it committed
+ * even when it dies between the Redis commit and its log write: at start-up
+ * it writes the entries past the last one its log records, then confirms
+ * them (trimJournal, or `loggedUpTo` on the next commit), which deletes them.
+ *
+ * Durability: Redis is the commit point. `--durability fsync` requires
+ * `appendonly yes` with `appendfsync always`, so that a batch is on Redis's
+ * disk before its reply (Redis fsyncs the AOF before answering in that mode).
+ * WAIT for a replica was not chosen: it needs a replica to run at all, and
+ * the ack means "in another machine's memory", not "on disk".
+ */
+import { Redis } from "ioredis";
+import type { Like } from "../protocol/message.ts";
+import { type Durability, StoreError } from "./store.ts";
+import { COMMIT_SCRIPT } from "./redis_script.ts";
+
+/**
+ * Redis cannot be reached, timed out, or refused a command. Retryable: the
+ * caller answers `1 storage error`. A commit that failed this way may still
+ * have been applied in Redis (the reply was lost): the caller drains the
+ * journal before logging anything else (see readJournal).
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}
+
+export type Outcome = "accepted" | "duplicate" | "out of order";
+const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order"];
+
+/** Where a Redis store lives, from `redis://HOST:PORT[/DB]`. */
+export interface RedisAddress {
+  host: string;
+  port: number;
+  db: number;
+}
+
+/**
+ * Reads `redis://HOST:PORT[/DB]` (IPv6 hosts in brackets). The port is
+ * required: a default port would hide a typo.
+ *
+ * @throws {RangeError} When the URL is not of that form
+ */
+export function parseRedisUrl(text: string): RedisAddress {
+  const usage = `Invalid Redis store: expected redis://HOST:PORT[/DB], got ${JSON.stringify(text)}`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RangeError(usage);
+  }
+  if (url.protocol !== "redis:" || url.hostname === "" || url.port === "") throw new RangeError(usage);
+  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
+    throw new RangeError(`${usage} (credentials and options in the URL are not supported)`);
+  }
+  const path = url.pathname.replace(/^\//, "");
+  if (path !== "" && !/^\d{1,2}$/.test(path)) throw new RangeError(`${usage} (DB must be a number)`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return { host, port: Number(url.port), db: path === "" ? 0 : Number(path) };
+}
+
+/** The persistence settings of a Redis server, as CONFIG GET returns them. */
+export interface RedisPersistence {
+  appendonly: string;
+  appendfsync: string;
+  /** RDB snapshot rules; "" when snapshots are off. */
+  save: string;
+}
+
+/**
+ * Why a Redis with these settings cannot back a primary, or undefined when it
+ * can: with no AOF and no RDB a restart of Redis loses every like (allowed only
+ * with `allowVolatile`), and fsync durability needs every write fsynced.
+ */
+export function persistenceProblem(
+  config: RedisPersistence,
+  durability: Durability,
+  allowVolatile: boolean,
+): string | undefined {
+  const aof = config.appendonly === "yes";
+  if (durability === "fsync" && !(aof && config.appendfsync === "always")) {
+    return `durability fsync needs Redis with appendonly yes and appendfsync always, got appendonly ${config.appendonly}, appendfsync ${config.appendfsync}`;
+  }
+  if (!aof && config.save.trim() === "" && !allowVolatile) {
+    return `Redis keeps nothing on disk (appendonly no, save ""), so a Redis restart would lose the total: enable appendonly, or allow a volatile store`;
+  }
+  return undefined;
+}
+
+export interface RedisStoreOptions {
+  /** `redis://HOST:PORT[/DB]`. */
+  url: string;
+  /** Names this primary's journal: stable across its restarts, unique among the primaries sharing the Redis. */
+  primaryId: string;
+  /** Prepended to every key. @default {"{likes}:"} */
+  keyPrefix?: string;
+  /** Applied seqs remembered per producer for `duplicate` answers. @default {64} */
+  window?: number;
+  /** A producer's dedupe state expires this long after it was last heard from (ms); 0 for never. @default {86400000} */
+  producerTtlMs?: number;
+  /** @default {"normal"} */
+  durability?: Durability;
+  /** Accept a Redis that keeps nothing on disk. @default {false} */
+  allowVolatile?: boolean;
+  /** A command without reply for this long fails (ms). @default {2000} */
+  commandTimeoutMs?: number;
+  /** Connecting gives up after this long (ms). @default {2000} */
+  connectTimeoutMs?: number;
+}
+
+/** What one commit did. */
+export interface CommitResult {
+  /** The journal entry of this batch; "" for an empty batch. */
+  journalId: string;
+  /** Per like, in order. */
+  outcomes: Outcome[];
+  /** The shared total right after each like. */
+  totals: number[];
+}
+
+/** One like as the journal recorded it. */
+export interface JournalLike {
+  server: number;
+  likes: number;
+  outcome: Outcome;
+  total: number;
+  producer?: string;
+  seq?: number;
+}
+
+/** One committed batch from the journal. */
+export interface JournalBatch {
+  id: string;
+  /** The batch time (ms since the epoch). */
+  time: number;
+  likes: JournalLike[];
+}
+
+/**
+ * Reads the `l` field of a journal entry.
+ *
+ * @throws {Error} On a line that is not of the journal's form
+ */
+export function parseJournalLines(text: string): JournalLike[] {
+  if (text === "") return [];
+  return text.split("\n").map((line) => {
+    const fields = line.split(" ");
+    const [server, likes, outcome, total] = fields.slice(0, 4).map(Number);
+    const bad = (fields.length !== 4 && fields.length !== 6) || [server, likes, outcome, total].some((n) =>
+      !Number.isSafeInteger(n)
+    ) ||
+      OUTCOMES[outcome] === undefined;
+    if (bad) throw new Error(`Cannot read the Redis journal: bad line ${JSON.stringify(line)}`);
+    const like: JournalLike = { server, likes, outcome: OUTCOMES[outcome], total };
+    if (fields.length === 6) {
+      like.producer = fields[4];
+      like.seq = Number(fields[5]);
+    }
+    return like;
+  });
+}
+
+const JOURNAL_PAGE = 1000;
+const SAFE_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The shared total, dedupe state and this primary's journal, in Redis. */
+export class RedisStore {
+  readonly url: string;
+  readonly primaryId: string;
+  readonly #client: Redis;
+  readonly #keys: { total: string; journal: string; producer: string };
+  readonly #window: number;
+  readonly #ttl: number;
+  #sha = "";
+
+  private constructor(url: string, primaryId: string, client: Redis, options: Required<RedisStoreOptions>) {
+    this.url = url;
+    this.primaryId = primaryId;
+    this.#client = client;
+    const prefix = options.keyPrefix;
+    this.#keys = { total: `${prefix}total`, journal: `${prefix}journal:${primaryId}`, producer: `${prefix}producer:` };
+    this.#window = options.window;
+    this.#ttl = options.producerTtlMs;
+  }
+
+  /**
+   * Connects, checks that Redis persists what it is given (see
+   * persistenceProblem), and loads the commit script.
+   *
+   * @throws {RangeError} On bad options
+   * @throws {StoreUnavailableError} When Redis cannot be reached or does not answer in time
+   * @throws {StoreError} When Redis's persistence does not fit the durability asked for
+   */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const {
+      url,
+      primaryId,
+      keyPrefix = "{likes}:",
+      window = 64,
+      producerTtlMs = 86_400_000,
+      durability = "normal",
+      allowVolatile = false,
+      commandTimeoutMs = 2000,
+      connectTimeoutMs = 2000,
+    } = options;
+    const { host, port, db } = parseRedisUrl(url);
+    if (!SAFE_ID.test(primaryId)) {
+      throw new RangeError(
+        `Cannot open the Redis store: the primary id must be 1-128 printable ASCII characters without spaces, got ${
+          JSON.stringify(primaryId)
+        }`,
+      );
+    }
+    for (
+      const [name, value, min] of [["window", window, 1], ["producerTtlMs", producerTtlMs, 0], [
+        "commandTimeoutMs",
+        commandTimeoutMs,
+        1,
+      ], ["connectTimeoutMs", connectTimeoutMs, 1]] as const
+    ) {
+      if (!Number.isSafeInteger(value) || value < min) {
+        throw new RangeError(`Cannot open the Redis store: ${name} must be an integer >= ${min}, got ${value}`);
+      }
+    }
+    const client = new Redis({
+      host,
+      port,
+      db,
+      lazyConnect: true,
+      // Fail fast: a batch sent while Redis is away fails at once and its
+      // clients hear `1 storage error`, instead of queueing behind a dead link.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: commandTimeoutMs,
+      connectTimeout: connectTimeoutMs,
+      // Keep reconnecting in the background, so that service resumes when Redis is back.
+      retryStrategy: (times: number) => Math.min(times * 100, 1000),
+      autoResubscribe: false,
+    });
+    // Errors reach the callers of each command; without a listener ioredis prints them too.
+    client.on("error", () => {});
+    const store = new RedisStore(url, primaryId, client, {
+      url,
+      primaryId,
+      keyPrefix,
+      window,
+      producerTtlMs,
+      durability,
+      allowVolatile,
+      commandTimeoutMs,
+      connectTimeoutMs,
+    });
+    try {
+      await store.#call("connect", () => client.connect());
+      const setting = async (name: string) => {
+        const reply = await store.#call("CONFIG GET", () => client.config("GET", name)) as string[];
+        return reply[1] ?? "";
+      };
+      const persistence = {
+        appendonly: await setting("appendonly"),
+        appendfsync: await setting("appendfsync"),
+        save: await setting("save"),
+      };
+      const problem = persistenceProblem(persistence, durability, allowVolatile);
+      if (problem) throw new StoreError(`Cannot use the Redis store ${url}: ${problem}`);
+      store.#sha = await store.#call("SCRIPT LOAD", () => client.script("LOAD", COMMIT_SCRIPT)) as string;
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    return store;
+  }
+
+  /** Whether the connection to Redis is up now (for /healthz). */
+  get connected(): boolean {
+    return this.#client.status === "ready";
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof StoreError || error instanceof RangeError) throw error;
+      throw new StoreUnavailableError(`Redis store ${this.url} failed (${what}): ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Commits a batch in one round trip. Nothing of it is applied when this
+   * throws a RangeError; after a StoreUnavailableError it may or may not be.
+   *
+   * @param loggedUpTo The journal id this primary's log holds everything up to: deleted with older entries
+   * @throws {RangeError} On a like Redis could not store exactly
+   * @throws {StoreUnavailableError} When Redis is unreachable, slow or refuses the script
+   */
+  async commit(likes: readonly Like[], now = Date.now(), loggedUpTo = ""): Promise<CommitResult> {
+    const keys = [this.#keys.total, this.#keys.journal];
+    const index = new Map<string, number>();
+    const args: (string | number)[] = [now, this.#window, this.#ttl, loggedUpTo, likes.length];
+    for (const like of likes) {
+      if (!Number.isSafeInteger(like.likes) || like.likes < 0) {
+        throw new RangeError(`Cannot commit to Redis: likes must be a non-negative integer, got ${like.likes}`);
+      }
+      if (like.producer === undefined || like.seq === undefined) {
+        args.push(like.server, like.likes, 0, "", "");
+        continue;
+      }
+      if (!Number.isSafeInteger(like.seq) || like.seq < 0 || !SAFE_ID.test(like.producer)) {
+        throw new RangeError(
+          `Cannot commit to Redis: bad producer or seq: ${JSON.stringify(like.producer)} ${like.seq}`,
+        );
+      }
+      let k = index.get(like.producer);
+      if (k === undefined) {
+        k = keys.push(this.#keys.producer + like.producer);
+        index.set(like.producer, k);
+      }
+      args.push(like.server, like.likes, k, like.producer, like.seq);
+    }
+    const reply = await this.#call("commit", async () => {
+      try {
+        return await this.#client.evalsha(this.#sha, keys.length, ...keys, ...args);
+      } catch (error) {
+        // A restarted Redis (or SCRIPT FLUSH) has forgotten the script: EVAL loads it again.
+        if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
+        return await this.#client.eval(COMMIT_SCRIPT, keys.length, ...keys, ...args);
+      }
+    }) as (string | number)[];
+    const outcomes: Outcome[] = new Array(likes.length);
+    const totals: number[] = new Array(likes.length);
+    for (let i = 0; i < likes.length; i++) {
+      outcomes[i] = OUTCOMES[reply[1 + 2 * i] as number];
+      totals[i] = reply[2 + 2 * i] as number;
+    }
+    return { journalId: reply[0] as string, outcomes, totals };
+  }
+
+  /** The shared total now. @throws {StoreUnavailableError} */
+  async total(): Promise<number> {
+    const value = await this.#call("GET total", () => this.#client.get(this.#keys.total));
+    return value === null ? 0 : Number(value);
+  }
+
+  /**
+   * This primary's journal entries after `afterId` ("" for all), oldest first:
+   * batches committed in Redis that its log may not hold yet.
+   *
+   * @throws {StoreUnavailableError}
+   * @throws {Error} On an entry that is not of the journal's form
+   */
+  async readJournal(afterId = ""): Promise<JournalBatch[]> {
+    const batches: JournalBatch[] = [];
+    let start = afterId === "" ? "-" : `(${afterId}`;
+    while (true) {
+      const page = await this.#call(
+        "XRANGE journal",
+        () => this.#client.xrange(this.#keys.journal, start, "+", "COUNT", JOURNAL_PAGE),
+      );
+      for (const [id, fields] of page) {
+        const field = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
+        batches.push({ id, time: Number(field("t")), likes: parseJournalLines(field("l")) });
+      }
+      if (page.length < JOURNAL_PAGE) return batches;
+      start = `(${page[page.length - 1][0]}`;
+    }
+  }
+
+  /**
+   * Deletes journal entries up to and including `id`, once the log holds them.
+   *
+   * @throws {StoreUnavailableError}
+   */
+  async trimJournal(id: string): Promise<void> {
+    await this.#call(
+      "trim journal",
+      () => this.#client.multi().xtrim(this.#keys.journal, "MINID", id).xdel(this.#keys.journal, id).exec(),
+    );
+  }
+
+  /** Closes the connection (pending commands fail). */
+  close(): void {
+    this.#client.disconnect();
+  }
+}
