@@ -7,11 +7,11 @@
 import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
 import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
-import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
+import { hangDeadline, parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
-import { parentGrants } from "./lib/launch/permissions.ts";
+import { checkGrantablePath, parentGrants } from "./lib/launch/permissions.ts";
 import { formatStatusEntry } from "./lib/formats/status_log.ts";
 
 const HELP = {
@@ -23,6 +23,7 @@ runProgram("parent", async () => {
   const options = parseProgramFlags(Deno.args, HELP, parentSpecs, parentDefaults);
   if (!options) return 0;
   checkIntervals(options);
+  checkGrantablePath("log-dir", options.logDir);
   // Only its own: each LikesServer is a deno process of its own, granted by its command line.
   if (!checkGrants("parent", "parent.ts", parentGrants(options), Deno.args)) return 2;
 
@@ -47,12 +48,13 @@ runProgram("parent", async () => {
     servers: options.servers,
     stagger: options.stagger,
     duration: options.duration,
+    hungAfter: hangDeadline(options),
     primary: `${options.host}:${options.port}`,
   }));
 
   stopRequested.then((signal) => status.line(formatStatusEntry({ kind: "parent stopping", signal })));
   const results = await supervise(options, status, stop.signal);
-  const succeeded = results.filter((r) => r.code === 0).length;
+  const succeeded = results.filter((r) => r.code === 0 && !r.hung).length;
   const failed = options.servers - succeeded;
   status.line(formatStatusEntry({
     kind: "parent finished",

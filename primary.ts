@@ -7,12 +7,19 @@ import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/c
 import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
 import { Checkpointer } from "./lib/primary/checkpointer.ts";
-import { startHttp } from "./lib/dashboard/http_server.ts";
+import { type HttpServer, startHttp } from "./lib/dashboard/http_server.ts";
 import { Health } from "./lib/primary/health.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
 import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
-import { isLoopback, primaryDefaults, primarySpecs, splitAddress } from "./lib/primary/options.ts";
+import {
+  isLoopback,
+  isLoopbackAddress,
+  primaryDefaults,
+  primarySpecs,
+  probeListenAddress,
+  splitAddress,
+} from "./lib/primary/options.ts";
 import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
@@ -22,7 +29,7 @@ import { Store } from "./lib/primary/store.ts";
 import { watchLogFile } from "./lib/primary/log_watch.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
-import { primaryGrants } from "./lib/launch/permissions.ts";
+import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
 
 const HELP = {
   usage: "deno task primary [flags]",
@@ -32,13 +39,25 @@ const HELP = {
 runProgram("primary", async () => {
   const options = parseProgramFlags(Deno.args, HELP, primarySpecs, primaryDefaults);
   if (!options) return 0;
+  checkGrantablePath("log", options.log);
+  checkGrantablePath("state", options.state);
   // Before anything else (even reading LIKES_TOKEN): a missing grant is the operator's to fix.
   if (!checkGrants("primary", "primary.ts", primaryGrants(options), Deno.args)) return 2;
   const token = options.token ?? readEnvToken();
-  if (!isLoopback(options.host) && token === undefined && !options.insecure) {
-    throw new UsageError(
-      `Refusing to listen on ${options.host} without a token: set --token or LIKES_TOKEN, or pass --insecure`,
+  // Off loopback a token is required. The name is judged by the address it
+  // resolves to: before anything is opened (by a probe), and again by the
+  // address actually bound, since a name may resolve differently the next time.
+  const tokenRequired = token === undefined && !options.insecure;
+  const refuse = (address: string | undefined) =>
+    new UsageError(
+      `Refusing to listen on ${options.host}${
+        address && address !== options.host ? ` (${address})` : ""
+      } without a token: set --token or LIKES_TOKEN, or pass --insecure`,
     );
+  if (tokenRequired) {
+    if (!isLoopback(options.host)) throw refuse(undefined);
+    const probed = probeListenAddress(options.host, options.port);
+    if (probed !== undefined && !isLoopbackAddress(probed)) throw refuse(probed);
   }
 
   // Caught from here on: a SIGTERM that arrives while we start (or just after the
@@ -100,23 +119,34 @@ runProgram("primary", async () => {
   committer.checkpoint(true);
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
-  let addr: Deno.NetAddr, http: ReturnType<typeof startHttp> | undefined;
+  let addr: Deno.NetAddr, http: HttpServer | undefined;
   let address = `${options.host}:${options.port}`;
   try {
     addr = server.listen();
     address = options.http;
     if (options.http !== "off") {
       const { hostname, port } = splitAddress(options.http);
-      http = startHttp(hostname, port, {
+      http = await startHttp(hostname, port, {
         stats,
         total: () => ledger.total,
         accepting: () => server.accepting,
         problem: () => health.problem,
+      }, {
+        maxConnections: options.httpMaxConnections,
+        headerTimeout: options.httpHeaderTimeout,
+        idleTimeout: options.httpIdleTimeout,
       });
     }
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
     throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
+  }
+  if (tokenRequired && !isLoopbackAddress(addr.hostname)) {
+    await server.stop();
+    await http?.shutdown();
+    store.close();
+    log.close();
+    throw refuse(addr.hostname);
   }
   // Expired producers are forgotten hourly; the state stays bounded in a long run.
   const stopExpiry = scheduleExpiry(committer, ledger, options.producerTtl);

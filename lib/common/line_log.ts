@@ -24,6 +24,8 @@ export interface LineLogOptions {
   truncate?: boolean;
   /** Also print each line on stdout. @default {false} */
   echo?: boolean;
+  /** Hold an exclusive lock for as long as the log is open: one writer per file. @default {false} */
+  lock?: boolean;
 }
 
 export class LineLog {
@@ -40,12 +42,12 @@ export class LineLog {
   /**
    * Opens the log owner-only, never through a symlink.
    *
-   * @throws {LogOpenError} When the file cannot be created or opened
+   * @throws {LogOpenError} When the file cannot be created or opened, or is locked (with `lock`)
    */
   static open(path: string, options: LineLogOptions = {}): LineLog {
-    const { truncate = false, echo = false } = options;
+    const { truncate = false, echo = false, lock = false } = options;
     try {
-      return new LineLog(path, openPrivateFile(path, { append: !truncate, truncate }), echo);
+      return new LineLog(path, openPrivateFile(path, { append: !truncate, truncate, lock }), echo);
     } catch (error) {
       throw new LogOpenError(path, { cause: error });
     }

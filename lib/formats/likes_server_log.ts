@@ -8,6 +8,7 @@
  *   <time> LikesServer<N> <likes> answered "<reply>" seq=<seq>         plain mode: any reply
  *   <time> LikesServer<N> <likes> unknown seq=<seq> (<why>)            plain mode: sent, no reply
  *   <time> LikesServer<N> <phase> error: <message> (attempt <n>, <next>)
+ *   <time> LikesServer<N> parent gone (its pipe on stdin closed): stopping
  *   <time> LikesServer<N> <finished|stopped|failed>: sent <n> acked <n> likes <n>
  *
  * `<why>` is `rejected: "<the primary's reply, escaped>"`, `answered "<reply>", not 0
@@ -33,6 +34,8 @@ export type LikesServerLogEntry =
   | { kind: "answered"; server: number; likes: number; seq: number; reply: string }
   | { kind: "unknown"; server: number; likes: number; seq: number; why: string }
   | { kind: "send error"; server: number; phase: string; message: string; attempt: number; next: string }
+  /** With --parent-pipe: stdin ended, so the parent is gone and the LikesServer stops. */
+  | { kind: "parent gone"; server: number }
   | {
     kind: "ended";
     server: number;
@@ -89,6 +92,8 @@ export function formatLikesServerEntry(entry: LikesServerLogEntry): string {
       return `${name} ${entry.likes} unknown seq=${entry.seq} (${oneLine(entry.why)})`;
     case "send error":
       return `${name} ${describeSendError(entry)}`;
+    case "parent gone":
+      return `${name} parent gone (its pipe on stdin closed): stopping`;
     case "ended":
       return `${name} ${entry.how}: sent ${entry.sent} acked ${entry.acked} likes ${entry.likes}`;
   }
@@ -108,6 +113,7 @@ const FOREIGN_REPLY = /^answered ("(?:[^"\\]|\\.)*"), not 0 or 1: /;
 const ANSWERED = /^LikesServer(\d+) (\d+) answered ("(?:[^"\\]|\\.)*") seq=(\d+)$/;
 const UNKNOWN = /^LikesServer(\d+) (\d+) unknown seq=(\d+) \((.*)\)$/;
 const SEND_ERROR = /^LikesServer(\d+) (\w+) error: (.*) \(attempt (\d+), ([^()]*)\)$/;
+const PARENT_GONE = /^LikesServer(\d+) parent gone \(its pipe on stdin closed\): stopping$/;
 const ENDED = /^LikesServer(\d+) (finished|stopped|failed): sent (\d+) acked (\d+) likes (\d+)$/;
 
 function decodeEscaped(literal: string): string {
@@ -136,6 +142,7 @@ export function parseLikesServerEntry(text: string): LikesServerLogEntry {
   if ((m = SEND_ERROR.exec(text))) {
     return { kind: "send error", server: +m[1], phase: m[2], message: m[3], attempt: +m[4], next: m[5] };
   }
+  if ((m = PARENT_GONE.exec(text))) return { kind: "parent gone", server: +m[1] };
   if ((m = ENDED.exec(text))) {
     const how = m[2] as "finished" | "stopped" | "failed";
     return { kind: "ended", server: +m[1], how, sent: +m[3], acked: +m[4], likes: +m[5] };

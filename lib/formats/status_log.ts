@@ -2,11 +2,12 @@
  * The parent's log (<log-dir>/ParentProcessStatus): how its lines are written
  * and read back. LineLog (lib/common/line_log.ts) puts the time first.
  *
- *   <time> ParentProcess started pid=<pid>: <n> LikesServers, one every <d>, each for <d>, primary <host:port>
+ *   <time> ParentProcess started pid=<pid>: <n> LikesServers, one every <d>, each for <d> (hung after <d>), primary <host:port>
  *   <time> LikesServer<N> started pid=<pid>
  *   <time> LikesServer<N> could not be started: "<escaped error>" (status 1, failure)
  *   <time> LikesServer<N> "<a line the child wrote on stderr, escaped>"
- *   <time> LikesServer<N> ended <status <code>|signal <SIG>> (<success|failure>) after <d>
+ *   <time> LikesServer<N> hung: still running <d> after its start, killing it
+ *   <time> LikesServer<N> ended <status <code>|signal <SIG>> (<success|failure[, hung]>) after <d>
  *   <time> ParentProcess stopping on <signal>
  *   <time> ParentProcess finished: <n> of <n> LikesServers succeeded[, <n> not started]
  *
@@ -26,14 +27,26 @@ export type StatusLogEntry =
     stagger: number;
     /** ms */
     duration: number;
+    /** ms after its start at which a LikesServer counts as hung; absent in older logs. */
+    hungAfter?: number;
     primary: string;
   }
   | { kind: "child started"; server: number; pid: number }
   | { kind: "child not started"; server: number; error: string }
   /** A line the child wrote on stderr: an error it met. */
   | { kind: "child error"; server: number; text: string }
-  /** `code` when it exited, `signal` when a signal ended it. */
-  | { kind: "child ended"; server: number; code?: number; signal?: string; success: boolean; ms: number }
+  /** Still running `ms` after its start: the parent kills it (see hangDeadline). */
+  | { kind: "child hung"; server: number; ms: number }
+  /** `code` when it exited, `signal` when a signal ended it; `hung` when the parent killed it as hung. */
+  | {
+    kind: "child ended";
+    server: number;
+    code?: number;
+    signal?: string;
+    success: boolean;
+    hung?: boolean;
+    ms: number;
+  }
   | { kind: "parent stopping"; signal: string }
   | { kind: "parent finished"; succeeded: number; launched: number; notStarted: number }
   /** A line this module does not know (written by an older or newer version); written back as it is. */
@@ -45,18 +58,23 @@ export function formatStatusEntry(entry: StatusLogEntry): string {
     case "parent started":
       return `ParentProcess started pid=${entry.pid}: ${entry.servers} LikesServers, one every ${
         formatDuration(entry.stagger)
-      }, each for ${formatDuration(entry.duration)}, primary ${entry.primary}`;
+      }, each for ${formatDuration(entry.duration)}${
+        entry.hungAfter !== undefined ? ` (hung after ${formatDuration(entry.hungAfter)})` : ""
+      }, primary ${entry.primary}`;
     case "child started":
       return `${likesServerName(entry.server)} started pid=${entry.pid}`;
     case "child not started":
       return `${likesServerName(entry.server)} could not be started: ${escapeText(entry.error)} (status 1, failure)`;
     case "child error":
       return `${likesServerName(entry.server)} ${escapeText(entry.text)}`;
+    case "child hung":
+      return `${likesServerName(entry.server)} hung: still running ${
+        formatDuration(entry.ms)
+      } after its start, killing it`;
     case "child ended": {
       const how = entry.signal !== undefined ? `signal ${entry.signal}` : `status ${entry.code}`;
-      return `${likesServerName(entry.server)} ended ${how} (${entry.success ? "success" : "failure"}) after ${
-        formatDuration(entry.ms)
-      }`;
+      const result = `${entry.success ? "success" : "failure"}${entry.hung ? ", hung" : ""}`;
+      return `${likesServerName(entry.server)} ended ${how} (${result}) after ${formatDuration(entry.ms)}`;
     }
     case "parent stopping":
       return `ParentProcess stopping on ${entry.signal}`;
@@ -76,11 +94,12 @@ export interface StatusLogLine {
 
 const LITERAL = '("(?:[^"\\\\]|\\\\.)*")';
 const PARENT_STARTED =
-  /^ParentProcess started pid=(\d+): (\d+) LikesServers, one every (\S+), each for (\S+), primary (\S+)$/;
+  /^ParentProcess started pid=(\d+): (\d+) LikesServers, one every (\S+), each for (\S+)(?: \(hung after (\S+)\))?, primary (\S+)$/;
 const CHILD_STARTED = /^LikesServer(\d+) started pid=(\d+)$/;
 const CHILD_NOT_STARTED = new RegExp(`^LikesServer(\\d+) could not be started: ${LITERAL} \\(status 1, failure\\)$`);
 const CHILD_ERROR = new RegExp(`^LikesServer(\\d+) ${LITERAL}$`);
-const CHILD_ENDED = /^LikesServer(\d+) ended (?:status (\d+)|signal (\S+)) \((success|failure)\) after (\S+)$/;
+const CHILD_HUNG = /^LikesServer(\d+) hung: still running (\S+) after its start, killing it$/;
+const CHILD_ENDED = /^LikesServer(\d+) ended (?:status (\d+)|signal (\S+)) \((success|failure)(, hung)?\) after (\S+)$/;
 const PARENT_STOPPING = /^ParentProcess stopping on (\S+)$/;
 const PARENT_FINISHED = /^ParentProcess finished: (\d+) of (\d+) LikesServers succeeded(?:, (\d+) not started)?$/;
 const MINUTES_SECONDS = /^(\d+)m(\d+)s$/;
@@ -100,10 +119,18 @@ export function parseStatusEntry(text: string): StatusLogEntry {
   if ((m = CHILD_ERROR.exec(text))) return { kind: "child error", server: +m[1], text: unescapeText(m[2]) };
   if ((m = CHILD_STARTED.exec(text))) return { kind: "child started", server: +m[1], pid: +m[2] };
   if ((m = CHILD_ENDED.exec(text))) {
-    const [, server, code, signal, success, after] = m;
+    const [, server, code, signal, success, hung, after] = m;
     const how = code !== undefined ? { code: +code } : { signal };
-    return { kind: "child ended", server: +server, ...how, success: success === "success", ms: readDuration(after) };
+    return {
+      kind: "child ended",
+      server: +server,
+      ...how,
+      success: success === "success",
+      ...(hung ? { hung: true } : {}),
+      ms: readDuration(after),
+    };
   }
+  if ((m = CHILD_HUNG.exec(text))) return { kind: "child hung", server: +m[1], ms: readDuration(m[2]) };
   if ((m = CHILD_NOT_STARTED.exec(text))) {
     return { kind: "child not started", server: +m[1], error: unescapeText(m[2]) };
   }
@@ -114,7 +141,8 @@ export function parseStatusEntry(text: string): StatusLogEntry {
       servers: +m[2],
       stagger: readDuration(m[3]),
       duration: readDuration(m[4]),
-      primary: m[5],
+      ...(m[5] !== undefined ? { hungAfter: readDuration(m[5]) } : {}),
+      primary: m[6],
     };
   }
   if ((m = PARENT_STOPPING.exec(text))) return { kind: "parent stopping", signal: m[1] };

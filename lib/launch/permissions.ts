@@ -9,6 +9,7 @@
 import type { PrimaryOptions } from "../primary/options.ts";
 import type { LikesServerOptions } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
+import { UsageError } from "../common/cli.ts";
 import { likesServerName } from "../protocol/names.ts";
 
 export interface Grants {
@@ -18,6 +19,22 @@ export interface Grants {
   env?: string[];
   sys?: string[];
   run?: string[];
+}
+
+/**
+ * Refuses a path that no --allow-read/--allow-write flag can name: Deno splits
+ * a grant's list at commas, so `/tmp/a,b` would grant `/tmp/a` and `b`, and
+ * the program would then fail on its first write. Checked by each program on
+ * its own path flags, so the mistake is one usage line up front (exit 2).
+ *
+ * @throws {UsageError} When `path` contains a comma
+ */
+export function checkGrantablePath(flag: string, path: string): void {
+  if (path.includes(",")) {
+    throw new UsageError(
+      `Invalid value for --${flag}: ${JSON.stringify(path)} contains a comma, which a permission grant cannot hold`,
+    );
+  }
 }
 
 /** `host:port` as --allow-net wants it (IPv6 in brackets). */

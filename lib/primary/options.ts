@@ -47,6 +47,16 @@ export interface PrimaryOptions {
   commitDelay: number;
   /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
   logCheckEvery: number;
+  /**
+   * HTTP connections at once, live streams included. Kept far below
+   * --max-connections and the usual descriptor limit (1024): a reserve of
+   * descriptors for producers. @default {64}
+   */
+  httpMaxConnections: number;
+  /** Time an HTTP client has to send complete request headers. @default {10000} */
+  httpHeaderTimeout: number;
+  /** Close an HTTP keep-alive connection with no request for this long. @default {30000} */
+  httpIdleTimeout: number;
 }
 
 export const primaryDefaults = {
@@ -72,6 +82,9 @@ export const primaryDefaults = {
   checkpointBytes: 8 << 20,
   commitDelay: 0,
   logCheckEvery: 1000,
+  httpMaxConnections: 64,
+  httpHeaderTimeout: 10_000,
+  httpIdleTimeout: 30_000,
 } satisfies PrimaryOptions;
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
@@ -153,9 +166,53 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     arg: "DURATION",
     parse: parse.positiveDuration,
   },
+  httpMaxConnections: {
+    help: "HTTP connections at once, more are closed (keep far below --max-connections)",
+    arg: "N",
+    parse: parse.integer(1, 100_000),
+  },
+  httpHeaderTimeout: {
+    help: "Close an HTTP connection whose request headers take this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  httpIdleTimeout: {
+    help: "Close an HTTP keep-alive connection with no request this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
 };
 
-/** True for addresses only this machine can reach. */
+/**
+ * True for names that claim to be loopback. A claim only: `127.lan` may
+ * resolve anywhere, so the address it resolves to is judged too (see
+ * isLoopbackAddress); a name failing this is refused without a lookup.
+ */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host.startsWith("127.") || host === "::1" || host === "[::1]";
+}
+
+/** True for an IP address only this machine can reach: 127.0.0.0/8, ::1, or 127.x mapped into IPv6. */
+export function isLoopbackAddress(address: string): boolean {
+  const ip = address.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (ip === "::1" || ip === "0:0:0:0:0:0:0:1") return true;
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip);
+}
+
+/**
+ * The address a listener on `host:port` binds, as the system resolves the
+ * name (getaddrinfo, /etc/hosts included), found by binding it for a moment:
+ * it needs no grant beyond the one to listen there, and judges the very
+ * address Deno.listen picks. Undefined when it cannot bind now (port in use,
+ * say): the listen itself then reports that.
+ */
+export function probeListenAddress(host: string, port: number): string | undefined {
+  try {
+    const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    const { hostname } = listener.addr;
+    listener.close();
+    return hostname;
+  } catch {
+    return undefined;
+  }
 }

@@ -27,6 +27,11 @@ export interface LikesServerOptions {
   /** How long to wait for a connection or a reply (ms). @default {5000} */
   replyTimeout: number;
   /**
+   * Stdin is a pipe held by the parent: its end (EOF) means the parent is gone,
+   * and the LikesServer stops. Only the parent passes it. @default {false}
+   */
+  parentPipe: boolean;
+  /**
    * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
    * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, one
    * connection per message, for seed-era primaries. @default {"idempotent"}
@@ -48,6 +53,7 @@ export const likesServerDefaults = {
   seed: undefined,
   retryFor: 30_000,
   replyTimeout: 5000,
+  parentPipe: false,
   protocol: "idempotent",
 } satisfies LikesServerOptions;
 
@@ -63,6 +69,7 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
+  parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
   protocol: {
     help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",
     arg: "MODE",

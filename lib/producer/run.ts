@@ -22,7 +22,9 @@ import {
   type Unacknowledged,
 } from "../formats/likes_server_log.ts";
 import { likesServerName } from "../protocol/names.ts";
+import { escapeText } from "../common/escape.ts";
 import { formatLike } from "../protocol/message.ts";
+import { isRetryable, rejectionReason } from "../protocol/replies.ts";
 import { createRandom, type Random, randomInt } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import type { LikesServerOptions } from "./options.ts";
@@ -40,7 +42,10 @@ export interface RunSummary {
   sent: number;
   acked: number;
   likes: number;
-  /** Exit code: 0 success (also when stopped by a signal), 1 failure. */
+  /**
+   * Exit code: 0 when every like sent was acknowledged (also when stopped by a
+   * signal), 1 when one was given up.
+   */
   code: number;
 }
 
@@ -102,8 +107,7 @@ export async function runLikesServer(
       }
       log.line(formatLikesServerEntry({ kind: "unacknowledged", server: id, likes, seq, reason: outcome }));
       const why = describeUnacknowledged(outcome);
-      // Stopping while a send fails is a clean stop; anything else is a failure.
-      if (stop.aborted && outcome.kind === "abandoned") break;
+      // A like given up is a failure whatever made us give it up, a stop signal included.
       report(
         outcome.kind === "foreign" ? `error: ${client.address} ${why}` : `error: gave up on message seq=${seq}: ${why}`,
       );
@@ -113,7 +117,7 @@ export async function runLikesServer(
   } finally {
     client.close();
   }
-  const how = stop.aborted ? "stopped" : summary.code === 0 ? "finished" : "failed";
+  const how = summary.code !== 0 ? "failed" : stop.aborted ? "stopped" : "finished";
   const { sent, acked, likes } = summary;
   log.line(formatLikesServerEntry({ kind: "ended", server: id, how, sent, acked, likes }));
   return summary;
@@ -134,14 +138,20 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
   const { id, retryFor, random, log, report, stop, plain } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
+    let failure: { phase: string; message: string; retryable: boolean };
     try {
       if (plain) return { kind: "answered", reply: await client.sendAlone(line) };
       const reply = await client.send(line);
       // "0" and "0 duplicate" both mean: counted, exactly once.
       if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked" };
       // Never retried: a peer that answers in other words may well have counted the like.
-      if (reply.startsWith("0") || reply.startsWith("1")) return { kind: "rejected", reply };
-      return { kind: "foreign", reply };
+      if (!reply.startsWith("0") && !reply.startsWith("1")) return { kind: "foreign", reply };
+      const reason = rejectionReason(reply);
+      if (reason === undefined || !isRetryable(reason)) return { kind: "rejected", reply };
+      // Nothing was counted and the cause may pass: the same message again, on a
+      // fresh connection (after "too many connections" the primary closes this one).
+      client.close();
+      failure = { phase: "reply", message: `The primary answered ${escapeText(reply)}`, retryable: true };
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
       if (plain && error.phase !== "connect") {
@@ -158,21 +168,22 @@ async function sendWithRetry(client: LikesClient, line: string, context: RetryCo
         );
         return { kind: "unknown", why: error.message };
       }
-      firstFailure ??= Date.now();
-      const spent = Date.now() - firstFailure;
-      const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));
-      const next = stop.aborted
-        ? "stopping"
-        : !error.retryable || spent >= retryFor
-        ? "giving up"
-        : `retrying in ${delay}ms`;
-      const failure = { phase: error.phase, message: error.message, attempt: attempt + 1, next };
-      log.line(formatLikesServerEntry({ kind: "send error", server: id, ...failure }));
-      report(describeSendError(failure));
-      if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
-      if (!error.retryable) return { kind: "abandoned", why: "cannot be retried" };
-      if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
-      await sleep(delay, stop);
+      failure = error;
     }
+    firstFailure ??= Date.now();
+    const spent = Date.now() - firstFailure;
+    const delay = Math.min(backoffDelay(attempt, random), Math.max(0, retryFor - spent));
+    const next = stop.aborted
+      ? "stopping"
+      : !failure.retryable || spent >= retryFor
+      ? "giving up"
+      : `retrying in ${delay}ms`;
+    const entry = { phase: failure.phase, message: failure.message, attempt: attempt + 1, next };
+    log.line(formatLikesServerEntry({ kind: "send error", server: id, ...entry }));
+    report(describeSendError(entry));
+    if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
+    if (!failure.retryable) return { kind: "abandoned", why: "cannot be retried" };
+    if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
+    await sleep(delay, stop);
   }
 }

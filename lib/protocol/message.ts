@@ -12,7 +12,8 @@
  * as `LikesServer` or `LikeServer` in any letter case (logged canonically,
  * since the log is written from the parsed server number). Content stays
  * strict: digits only, no leading zeros, limits enforced. AUTH keeps one
- * trailing CR only, so that a token's own spaces are never trimmed.
+ * trailing CR only, so that a token's own spaces are never trimmed. Which
+ * `1 <reason>` replies are worth retrying is in replies.ts.
  */
 import { LIKES_SERVER_PREFIX, MAX_SERVER_ID, SERVER_ID_DIGITS } from "./names.ts";
 

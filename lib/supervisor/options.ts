@@ -2,31 +2,54 @@
 import { type FlagSpecs, parse, toFlags } from "../common/cli.ts";
 import { likesServerDefaults, type LikesServerOptions, likesServerSpecs } from "../producer/options.ts";
 
-export interface ParentOptions extends Omit<LikesServerOptions, "id"> {
+export interface ParentOptions extends Omit<LikesServerOptions, "id" | "parentPipe"> {
   /** How many LikesServers to launch. @default {10} */
   servers: number;
   /** Pause between launches (ms). @default {1000} */
   stagger: number;
+  /**
+   * A LikesServer not ended by its duration plus retry budget plus this is hung,
+   * and killed. Raised to twice --reply-timeout when below it (see hangDeadline). @default {30000}
+   */
+  hangGrace: number;
 }
 
 export const parentDefaults = {
-  ...(({ id: _id, ...rest }) => rest)(likesServerDefaults),
+  ...(({ id: _id, parentPipe: _pipe, ...rest }) => rest)(likesServerDefaults),
   servers: 10,
   stagger: 1000,
+  hangGrace: 30_000,
 } satisfies ParentOptions;
 
-const { id: _id, ...childSpecs } = likesServerSpecs;
+const { id: _id, parentPipe: _pipe, ...childSpecs } = likesServerSpecs;
 
 export const parentSpecs: FlagSpecs<ParentOptions> = {
   servers: { help: "How many LikesServers to launch", arg: "N", parse: parse.integer(1, 1000) },
   stagger: { help: "Pause between launches", arg: "DURATION", parse: parse.duration },
+  hangGrace: {
+    help: "Kill a LikesServer still running this long after --duration plus --retry-for (at least 2x --reply-timeout)",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
   ...childSpecs,
 };
 
 /** The command-line flags that give a LikesServer the parent's settings, with `seed` as its seed. */
 export function childFlags(id: number, options: ParentOptions, seed: number | undefined): string[] {
-  // Only the child's own flags are written: the parent's (servers, stagger) are not among its specs.
-  return toFlags(likesServerSpecs, { ...options, id, seed });
+  return toFlags(likesServerSpecs, { ...options, id, seed, parentPipe: true });
+}
+
+/**
+ * How long after its launch a LikesServer must have ended: its duration, its
+ * retry budget for the last message, and the grace. The grace is never less
+ * than twice --reply-timeout, which the last send may still take (a connect
+ * and a reply wait): a smaller one is raised rather than refused, so that
+ * lengthening --reply-timeout alone never makes the defaults a usage error.
+ */
+export function hangDeadline(
+  options: Pick<ParentOptions, "duration" | "retryFor" | "hangGrace" | "replyTimeout">,
+): number {
+  return options.duration + options.retryFor + Math.max(options.hangGrace, 2 * options.replyTimeout);
 }
 
 /** The command-line flags that start a parent with `options` (as the demo does). */

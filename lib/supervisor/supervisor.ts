@@ -4,7 +4,7 @@
  * every error it reported, and stop them all on request.
  */
 import type { LineLog } from "../common/line_log.ts";
-import { childFlags, type ParentOptions } from "./options.ts";
+import { childFlags, hangDeadline, type ParentOptions } from "./options.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
 import { deriveSeed } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
@@ -17,6 +17,8 @@ export interface ChildResult {
   code: number | undefined;
   signal: Deno.Signal | null;
   ms: number;
+  /** Still running at its deadline (see hangDeadline), and killed. */
+  hung: boolean;
 }
 
 /** Runs the LikesServers to completion (or until `stop` aborts); returns how each ended. */
@@ -54,13 +56,14 @@ async function launch(
   try {
     child = new Deno.Command(denoCommand(), {
       args: launchArgs("likes_server.ts", likesServerGrants(id, options), childFlags(id, options, seed)),
-      stdin: "null",
+      // Never written: the child sees EOF on it when this process is gone, even after kill -9.
+      stdin: "piped",
       stdout: "null",
       stderr: "piped",
     }).spawn();
   } catch (error) {
     status.line(formatStatusEntry({ kind: "child not started", server: id, error: (error as Error).message }));
-    return { id, code: 1, signal: null, ms: 0 };
+    return { id, code: 1, signal: null, ms: 0, hung: false };
   }
   running.set(id, child);
   status.line(formatStatusEntry({ kind: "child started", server: id, pid: child.pid }));
@@ -70,11 +73,24 @@ async function launch(
       status.line(formatStatusEntry({ kind: "child error", server: id, text }));
     }
   })();
+  // A child stopped (SIGSTOP) or stuck would keep us waiting for ever: past its
+  // deadline it is recorded as hung and killed, which makes it a failure.
+  let hung = false;
+  const deadline = hangDeadline(options);
+  const timer = setTimeout(() => {
+    hung = true;
+    status.line(formatStatusEntry({ kind: "child hung", server: id, ms: deadline }));
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+  }, deadline);
   const { code, signal } = await child.status;
+  clearTimeout(timer);
   await forwarding;
+  await child.stdin.close().catch(() => {});
   running.delete(id);
   const ms = performance.now() - started;
   const how = signal ? { signal } : { code };
-  status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success: code === 0, ms }));
-  return { id, code: signal ? undefined : code, signal, ms };
+  status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success: code === 0 && !hung, hung, ms }));
+  return { id, code: signal ? undefined : code, signal, ms, hung };
 }

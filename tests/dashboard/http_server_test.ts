@@ -75,7 +75,7 @@ async function waitFor(what: string, condition: () => boolean, deadline = 10_000
 }
 
 /** A real HTTP server in this process, fed by a Stats the test controls. */
-function inProcess(options?: Parameters<typeof startHttp>[3]) {
+async function inProcess(options?: Parameters<typeof startHttp>[3]) {
   const state = { total: 0, accepting: true, problem: undefined as string | undefined };
   const sources: HttpSources = {
     stats: new Stats(),
@@ -83,7 +83,7 @@ function inProcess(options?: Parameters<typeof startHttp>[3]) {
     accepting: () => state.accepting,
     problem: () => state.problem,
   };
-  const http: HttpServer = startHttp("127.0.0.1", 0, sources, options);
+  const http: HttpServer = await startHttp("127.0.0.1", 0, sources, options);
   return { state, sources, http, port: http.addr.port };
 }
 
@@ -220,7 +220,7 @@ Deno.test("primary stops promptly on SIGTERM while a dashboard stream is open", 
 });
 
 Deno.test("/healthz answers 503 with the reason when not accepting or when storage fails", async () => {
-  const { state, http, port } = inProcess();
+  const { state, http, port } = await inProcess();
   try {
     assert.equal((await get(port, "/healthz")).status, 200);
     state.accepting = false;
@@ -238,7 +238,7 @@ Deno.test("/healthz answers 503 with the reason when not accepting or when stora
 });
 
 Deno.test("/events sends the stats at once and again each interval as likes arrive", async () => {
-  const { state, sources, http, port } = inProcess({ streamInterval: 100 });
+  const { state, sources, http, port } = await inProcess({ streamInterval: 100 });
   const events = new EventReader(await fetch(`http://127.0.0.1:${port}/events`));
   try {
     const first = JSON.parse((await events.next())!);
@@ -257,7 +257,7 @@ Deno.test("/events sends the stats at once and again each interval as likes arri
 });
 
 Deno.test("/events stops serving a client that disconnects and limits open streams", async () => {
-  const { http, port } = inProcess({ maxStreams: 1, streamInterval: 100 });
+  const { http, port } = await inProcess({ maxStreams: 1, streamInterval: 100 });
   try {
     const events = new EventReader(await fetch(`http://127.0.0.1:${port}/events`));
     await events.next();

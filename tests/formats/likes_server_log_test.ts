@@ -39,6 +39,15 @@ Deno.test("formatLikesServerEntry() writes the lines the LikesServer has always 
     { kind: "unacknowledged", server: 4, likes: 3, seq: 2, reason: { kind: "abandoned", why: "cannot be retried" } },
     { kind: "unacknowledged", server: 4, likes: 3, seq: 2, reason: { kind: "rejected", reply: "1 bad token\x1b" } },
     { kind: "send error", server: 0, phase: "connect", message: "Cannot connect", attempt: 1, next: "retrying in 5ms" },
+    {
+      kind: "send error",
+      server: 4,
+      phase: "reply",
+      message: 'The primary answered "1 storage error"',
+      attempt: 2,
+      next: "retrying in 250ms",
+    },
+    { kind: "parent gone", server: 4 },
     { kind: "ended", server: 4, how: "finished", sent: 2, acked: 1, likes: 42 },
   ].map((entry) => formatLikesServerEntry(entry as LikesServerLogEntry));
   assert.deepEqual(lines, [
@@ -47,6 +56,8 @@ Deno.test("formatLikesServerEntry() writes the lines the LikesServer has always 
     "LikesServer4 3 unacknowledged seq=2 (cannot be retried)",
     'LikesServer4 3 unacknowledged seq=2 (rejected: "1 bad token\\u001b")',
     "LikesServer0 connect error: Cannot connect (attempt 1, retrying in 5ms)",
+    'LikesServer4 reply error: The primary answered "1 storage error" (attempt 2, retrying in 250ms)',
+    "LikesServer4 parent gone (its pipe on stdin closed): stopping",
     "LikesServer4 finished: sent 2 acked 1 likes 42",
   ]);
 });
@@ -111,11 +122,12 @@ const entry: fc.Arbitrary<LikesServerLogEntry> = fc.oneof(
   fc.record({
     kind: fc.constant("send error" as const),
     server,
-    phase: fc.constantFrom("connect", "send", "receive"),
+    phase: fc.constantFrom("connect", "send", "receive", "reply"),
     message: text,
     attempt: fc.integer({ min: 1, max: 1000 }),
     next: fc.constantFrom("stopping", "giving up", "retrying in 250ms"),
   }),
+  fc.record({ kind: fc.constant("parent gone" as const), server }),
   fc.record({
     kind: fc.constant("ended" as const),
     server,
