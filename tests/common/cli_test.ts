@@ -175,7 +175,17 @@ Deno.test("helpText() shows durations of the primary in their readable form", ()
 
 Deno.test("isDuration() tells duration flags from the others by their spec alone", () => {
   const durations = Object.entries(primarySpecs).filter(([, spec]) => isDuration(spec)).map(([key]) => key);
-  assert.deepEqual(durations, ["idleTimeout", "writeTimeout", "quietEnd", "producerTtl"]);
+  assert.deepEqual(durations, [
+    "idleTimeout",
+    "writeTimeout",
+    "quietEnd",
+    "producerTtl",
+    "checkpointEvery",
+    "commitDelay",
+    "logCheckEvery",
+    "httpHeaderTimeout",
+    "httpIdleTimeout",
+  ]);
 });
 
 Deno.test("toFlags() writes one --name=value per set flag, durations in their unit, switches bare", () => {
@@ -221,8 +231,15 @@ function valuesFor(spec: FlagSpec<unknown>, fallback: unknown): fc.Arbitrary<unk
       return false;
     }
   };
+  const durationAccepted = (ms: number) => {
+    try {
+      return read(`${ms}ms`) === ms;
+    } catch {
+      return false;
+    }
+  };
   const values = isDuration(spec)
-    ? fc.oneof(fc.nat(100_000_000), fc.maxSafeNat())
+    ? fc.oneof(fc.nat(100_000_000), fc.maxSafeNat(), fc.constant(fallback as number)).filter(durationAccepted)
     // The default is always accepted, so that the filter never starves on a flag with few valid values.
     : fc.oneof(numbers, strings, fc.constant(fallback)).filter(accepted);
   return fallback === undefined ? fc.option(values, { nil: undefined }) : values;
