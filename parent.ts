@@ -54,7 +54,7 @@ runProgram("parent", async () => {
 
   stopRequested.then((signal) => status.line(formatStatusEntry({ kind: "parent stopping", signal })));
   const results = await supervise(options, status, stop.signal);
-  const succeeded = results.filter((r) => r.code === 0 && !r.hung).length;
+  const succeeded = results.filter((r) => r.success).length;
   const failed = options.servers - succeeded;
   status.line(formatStatusEntry({
     kind: "parent finished",

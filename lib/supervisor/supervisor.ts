@@ -19,6 +19,8 @@ export interface ChildResult {
   ms: number;
   /** Still running at its deadline (see hangDeadline), and killed. */
   hung: boolean;
+  /** It ran to the end, or a stop signal ended it while it was starting; never when it gave up a like. */
+  success: boolean;
 }
 
 /** Runs the LikesServers to completion (or until `stop` aborts); returns how each ended. */
@@ -37,7 +39,7 @@ export async function supervise(options: ParentOptions, status: LineLog, stop: A
 
   for (let id = 0; id < options.servers && !stop.aborted; id++) {
     if (id > 0 && !await sleep(options.stagger, stop)) break;
-    finished.push(launch(id, options, status, running));
+    finished.push(launch(id, options, status, running, stop));
   }
   const results = await Promise.all(finished);
   stop.removeEventListener("abort", stopAll);
@@ -49,6 +51,7 @@ async function launch(
   options: ParentOptions,
   status: LineLog,
   running: Map<number, Deno.ChildProcess>,
+  stop: AbortSignal,
 ): Promise<ChildResult> {
   const seed = options.seed === undefined ? undefined : deriveSeed(options.seed, id);
   const started = performance.now();
@@ -63,7 +66,7 @@ async function launch(
     }).spawn();
   } catch (error) {
     status.line(formatStatusEntry({ kind: "child not started", server: id, error: (error as Error).message }));
-    return { id, code: 1, signal: null, ms: 0, hung: false };
+    return { id, code: 1, signal: null, ms: 0, hung: false, success: false };
   }
   running.set(id, child);
   status.line(formatStatusEntry({ kind: "child started", server: id, pid: child.pid }));
@@ -91,6 +94,11 @@ async function launch(
   running.delete(id);
   const ms = performance.now() - started;
   const how = signal ? { signal } : { code };
-  status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success: code === 0 && !hung, hung, ms }));
-  return { id, code: signal ? undefined : code, signal, ms, hung };
+  // A LikesServer catches stop signals before it sends anything, so one that a
+  // stop signal killed was still starting (a Ctrl-C reaches the whole process
+  // group at once): it gave up no like, and while we stop that is a clean stop.
+  const stoppedStarting = stop.aborted && (signal === "SIGINT" || signal === "SIGTERM");
+  const success = !hung && (code === 0 || stoppedStarting);
+  status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success, hung, ms }));
+  return { id, code: signal ? undefined : code, signal, ms, hung, success };
 }

@@ -5,12 +5,13 @@ import { FAST, freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
 import { likesServerEntries, primaryEntries, statusEntries } from "../support/logs.ts";
 import type { StatusLogEntry } from "../../lib/formats/status_log.ts";
+import type { ParentOptions } from "../../lib/supervisor/options.ts";
+import { eventually } from "../support/eventually.ts";
 
 /** The status entries of LikesServer `id` of `kind`. */
 function childEntries(status: string, id: number, kind: StatusLogEntry["kind"]): StatusLogEntry[] {
   return statusEntries(status).filter((e) => e.kind === kind && "server" in e && e.server === id);
 }
-import type { ParentOptions } from "../../lib/supervisor/options.ts";
 
 Deno.test("parent runs ten LikesServers and every acknowledged like is in the primary's total", async () => {
   const primary = await startPrimary({ flags: { http: "off" } });
@@ -140,4 +141,27 @@ Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every Like
   }
   const report = await audit(primary.dir, 3);
   assert.ok(report.ok, JSON.stringify(report));
+});
+
+Deno.test("a Ctrl-C that kills a LikesServer still starting is a clean stop, not a failure", async () => {
+  const primary = await startPrimary({ flags: { http: "off" } });
+  try {
+    const { process, done } = spawnParent(primary.dir, { ...FAST, port: primary.port, servers: 1 });
+    // LikesServer0 is launched at once; the Ctrl-C reaches it while Deno is still loading it, before it can catch it.
+    let pid = 0;
+    await eventually("LikesServer0's start line", async () => {
+      const status = await Deno.readTextFile(`${primary.dir}/ParentProcessStatus`).catch(() => "");
+      const started = statusEntries(status).find((e) => e.kind === "child started");
+      pid = started?.kind === "child started" ? started.pid : 0;
+      return pid > 0;
+    });
+    Deno.kill(pid, "SIGINT");
+    process.kill("SIGINT");
+    const run = await done;
+    assert.equal(run.code, 0, run.status);
+    const [ended] = childEntries(run.status, 0, "child ended");
+    assert.ok(ended?.kind === "child ended" && ended.success, run.status);
+  } finally {
+    await primary.stop();
+  }
 });
