@@ -4,15 +4,22 @@
  * every wait has a deadline; timings are printed, never asserted.
  */
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import { setTimeout as delay } from "node:timers/promises";
 import { type PrimaryProcess, startPrimary } from "../support/primary.ts";
 import { exchange, readReplies } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
 import { abortable, closeQuietly, isTimeout, writeAll } from "../../lib/common/io.ts";
 import { eventually } from "../support/eventually.ts";
+import { primaryEntries } from "../support/logs.ts";
+import type { InvalidLine, PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+function invalidEntries(entries: PrimaryLogEntry[]): InvalidLine[] {
+  return entries.filter((e): e is InvalidLine => e.kind === "invalid");
+}
 
 function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
@@ -114,7 +121,7 @@ Deno.test("primary refuses connections beyond --max-connections with a reply, th
     assert.equal((await primary.stop()).code, 0);
   }
   // Six likes of 1; the refused connection's 40 was never read.
-  assert.match(await Deno.readTextFile(primary.log), /Stopped by SIGTERM with total 6\n$/);
+  assert.deepEqual(primaryEntries(primary.log).at(-1), { kind: "stopped", signal: "SIGTERM", total: 6 });
 });
 
 Deno.test("a megabyte line is answered `1 line too long` and closes its connection; lines before it count", async () => {
@@ -135,11 +142,14 @@ Deno.test("a megabyte line is answered `1 line too long` and closes its connecti
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, /Stopped by SIGTERM with total 6\n$/);
-  // Only the first --max-line bytes are logged, escaped.
-  const head = `"${"A".repeat(10)}\\u0000\\u00ff\\r\\"\\\\${"A".repeat(1024 - 15)}"`;
-  assert.ok(log.includes(` Invalid data ${head} (line too long) from 127.0.0.1:`), log.slice(0, 300));
+  const entries = primaryEntries(primary.log);
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 6 });
+  // Only the first --max-line bytes are logged (escaped, so they parse back).
+  const tooLong = invalidEntries(entries).filter((e) =>
+    e.reason === "line too long" && e.from.startsWith("127.0.0.1:")
+  );
+  const head = long.subarray(0, 1024);
+  assert.ok(tooLong.some((e) => isDeepStrictEqual(e.data, head)), JSON.stringify(tooLong).slice(0, 300));
 });
 
 Deno.test("primary closes a connection that sends no complete line within --idle-timeout", async () => {
@@ -178,12 +188,14 @@ Deno.test("primary closes a connection that sends no complete line within --idle
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, /Stopped by SIGTERM with total 10\n$/);
+  const entries = primaryEntries(primary.log);
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 10 });
   // The dribbled bytes never counted, but are not dropped silently either.
-  const invalid = log.split("\n").filter((line) => line.includes("Invalid"));
-  assert.equal(invalid.length, 1, log);
-  assert.match(invalid[0], / Invalid data "x+" \(incomplete\) from 127\.0\.0\.1:\d+$/);
+  const invalid = invalidEntries(entries);
+  assert.equal(invalid.length, 1, JSON.stringify(entries));
+  assert.match(decoder.decode(invalid[0].data), /^x+$/);
+  assert.equal(invalid[0].reason, "incomplete");
+  assert.match(invalid[0].from, /^127\.0\.0\.1:\d+$/);
 });
 
 Deno.test("a thousand slowloris connections do not stop a producer from being answered", async () => {
@@ -234,10 +246,10 @@ Deno.test("a thousand slowloris connections do not stop a producer from being an
     stop.done = true;
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
   // Unfinished lines were never complete messages: not counted, only logged as incomplete.
-  for (const line of log.split("\n").filter((line) => line.includes("Invalid"))) {
-    assert.match(line, / Invalid data "[^"]*" \(incomplete\) from /);
+  for (const invalid of invalidEntries(primaryEntries(primary.log))) {
+    assert.ok(invalid.data !== undefined && !invalid.data.includes(0x22), JSON.stringify(invalid));
+    assert.equal(invalid.reason, "incomplete");
   }
 });
 
@@ -309,7 +321,7 @@ Deno.test("a client that never reads its replies is cut off after --write-timeou
   } finally {
     await primary.stop();
   }
-  assert.match(await Deno.readTextFile(primary.log), /Stopped by SIGTERM with total 20\n$/);
+  assert.deepEqual(primaryEntries(primary.log).at(-1), { kind: "stopped", signal: "SIGTERM", total: 20 });
 });
 
 Deno.test("primary answers a chunk of more lines than --max-unanswered in order", async () => {
@@ -323,7 +335,7 @@ Deno.test("primary answers a chunk of more lines than --max-unanswered in order"
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.match(await Deno.readTextFile(primary.log), /Stopped by SIGTERM with total 35\n$/);
+  assert.deepEqual(primaryEntries(primary.log).at(-1), { kind: "stopped", signal: "SIGTERM", total: 35 });
 });
 
 Deno.test("with --token, a client must authenticate first; a wrong token is refused, logged and never shown", async () => {
@@ -349,9 +361,14 @@ Deno.test("with --token, a client must authenticate first; a wrong token is refu
     assert.equal((await primary.stop()).code, 0);
   }
   const log = await Deno.readTextFile(primary.log);
-  assert.match(log, /Stopped by SIGTERM with total 9\n$/);
-  assert.equal(log.match(/ Invalid data \(bad token\) from 127\.0\.0\.1:\d+\n/g)?.length, 5);
-  assert.equal(log.match(/ Invalid data \(authentication required\) from 127\.0\.0\.1:\d+\n/g)?.length, 1);
+  const entries = primaryEntries(primary.log);
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 9 });
+  const refused = (reason: string) =>
+    invalidEntries(entries).filter((e) =>
+      e.data === undefined && e.reason === reason && /^127\.0\.0\.1:\d+$/.test(e.from)
+    );
+  assert.equal(refused("bad token").length, 5);
+  assert.equal(refused("authentication required").length, 1);
   for (const secret of ["XYZZY", "s3cre", "S3CRET"]) {
     assert.equal(log.includes(secret), false, `the log shows ${secret}`);
     assert.equal(primary.output().includes(secret), false, `the output shows ${secret}`);
@@ -366,7 +383,7 @@ Deno.test("LIKES_TOKEN in the environment sets the token", async () => {
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.match(await Deno.readTextFile(primary.log), /Stopped by SIGTERM with total 4\n$/);
+  assert.deepEqual(primaryEntries(primary.log).at(-1), { kind: "stopped", signal: "SIGTERM", total: 4 });
 });
 
 Deno.test("primary refuses to listen off loopback without a token, before opening any file", async () => {
@@ -495,7 +512,7 @@ Deno.test("a refused client that keeps sending still gets its reply, then the en
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.doesNotMatch(await Deno.readTextFile(primary.log), /LikesServer1 5 Total/);
+  assert.ok(!primaryEntries(primary.log).some((e) => e.kind === "like" && e.server === 1 && e.likes === 5));
 });
 
 Deno.test("a flood that exhausts the primary's file descriptors takes down neither it nor its dashboard", async () => {

@@ -8,6 +8,7 @@ import { startPrimary } from "../support/primary.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
 import { isRunning, spawnLikesServer, untilFileMatches } from "../support/likes_server.ts";
 import { tempDir } from "../support/temp.ts";
+import { likesServerEntries, statusEntries } from "../support/logs.ts";
 import { exchange, readReplies } from "../support/client.ts";
 import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
 
@@ -50,9 +51,9 @@ Deno.test({
         await Deno.remove(filler);
         const run = await within(60_000, "the LikesServer's end", done);
         assert.equal(run.code, 0, run.stderr);
-        const log = await Deno.readTextFile(`${dir}/LikesServer0`);
-        assert.match(log, /retrying in \d+ms/);
-        assert.doesNotMatch(log, /unacknowledged/);
+        const entries = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer0`));
+        assert.ok(entries.some((e) => e.kind === "send error" && /^retrying in \d+ms$/.test(e.next)));
+        assert.ok(!entries.some((e) => e.kind === "unacknowledged"));
       } finally {
         await primary.stop();
       }
@@ -71,7 +72,12 @@ Deno.test("a LikesServer stopped by a signal while its like is unacknowledged ex
   const run = await within(30_000, "the LikesServer's end", done);
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, /gave up on message seq=1: stopped while failing/);
-  assert.match(await Deno.readTextFile(`${dir}/LikesServer0`), /unacknowledged seq=1 \(stopped while failing\)/);
+  const unacknowledged = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer0`))
+    .filter((e) => e.kind === "unacknowledged");
+  assert.deepEqual(unacknowledged.map((e) => [e.seq, e.reason]), [[1, {
+    kind: "abandoned",
+    why: "stopped while failing",
+  }]]);
 });
 
 Deno.test("a LikesServer stopped by a signal with every like acknowledged exits 0", async () => {
@@ -98,8 +104,9 @@ Deno.test("the parent reports as failed a LikesServer stopped while holding an u
   process.kill("SIGTERM");
   const run = await within(30_000, "the parent's end", done);
   assert.equal(run.code, 1, run.status);
-  assert.match(run.status, /LikesServer0 ended status 1 \(failure\)/);
-  assert.match(run.status, /ParentProcess finished: 0 of 2 LikesServers succeeded/);
+  const entries = statusEntries(run.status);
+  assert.ok(entries.some((e) => e.kind === "child ended" && e.server === 0 && e.code === 1 && !e.success && !e.hung));
+  assert.ok(entries.some((e) => e.kind === "parent finished" && e.succeeded === 0 && e.launched === 2));
 });
 
 Deno.test("LikesServers stop on their own when their parent is killed with SIGKILL", async () => {
@@ -109,16 +116,16 @@ Deno.test("LikesServers stop on their own when their parent is killed with SIGKI
       ...["--port", String(primary.port), "--servers", "2", "--stagger", "10ms", "--duration", "5m", ...FAST],
     ]);
     await untilAcked(primary.dir, 1);
-    const status = await Deno.readTextFile(`${primary.dir}/ParentProcessStatus`);
-    const pids = [...status.matchAll(/LikesServer\d started pid=(\d+)/g)].map((m) => Number(m[1]));
+    const status = statusEntries(await Deno.readTextFile(`${primary.dir}/ParentProcessStatus`));
+    const pids = status.flatMap((e) => e.kind === "child started" && e.server < 10 ? [e.pid] : []);
     assert.equal(pids.length, 2);
     process.kill("SIGKILL");
     await done;
     await waitUntil("the orphaned LikesServers to stop", () => !pids.some(isRunning), 20_000);
     for (const id of [0, 1]) {
-      const log = await Deno.readTextFile(`${primary.dir}/LikesServer${id}`);
-      assert.match(log, /parent gone \(its pipe on stdin closed\): stopping/);
-      assert.match(log, /(stopped|failed): sent \d+ acked \d+/);
+      const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`));
+      assert.ok(log.some((e) => e.kind === "parent gone"), JSON.stringify(log));
+      assert.ok(log.some((e) => e.kind === "ended" && e.how !== "finished"), JSON.stringify(log));
     }
   } finally {
     await primary.stop();
@@ -137,7 +144,8 @@ Deno.test("a LikesServer started by hand keeps running when its stdin ends", asy
     await process.stdin.close();
     const run = await within(30_000, "the LikesServer's end", done);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer0`), /finished: sent \d+/);
+    const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer0`));
+    assert.ok(log.some((e) => e.kind === "ended" && e.how === "finished"), JSON.stringify(log));
   } finally {
     await primary.stop();
   }
@@ -154,7 +162,8 @@ Deno.test("a LikesServer with --parent-pipe stops when its stdin ends", async ()
     await process.stdin.close();
     const run = await within(30_000, "the LikesServer's end", done);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer0`), /parent gone/);
+    const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer0`));
+    assert.ok(log.some((e) => e.kind === "parent gone"), JSON.stringify(log));
   } finally {
     await primary.stop();
   }
@@ -172,8 +181,11 @@ Deno.test("a second LikesServer with the same id and log dir refuses to start an
       second.stderr,
       /^likes_server: Cannot open log .*LikesServer3: .* in use by another process \(is another LikesServer3 running\?\)\n$/,
     );
-    const log = await Deno.readTextFile(`${primary.dir}/LikesServer3`);
-    assert.match(log, /LikesServer3 \d+ 0 seq=1\n/, "the first one's log was not truncated");
+    const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer3`));
+    assert.ok(
+      log.some((e) => e.kind === "acked" && e.server === 3 && e.seq === 1),
+      "the first one's log was not truncated",
+    );
     first.process.kill("SIGTERM");
     assert.equal((await first.done).code, 0);
   } finally {
@@ -191,16 +203,19 @@ Deno.test("the parent kills a LikesServer hung past its deadline and counts it f
       ...["--reply-timeout", "200ms", "--hang-grace", "1s", ...FAST],
     ]);
     const status = await untilFileMatches(`${dir}/ParentProcessStatus`, /LikesServer0 started pid=\d+/);
-    pid = Number(/LikesServer0 started pid=(\d+)/.exec(status)![1]);
+    pid = statusEntries(status).flatMap((e) => e.kind === "child started" && e.server === 0 ? [e.pid] : [])[0];
     Deno.kill(pid, "SIGSTOP");
     const run = await within(30_000, "the parent's end", done).catch((error) => {
       process.kill("SIGKILL");
       throw error;
     });
     assert.equal(run.code, 1, run.status);
-    assert.match(run.status, /LikesServer0 hung: still running 4\.5s after its start, killing it/);
-    assert.match(run.status, /LikesServer0 ended signal SIGKILL \(failure, hung\)/);
-    assert.match(run.status, /ParentProcess finished: 0 of 1 LikesServers succeeded/);
+    const entries = statusEntries(run.status);
+    assert.ok(entries.some((e) => e.kind === "child hung" && e.server === 0 && e.ms === 4500));
+    assert.ok(
+      entries.some((e) => e.kind === "child ended" && e.server === 0 && e.signal === "SIGKILL" && !e.success && e.hung),
+    );
+    assert.ok(entries.some((e) => e.kind === "parent finished" && e.succeeded === 0 && e.launched === 1));
   } finally {
     if (pid && isRunning(pid)) Deno.kill(pid, "SIGKILL");
     await primary.stop();

@@ -109,10 +109,14 @@ Deno.test("SIGTERM to the parent stops every LikesServer cleanly and records the
     process.kill("SIGTERM");
     const run = await done;
     assert.equal(run.code, 0, run.status);
-    assert.match(run.status, /ParentProcess stopping on SIGTERM/);
+    const status = statusEntries(run.status);
+    assert.ok(status.some((e) => e.kind === "parent stopping" && e.signal === "SIGTERM"));
     for (let id = 0; id < 3; id++) {
-      assert.match(run.status, new RegExp(`LikesServer${id} ended status 0 \\(success\\)`));
-      assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`), /stopped: sent \d+ acked \d+/);
+      assert.ok(
+        status.some((e) => e.kind === "child ended" && e.server === id && e.code === 0 && e.success && !e.hung),
+      );
+      const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`));
+      assert.ok(log.some((e) => e.kind === "ended" && e.how === "stopped"), JSON.stringify(log));
     }
   } finally {
     await primary.stop();
@@ -127,15 +131,18 @@ Deno.test("Ctrl-C to the whole group, then SIGTERM from a supervisor: every Like
     const statusFile = `${primary.dir}/ParentProcessStatus`;
     await untilAcked(primary.dir, 2);
     // What a terminal's Ctrl-C does: SIGINT to every process of the group at once.
-    const pids = [...(await Deno.readTextFile(statusFile)).matchAll(/LikesServer\d started pid=(\d+)/g)];
+    const pids = statusEntries(await Deno.readTextFile(statusFile))
+      .flatMap((e) => e.kind === "child started" && e.server < 10 ? [e.pid] : []);
     process.kill("SIGINT");
-    for (const [, pid] of pids) Deno.kill(Number(pid), "SIGINT");
+    for (const pid of pids) Deno.kill(pid, "SIGINT");
     // And a supervisor (the demo) following up with SIGTERM, to the parent and its children.
     process.kill("SIGTERM");
-    for (const [, pid] of pids) Deno.kill(Number(pid), "SIGTERM");
+    for (const pid of pids) Deno.kill(pid, "SIGTERM");
     const run = await done;
     assert.equal(run.code, 0, run.status);
-    assert.equal(run.status.match(/LikesServer\d ended status 0 \(success\)/g)?.length, 3, run.status);
+    const cleanEnds = statusEntries(run.status)
+      .filter((e) => e.kind === "child ended" && e.server < 10 && e.code === 0 && e.success && !e.hung);
+    assert.equal(cleanEnds.length, 3, run.status);
   } finally {
     await primary.stop("SIGINT");
   }
