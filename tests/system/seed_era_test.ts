@@ -24,6 +24,30 @@ import {
 import { SEED_PRIMARY_KINDS, startResettingPrimary, startSeedPrimary } from "../support/seed_primaries.ts";
 import { FAST, spawnParent } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { isDeepStrictEqual } from "node:util";
+import { likesServerEntries, primaryEntries, statusEntries } from "../support/logs.ts";
+import type { InvalidLine, LikeLine, PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
+import type { StatusLogEntry } from "../../lib/formats/status_log.ts";
+
+const decoder = new TextDecoder();
+
+/** A like counted without producer and seq, as a seed-era client's is. */
+function like(server: number, likes: number, total: number): LikeLine {
+  return { kind: "like", server, likes, duplicate: false, total };
+}
+
+/** The Invalid data entries holding exactly `data`, for `reason`, from a loopback client. */
+function invalid(entries: PrimaryLogEntry[], data: string, reason: string): InvalidLine[] {
+  return entries.filter((e): e is InvalidLine =>
+    e.kind === "invalid" && e.data !== undefined && decoder.decode(e.data) === data && e.reason === reason &&
+    /^127\.0\.0\.1:\d+$/.test(e.from)
+  );
+}
+
+/** True when LikesServer`server` ended with status 1, a failure. */
+function failed(status: StatusLogEntry[], server: number): boolean {
+  return status.some((e) => e.kind === "child ended" && e.server === server && e.code === 1 && !e.success && !e.hung);
+}
 
 /** What each model client sends: valid likes in seed-era spellings and spacing, and two invalid ones. */
 const MESSAGES = [
@@ -63,17 +87,25 @@ async function clientsAgainstPrimary(
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, new RegExp(`Stopped by SIGTERM with total ${expectedTotal}\\n$`));
+  const entries = primaryEntries(primary.log);
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: expectedTotal });
   // Logged under the canonical name, whatever the client's spelling.
-  assert.equal(log.match(/ LikesServer2 7 Total /g)?.length, SEED_CLIENT_KINDS.length);
-  assert.equal(log.match(/ LikesServer3 11 Total /g)?.length, SEED_CLIENT_KINDS.length);
-  assert.equal(
-    log.match(/ Invalid data "LikesServer1 99" \(likes above maximum\) /g)?.length,
-    SEED_CLIENT_KINDS.length,
-  );
-  assert.equal(log.match(/ Invalid data "LikeServer1 -3" \(negative likes\) /g)?.length, SEED_CLIENT_KINDS.length);
-  assert.doesNotMatch(log, /LikesServer9 40|GARBAGE|JUNK|incomplete/);
+  const counted = (server: number, likes: number) =>
+    entries.filter((e) =>
+      e.kind === "like" && e.server === server && e.likes === likes && !e.duplicate && !e.outOfOrder
+    )
+      .length;
+  assert.equal(counted(2, 7), SEED_CLIENT_KINDS.length);
+  assert.equal(counted(3, 11), SEED_CLIENT_KINDS.length);
+  assert.equal(invalid(entries, "LikesServer1 99", "likes above maximum").length, SEED_CLIENT_KINDS.length);
+  assert.equal(invalid(entries, "LikeServer1 -3", "negative likes").length, SEED_CLIENT_KINDS.length);
+  assert.ok(!entries.some((e) => e.kind === "like" && e.server === 9 && e.likes === 40));
+  for (const e of entries) {
+    if (e.kind === "invalid") {
+      assert.doesNotMatch(decoder.decode(e.data), /LikesServer9 40|GARBAGE|JUNK/);
+      assert.notEqual(e.reason, "incomplete");
+    }
+  }
 }
 
 Deno.test("seed-era clients (no newline, NUL-padded buffers, half-close) are answered within a second and counted exactly", async () => {
@@ -130,9 +162,14 @@ async function paddingAcrossReads(size: number, writes: number[][]): Promise<voi
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.doesNotMatch(log, /LikesServer1 5|Invalid data|junk/);
-  assert.match(log, / LikesServer3 23 Total 23\n.* LikesServer2 7 Total 30\n.*Stopped by SIGTERM with total 30\n$/s);
+  const entries = primaryEntries(primary.log);
+  assert.ok(!entries.some((e) => e.kind === "invalid" || (e.kind === "like" && e.server === 1 && e.likes === 5)));
+  const at23 = entries.findIndex((e) => isDeepStrictEqual(e, like(3, 23, 23)));
+  assert.ok(
+    at23 >= 0 && entries.slice(at23 + 1).some((e) => isDeepStrictEqual(e, like(2, 7, 30))),
+    JSON.stringify(entries),
+  );
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 30 });
 }
 
 Deno.test("the padding of a 1024-byte buffer sent in two writes is dropped, tail and all, until the next message", async () => {
@@ -159,7 +196,9 @@ Deno.test("with --quiet-end off, a newline-less message waits for its NUL or EOF
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.match(await Deno.readTextFile(primary.log), / LikesServer1 5 Total 5\n.*Stopped by SIGTERM with total 5\n$/s);
+  const entries = primaryEntries(primary.log);
+  assert.ok(entries.slice(0, -1).some((e) => isDeepStrictEqual(e, like(1, 5, 5))), JSON.stringify(entries));
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 5 });
 });
 
 Deno.test("a reset connection never completes a seed-era message; a clean half-close does", async () => {
@@ -188,10 +227,10 @@ Deno.test("a reset connection never completes a seed-era message; a clean half-c
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.equal(log.match(/ Invalid data "LikesServer3 23" \(incomplete\) from 127\.0\.0\.1:\d+\n/g)?.length, 1);
-  assert.equal(log.match(/ LikesServer3 23 Total 23\n/g)?.length, 1);
-  assert.match(log, /Stopped by SIGTERM with total 23\n$/);
+  const entries = primaryEntries(primary.log);
+  assert.equal(invalid(entries, "LikesServer3 23", "incomplete").length, 1);
+  assert.equal(entries.filter((e) => isDeepStrictEqual(e, like(3, 23, 23))).length, 1);
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 23 });
 });
 
 Deno.test("a dribbled message is never ended by a quiet period, and is logged as incomplete when it idles out", async () => {
@@ -212,9 +251,9 @@ Deno.test("a dribbled message is never ended by a quiet period, and is logged as
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, / Invalid data "LikesServer1 4" \(incomplete\) from 127\.0\.0\.1:\d+\n/);
-  assert.match(log, /Stopped by SIGTERM with total 0\n$/);
+  const entries = primaryEntries(primary.log);
+  assert.ok(invalid(entries, "LikesServer1 4", "incomplete").length > 0, JSON.stringify(entries));
+  assert.deepEqual(entries.at(-1), { kind: "stopped", signal: "SIGTERM", total: 0 });
 });
 
 for (const kind of SEED_PRIMARY_KINDS) {
@@ -231,16 +270,18 @@ for (const kind of SEED_PRIMARY_KINDS) {
       });
       const run = await done;
       assert.equal(run.code, 0, run.status + run.stderr);
-      assert.equal(run.status.match(/LikesServer\d ended status 0 \(success\)/g)?.length, 3, run.status);
+      const cleanEnds = statusEntries(run.status)
+        .filter((e) => e.kind === "child ended" && e.server < 10 && e.code === 0 && e.success && !e.hung);
+      assert.equal(cleanEnds.length, 3, run.status);
       let answered = 0;
       let sent = 0;
       for (let id = 0; id < 3; id++) {
-        const log = await Deno.readTextFile(`${logDir}/LikesServer${id}`);
-        for (const m of log.matchAll(/^\S+ LikesServer\d+ (\d+) answered "(.*)" seq=\d+$/gm)) {
-          answered += Number(m[1]);
+        for (const e of likesServerEntries(await Deno.readTextFile(`${logDir}/LikesServer${id}`))) {
+          if (e.kind !== "answered") continue;
+          answered += e.likes;
           sent++;
           // Logged as received, NUL padding trimmed, and not interpreted.
-          assert.ok(["ACK", "1", "Received likes count", "Likes received"].includes(m[2]), m[2]);
+          assert.ok(["ACK", "1", "Received likes count", "Likes received"].includes(e.reply), e.reply);
         }
       }
       assert.ok(sent > 0, "some likes were sent");
@@ -265,11 +306,18 @@ Deno.test("in plain mode a connection reset before the reply is a failure: logge
     });
     const run = await done;
     assert.equal(run.code, 1, run.status + run.stderr);
-    assert.match(run.status, /LikesServer0 "error: message seq=1 may or may not have been counted: .*reset/);
-    assert.match(run.status, /LikesServer0 ended status 1 \(failure\)/);
-    const log = await Deno.readTextFile(`${logDir}/LikesServer0`);
-    assert.match(log, /^\S+ LikesServer0 \d+ unknown seq=1 \(.*reset.*\)$/m);
-    assert.doesNotMatch(log, / answered | 0 seq=/);
+    const status = statusEntries(run.status);
+    assert.ok(
+      status.some((e) =>
+        e.kind === "child error" && e.server === 0 &&
+        /^error: message seq=1 may or may not have been counted: .*reset/.test(e.text)
+      ),
+      run.status,
+    );
+    assert.ok(failed(status, 0), run.status);
+    const log = likesServerEntries(await Deno.readTextFile(`${logDir}/LikesServer0`));
+    assert.ok(log.some((e) => e.kind === "unknown" && e.server === 0 && e.seq === 1 && e.why.includes("reset")));
+    assert.ok(!log.some((e) => e.kind === "answered" || e.kind === "acked"), JSON.stringify(log));
     assert.equal(model.messages(), 1, "sent once: the primary may have counted it");
   } finally {
     await model.close();
@@ -283,11 +331,15 @@ Deno.test("in the default protocol a LikesServer stops at a reply that is not 0 
     const { done } = spawnParent(logDir, { ...FAST, servers: 1, port: model.port });
     const run = await done;
     assert.equal(run.code, 1);
-    assert.match(
+    const status = statusEntries(run.status);
+    assert.ok(
+      status.some((e) =>
+        e.kind === "child error" && e.server === 0 &&
+        /^error: 127\.0\.0\.1:\d+ answered "ACK", not 0 or 1: .*--protocol plain\)$/.test(e.text)
+      ),
       run.status,
-      /LikesServer0 "error: 127\.0\.0\.1:\d+ answered \\"ACK\\", not 0 or 1: .*--protocol plain\)"/,
     );
-    assert.match(run.status, /LikesServer0 ended status 1 \(failure\)/);
+    assert.ok(failed(status, 0), run.status);
     assert.equal(model.messages(), 1, "the like was sent once: it may have been counted");
   } finally {
     await model.close();
