@@ -4,26 +4,9 @@
  * load generator as ours, speaking RESP. The server's CPU time and memory come
  * from its own INFO, not from /proc, so the bench needs no -A.
  */
-import { sleep } from "../common/sleep.ts";
+import { RedisServer as RedisServerProcess } from "../launch/redis_server.ts";
 
 export type Appendfsync = "everysec" | "always";
-
-/** Why the comparison cannot run, or undefined when redis-server is installed. */
-export async function redisMissing(): Promise<string | undefined> {
-  for (const program of ["redis-server"]) {
-    try {
-      const { success } = await new Deno.Command(program, { args: ["--version"], stdout: "null", stderr: "null" })
-        .output();
-      if (!success) return `${program} --version failed`;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        return `${program} is not installed (apt-get install redis-server)`;
-      }
-      throw error;
-    }
-  }
-  return undefined;
-}
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -69,14 +52,6 @@ export async function redisCommand(port: number, command: string): Promise<strin
   }
 }
 
-async function ping(port: number): Promise<boolean> {
-  try {
-    return await redisCommand(port, "PING") === "PONG";
-  } catch {
-    return false;
-  }
-}
-
 /** The `field:value` lines of an INFO reply (section headers and blank lines skipped). */
 export function parseRedisInfo(text: string): Map<string, string> {
   const fields = new Map<string, string>();
@@ -118,7 +93,7 @@ export interface RedisOptions {
   workDir: string;
   /** @default {"everysec"} */
   appendfsync?: Appendfsync;
-  /** How long to wait for it to answer PING (ms). @default {10000} */
+  /** How long to wait for it to be ready (ms). @default {10000} */
   deadlineMs?: number;
 }
 
@@ -136,53 +111,26 @@ export interface RedisServer {
  * Starts a fresh redis-server: its own temp dir under `workDir`, an ephemeral
  * port on 127.0.0.1, the append-only file on with `appendfsync`, no snapshots.
  *
- * @throws {Error} When it does not answer PING by the deadline (it is then stopped)
+ * @throws {Error} When it is not ready by the deadline (it is then killed)
  */
 export async function startRedis(options: RedisOptions): Promise<RedisServer> {
   const { workDir, appendfsync = "everysec", deadlineMs = 10_000 } = options;
   const dir = await Deno.makeTempDir({ dir: workDir, prefix: "redis_" });
-  const port = freePort();
-  const server = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      appendfsync,
-      "--save",
-      "",
-      "--daemonize",
-      "no",
-      "--logfile",
-      `${dir}/redis.log`,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      server.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await server.status;
-    await Deno.remove(dir, { recursive: true });
-  };
+  let server;
   try {
-    const started = Date.now();
-    while (!await ping(port)) {
-      if (Date.now() - started > deadlineMs) {
-        throw new Error(`redis-server did not answer PING on port ${port} within ${deadlineMs}ms`);
-      }
-      await sleep(20);
-    }
+    server = await RedisServerProcess.start({ dir, port: freePort(), appendfsync, deadlineMs });
   } catch (error) {
-    await stop();
+    await Deno.remove(dir, { recursive: true });
     throw error;
   }
-  return { port, appendfsync, use: () => readRedisUse(port), stop };
+  const { port } = server;
+  return {
+    port,
+    appendfsync,
+    use: () => readRedisUse(port),
+    async stop() {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -19,7 +19,8 @@ import {
   type SideResult,
   summarise,
 } from "./report.ts";
-import { type Appendfsync, redisMissing, startRedis } from "./redis.ts";
+import { type Appendfsync, startRedis } from "./redis.ts";
+import { redisServerMissing } from "../launch/redis_server.ts";
 import type { LoadProtocol } from "./load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "./load_process.ts";
 import { measureReplay } from "./replay.ts";
@@ -250,7 +251,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     runs,
     cells: [],
   };
-  const missing = redis ? await redisMissing() : undefined;
+  const missing = redis ? await redisServerMissing() : undefined;
   if (missing) progress(`Redis comparison skipped: ${missing}`);
   const modes: Durability[] = durability === "both" ? ["normal", "fsync"] : [durability];
   const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";

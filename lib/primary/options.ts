@@ -1,4 +1,5 @@
 /** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
+import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import type { Durability } from "./store.ts";
 
@@ -64,7 +65,7 @@ export const primaryDefaults = {
   port: 4242,
   log: "/tmp/PrimaryLikesLog",
   state: "/tmp/PrimaryLikes.db",
-  maxLikes: 42,
+  maxLikes: DEFAULT_MAX_LIKES,
   durability: "normal",
   reset: false,
   http: "127.0.0.1:4243",

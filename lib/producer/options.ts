@@ -1,4 +1,5 @@
 /** A LikesServer's flags; the parent passes each of them on to its children. */
+import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
 import { formatDuration } from "../common/duration.ts";
 import { MAX_SERVER_ID } from "../protocol/names.ts";
@@ -46,7 +47,7 @@ export const likesServerDefaults = {
   duration: 300_000,
   minInterval: 1000,
   maxInterval: 5000,
-  maxLikes: 42,
+  maxLikes: DEFAULT_MAX_LIKES,
   host: "127.0.0.1",
   port: 4242,
   logDir: "/tmp",

@@ -41,6 +41,9 @@ export interface Invalid {
 
 export type Message = Like | Auth | Invalid;
 
+/** The most likes one message may carry unless configured otherwise: the original's 42. */
+export const DEFAULT_MAX_LIKES = 42;
+
 /** Limits the parser enforces. */
 export interface ParseOptions {
   /** Highest accepted like count. @default {42} */
@@ -189,7 +192,7 @@ export function parseMessage(line: Uint8Array, options: ParseOptions = {}): Mess
  * lines in place in its read buffer without a view per line.
  */
 export function parseMessageAt(bytes: Uint8Array, start: number, end: number, options: ParseOptions = {}): Message {
-  const { maxLikes = 42, producerIds } = options;
+  const { maxLikes = DEFAULT_MAX_LIKES, producerIds } = options;
   if (startsWith(bytes, start, end, AUTH)) {
     if (end > start && bytes[end - 1] === CR) end--;
     if (end - start === AUTH.length) return invalid("empty token");
