@@ -16,7 +16,7 @@
  * its reply; replies come back in order, so a ring of send times per
  * connection pairs them up.
  */
-import { closeQuietly, writeAll, writeDecimal } from "../common/io.ts";
+import { closeQuietly, concatBytes, writeAll, writeDecimal } from "../common/io.ts";
 import { LatencyHistogram } from "./report.ts";
 import { likesServerName } from "../protocol/names.ts";
 
@@ -84,13 +84,7 @@ export function respCommand(args: string[]): Uint8Array {
   const head = encoder.encode(`*${parts.length}\r\n`);
   const pieces = [head];
   for (const part of parts) pieces.push(encoder.encode(`$${part.length}\r\n`), part, encoder.encode("\r\n"));
-  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
+  return concatBytes(pieces);
 }
 
 /** Counters shared by every connection of one run; the window is fixed before the first write. */

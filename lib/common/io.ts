@@ -85,3 +85,14 @@ export function writeDecimal(out: Uint8Array, at: number, value: number, digits 
   } while (value > 0);
   return end;
 }
+
+/** The bytes of `parts`, one after another, in a new array. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   abortable,
   closeQuietly,
+  concatBytes,
   decimalDigits,
   isTimeout,
   writeAll,
@@ -126,4 +127,12 @@ Deno.test("writeDecimal() writes integers as `${value}` does, up to the largest 
     assert.equal(decimalDigits(value), String(value).length);
     assert.equal(new TextDecoder().decode(out.subarray(0, end + 1)), `..${value}.`);
   }
+});
+
+Deno.test("concatBytes() joins parts in order, empty ones included", () => {
+  assert.deepEqual(
+    concatBytes([new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array([3])]),
+    new Uint8Array([1, 2, 3]),
+  );
+  assert.deepEqual(concatBytes([]), new Uint8Array(0));
 });

@@ -11,7 +11,7 @@ import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { startPrimary } from "../support/primary.ts";
 import { exchange, readAll, readReplies } from "../support/client.ts";
 import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
-import { closeQuietly } from "../../lib/common/io.ts";
+import { closeQuietly, concatBytes } from "../../lib/common/io.ts";
 import { createRandom } from "../../lib/common/random.ts";
 
 const MAX_LINE = 1024;
@@ -30,16 +30,6 @@ const key = (bytes: Uint8Array) => {
   for (const b of bytes) text += String.fromCharCode(b);
   return text;
 };
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 // ---- The oracle: what the protocol (lib/protocol/message.ts's header) says, written apart from the primary.
 
@@ -216,7 +206,7 @@ class Traffic {
     if (this.chance(0.2)) {
       parts.push(notPadding(this.chance(0.5) ? fromLatin1(this.plain()) : this.bytes(this.int(200), false)));
     }
-    return concat(parts);
+    return concatBytes(parts);
   }
 }
 
@@ -336,7 +326,11 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
     }
     for (let i = 0; i < MEGABYTE_SESSIONS; i++) {
       const before = fromLatin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
-      const stream = concat([before, notPadding(traffic.bytes(1 << 20, false)), fromLatin1(`\nLikesServer1 40\n`)]);
+      const stream = concatBytes([
+        before,
+        notPadding(traffic.bytes(1 << 20, false)),
+        fromLatin1(`\nLikesServer1 40\n`),
+      ]);
       sentBytes += stream.length;
       const { replies: expected, cut } = judge(stream, account);
       assert.ok(cut);
