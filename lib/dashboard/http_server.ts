@@ -367,12 +367,16 @@ export async function startHttp(
   // connections before they are seen: the listener probe below must be seen.
   const open = new Set<Socket>();
   const probes = new Map<number, () => void>();
+  const recentPeers: number[] = [];
   server.on("connection", (socket: Socket) => {
     const probe = probes.get(socket.remotePort ?? -1);
     if (probe) {
       socket.destroy();
       return probe();
     }
+    // A probe may be accepted before its prober learns its own port: remember recent peers.
+    recentPeers.push(socket.remotePort ?? -1);
+    if (recentPeers.length > RECENT_PEERS) recentPeers.shift();
     if (open.size >= maxConnections) return socket.destroy();
     open.add(socket);
     socket.once("close", () => open.delete(socket));
@@ -411,7 +415,9 @@ export async function startHttp(
       return;
     }
     const local = probe.localAddr.port;
-    const taken = new Promise<boolean>((resolve) => probes.set(local, () => resolve(true)));
+    const taken = recentPeers.includes(local)
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => probes.set(local, () => resolve(true)));
     const accepted = await abortable(taken, AbortSignal.timeout(PROBE_DEADLINE)).catch(() => false);
     probes.delete(local);
     closeQuietly(probe);
@@ -462,5 +468,7 @@ const LISTEN_ERRORS: Record<string, string> = {
 
 /** Pause before listening again after a failure (ms). */
 const RESTART_DELAY = 1000;
+/** Peers remembered so that a probe accepted before it was registered still counts. */
+const RECENT_PEERS = 64;
 /** Time an accepting listener has to take the probe (ms): generous, the machine may be busy. */
 const PROBE_DEADLINE = 3000;
