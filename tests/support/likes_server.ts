@@ -26,17 +26,6 @@ export function spawnLikesServer(
   return { process, done };
 }
 
-/** Waits, with a deadline, until `path` holds text matching `pattern`; returns the text. */
-export async function untilFileMatches(path: string, pattern: RegExp, deadline = 15_000): Promise<string> {
-  const end = Date.now() + deadline;
-  while (true) {
-    const text = await Deno.readTextFile(path).catch(() => "");
-    if (pattern.test(text)) return text;
-    if (Date.now() > end) throw new Error(`${path} did not match ${pattern} within ${deadline}ms: ${text}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** True while `pid` is a live process (a zombie counts as ended). */
 export function isRunning(pid: number): boolean {
   try {

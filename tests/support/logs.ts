@@ -28,3 +28,26 @@ export function likesServerEntries(text: string): LikesServerLogEntry[] {
 export function statusEntries(text: string): StatusLogEntry[] {
   return lines(text).map((line) => timed("ParentProcessStatus", line, parseStatusLine(line)));
 }
+
+/**
+ * Polls the log at `path` until one of its entries, as `read` parses them, is
+ * `found`; returns them all. A line still being written reads as not there yet.
+ */
+export async function untilEntry<T>(
+  path: string,
+  read: (text: string) => T[],
+  found: (entry: T) => boolean,
+  deadline = 15_000,
+): Promise<T[]> {
+  const end = Date.now() + deadline;
+  while (true) {
+    const text = await Deno.readTextFile(path).catch(() => "");
+    let entries: T[] = [];
+    try {
+      entries = read(text);
+    } catch { /* a line cut short mid-write */ }
+    if (entries.some(found)) return entries;
+    if (Date.now() > end) throw new Error(`${path} had no such entry within ${deadline}ms: ${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -6,9 +6,12 @@ import assert from "node:assert/strict";
 import { audit } from "../../lib/tools/audit.ts";
 import { startPrimary } from "../support/primary.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
-import { isRunning, spawnLikesServer, untilFileMatches } from "../support/likes_server.ts";
+import { isRunning, spawnLikesServer } from "../support/likes_server.ts";
 import { tempDir } from "../support/temp.ts";
-import { likesServerEntries, statusEntries } from "../support/logs.ts";
+import { likesServerEntries, statusEntries, untilEntry } from "../support/logs.ts";
+import type { LikesServerLogEntry } from "../../lib/formats/likes_server_log.ts";
+
+const connectError = (e: LikesServerLogEntry) => e.kind === "send error" && e.phase === "connect";
 import { exchange, readReplies } from "../support/client.ts";
 import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
 
@@ -47,7 +50,11 @@ Deno.test({
           ...["--id", "0", "--port", String(primary.port), "--log-dir", dir, "--duration", "1500ms"],
           ...["--retry-for", "60s", "--max-likes", "5", ...FAST],
         ]);
-        await untilFileMatches(`${dir}/LikesServer0`, /reply error: The primary answered "1 storage error"/);
+        await untilEntry(
+          `${dir}/LikesServer0`,
+          likesServerEntries,
+          (e) => e.kind === "send error" && e.phase === "reply" && e.message.includes('answered "1 storage error"'),
+        );
         await Deno.remove(filler);
         const run = await within(60_000, "the LikesServer's end", done);
         assert.equal(run.code, 0, run.stderr);
@@ -67,7 +74,7 @@ Deno.test("a LikesServer stopped by a signal while its like is unacknowledged ex
   const { process, done } = spawnLikesServer([
     ...["--id", "0", "--port", String(freePort()), "--log-dir", dir, "--retry-for", "60s", ...FAST],
   ]);
-  await untilFileMatches(`${dir}/LikesServer0`, /connect error: /);
+  await untilEntry(`${dir}/LikesServer0`, likesServerEntries, connectError);
   process.kill("SIGTERM");
   const run = await within(30_000, "the LikesServer's end", done);
   assert.equal(run.code, 1, run.stderr);
@@ -100,7 +107,7 @@ Deno.test("the parent reports as failed a LikesServer stopped while holding an u
     ...["--port", String(freePort()), "--servers", "2", "--stagger", "10ms", "--retry-for", "60s", ...FAST],
   ]);
   // Both hold a like they could not deliver when the stop comes.
-  for (const id of [0, 1]) await untilFileMatches(`${dir}/LikesServer${id}`, /connect error: /);
+  for (const id of [0, 1]) await untilEntry(`${dir}/LikesServer${id}`, likesServerEntries, connectError);
   process.kill("SIGTERM");
   const run = await within(30_000, "the parent's end", done);
   assert.equal(run.code, 1, run.status);
@@ -202,8 +209,12 @@ Deno.test("the parent kills a LikesServer hung past its deadline and counts it f
       ...["--port", String(primary.port), "--servers", "1", "--duration", "3s", "--retry-for", "500ms"],
       ...["--reply-timeout", "200ms", "--hang-grace", "1s", ...FAST],
     ]);
-    const status = await untilFileMatches(`${dir}/ParentProcessStatus`, /LikesServer0 started pid=\d+/);
-    pid = statusEntries(status).flatMap((e) => e.kind === "child started" && e.server === 0 ? [e.pid] : [])[0];
+    const status = await untilEntry(
+      `${dir}/ParentProcessStatus`,
+      statusEntries,
+      (e) => e.kind === "child started" && e.server === 0,
+    );
+    pid = status.flatMap((e) => e.kind === "child started" && e.server === 0 ? [e.pid] : [])[0];
     Deno.kill(pid, "SIGSTOP");
     const run = await within(30_000, "the parent's end", done).catch((error) => {
       process.kill("SIGKILL");
