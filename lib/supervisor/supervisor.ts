@@ -39,7 +39,7 @@ export async function supervise(options: ParentOptions, status: LineLog, stop: A
 
   for (let id = 0; id < options.servers && !stop.aborted; id++) {
     if (id > 0 && !await sleep(options.stagger, stop)) break;
-    finished.push(launch(id, options, status, running, stop));
+    finished.push(launch(id, options, status, running));
   }
   const results = await Promise.all(finished);
   stop.removeEventListener("abort", stopAll);
@@ -51,7 +51,6 @@ async function launch(
   options: ParentOptions,
   status: LineLog,
   running: Map<number, Deno.ChildProcess>,
-  stop: AbortSignal,
 ): Promise<ChildResult> {
   const seed = options.seed === undefined ? undefined : deriveSeed(options.seed, id);
   const started = performance.now();
@@ -96,8 +95,9 @@ async function launch(
   const how = signal ? { signal } : { code };
   // A LikesServer catches stop signals before it sends anything, so one that a
   // stop signal killed was still starting (a Ctrl-C reaches the whole process
-  // group at once): it gave up no like, and while we stop that is a clean stop.
-  const stoppedStarting = stop.aborted && (signal === "SIGINT" || signal === "SIGTERM");
+  // group at once, often before it reaches us): it gave up no like, which is
+  // a clean stop, as for one that caught the signal with every like answered.
+  const stoppedStarting = signal === "SIGINT" || signal === "SIGTERM";
   const success = !hung && (code === 0 || stoppedStarting);
   status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success, hung, ms }));
   return { id, code: signal ? undefined : code, signal, ms, hung, success };

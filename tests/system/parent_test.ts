@@ -163,6 +163,7 @@ Deno.test("a Ctrl-C that kills a LikesServer still starting is a clean stop, not
       pid = started?.kind === "child started" ? started.pid : 0;
       return pid > 0;
     });
+    // As a terminal's Ctrl-C may: the child first, its parent a moment later.
     Deno.kill(pid, "SIGINT");
     process.kill("SIGINT");
     const run = await done;
