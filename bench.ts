@@ -7,8 +7,7 @@
  * targets as pass/miss marks. Runs with least privilege: see benchGrants() in
  * lib/launch/permissions.ts. How to run and read it: docs/performance.md.
  */
-import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { formatDuration } from "./lib/common/duration.ts";
+import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
 import {
   type Cell,
@@ -71,7 +70,12 @@ const defaults: BenchFlags = {
 const specs: FlagSpecs<BenchFlags> = {
   connections: { help: "Run one cell: connections (producers)", arg: "N", parse: parse.integer(1, 100_000) },
   pipeline: { help: "Run one cell: messages in flight per connection", arg: "N", parse: parse.integer(1, 100_000) },
-  matrix: { help: "Cells to run, CxP separated by commas, or none", arg: "CELLS", parse: parseMatrix },
+  matrix: {
+    help: "Cells to run, CxP separated by commas, or none",
+    arg: "CELLS",
+    parse: parseMatrix,
+    format: formatMatrix,
+  },
   duration: { help: "Measured time per run", arg: "DURATION", parse: parse.duration },
   warmup: { help: "Unmeasured load before each run", arg: "DURATION", parse: parse.duration },
   durability: {
@@ -108,24 +112,16 @@ const specs: FlagSpecs<BenchFlags> = {
   json: { help: "Where to write the result as JSON (default: <work-dir>/result.json)", arg: "FILE", parse: parse.path },
 };
 
+const HELP = {
+  usage: "deno task bench [flags]",
+  description:
+    "Benchmarks a real primary beside the empty Deno server and, with --redis, Redis, all driven by one load\n" +
+    "process, in both durability modes; then start-up replay. See docs/performance.md.",
+};
+
 runProgram("bench", async () => {
-  const flags = parseFlags(Deno.args, specs, defaults);
-  if (!flags) {
-    console.log(helpText(
-      "deno task bench [flags]",
-      "Benchmarks a real primary beside the empty Deno server and, with --redis, Redis, all driven by one load\n" +
-        "process, in both durability modes; then start-up replay. See docs/performance.md.",
-      specs,
-      defaults,
-      (key, value) =>
-        key === "matrix"
-          ? formatMatrix(value as Cell[])
-          : key === "duration" || key === "warmup"
-          ? formatDuration(value as number)
-          : String(value),
-    ));
-    return 0;
-  }
+  const flags = parseProgramFlags(Deno.args, HELP, specs, defaults);
+  if (!flags) return 0;
   const single = flags.connections !== undefined || flags.pipeline !== undefined;
   const report = await runBench({
     matrix: single ? [{ connections: flags.connections ?? 1, pipeline: flags.pipeline ?? 1 }] : flags.matrix,

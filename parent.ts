@@ -4,27 +4,28 @@
  * its exit status, and every error it reported. Exit code 0 when every
  * LikesServer succeeded, else 1.
  */
-import { helpText, parseFlags, runProgram } from "./lib/common/cli.ts";
-import { LineLog } from "./lib/common/line_log.ts";
-import { checkIntervals, formatPrimaries, showDefault } from "./lib/producer/options.ts";
-import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
+import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
+import { LineLog, LogOpenError } from "./lib/common/line_log.ts";
+import { checkIntervals, formatPrimaries } from "./lib/producer/options.ts";
+import { hangDeadline, parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { supervise } from "./lib/supervisor/supervisor.ts";
-import { formatDuration } from "./lib/common/duration.ts";
+import { checkGrants } from "./lib/launch/grant_check.ts";
+import { checkGrantablePath, parentGrants } from "./lib/launch/permissions.ts";
+import { formatStatusEntry } from "./lib/formats/status_log.ts";
+
+const HELP = {
+  usage: "deno task parent [flags]",
+  description: "ParentProcess: launches the LikesServers and records how each one ran.",
+};
 
 runProgram("parent", async () => {
-  const options = parseFlags(Deno.args, parentSpecs, parentDefaults);
-  if (!options) {
-    console.log(helpText(
-      "deno task parent [flags]",
-      "ParentProcess: launches the LikesServers and records how each one ran.",
-      parentSpecs,
-      parentDefaults,
-      showDefault,
-    ));
-    return 0;
-  }
+  const options = parseProgramFlags(Deno.args, HELP, parentSpecs, parentDefaults);
+  if (!options) return 0;
   checkIntervals(options);
+  checkGrantablePath("log-dir", options.logDir);
+  // Only its own: each LikesServer is a deno process of its own, granted by its command line.
+  if (!checkGrants("parent", "parent.ts", parentGrants(options), Deno.args)) return 2;
 
   // On SIGINT/SIGTERM the children are stopped, and their ends still recorded.
   // Caught from here on, so that a signal during start-up is never the default kill.
@@ -39,25 +40,29 @@ runProgram("parent", async () => {
   try {
     status = LineLog.open(statusPath, { echo: true });
   } catch (error) {
-    console.error(`parent: Cannot open ${statusPath}: ${(error as Error).message}`);
-    return 1;
+    throw error instanceof LogOpenError ? new ProgramError(error.message, { cause: error }) : error;
   }
-  status.line(
-    `ParentProcess started pid=${Deno.pid}: ${options.servers} LikesServers, one every ${
-      formatDuration(options.stagger)
-    }, each for ${formatDuration(options.duration)}, ${
-      options.primaries ? `primaries ${formatPrimaries(options.primaries)}` : `primary ${options.host}:${options.port}`
-    }`,
-  );
+  status.line(formatStatusEntry({
+    kind: "parent started",
+    pid: Deno.pid,
+    servers: options.servers,
+    stagger: options.stagger,
+    duration: options.duration,
+    hungAfter: hangDeadline(options),
+    // With --primaries, the comma-separated list (one word, as the format reads it).
+    primary: options.primaries ? formatPrimaries(options.primaries) : `${options.host}:${options.port}`,
+  }));
 
-  stopRequested.then((signal) => status.line(`ParentProcess stopping on ${signal}`));
+  stopRequested.then((signal) => status.line(formatStatusEntry({ kind: "parent stopping", signal })));
   const results = await supervise(options, status, stop.signal);
-  const succeeded = results.filter((r) => r.code === 0).length;
+  const succeeded = results.filter((r) => r.success).length;
   const failed = options.servers - succeeded;
-  status.line(
-    `ParentProcess finished: ${succeeded} of ${results.length} LikesServers succeeded` +
-      (results.length < options.servers ? `, ${options.servers - results.length} not started` : ""),
-  );
+  status.line(formatStatusEntry({
+    kind: "parent finished",
+    succeeded,
+    launched: results.length,
+    notStarted: options.servers - results.length,
+  }));
   status.close();
   return failed === 0 ? 0 : 1;
 });

@@ -3,6 +3,7 @@
  * gets it acknowledged, then all stay connected and quiet. With all of them
  * open the primary's memory is read, and a new producer must still be served.
  */
+import { abortable, closeQuietly, isTimeout, writeAll } from "../common/io.ts";
 import type { IdleResult } from "./report.ts";
 
 export interface IdleOptions {
@@ -42,7 +43,7 @@ async function likeOnce(
   port: number,
   line: string,
   deadlineMs: number,
-  abandon: Promise<never> = new Promise<never>(() => {}),
+  abandon?: AbortSignal,
 ): Promise<[Deno.TcpConn, string]> {
   let conn: Deno.TcpConn | undefined;
   let gaveUp = false;
@@ -50,9 +51,7 @@ async function likeOnce(
     conn = await Deno.connect({ hostname: "127.0.0.1", port });
     // A connect that completes after we gave up is closed, not leaked.
     if (gaveUp) throw new Error("connected after giving up");
-    const bytes = encoder.encode(line);
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+    await writeAll(conn, encoder.encode(line));
     const buffer = new Uint8Array(64);
     let reply = "";
     while (!reply.includes("\n")) {
@@ -64,26 +63,15 @@ async function likeOnce(
     }
     return [conn, reply.slice(0, reply.indexOf("\n"))] as [Deno.TcpConn, string];
   })();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply within ${deadlineMs}ms`)), deadlineMs);
-  });
+  const deadline = AbortSignal.timeout(deadlineMs);
   try {
-    return await Promise.race([attempt, timeout, abandon]);
+    return await abortable(attempt, abandon ? AbortSignal.any([deadline, abandon]) : deadline);
   } catch (error) {
     gaveUp = true;
     attempt.catch(() => {}).finally(() => closeQuietly(conn));
     closeQuietly(conn);
-    throw error;
-  } finally {
-    clearTimeout(timer);
+    throw isTimeout(error) ? new Error(`no reply within ${deadlineMs}ms`) : error;
   }
-}
-
-function closeQuietly(conn: Deno.Conn | undefined): void {
-  try {
-    conn?.close();
-  } catch { /* closed already */ }
 }
 
 /** EMFILE (or ENFILE) from a syscall, as Deno words it. */
@@ -124,15 +112,13 @@ export async function checkIdleConnections(
   // The first failure stops the opening. Connections still waiting for their
   // reply get a moment to have it, then are given up rather than each waiting
   // out its deadline (a primary out of descriptors leaves them unaccepted).
-  let giveUp = (_: Error) => {};
+  const abandon = new AbortController();
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
-  const abandon = new Promise<never>((_, reject) => giveUp = reject);
-  abandon.catch(() => {/* each waiting opener sees it */});
   const opener = async () => {
     while (next < count && error === undefined) {
       const i = next++;
       try {
-        const [conn, reply] = await likeOnce(port, `LikesServer1 1 idle${i} 1\n`, replyDeadlineMs, abandon);
+        const [conn, reply] = await likeOnce(port, `LikesServer1 1 idle${i} 1\n`, replyDeadlineMs, abandon.signal);
         if (reply !== "0") {
           closeQuietly(conn);
           throw new Error(`idle${i} was answered ${JSON.stringify(reply)}`);
@@ -142,7 +128,10 @@ export async function checkIdleConnections(
         if (error === undefined) {
           outOfFiles = isOutOfFiles(e) || primaryOutOfFiles();
           error = `connection ${i + 1} failed: ${(e as Error).message}`;
-          graceTimer = setTimeout(() => giveUp(new Error("given up after an earlier connection failed")), GRACE_MS);
+          graceTimer = setTimeout(
+            () => abandon.abort(new Error("given up after an earlier connection failed")),
+            GRACE_MS,
+          );
         }
       }
     }

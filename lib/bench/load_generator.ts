@@ -16,7 +16,9 @@
  * its reply; replies come back in order, so a ring of send times per
  * connection pairs them up.
  */
+import { closeQuietly, concatBytes, writeAll, writeDecimal } from "../common/io.ts";
 import { LatencyHistogram } from "./report.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 /** What the load speaks: the likes line protocol, or Redis RESP (`INCRBY`). */
 export type LoadProtocol = "likes" | "resp";
@@ -73,18 +75,6 @@ const READ_SIZE = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes `value` in decimal at `at`; returns the position after it. */
-function writeUint(out: Uint8Array, at: number, value: number): number {
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  let i = at + digits;
-  do {
-    out[--i] = ZERO + value % 10;
-    value = Math.floor(value / 10);
-  } while (value > 0);
-  return at + digits;
-}
-
 /**
  * A command as a RESP array of bulk strings, the form every Redis client
  * sends: `*<n>\r\n` then `$<length>\r\n<bytes>\r\n` per argument.
@@ -94,13 +84,7 @@ export function respCommand(args: string[]): Uint8Array {
   const head = encoder.encode(`*${parts.length}\r\n`);
   const pieces = [head];
   for (const part of parts) pieces.push(encoder.encode(`$${part.length}\r\n`), part, encoder.encode("\r\n"));
-  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
+  return concatBytes(pieces);
 }
 
 /** Counters shared by every connection of one run; the window is fixed before the first write. */
@@ -145,9 +129,7 @@ class Producer {
   }
 
   close(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
   }
 
   /** Fills the pipeline, then refills it as replies arrive until the window ends and all are answered. */
@@ -179,15 +161,14 @@ class Producer {
     } else {
       for (let i = 0; i < count; i++) {
         out.set(prefix, at);
-        at = writeUint(out, at + prefix.length, ++this.#seq);
+        at = writeDecimal(out, at + prefix.length, ++this.#seq);
         out[at++] = NEWLINE;
       }
     }
     const now = performance.now();
     for (let i = 0; i < count; i++) ring[(this.#oldest + this.#inFlight + i) % ring.length] = now;
     this.#inFlight += count;
-    let written = 0;
-    while (written < at) written += await this.#conn.write(out.subarray(written, at));
+    await writeAll(this.#conn, out.subarray(0, at));
   }
 
   /** Takes the complete reply lines in `chunk`; returns how many there were. */
@@ -283,7 +264,7 @@ export async function generateLoad(port: number, options: LoadOptions = {}): Pro
       const resp = protocol === "resp";
       const prefix = resp
         ? respCommand(["INCRBY", "likes", String(likes)])
-        : encoder.encode(`LikesServer${server} ${likes} ${producerPrefix}${i} `);
+        : encoder.encode(`${likesServerName(server)} ${likes} ${producerPrefix}${i} `);
       producers.push(new Producer(conn, run, prefix, pipeline, resp));
     }
     const start = performance.now();

@@ -9,6 +9,7 @@
 import { primaryGrants } from "../launch/permissions.ts";
 import { launchPrimary } from "../launch/primary_process.ts";
 import { median, type ReplayResult, replayTargets } from "./report.ts";
+import { formatPrimaryLine } from "../formats/primary_log.ts";
 
 const encoder = new TextEncoder();
 
@@ -16,18 +17,6 @@ const encoder = new TextEncoder();
 const PRODUCERS = 10;
 /** Lines that share a time stamp, as the lines of one committed batch do. */
 const BATCH_LINES = 1000;
-
-/**
- * One accepted like line, in the primary's log format:
- * `<time> LikesServer<N> <likes> Total <total> producer=<id> seq=<seq>`.
- */
-export function likeLine(
-  time: Date,
-  like: { server: number; likes: number; total: number; producer: string; seq: number },
-): string {
-  return `${time.toISOString()} LikesServer${like.server} ${like.likes} Total ${like.total} ` +
-    `producer=${like.producer} seq=${like.seq}\n`;
-}
 
 /** What writeReplayLog() wrote. */
 export interface ReplayLog {
@@ -58,7 +47,10 @@ export async function writeReplayLog(path: string, lines: number): Promise<Repla
         const k = i % PRODUCERS;
         const likes = 1 + i % 3;
         total += likes;
-        text += likeLine(time, { server: k, likes, total, producer: `${prefix}${k}`, seq: ++seqs[k] });
+        text += formatPrimaryLine(
+          { kind: "like", server: k, likes, duplicate: false, total, producer: `${prefix}${k}`, seq: ++seqs[k] },
+          time,
+        );
       }
       const chunk = encoder.encode(text);
       let written = 0;

@@ -19,13 +19,16 @@ import {
   type SideResult,
   summarise,
 } from "./report.ts";
-import { type Appendfsync, redisMissing, startRedis } from "./redis.ts";
+import { type Appendfsync, startRedis } from "./redis.ts";
+import { redisServerMissing } from "../launch/redis_server.ts";
 import type { LoadProtocol } from "./load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "./load_process.ts";
 import { measureReplay } from "./replay.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/store.ts";
+import { type PrimaryOptions, primarySpecs } from "../primary/options.ts";
+import { toFlags } from "../common/cli.ts";
 
 /** Where the bench keeps its temp state and its JSON unless told otherwise; its task may write only here. */
 export const DEFAULT_WORK_DIR = "/tmp/likes-bench";
@@ -110,7 +113,7 @@ interface BenchPrimary {
   dir: string;
 }
 
-async function startBenchPrimary(workDir: string, args: string[]): Promise<BenchPrimary> {
+async function startBenchPrimary(workDir: string, settings: Partial<PrimaryOptions>): Promise<BenchPrimary> {
   const dir = await Deno.makeTempDir({ dir: workDir, prefix: "primary_" });
   const options = {
     host: "127.0.0.1",
@@ -118,22 +121,11 @@ async function startBenchPrimary(workDir: string, args: string[]): Promise<Bench
     http: "127.0.0.1:0",
     log: `${dir}/PrimaryLikesLog`,
     state: `${dir}/PrimaryLikes.db`,
+    ...settings,
   };
   try {
     const primary = await launchPrimary({
-      args: [
-        "--host",
-        options.host,
-        "--port",
-        String(options.port),
-        "--http",
-        options.http,
-        "--log",
-        options.log,
-        "--state",
-        options.state,
-        ...args,
-      ],
+      args: toFlags(primarySpecs, options),
       grants: primaryGrants(options),
       // A LIKES_TOKEN set for the real system would make this primary ask for an AUTH the load does not send.
       env: { LIKES_TOKEN: "" },
@@ -161,7 +153,7 @@ interface Target {
 }
 
 async function ourTarget(workDir: string, durability: Durability): Promise<Target> {
-  const started = await startBenchPrimary(workDir, ["--durability", durability]);
+  const started = await startBenchPrimary(workDir, { durability });
   const { port, httpPort } = started.primary;
   return {
     port,
@@ -259,7 +251,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     runs,
     cells: [],
   };
-  const missing = redis ? await redisMissing() : undefined;
+  const missing = redis ? await redisServerMissing() : undefined;
   if (missing) progress(`Redis comparison skipped: ${missing}`);
   const modes: Durability[] = durability === "both" ? ["normal", "fsync"] : [durability];
   const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";
@@ -338,14 +330,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   if (idleConnections > 0) {
     progress(`Idle check: opening ${idleConnections} producer connections...`);
     // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
-    const started = await startBenchPrimary(workDir, [
-      "--durability",
-      modes[0],
-      "--max-connections",
-      String(idleConnections + 100),
-      "--idle-timeout",
-      "10m",
-    ]);
+    const started = await startBenchPrimary(workDir, {
+      durability: modes[0],
+      maxConnections: idleConnections + 100,
+      idleTimeout: 10 * 60_000,
+    });
     const { primary } = started;
     try {
       // Nothing here raises `ulimit -n`: under a low one the check opens what

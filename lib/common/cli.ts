@@ -4,14 +4,40 @@
  * path for usage errors (exit code 2, one line on stderr).
  */
 import { parseArgs } from "node:util";
-import { parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
+
+/**
+ * An error the operator can act on (a file that cannot be opened, a port in
+ * use): `runProgram()` prints it as one line, `<program>: <message>`, and
+ * exits with its code, instead of a stack trace.
+ */
+export class ProgramError extends Error {
+  /** The exit code. @default {1} */
+  readonly exitCode: number;
+  constructor(message: string, options?: ErrorOptions & { exitCode?: number }) {
+    super(message, options);
+    this.name = "ProgramError";
+    this.exitCode = options?.exitCode ?? 1;
+  }
+}
 
 /** Thrown for a bad command line; the program prints it and exits with code 2. */
-export class UsageError extends Error {
+export class UsageError extends ProgramError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(message, { ...options, exitCode: 2 });
     this.name = "UsageError";
   }
+}
+
+/**
+ * Prints `<program>: <message>` on stderr (pointing to --help for a usage
+ * error) and returns the exit code for `error`: its own for a ProgramError,
+ * else 1.
+ */
+export function reportError(program: string, error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`${program}: ${message}${error instanceof UsageError ? " (see --help)" : ""}`);
+  return error instanceof ProgramError ? error.exitCode : 1;
 }
 
 /** How one flag is read. */
@@ -22,6 +48,11 @@ export interface FlagSpec<T> {
   arg?: string;
   /** Turns the flag's text into its value; absent for a boolean switch. */
   parse?: (text: string) => T;
+  /**
+   * Turns a value back into text that `parse` reads as the same value, for
+   * `--help` and `toFlags()`. @default {String, or a duration's own text for `parse.duration`}
+   */
+  format?: (value: T) => string;
 }
 
 export type FlagSpecs<O> = { [K in keyof O]: FlagSpec<O[K]> };
@@ -29,6 +60,49 @@ export type FlagSpecs<O> = { [K in keyof O]: FlagSpec<O[K]> };
 /** `maxLikes` → `max-likes` */
 export function flagName(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** True for a flag whose value is a duration in ms (written `5m`, `250ms`). */
+export function isDuration(spec: Pick<FlagSpec<unknown>, "parse">): boolean {
+  const read = spec.parse as unknown;
+  return read === parse.duration || read === parse.positiveDuration || read === parse.durationOrOff;
+}
+
+/** A duration as `parse.duration` reads it back exactly: `5m` when that is exact, else in ms. */
+function durationText(ms: number): string {
+  const text = formatDuration(ms);
+  try {
+    if (parseDuration(text) === ms) return text;
+  } catch { /* a form only people read, such as 1m30s */ }
+  return `${ms}ms`;
+}
+
+/** A flag's value as its text on a command line. */
+function formatValue(spec: FlagSpec<unknown>, value: unknown): string {
+  if (spec.format) return spec.format(value);
+  if ((spec.parse as unknown) === parse.durationOrOff && value === 0) return "off";
+  return isDuration(spec) ? durationText(value as number) : String(value);
+}
+
+/**
+ * The command line that `parseFlags()` reads back as `options`: the reverse
+ * of the parser. Flags whose value is undefined, and switches that are off,
+ * are left out, so that a partial `options` gives just the flags it sets.
+ * Each flag is one `--name=value` argument, which keeps values that start
+ * with `-` (a negative number) from being read as flags.
+ */
+export function toFlags<O extends object>(specs: FlagSpecs<O>, options: Partial<O>): string[] {
+  const args: string[] = [];
+  for (const [key, spec] of Object.entries(specs) as [keyof O & string, FlagSpec<unknown>][]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!spec.parse) {
+      if (value) args.push(`--${flagName(key)}`);
+      continue;
+    }
+    args.push(`--${flagName(key)}=${formatValue(spec, value)}`);
+  }
+  return args;
 }
 
 /**
@@ -81,13 +155,12 @@ export function helpText<O extends object>(
   description: string,
   specs: FlagSpecs<O>,
   defaults: O,
-  show: (key: keyof O, value: unknown) => string = (_key, value) => String(value),
 ): string {
   const rows = (Object.entries(specs) as [keyof O & string, FlagSpec<unknown>][]).map(
     ([key, spec]) => {
       const left = `  --${flagName(key)}${spec.arg ? ` ${spec.arg}` : ""}`;
       const value = defaults[key];
-      const fallback = value === undefined || value === false ? "" : ` (default: ${show(key, value)})`;
+      const fallback = value === undefined || value === false ? "" : ` (default: ${formatValue(spec, value)})`;
       return [left, `${spec.help}${fallback}`];
     },
   );
@@ -103,19 +176,44 @@ export function helpText<O extends object>(
   ].join("\n");
 }
 
+/** What a program says about itself in `--help`. */
+export interface ProgramHelp {
+  /** After `Usage: `, e.g. `deno task primary [flags]`. */
+  usage: string;
+  /** One line on what the program does. */
+  description: string;
+}
+
 /**
- * Runs a program's `main`, turning a UsageError into one line on stderr and
- * exit code 2. Other errors are left to propagate: they are bugs, and Deno's
- * stack trace with exit code 1 is the right report for them.
+ * `parseFlags()` for a program's own command line: on `--help` it prints the
+ * help text and returns undefined, for the program to exit 0.
+ *
+ * @throws {UsageError} As parseFlags() does
+ */
+export function parseProgramFlags<O extends object>(
+  args: string[],
+  help: ProgramHelp,
+  specs: FlagSpecs<O>,
+  defaults: O,
+): O | undefined {
+  const options = parseFlags(args, specs, defaults);
+  if (!options) console.log(helpText(help.usage, help.description, specs, defaults));
+  return options;
+}
+
+/**
+ * Runs a program's `main`, turning a ProgramError (a UsageError among them)
+ * into one line on stderr and its exit code. Other errors are left to
+ * propagate: they are bugs, and Deno's stack trace with exit code 1 is the
+ * right report for them.
  */
 export async function runProgram(name: string, main: () => Promise<number>): Promise<never> {
   let code: number;
   try {
     code = await main();
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${name}: ${error.message} (see --help)`);
-    code = 2;
+    if (!(error instanceof ProgramError)) throw error;
+    code = reportError(name, error);
   }
   Deno.exit(code);
 }
@@ -134,6 +232,16 @@ export const parse = {
   },
   duration(text: string): number {
     return parseDuration(text);
+  },
+  /** A duration above zero. */
+  positiveDuration(text: string): number {
+    const ms = parseDuration(text);
+    if (ms <= 0) throw new RangeError(`Expected a duration above zero, got ${JSON.stringify(text)}`);
+    return ms;
+  },
+  /** A duration, or `off` for 0: for a feature that a zero duration turns off. */
+  durationOrOff(text: string): number {
+    return text === "off" ? 0 : parseDuration(text);
   },
   port(text: string): number {
     return parse.integer(0, 65535)(text);

@@ -26,12 +26,16 @@ export function createPrivateFile(path: string): void {
  * Opens a private file safely: creates it as createPrivateFile does, opens it,
  * then checks that what was opened is still the file at `path` (not a symlink
  * or another file swapped in between the check and the open) with no other
- * hard link. Truncation, when asked, happens only after those checks.
+ * hard link, and takes an exclusive lock when asked. Truncation, when asked,
+ * happens only after those checks.
  *
  * @throws {Error} When any check fails; nothing has been written then
  */
-export function openPrivateFile(path: string, options: { append?: boolean; truncate?: boolean } = {}): Deno.FsFile {
-  const { append = true, truncate = false } = options;
+export function openPrivateFile(
+  path: string,
+  options: { append?: boolean; truncate?: boolean; lock?: boolean } = {},
+): Deno.FsFile {
+  const { append = true, truncate = false, lock = false } = options;
   createPrivateFile(path);
   const file = Deno.openSync(path, append ? { read: true, append: true } : { read: true, write: true });
   try {
@@ -42,6 +46,8 @@ export function openPrivateFile(path: string, options: { append?: boolean; trunc
     }
     // Another name for the same file could be a link an attacker made to a file of ours.
     if ((opened.nlink ?? 1) > 1) throw new Error(`refusing ${path}: it has ${opened.nlink} hard links`);
+    // Locked before truncating: a second writer must not wipe the first one's file on its way to failing.
+    if (lock && !file.tryLockSync(true)) throw new Error(`${path} is in use by another process`);
     if (truncate) file.truncateSync(0);
     return file;
   } catch (error) {

@@ -13,3 +13,14 @@ export function untilSignal(): Promise<StopSignal> {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => resolve(signal));
   });
 }
+
+/**
+ * Resolves when `input` ends (EOF or an error): a child whose stdin is a pipe
+ * held by its parent learns so that the parent is gone, however it died
+ * (kill -9 included, which no signal handler of the parent can report).
+ */
+export async function untilEndOfInput(input: ReadableStream<Uint8Array>): Promise<void> {
+  try {
+    for await (const _chunk of input) { /* nothing is sent: only the end matters */ }
+  } catch { /* a broken pipe is an end too */ }
+}

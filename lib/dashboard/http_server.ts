@@ -6,16 +6,28 @@
  *   /events        Server-Sent Events: the stats JSON once a second
  *   /api/stats     the same JSON, once
  *   /metrics       Prometheus text exposition
- *   /healthz       200 while accepting likes with a writable store, else 503
+ *   /healthz       200 while accepting likes with working storage, else 503 and the reason
  *   /uplot.js, /uplot.css  the chart library, served from here so the page works offline
+ *
+ * A request whose Host is neither a loopback name nor the configured host is
+ * answered 421 (DNS rebinding).
+ *
+ * Served over node:http rather than Deno.serve, which has no connection cap
+ * and no header or idle timeout: idle or slow HTTP clients must not hold the
+ * descriptors the likes port needs.
  */
 import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { gzipSync } from "node:zlib";
 import uplotCss from "uplot/dist/uPlot.min.css" with { type: "text" };
 import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
 import page from "./dashboard.html" with { type: "text" };
 import { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import type { Stats } from "../primary/stats.ts";
+import { likesServerName } from "../protocol/names.ts";
+import { abortable, closeQuietly } from "../common/io.ts";
+import { sleep } from "../common/sleep.ts";
 
 export interface HttpSources {
   stats: Stats;
@@ -23,8 +35,8 @@ export interface HttpSources {
   total: () => number;
   /** True while the TCP side accepts producers. */
   accepting: () => boolean;
-  /** True while the store commits. */
-  storeHealthy: () => boolean;
+  /** What is wrong with storage (a failed log or checkpoint write, a deleted log); undefined when nothing. */
+  problem: () => string | undefined;
 }
 
 export interface HttpOptions {
@@ -34,12 +46,26 @@ export interface HttpOptions {
   streamInterval?: number;
   /** LikesServers a live update carries at most, the busiest ones. @default {200} */
   streamServers?: number;
+  /**
+   * HTTP connections open at once (live streams included); more are closed as
+   * soon as accepted. Far below the likes port's cap and the usual descriptor
+   * limit, so that HTTP clients leave descriptors for producers. @default {64}
+   */
+  maxConnections?: number;
+  /** Time a client has from connecting (or from its last response) to send complete request headers (ms). @default {10000} */
+  headerTimeout?: number;
+  /** Close a keep-alive connection with no request for this long (ms). @default {30000} */
+  idleTimeout?: number;
+  /** Time between two checks that the listener still accepts (ms). @default {1000} */
+  probeInterval?: number;
 }
 
 export interface HttpServer {
   addr: Deno.NetAddr;
   /** Live streams open now. */
   readonly streams: number;
+  /** HTTP connections open now. */
+  readonly connections: number;
   /** Ends the live streams, then waits for the other requests to finish. */
   shutdown(): Promise<void>;
 }
@@ -67,7 +93,7 @@ export function statsJson(sources: HttpSources, now = Date.now(), maxServers = I
     connectionsOpen: stats.connectionsOpen,
     serverCount: stats.servers.size,
     servers: servers.sort((a, b) => a[0] - b[0]).map(([id, s]) => ({
-      name: `LikesServer${id}`,
+      name: likesServerName(id),
       ...s,
       connected: s.connections > 0,
     })),
@@ -108,7 +134,11 @@ const PAGE_HEADERS = {
 };
 const LIBRARY_HEADERS = { ...COMMON_HEADERS, "cache-control": "public, max-age=31536000, immutable" };
 
-// Deno.serve does not compress here, so assets go out pre-compressed to clients that take gzip.
+// Deno.serve compresses only when asked (its automaticCompression option, or
+// DENO_SERVE_AUTOMATIC_COMPRESSION=1), and then again on every request. The
+// assets never change, so they are gzipped once at start-up at the highest
+// level and sent as they are to clients that take gzip; a response that
+// already has a Content-Encoding is one Deno never compresses again.
 const ACCEPTS_GZIP = /(?:^|,)\s*(?:gzip|\*)\s*(?:,|$|;\s*q=(?!0(?:\.0*)?\s*(?:,|$)))/;
 
 function serveAsset(request: Request, asset: Asset, headers: Record<string, string>): Response {
@@ -206,15 +236,51 @@ class EventStreams {
   }
 }
 
-/** Serves HTTP on `hostname:port` until shutdown. */
-export function startHttp(
+/** Loopback names a browser on this machine may send as Host. */
+const LOOPBACK_HOST = /^(?:localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
+
+/**
+ * True when `host` (a Host header, port included) names this server: a
+ * loopback name or the configured host. Anything else is a page on another
+ * origin that had its name resolved to us (DNS rebinding) to read the stats.
+ */
+export function isAllowedHost(host: string | null, configured: string): boolean {
+  if (host === null) return false;
+  const name = host.replace(/:\d+$/, "").toLowerCase();
+  const own = configured.toLowerCase();
+  return LOOPBACK_HOST.test(name) || name === own || name === `[${own}]`;
+}
+
+/**
+ * Serves HTTP on `hostname:port` until shutdown.
+ *
+ * @throws {Error} When it cannot listen
+ */
+export async function startHttp(
   hostname: string,
   port: number,
   sources: HttpSources,
   options: HttpOptions = {},
-): HttpServer {
-  const { maxStreams = 100, streamInterval = 1000, streamServers = 200 } = options;
-  for (const [name, value] of Object.entries({ maxStreams, streamInterval, streamServers })) {
+): Promise<HttpServer> {
+  const {
+    maxStreams = 100,
+    streamInterval = 1000,
+    streamServers = 200,
+    maxConnections = 64,
+    headerTimeout = 10_000,
+    idleTimeout = 30_000,
+    probeInterval = 1000,
+  } = options;
+  const limits = {
+    maxStreams,
+    streamInterval,
+    streamServers,
+    maxConnections,
+    headerTimeout,
+    idleTimeout,
+    probeInterval,
+  };
+  for (const [name, value] of Object.entries(limits)) {
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(`Cannot start the HTTP server: ${name} must be a positive integer, got ${value}`);
     }
@@ -226,6 +292,7 @@ export function startHttp(
   let stopping = false;
 
   const handler = (request: Request): Response | Promise<Response> => {
+    if (!isAllowedHost(request.headers.get("host"), hostname)) return text("Misdirected request: unknown Host\n", 421);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text("Method not allowed\n", 405, { allow: "GET, HEAD" });
     }
@@ -245,51 +312,163 @@ export function startHttp(
       case "/metrics":
         return text(formatMetrics(sources.stats, sources.total()), 200, { "content-type": METRICS_CONTENT_TYPE });
       case "/healthz": {
-        const ok = sources.accepting() && sources.storeHealthy();
-        return text(ok ? "ok\n" : "unhealthy\n", ok ? 200 : 503);
+        const problem = sources.problem();
+        if (problem !== undefined) return text(`unhealthy: ${problem}\n`, 503);
+        return sources.accepting() ? text("ok\n", 200) : text("unhealthy: not accepting likes\n", 503);
       }
       default:
         return text("Not found\n", 404);
     }
   };
 
-  let server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
-  const addr = server.addr;
-  // Deno.serve gives up for good when accept fails (out of file descriptors,
-  // say, while a flood of producers holds them): the dashboard is then served
-  // anew on the same address, instead of the error taking the primary down.
-  let retry: ReturnType<typeof setTimeout> | undefined;
-  const watch = (current: Deno.HttpServer<Deno.NetAddr>) => {
-    current.finished.catch((error: Error) => {
-      if (stopping) return;
-      console.error(`HTTP server stopped, serving again in ${RESTART_DELAY}ms: ${error.message}`);
-      retry = setTimeout(restart, RESTART_DELAY);
-    });
-  };
-  const restart = () => {
-    if (stopping) return;
+  // node:http hands over its own request and response: the handler above
+  // stays in Fetch terms, and this carries a Response back, streams included.
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    }
+    // The URL's authority is not the client's Host: that one is judged from the headers.
+    const url = new URL(req.url ?? "/", "http://dashboard.invalid");
+    const response = await handler(new Request(url, { method: req.method, headers }));
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    if (req.method === "HEAD" || response.body === null) {
+      await response.body?.cancel();
+      res.end();
+      return;
+    }
+    const reader = response.body.getReader();
+    res.on("close", () => reader.cancel().catch(() => {}));
     try {
-      server = Deno.serve({ hostname, port: addr.port, onListen: () => {} }, handler);
-      watch(server);
-    } catch (error) {
-      console.error(`HTTP server cannot listen yet, trying again in ${RESTART_DELAY}ms: ${(error as Error).message}`);
-      retry = setTimeout(restart, RESTART_DELAY);
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        // A client that does not read holds the stream back (the live stream then skips updates).
+        if (!res.write(value)) await new Promise((resolve) => res.once("drain", resolve).once("close", resolve));
+      }
+    } catch { /* the client went away */ }
+    res.end();
+  };
+
+  const server = createServer({
+    // Both run from the moment a connection is accepted (or a keep-alive
+    // response ends): a client dribbling its headers is cut off at the deadline.
+    headersTimeout: headerTimeout,
+    requestTimeout: headerTimeout,
+    keepAliveTimeout: idleTimeout,
+    // How often the header and request timeouts are checked: node's default is 30 s.
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headerTimeout / 4))),
+  }, (req, res) => {
+    serve(req, res).catch(() => res.destroy());
+  });
+  server.on("clientError", (_error: Error, socket: Socket) => socket.destroy());
+
+  // The cap is kept here rather than with server.maxConnections, which drops
+  // connections before they are seen: the listener probe below must be seen.
+  const open = new Set<Socket>();
+  const probes = new Map<number, () => void>();
+  const recentPeers: number[] = [];
+  server.on("connection", (socket: Socket) => {
+    const probe = probes.get(socket.remotePort ?? -1);
+    if (probe) {
+      socket.destroy();
+      return probe();
+    }
+    // A probe may be accepted before its prober learns its own port: remember recent peers.
+    recentPeers.push(socket.remotePort ?? -1);
+    if (recentPeers.length > RECENT_PEERS) recentPeers.shift();
+    if (open.size >= maxConnections) return socket.destroy();
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
+  });
+
+  const listen = (at: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(at, hostname.replace(/^\[(.*)\]$/, "$1"), () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  await listen(port).catch((error: NodeJS.ErrnoException) => {
+    // node words it `listen EADDRINUSE: address already in use 127.0.0.1:4243`: say it as the likes port does.
+    throw new Error(LISTEN_ERRORS[error.code ?? ""] ?? error.message, { cause: error });
+  });
+  server.on("error", (error: Error) => console.error(`HTTP server error: ${error.message}`));
+  const bound = server.address() as AddressInfo;
+  const addr: Deno.NetAddr = { transport: "tcp", hostname: bound.address, port: bound.port };
+
+  // In Deno 2.9, node:http's listener stops accepting for good, silently (no
+  // error event), once accept fails: out of descriptors, say, while a flood of
+  // producers holds them. So the server connects to itself now and then; a
+  // probe that connects but is never accepted means the listener is dead, and
+  // it listens anew on the same address. Connections already open are kept.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watch = async () => {
+    timer = undefined;
+    let probe: Deno.TcpConn;
+    try {
+      probe = await Deno.connect({ hostname: addr.hostname, port: addr.port });
+    } catch {
+      // No descriptor to probe with either: the same test is made again later.
+      if (!stopping) timer = setTimeout(watch, probeInterval);
+      return;
+    }
+    const local = probe.localAddr.port;
+    const taken = recentPeers.includes(local)
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => probes.set(local, () => resolve(true)));
+    const accepted = await abortable(taken, AbortSignal.timeout(PROBE_DEADLINE)).catch(() => false);
+    probes.delete(local);
+    closeQuietly(probe);
+    if (stopping) return;
+    if (!accepted) await relisten();
+    if (!stopping) timer = setTimeout(watch, probeInterval);
+  };
+  const relisten = async () => {
+    console.error("HTTP server stopped accepting, listening again on the same address");
+    server.close();
+    while (!stopping) {
+      try {
+        return await listen(addr.port);
+      } catch (error) {
+        console.error(`HTTP server cannot listen yet, trying again in ${RESTART_DELAY}ms: ${(error as Error).message}`);
+        await sleep(RESTART_DELAY);
+      }
     }
   };
-  watch(server);
+  timer = setTimeout(watch, probeInterval);
+
   return {
     addr,
     get streams() {
       return streams.size;
     },
+    get connections() {
+      return open.size;
+    },
     async shutdown() {
       stopping = true;
-      clearTimeout(retry);
+      clearTimeout(timer);
       streams.closeAll();
-      await server.shutdown().catch(() => {});
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
     },
   };
 }
 
-/** Pause before serving HTTP again after a failure (ms). */
+/** node's listen errors, worded as Deno words them for the likes port. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: "Address already in use",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  EACCES: "Permission denied",
+};
+
+/** Pause before listening again after a failure (ms). */
 const RESTART_DELAY = 1000;
+/** Peers remembered so that a probe accepted before it was registered still counts. */
+const RECENT_PEERS = 64;
+/** Time an accepting listener has to take the probe (ms): generous, the machine may be busy. */
+const PROBE_DEADLINE = 3000;

@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import { COMMIT_BUCKETS_MS, type Stats } from "../primary/stats.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 /** The Content-Type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -70,6 +71,8 @@ export function formatMetrics(stats: Stats, total: number, self: ProcessSnapshot
 
   out += family("likes_incomplete_messages_total", "counter", "Unfinished messages dropped as their connection ended.");
   out += sample("likes_incomplete_messages_total", stats.incomplete);
+  out += family("likes_padding_bytes_total", "counter", "Bytes dropped as seed-era buffer padding.");
+  out += sample("likes_padding_bytes_total", stats.paddingBytes);
 
   out += family("likes_connections_open", "gauge", "LikesServer connections open now.");
   out += sample("likes_connections_open", stats.connectionsOpen);
@@ -92,14 +95,14 @@ export function formatMetrics(stats: Stats, total: number, self: ProcessSnapshot
 
   const servers = [...stats.servers].sort((a, b) => a[0] - b[0]);
   out += family("likes_server_likes_total", "counter", "Likes accepted since start, per LikesServer.");
-  for (const [id, s] of servers) out += sample("likes_server_likes_total", s.likes, { server: `LikesServer${id}` });
+  for (const [id, s] of servers) out += sample("likes_server_likes_total", s.likes, { server: likesServerName(id) });
   out += family("likes_server_messages_total", "counter", "Messages since start, per LikesServer.");
   for (const [id, s] of servers) {
-    out += sample("likes_server_messages_total", s.messages, { server: `LikesServer${id}` });
+    out += sample("likes_server_messages_total", s.messages, { server: likesServerName(id) });
   }
   out += family("likes_server_connected", "gauge", "1 while a connection sending as this LikesServer is open.");
   for (const [id, s] of servers) {
-    out += sample("likes_server_connected", s.connections > 0 ? 1 : 0, { server: `LikesServer${id}` });
+    out += sample("likes_server_connected", s.connections > 0 ? 1 : 0, { server: likesServerName(id) });
   }
 
   out += family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");

@@ -1,12 +1,17 @@
 /**
  * The least privilege each program runs with, computed from its options.
  * The parent uses it to launch its children; the demo to launch the primary
- * and the parent; deno.json's tasks are these for the default options (a test
- * holds them to it); and `deno task command` prints them for other options.
+ * and the parent; deno.json's tasks are these for the default options
+ * (taskCommand() writes them, and a test holds deno.json to it); and each
+ * program, when it lacks a grant its flags need, prints the command with them
+ * (grant_check.ts).
  */
 import type { PrimaryOptions } from "../primary/options.ts";
 import { type LikesServerOptions, primaryAddresses } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
+import { UsageError } from "../common/cli.ts";
+import { likesServerName } from "../protocol/names.ts";
+import { parseRedisUrl } from "../primary/redis_store.ts";
 
 export interface Grants {
   net?: string[];
@@ -15,6 +20,22 @@ export interface Grants {
   env?: string[];
   sys?: string[];
   run?: string[];
+}
+
+/**
+ * Refuses a path that no --allow-read/--allow-write flag can name: Deno splits
+ * a grant's list at commas, so `/tmp/a,b` would grant `/tmp/a` and `b`, and
+ * the program would then fail on its first write. Checked by each program on
+ * its own path flags, so the mistake is one usage line up front (exit 2).
+ *
+ * @throws {UsageError} When `path` contains a comma
+ */
+export function checkGrantablePath(flag: string, path: string): void {
+  if (path.includes(",")) {
+    throw new UsageError(
+      `Invalid value for --${flag}: ${JSON.stringify(path)} contains a comma, which a permission grant cannot hold`,
+    );
+  }
 }
 
 /** `host:port` as --allow-net wants it (IPv6 in brackets). */
@@ -46,7 +67,7 @@ export function likesServerGrants(
   id: number,
   options: Pick<LikesServerOptions, "host" | "port" | "logDir"> & { primaries?: LikesServerOptions["primaries"] },
 ): Grants {
-  const log = `${options.logDir}/LikesServer${id}`;
+  const log = `${options.logDir}/${likesServerName(id)}`;
   const net = primaryAddresses(options).map(({ host, port }) => netAddress(host, port));
   return { net, read: [log], write: [log], env: [TOKEN_ENV] };
 }
@@ -56,20 +77,15 @@ export function parentGrants(options: { logDir: string }): Grants {
   return { read: [status], write: [status], env: [TOKEN_ENV], run: ["deno"] };
 }
 
-/** The audit reads the logs, and with `store` (the Redis of `--store redis://…`, parsed) reaches it for its total. */
+/** The audit reads the logs, and with `store` (`--store redis://…`) reaches that Redis for its total. */
 export function auditGrants(
-  options: {
-    logDir: string;
-    servers: number;
-    primaryLog?: string | readonly string[];
-    store?: { host: string; port: number };
-  },
+  options: { logDir: string; servers: number; primaryLog?: readonly string[]; store?: string },
 ): Grants {
-  const primaryLogs = options.primaryLog ?? `${options.logDir}/PrimaryLikesLog`;
-  const files = typeof primaryLogs === "string" ? [primaryLogs] : [...primaryLogs];
-  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/LikesServer${i}`);
+  const files = [...(options.primaryLog ?? [`${options.logDir}/PrimaryLikesLog`])];
+  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/${likesServerName(i)}`);
   if (options.store === undefined) return { read: files };
-  return { net: [netAddress(options.store.host, options.store.port)], read: files };
+  const { host, port } = parseRedisUrl(options.store);
+  return { net: [netAddress(host, port)], read: files };
 }
 
 /**
@@ -121,9 +137,23 @@ export function denoCommand(): string {
 /** The project root, for locating the scripts the programs launch. */
 const ROOT = new URL("../../", import.meta.url);
 
-/** The deno.json task command for `script` run with `grants`. */
-export function taskCommand(script: string, grants: Grants): string {
-  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script].join(" ");
+/** The absolute path of a project script such as `primary.ts`. */
+export function scriptPath(script: string): string {
+  return new URL(script, ROOT).pathname;
+}
+
+/** `word` as a POSIX shell reads it back: bare when safe, else in single quotes. */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The shell command that runs `script` with `grants` and `args`: the deno.json
+ * task for the default options, and what a program prints when it lacks a grant.
+ */
+export function taskCommand(script: string, grants: Grants, args: string[] = []): string {
+  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script, ...args].map(shellQuote).join(" ");
 }
 
 /**
@@ -139,7 +169,7 @@ export function launchArgs(script: string, grants: Grants | "all", args: string[
     "--no-prompt",
     `--config=${config}`,
     ...(grants === "all" ? ["-A"] : permissionFlags(grants)),
-    new URL(script, ROOT).pathname,
+    scriptPath(script),
     ...args,
   ];
 }

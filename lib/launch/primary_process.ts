@@ -3,6 +3,7 @@
  * one: launched with the given grants, its one ready line awaited with a
  * deadline, its output kept, and stopped by a signal.
  */
+import { abortable } from "../common/io.ts";
 import { denoCommand, type Grants, launchArgs } from "./permissions.ts";
 
 export interface LaunchOptions {
@@ -71,28 +72,23 @@ export async function launchPrimary(options: LaunchOptions = {}): Promise<Launch
   };
   const done = Promise.all([collect(process.stdout), ...(stderr === "piped" ? [collect(process.stderr)] : [])]);
   const exited = process.status.then(() => "exited" as const);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), deadlineMs));
+  const deadline = AbortSignal.timeout(deadlineMs);
   let ready: RegExpExecArray | null;
-  try {
-    while (!(ready = READY.exec(text))) {
-      const output = new Promise<"output">((resolve) => wake = () => resolve("output"));
-      const event = await Promise.race([output, exited, timeout]);
-      if (event === "timeout") {
-        try {
-          process.kill("SIGKILL");
-        } catch { /* exited meanwhile */ }
-        await process.status;
-        await done;
-        throw new Error(`Primary not ready within ${deadlineMs}ms: ${text}`);
-      }
-      if (event === "exited") {
-        await done;
-        throw new Error(`Primary exited before ready: ${text}`);
-      }
+  while (!(ready = READY.exec(text))) {
+    const output = new Promise<"output">((resolve) => wake = () => resolve("output"));
+    const event = await abortable(Promise.race([output, exited]), deadline).catch(() => "timeout" as const);
+    if (event === "timeout") {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* exited meanwhile */ }
+      await process.status;
+      await done;
+      throw new Error(`Primary not ready within ${deadlineMs}ms: ${text}`);
     }
-  } finally {
-    clearTimeout(timer);
+    if (event === "exited") {
+      await done;
+      throw new Error(`Primary exited before ready: ${text}`);
+    }
   }
   return {
     port: Number(ready[1]),

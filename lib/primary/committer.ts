@@ -1,25 +1,26 @@
 /**
  * Group commit. Connections hand in the messages of each chunk they read;
  * everything handed in during one event-loop turn, across all connections,
- * becomes one batch: applied to the ledger, written to the log, committed to
- * the store in one transaction, and only then answered. One commit per turn
- * instead of one per message is what makes durable ingestion fast.
- *
- * Commit path, in order:
- *   1. apply the batch to the in-memory ledger (dedupe, new total)
- *   2. append the batch's lines to the log (and fdatasync in fsync mode)
- *   3. commit total + dedupe state + the log's new length to SQLite
- *   4. answer the clients
- * A crash before 3 leaves log lines past the committed length: they were never
- * acknowledged, and start-up cuts them off. A failure in 2 or 3 rolls the
- * ledger back and answers `1 storage error`.
+ * becomes one batch, in three stages:
+ *   1. encode: apply the batch to the in-memory ledger (dedupe, new total)
+ *      and build its log lines
+ *   2. persist: one write() of the lines to the log, the commit record; in
+ *      fsync mode also one fdatasync, on a blocking thread, while the next
+ *      batch gathers (the more connections send, the more likes per sync)
+ *   3. answer: the clients of the batch, in order
+ * A failed write or sync rolls the ledger back, cuts the log back to the end
+ * of the last whole batch, and answers `1 storage error`: nothing counted.
+ * The checkpoint (SQLite) is written between batches, never on this path.
  */
 import { setImmediate } from "node:timers";
-import type { Durability, Store } from "./store.ts";
-import type { Ledger } from "./ledger.ts";
+import type { Durability } from "./store.ts";
+import type { BatchChanges, Ledger } from "./ledger.ts";
+import type { Checkpointer } from "./checkpointer.ts";
+import { Health } from "./health.ts";
 import type { LikesLog } from "./likes_log.ts";
 import type { Like } from "../protocol/message.ts";
 import type { Stats } from "./stats.ts";
+import { formatPrimaryLine, PrimaryLogWriter } from "../formats/primary_log.ts";
 
 /** A line that was not a valid message, with its data already escaped for the log. */
 export interface Rejected {
@@ -48,15 +49,32 @@ interface Submission {
 export interface CommitterOptions {
   /** @default {"normal"} */
   durability?: Durability;
+  /**
+   * fsync mode: how long a batch gathers after the previous sync before its
+   * own write and sync start, so that more connections share one sync (ms).
+   * @default {0}
+   */
+  commitDelay?: number;
+  /** Writes the checkpoint between batches when due. @default {undefined} */
+  checkpointer?: Checkpointer;
+  /** Told of failed and recovered writes. @default {new Health()} */
+  health?: Health;
+  /** Lines the log held when the committer took it over (for the checkpoint's line count). @default {0} */
+  lines?: number;
+}
+
+/** A batch between its stages. */
+interface Batch {
+  queue: Submission[];
+  changes: BatchChanges;
+  /** The log's size before the batch's lines. */
+  before: number;
+  now: number;
+  started: number;
+  lines: number;
 }
 
 const encoder = new TextEncoder();
-const SPACE = 0x20;
-const NEWLINE = 0x0a;
-const TOTAL = encoder.encode(" Total ");
-const DUPLICATE_TOTAL = encoder.encode(" Duplicate Total ");
-const PRODUCER = encoder.encode(" producer=");
-const SEQ = encoder.encode(" seq=");
 
 /**
  * The reply to a chunk whose likes were all accepted, the common case, is a
@@ -69,25 +87,7 @@ const ACCEPTED = 0;
 const DUPLICATE = 1;
 const INVALID = 2;
 const REPLY = 3;
-
-/** `LikesServer<N> ` by N, as bytes. */
-const SERVER_NAMES: Uint8Array[] = [];
-function serverName(n: number): Uint8Array {
-  return SERVER_NAMES[n] ??= encoder.encode(`LikesServer${n} `);
-}
-
-/** Producer ids seen lately, as bytes: encoding one is an op call, too slow to do per chunk. */
-const PRODUCER_BYTES = new Map<string, Uint8Array>();
-const PRODUCER_BYTES_MAX = 10_000;
-function producerBytes(id: string): Uint8Array {
-  let bytes = PRODUCER_BYTES.get(id);
-  if (bytes === undefined) {
-    if (PRODUCER_BYTES.size >= PRODUCER_BYTES_MAX) PRODUCER_BYTES.clear();
-    bytes = encoder.encode(id);
-    PRODUCER_BYTES.set(id, bytes);
-  }
-  return bytes;
-}
+const OUT_OF_ORDER = 4;
 
 function failedReply(entry: Entry): string {
   if (entry.kind === "reply") return `${entry.text}\n`;
@@ -101,109 +101,47 @@ function replyText(entries: Entry[], outcomes: Uint8Array, first: number): strin
     const outcome = outcomes[first + i];
     if (entry.kind === "reply") reply += `${entry.text}\n`;
     else if (entry.kind === "invalid") reply += `1 ${entry.reason}\n`;
+    else if (outcome === OUT_OF_ORDER) reply += "1 out of order\n";
     else reply += outcome === ACCEPTED ? "0\n" : "0 duplicate\n";
   }
   return reply;
 }
 
-/**
- * A batch's log lines, written as bytes straight into one reused buffer: no
- * string per line and no encode per batch. Text is copied char by char when
- * it is ASCII (it nearly always is: ids and escaped data are ASCII by
- * construction) and encoded as UTF-8 otherwise, so the bytes are exactly
- * those of the same lines built as strings.
- */
-class LineWriter {
-  #bytes = new Uint8Array(64 * 1024);
-  length = 0;
-
-  /** The lines written since the last reset, valid until the next write. */
-  get view(): Uint8Array {
-    return this.#bytes.subarray(0, this.length);
-  }
-
-  reset(): void {
-    this.length = 0;
-  }
-
-  #room(n: number): void {
-    if (this.length + n <= this.#bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + n));
-    grown.set(this.#bytes.subarray(0, this.length));
-    this.#bytes = grown;
-  }
-
-  byte(c: number): void {
-    this.#room(1);
-    this.#bytes[this.length++] = c;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.#room(b.length);
-    // A loop beats set()'s call overhead for the few bytes of a field.
-    if (b.length > 16) {
-      this.#bytes.set(b, this.length);
-      this.length += b.length;
-      return;
-    }
-    const out = this.#bytes;
-    let at = this.length;
-    for (let i = 0; i < b.length; i++) out[at++] = b[i];
-    this.length = at;
-  }
-
-  text(s: string): void {
-    this.#room(s.length);
-    const out = this.#bytes;
-    let at = this.length;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) return this.bytes(encoder.encode(s));
-      out[at++] = c;
-    }
-    this.length = at;
-  }
-
-  /** Writes a value as `${value}` would. */
-  value(value: number | undefined): void {
-    if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.text(`${value}`);
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    this.#room(digits);
-    const out = this.#bytes;
-    let at = this.length + digits;
-    this.length = at;
-    // 32-bit arithmetic, much faster, once the value fits.
-    while (value > 0x7fffffff) {
-      out[--at] = 0x30 + value % 10;
-      value = Math.floor(value / 10);
-    }
-    do {
-      out[--at] = 0x30 + value % 10;
-      value = (value / 10) | 0;
-    } while (value > 0);
-  }
-}
-
 export class Committer {
   readonly #ledger: Ledger;
-  readonly #store: Store;
   readonly #log: LikesLog;
   readonly #stats: Stats;
   readonly #fsync: boolean;
+  readonly #commitDelay: number;
+  readonly #checkpointer: Checkpointer | undefined;
+  readonly #health: Health;
   #queue: Submission[] = [];
   #scheduled = false;
+  /** A batch is between its write and its answers (fsync mode: its sync is running). */
+  #inFlight = false;
   #idle: (() => void)[] = [];
-  readonly #lines = new LineWriter();
+  #betweenBatches: (() => void)[] = [];
+  #refusing: string | undefined;
+  #lineCount: number;
+  readonly #lines = new PrimaryLogWriter();
   #outcomes = new Uint8Array(4096);
 
-  constructor(ledger: Ledger, store: Store, log: LikesLog, stats: Stats, options: CommitterOptions = {}) {
-    const { durability = "normal" } = options;
+  constructor(ledger: Ledger, log: LikesLog, stats: Stats, options: CommitterOptions = {}) {
+    const { durability = "normal", commitDelay = 0, checkpointer, health = new Health(), lines = 0 } = options;
+    if (!(commitDelay >= 0)) throw new RangeError(`Cannot commit: commitDelay must be >= 0, got ${commitDelay}`);
     this.#ledger = ledger;
-    this.#store = store;
     this.#log = log;
     this.#stats = stats;
     this.#fsync = durability === "fsync";
+    this.#commitDelay = commitDelay;
+    this.#checkpointer = checkpointer;
+    this.#health = health;
+    this.#lineCount = lines;
+  }
+
+  /** Lines in the log, as far as this committer wrote them. */
+  get lines(): number {
+    return this.#lineCount;
   }
 
   /**
@@ -217,104 +155,136 @@ export class Committer {
 
   #enqueue(submission: Submission): void {
     this.#queue.push(submission);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      // setImmediate runs after this turn's I/O callbacks, so every
-      // connection that had data this turn joins the batch (setTimeout(0)
-      // would cost ~2 ms here).
-      setImmediate(() => this.#flush());
-    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    // setImmediate runs after this turn's I/O callbacks, so every connection
+    // that had data this turn joins the batch (setTimeout(0) costs ~2 ms here).
+    if (this.#fsync && this.#commitDelay > 0) setTimeout(() => this.#flush(), this.#commitDelay);
+    else setImmediate(() => this.#flush());
   }
 
   /** Resolves when everything submitted so far has been answered. */
   drained(): Promise<void> {
-    if (!this.#scheduled) return Promise.resolve();
+    if (!this.#scheduled && !this.#inFlight) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /**
-   * Writes an event line (start, recovery, stop, a refused client) and commits
-   * the log's new length, so that recovery never cuts it off.
+   * Runs `fn` between batches (now, when no batch is in flight): for work that
+   * must see the ledger and the log agree, such as a checkpoint or expiry.
+   */
+  betweenBatches(fn: () => void): void {
+    if (!this.#inFlight) fn();
+    else this.#betweenBatches.push(fn);
+  }
+
+  /** Writes the checkpoint now, if one is configured (at a clean stop). */
+  checkpoint(all = false): boolean {
+    return this.#checkpointer?.write(this.#lineCount, all) ?? true;
+  }
+
+  /** While `reason` is set, likes are answered `1 storage error` and nothing is written. */
+  refuse(reason: string | undefined): void {
+    this.#refusing = reason;
+  }
+
+  /**
+   * Writes an event line (start, recovery, stop) between batches, synced in
+   * fsync mode.
+   *
+   * @throws {Error} When the log cannot be written
    */
   event(text: string): void {
-    this.#log.append(`${new Date().toISOString()} ${text}\n`);
+    this.#log.append(formatPrimaryLine({ kind: "event", text: text.replaceAll("\n", " ") }, new Date()));
     if (this.#fsync) this.#log.sync();
-    const total = this.#ledger.total;
-    this.#store.save({ total, touched: [], evicted: [] }, this.#log.mark);
+    this.#lineCount++;
   }
 
   #flush(): void {
+    this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    this.#scheduled = false;
+    if (queue.length === 0) return this.#afterBatch();
+    if (this.#refusing !== undefined) {
+      this.#fail(queue, this.#refusing);
+      return this.#afterBatch();
+    }
+    const batch = this.#encode(queue);
+    this.#persist(batch);
+  }
+
+  /** Stage 1: applies the batch to the ledger (left open) and builds its log lines. */
+  #encode(queue: Submission[]): Batch {
     const started = performance.now();
     const now = Date.now();
-    // Every line of the batch starts with the same time.
-    const stamp = encoder.encode(`${new Date(now).toISOString()} `);
     const ledger = this.#ledger;
     const lines = this.#lines;
     let count = 0;
     for (const { entries } of queue) count += entries.length;
     if (this.#outcomes.length < count) this.#outcomes = new Uint8Array(count * 2);
     const outcomes = this.#outcomes;
-    lines.reset();
+    // Every line of the batch starts with the same time.
+    lines.begin(new Date(now));
     ledger.begin();
     let k = 0;
+    let lineCount = 0;
     for (const { entries } of queue) {
       for (const entry of entries) {
         if (entry.kind === "reply") {
           outcomes[k++] = REPLY;
           continue;
         }
-        lines.bytes(stamp);
+        lineCount++;
         if (entry.kind === "invalid") {
-          // <time> Invalid data[ <data>] (<reason>) from <address>
-          lines.text("Invalid data ");
-          if (entry.data !== undefined) {
-            lines.text(entry.data);
-            lines.byte(SPACE);
-          }
-          lines.text(`(${entry.reason}) from ${entry.from}\n`);
+          lines.invalid(entry.data, entry.reason, entry.from);
           outcomes[k++] = INVALID;
           continue;
         }
-        // <time> LikesServer<N> <likes>[ Duplicate] Total <total>[ producer=<id> seq=<seq>]
-        const accepted = ledger.apply(entry, now) === "accepted";
-        lines.bytes(serverName(entry.server));
-        lines.value(entry.likes);
-        lines.bytes(accepted ? TOTAL : DUPLICATE_TOTAL);
-        lines.value(ledger.total);
-        if (!accepted || entry.producer !== undefined) {
-          lines.bytes(PRODUCER);
-          lines.bytes(producerBytes(String(entry.producer)));
-          lines.bytes(SEQ);
-          lines.value(entry.seq);
-        }
-        lines.byte(NEWLINE);
-        outcomes[k++] = accepted ? ACCEPTED : DUPLICATE;
+        const applied = ledger.apply(entry, now);
+        lines.like(entry.server, entry.likes, applied, ledger.total, entry.producer, entry.seq);
+        outcomes[k++] = applied === "accepted" ? ACCEPTED : applied === "duplicate" ? DUPLICATE : OUT_OF_ORDER;
       }
     }
-    const changes = ledger.changes();
-    const before = this.#log.mark.offset;
+    return { queue, changes: ledger.changes(), before: this.#log.size, now, started, lines: lineCount };
+  }
+
+  /** Stage 2: one write of the batch's lines (and, in fsync mode, one sync off the event loop). */
+  #persist(batch: Batch): void {
     try {
-      this.#log.append(lines.view);
-      if (this.#fsync) this.#log.sync();
-      this.#store.save(changes, this.#log.mark);
+      this.#log.append(this.#lines.view);
     } catch (error) {
-      ledger.rollback();
-      // The batch's lines must not stay in the log: no commit covers them.
-      this.#log.truncate(before);
-      console.error(`Commit failed, answering ${queue.length} chunks with errors: ${(error as Error).message}`);
-      for (const submission of queue) {
-        this.#stats.failed += submission.entries.length;
-        submission.resolve(encoder.encode(submission.entries.map(failedReply).join("")));
-      }
-      this.#wakeIdle();
-      return;
+      // append() has cut any part of the batch that reached the log.
+      return this.#failBatch(batch, error);
     }
-    ledger.commit(changes);
-    this.#stats.recordCommit(performance.now() - started);
-    k = 0;
+    if (!this.#fsync) return this.#answer(batch);
+    this.#inFlight = true;
+    this.#log.syncAsync().then(
+      () => this.#answer(batch),
+      (error) => {
+        // What the sync failed on cannot be trusted to be on disk: not counted, not kept.
+        try {
+          this.#log.truncate(batch.before);
+        } catch (cut) {
+          console.error(`primary: Cannot cut an unsynced batch from the log: ${(cut as Error).message}`);
+        }
+        this.#failBatch(batch, error);
+      },
+    );
+  }
+
+  /** Stage 3: the batch is committed; answer each submission in order. */
+  #answer(batch: Batch): void {
+    const { queue, changes, now } = batch;
+    this.#ledger.commit(changes);
+    this.#lineCount += batch.lines;
+    this.#health.ok("log");
+    this.#stats.recordCommit(performance.now() - batch.started);
+    const outcomes = this.#outcomes;
+    let k = 0;
     for (const submission of queue) {
       const { entries, resolve } = submission;
       const allAccepted = this.#recordStats(entries, outcomes, k, now);
@@ -325,7 +295,23 @@ export class Committer {
       }
       k += entries.length;
     }
-    this.#wakeIdle();
+    this.#afterBatch();
+  }
+
+  #failBatch(batch: Batch, error: unknown): void {
+    this.#ledger.rollback();
+    const reason = `Cannot write to the log ${this.#log.path}: ${(error as Error).message}`;
+    this.#health.fail("log", reason);
+    this.#fail(batch.queue, reason);
+    this.#afterBatch();
+  }
+
+  /** Answers every like of the queue `1 storage error`; nothing of it was counted (the health says why). */
+  #fail(queue: Submission[], _reason: string): void {
+    for (const submission of queue) {
+      this.#stats.failed += submission.entries.length;
+      submission.resolve(encoder.encode(submission.entries.map(failedReply).join("")));
+    }
   }
 
   /** Counts a submission's entries in the stats; returns whether all were accepted likes. */
@@ -337,12 +323,22 @@ export class Committer {
       const outcome = outcomes[first + i];
       if (outcome !== ACCEPTED) allAccepted = false;
       if (entry.kind === "invalid") stats.invalid++;
-      else if (entry.kind === "like") stats.recordLike(entry.server, entry.likes, outcome === DUPLICATE, now);
+      else if (entry.kind === "like") {
+        if (outcome === OUT_OF_ORDER) stats.failed++;
+        else stats.recordLike(entry.server, entry.likes, outcome === DUPLICATE, now);
+      }
     }
     return allAccepted;
   }
 
-  #wakeIdle(): void {
+  /** Between two batches: checkpoint and other deferred work, then the next batch or the idle waiters. */
+  #afterBatch(): void {
+    this.#inFlight = false;
+    const deferred = this.#betweenBatches;
+    this.#betweenBatches = [];
+    for (const fn of deferred) fn();
+    if (this.#checkpointer?.due()) this.#checkpointer.write(this.#lineCount);
+    this.#schedule();
     if (this.#scheduled) return;
     const idle = this.#idle;
     this.#idle = [];

@@ -1,6 +1,6 @@
 /** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
+import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
-import { formatDuration } from "../common/duration.ts";
 import type { Durability } from "./store.ts";
 
 export interface PrimaryOptions {
@@ -40,6 +40,24 @@ export interface PrimaryOptions {
   maxProducers: number;
   /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
   producerTtl: number;
+  /** Longest time between checkpoints while likes arrive (ms). @default {5000} */
+  checkpointEvery: number;
+  /** Most log bytes between checkpoints. @default {8388608} */
+  checkpointBytes: number;
+  /** fsync mode: time a batch gathers after the previous sync (ms). @default {0} */
+  commitDelay: number;
+  /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
+  logCheckEvery: number;
+  /**
+   * HTTP connections at once, live streams included. Kept far below
+   * --max-connections and the usual descriptor limit (1024): a reserve of
+   * descriptors for producers. @default {64}
+   */
+  httpMaxConnections: number;
+  /** Time an HTTP client has to send complete request headers. @default {10000} */
+  httpHeaderTimeout: number;
+  /** Close an HTTP keep-alive connection with no request for this long. @default {30000} */
+  httpIdleTimeout: number;
 }
 
 export const primaryDefaults = {
@@ -47,7 +65,7 @@ export const primaryDefaults = {
   port: 4242,
   log: "/tmp/PrimaryLikesLog",
   state: "/tmp/PrimaryLikes.db",
-  maxLikes: 42,
+  maxLikes: DEFAULT_MAX_LIKES,
   durability: "normal",
   reset: false,
   http: "127.0.0.1:4243",
@@ -61,6 +79,13 @@ export const primaryDefaults = {
   quietEnd: 200,
   maxProducers: 100_000,
   producerTtl: 86_400_000,
+  checkpointEvery: 5000,
+  checkpointBytes: 8 << 20,
+  commitDelay: 0,
+  logCheckEvery: 1000,
+  httpMaxConnections: 64,
+  httpHeaderTimeout: 10_000,
+  httpIdleTimeout: 30_000,
 } satisfies PrimaryOptions;
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
@@ -83,14 +108,18 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   host: { help: "Address to listen on for LikesServers", arg: "HOST", parse: parse.host },
   port: { help: "TCP port (0 picks a free one)", arg: "PORT", parse: parse.port },
   log: { help: "Human-readable log of every like and total", arg: "FILE", parse: parse.path },
-  state: { help: "SQLite state: total and dedupe", arg: "FILE", parse: parse.path },
+  state: {
+    help: "SQLite checkpoint of total and dedupe (the log is the commit record)",
+    arg: "FILE",
+    parse: parse.path,
+  },
   maxLikes: { help: "Most likes one message may carry", arg: "N", parse: parse.integer(0, 1_000_000) },
   durability: {
     help: "normal survives kill -9; fsync also survives power loss",
     arg: "MODE",
     parse: parse.oneOf("normal", "fsync"),
   },
-  reset: { help: "Start from a zero total, forgetting the stored state" },
+  reset: { help: "Start over from a zero total: a reset line in the log, every producer forgotten" },
   http: { help: "Dashboard and metrics address, or off", arg: "HOST:PORT", parse: httpAddress },
   token: {
     help: "Token producers must send (prefer $LIKES_TOKEN: flags show in ps)",
@@ -118,21 +147,73 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   quietEnd: {
     help: "End a newline-less message that parses complete after this quiet period, or off",
     arg: "DURATION",
-    parse: (text) => text === "off" ? 0 : parse.duration(text),
+    parse: parse.durationOrOff,
   },
   maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
   producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
+  checkpointEvery: {
+    help: "Longest time between checkpoints while likes arrive",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
+  checkpointBytes: { help: "Most log bytes between checkpoints", arg: "BYTES", parse: parse.integer(1, 2 ** 40) },
+  commitDelay: {
+    help: "fsync mode: wait this long after a sync for more likes to share the next (0: none)",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  logCheckEvery: {
+    help: "How often to check the log file was not deleted",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
+  httpMaxConnections: {
+    help: "HTTP connections at once, more are closed (keep far below --max-connections)",
+    arg: "N",
+    parse: parse.integer(1, 100_000),
+  },
+  httpHeaderTimeout: {
+    help: "Close an HTTP connection whose request headers take this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  httpIdleTimeout: {
+    help: "Close an HTTP keep-alive connection with no request this long",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
 };
 
-/** How a default reads in --help. */
-export function showPrimaryDefault(key: keyof PrimaryOptions, value: unknown): string {
-  if (key === "quietEnd" && value === 0) return "off";
-  return ["idleTimeout", "writeTimeout", "producerTtl", "quietEnd"].includes(key)
-    ? formatDuration(value as number)
-    : String(value);
-}
-
-/** True for addresses only this machine can reach. */
+/**
+ * True for names that claim to be loopback. A claim only: `127.lan` may
+ * resolve anywhere, so the address it resolves to is judged too (see
+ * isLoopbackAddress); a name failing this is refused without a lookup.
+ */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host.startsWith("127.") || host === "::1" || host === "[::1]";
+}
+
+/** True for an IP address only this machine can reach: 127.0.0.0/8, ::1, or 127.x mapped into IPv6. */
+export function isLoopbackAddress(address: string): boolean {
+  const ip = address.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (ip === "::1" || ip === "0:0:0:0:0:0:0:1") return true;
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip);
+}
+
+/**
+ * The address a listener on `host:port` binds, as the system resolves the
+ * name (getaddrinfo, /etc/hosts included), found by binding it for a moment:
+ * it needs no grant beyond the one to listen there, and judges the very
+ * address Deno.listen picks. Undefined when it cannot bind now (port in use,
+ * say): the listen itself then reports that.
+ */
+export function probeListenAddress(host: string, port: number): string | undefined {
+  try {
+    const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    const { hostname } = listener.addr;
+    listener.close();
+    return hostname;
+  } catch {
+    return undefined;
+  }
 }

@@ -10,7 +10,9 @@ import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
 import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
+import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
+import { primaryDefaults } from "./options.ts";
 
 export interface ListenOptions {
   /** @default {"127.0.0.1"} */
@@ -92,15 +94,15 @@ export class PrimaryServer {
 
   constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
     const {
-      host = "127.0.0.1",
-      port = 4242,
-      maxLikes = 42,
-      maxLine = 1024,
-      maxConnections = 10_000,
-      idleTimeout = 60_000,
-      writeTimeout = 10_000,
-      maxUnanswered = 1024,
-      quietEnd = 200,
+      host = primaryDefaults.host,
+      port = primaryDefaults.port,
+      maxLikes = primaryDefaults.maxLikes,
+      maxLine = primaryDefaults.maxLine,
+      maxConnections = primaryDefaults.maxConnections,
+      idleTimeout = primaryDefaults.idleTimeout,
+      writeTimeout = primaryDefaults.writeTimeout,
+      maxUnanswered = primaryDefaults.maxUnanswered,
+      quietEnd = primaryDefaults.quietEnd,
       token,
     } = options;
     if (!Number.isInteger(quietEnd) || quietEnd < 0) {
@@ -155,12 +157,9 @@ export class PrimaryServer {
     // A client that does not read its replies must not hold up the stop for the
     // whole write timeout: after a short grace it is cut off like a crash would.
     const grace = Math.min(this.#options.writeTimeout, STOP_GRACE);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#handlers]),
-      new Promise((resolve) => timer = setTimeout(resolve, grace)),
-    ]);
-    clearTimeout(timer);
+    await abortable(Promise.allSettled([...this.#handlers]), AbortSignal.timeout(grace)).catch(
+      () => {/* grace over */},
+    );
     for (const client of this.#clients) this.#close(client);
     await Promise.allSettled([...this.#handlers]);
     await this.#committer.drained();
@@ -269,15 +268,29 @@ export class PrimaryServer {
       // the next read gets a new buffer, and this chunk keeps the old one alive until it is parsed.
       const chunk = buffer.subarray(0, n);
       buffer = nextBuffer(buffer, n);
-      if (await this.#takeChunk(client, chunk) === "close") return "close";
+      const readAhead = () => {
+        // The rest of a seed-era buffer is most likely queued already. Read it
+        // before the reply goes out: after the reply, the client's next send
+        // could join it in one read, inside the padding, and be dropped.
+        if (buffer.length < MAX_READ) buffer = new Uint8Array(MAX_READ);
+        read = client.conn.read(buffer);
+        // Awaited once the reply is written; until then a reset must not be an unhandled rejection.
+        read.catch(() => {});
+      };
+      if (await this.#takeChunk(client, chunk, readAhead) === "close") return "close";
     }
     return "done";
   }
 
-  /** Frames a chunk, takes its messages in and answers them, in batches of at most --max-unanswered. */
-  async #takeChunk(client: Client, chunk: Uint8Array): Promise<"close" | "more"> {
+  /**
+   * Frames a chunk, takes its messages in and answers them, in batches of at
+   * most --max-unanswered. Calls `readAhead` before the last reply when the
+   * chunk ended in padding.
+   */
+  async #takeChunk(client: Client, chunk: Uint8Array, readAhead: () => void): Promise<"close" | "more"> {
     const { splitter } = client;
     const { maxUnanswered } = this.#options;
+    const padding = splitter.paddingBytes;
     splitter.feed(chunk);
     let entries: Entry[] = [];
     let close = false;
@@ -305,7 +318,11 @@ export class PrimaryServer {
         entries = [];
       }
     }
-    if (entries.length > 0) await this.#answer(client, entries, nulFramed && !close);
+    this.#stats.paddingBytes += splitter.paddingBytes - padding;
+    if (entries.length > 0) {
+      if (splitter.padding && !close) readAhead();
+      await this.#answer(client, entries, nulFramed && !close);
+    }
     return close ? "close" : "more";
   }
 
@@ -411,8 +428,7 @@ export class PrimaryServer {
       replies[replies.length - 1] = 0;
     }
     client.writingSince = Date.now();
-    let written = 0;
-    while (written < replies.length) written += await client.conn.write(replies.subarray(written));
+    await writeAll(client.conn, replies);
     client.writingSince = 0;
     client.lastActive = Date.now();
   }
@@ -484,12 +500,6 @@ function seedVerdict(held: Uint8Array | undefined, options: ParseOptions): "comp
     default:
       return named ? "invalid" : "partial";
   }
-}
-
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
 }
 
 /**

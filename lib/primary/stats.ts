@@ -28,6 +28,8 @@ export class Stats {
   failed = 0;
   /** Unfinished messages dropped when their connection ended (also counted in `invalid`). */
   incomplete = 0;
+  /** Bytes dropped as seed-era buffer padding (after a NUL, until the client's next message). */
+  paddingBytes = 0;
   connectionsOpen = 0;
   connectionsTotal = 0;
   connectionsRefused = 0;

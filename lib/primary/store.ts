@@ -1,20 +1,22 @@
 /**
- * Durable state in SQLite (WAL): the total, the length of the log that the
- * total accounts for, and the dedupe state. One transaction per batch.
+ * The checkpoint in SQLite: the total, the dedupe state, and how much of the
+ * log (which log, up to which byte and line) they account for. The log is the
+ * commit record; the checkpoint only saves start-up from replaying all of it.
+ * It is written off the acknowledgement path, every few seconds or megabytes
+ * and at a clean stop, and only for log bytes that are already as durable as
+ * the durability mode promises: a checkpoint is never ahead of its log.
  *
- * Durability modes:
- *   normal  synchronous=NORMAL: a commit survives kill -9 of the primary (the
- *           OS has the WAL pages), not a power loss. Like Redis appendfsync everysec.
- *   fsync   synchronous=FULL: every commit is on disk before it is acknowledged.
- *           Like Redis appendfsync always.
+ * Nothing here needs to reach the disk for correctness (a checkpoint lost in
+ * a crash is an older one, or none: start-up replays more log), so SQLite
+ * runs with synchronous=NORMAL in both durability modes.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { BatchChanges, ProducerState } from "./ledger.ts";
+import type { ProducerState } from "./ledger.ts";
 import { createPrivateFile } from "../common/private_file.ts";
 
 export type Durability = "normal" | "fsync";
 
-/** The state file cannot be used; the primary reports it and exits instead of starting from zero. */
+/** The state file cannot be used at all (locked, unwritable); the primary exits instead of starting. */
 export class StoreError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -22,37 +24,48 @@ export class StoreError extends Error {
   }
 }
 
-export interface StoreOptions {
-  /** @default {"normal"} */
-  durability?: Durability;
-  /** Start from zero on purpose, forgetting the total and the producers. @default {false} */
-  reset?: boolean;
+/** Where in which log a checkpoint stands. */
+export interface LogPosition {
+  /** sha256 (hex) of the log's first line: which log this is. */
+  logId: string;
+  /** Bytes of the log accounted for; always the end of a line. */
+  offset: number;
+  /** Lines of the log accounted for. */
+  lines: number;
+  /** The last bytes before `offset` (at most TAIL_BYTES), to prove the log at hand is the one. */
+  tail: Uint8Array;
 }
 
-/** Where the log stood at the last commit. */
-export interface LogMark {
-  path: string;
-  /** Inode of the log file, so that a replaced file is never truncated. */
-  inode: number;
-  /** Bytes of the log the committed state accounts for. */
-  offset: number;
+export interface Checkpoint extends LogPosition {
+  total: number;
+  producers: [string, ProducerState][];
 }
+
+/** How many bytes before its offset a checkpoint keeps to recognise its log. */
+export const TAIL_BYTES = 256;
+const VERSION = 3;
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS state (
+CREATE TABLE IF NOT EXISTS checkpoint (
   id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL,
   total INTEGER NOT NULL,
-  log_path TEXT NOT NULL,
-  log_inode INTEGER NOT NULL,
-  log_offset INTEGER NOT NULL
+  log_id TEXT NOT NULL,
+  log_offset INTEGER NOT NULL,
+  log_lines INTEGER NOT NULL,
+  log_tail BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS producers (
+CREATE TABLE IF NOT EXISTS checkpoint_producers (
   id TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL,
+  seq_window INTEGER NOT NULL,
+  run_start INTEGER NOT NULL,
   last_seen INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO state VALUES (1, 0, '', 0, 0);
 `;
+
+/** Why a state file holds no checkpoint that can be used, or undefined when it holds one. */
+export type Loaded = { checkpoint: Checkpoint } | { untrusted: string };
 
 export class Store {
   readonly path: string;
@@ -60,154 +73,135 @@ export class Store {
   readonly #saveState: StatementSync;
   readonly #saveProducer: StatementSync;
   readonly #deleteProducer: StatementSync;
-  // Prepared once: exec() would parse BEGIN and COMMIT again on every commit.
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
-  #total: number;
-  #mark: LogMark;
-  #producers: [string, ProducerState][];
-  #healthy = true;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
     this.#db = db;
     this.#saveState = db.prepare(
-      "UPDATE state SET total = ?, log_path = ?, log_inode = ?, log_offset = ? WHERE id = 1",
+      "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?, ?, ?, ?)",
     );
-    this.#saveProducer = db.prepare(
-      "INSERT INTO producers VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq, last_seen = excluded.last_seen",
-    );
-    this.#deleteProducer = db.prepare("DELETE FROM producers WHERE id = ?");
+    this.#saveProducer = db.prepare("INSERT OR REPLACE INTO checkpoint_producers VALUES (?, ?, ?, ?, ?)");
+    this.#deleteProducer = db.prepare("DELETE FROM checkpoint_producers WHERE id = ?");
     this.#begin = db.prepare("BEGIN");
     this.#commit = db.prepare("COMMIT");
-    const row = db.prepare("SELECT total, log_path, log_inode, log_offset FROM state WHERE id = 1").get() as {
-      total: number;
-      log_path: string;
-      log_inode: number;
-      log_offset: number;
-    };
-    this.#total = row.total;
-    this.#mark = { path: row.log_path, inode: row.log_inode, offset: row.log_offset };
-    this.#producers = (db.prepare("SELECT id, last_seq, last_seen FROM producers").all() as {
-      id: string;
-      last_seq: number;
-      last_seen: number;
-    }[]).map((r) => [r.id, { lastSeq: r.last_seq, lastSeen: r.last_seen }]);
   }
 
   /**
-   * Opens (or creates, owner-only) the state database and takes an exclusive
-   * lock on it, so that two primaries can never share one state.
+   * Opens (or creates, owner-only) the checkpoint database and takes an
+   * exclusive lock on it, so that two primaries can never share one.
    *
-   * @throws {StoreError} When the file is a symlink, unreadable, unwritable, corrupt or locked
+   * @throws {StoreError} When the file is a symlink, unreadable, unwritable, locked, or not a database
    */
-  static open(path: string, options: StoreOptions = {}): Store {
-    const { durability = "normal", reset = false } = options;
+  static open(path: string): Store {
     let db: DatabaseSync | undefined;
     try {
       createPrivateFile(path);
       db = new DatabaseSync(path);
-      // Small pages for a new state (an existing one keeps its own): every commit
-      // rewrites the pages it touches into the WAL, and every checkpoint fsyncs
-      // that WAL, blocking the event loop. With 1 KiB instead of 4 KiB pages a
-      // checkpoint fsyncs a quarter of the bytes; measured at 10 connections × 1,
-      // the checkpoint stalls fell from 5-9 ms to 2-4 ms, and p99 latency with them.
-      db.exec("PRAGMA page_size = 1024");
       db.exec("PRAGMA locking_mode = EXCLUSIVE");
       db.exec("PRAGMA journal_mode = WAL");
-      db.exec(`PRAGMA synchronous = ${durability === "fsync" ? "FULL" : "NORMAL"}`);
+      db.exec("PRAGMA synchronous = NORMAL");
       db.exec("PRAGMA busy_timeout = 0");
-      // A checkpoint fsyncs on the event loop; every 10 MB of WAL instead of every 1 MB keeps
-      // those stalls out of the 99th percentile (the WAL pages are few and rewritten in place).
-      db.exec("PRAGMA wal_autocheckpoint = 10000");
       // A write transaction up front proves the file is writable and takes the lock.
       db.exec("BEGIN IMMEDIATE");
       db.exec(SCHEMA);
-      const check = db.prepare("PRAGMA quick_check").get() as Record<string, string>;
-      if (Object.values(check)[0] !== "ok") throw new Error(`integrity check failed: ${Object.values(check)[0]}`);
-      if (reset) db.exec("UPDATE state SET total = 0; DELETE FROM producers;");
       db.exec("COMMIT");
       return new Store(path, db);
     } catch (error) {
       try {
         db?.close();
       } catch { /* the open error is the one to report */ }
-      // SQLite's integrity report spans lines; the error stays one line.
       const reason = (error as Error).message.replace(/\s*\n\s*/g, "; ");
       const hint = /locked|busy/i.test(reason) ? " (is another primary running on it?)" : "";
       throw new StoreError(`Cannot open state file ${path}: ${reason}${hint}`, { cause: error });
     }
   }
 
-  get total(): number {
-    return this.#total;
+  /** True for an open() error that a fresh checkpoint file would cure (not a database, damaged). */
+  static isDamaged(error: unknown): boolean {
+    const message = (error as Error)?.message ?? "";
+    return error instanceof StoreError && /not a database|malformed|corrupt/i.test(message);
   }
 
-  get logMark(): LogMark {
-    return { ...this.#mark };
-  }
-
-  /** False once a commit has failed, until one succeeds. */
-  get healthy(): boolean {
-    return this.#healthy;
-  }
-
-  /** The producers as stored at open time (the ledger owns them afterwards). */
-  takeProducers(): [string, ProducerState][] {
-    const producers = this.#producers;
-    this.#producers = [];
-    return producers;
-  }
-
-  /**
-   * Commits one batch: the new total, where the log now ends, and the
-   * producers the batch touched or evicted.
-   *
-   * @throws {StoreError} When the commit fails; nothing of the batch is stored then
-   */
-  save(changes: BatchChanges, mark: LogMark): void {
-    const db = this.#db;
+  /** Reads the checkpoint, checking it is whole; says why when there is none to trust. */
+  load(): Loaded {
     try {
-      this.#begin.run();
-      try {
-        this.#saveState.run(changes.total, mark.path, mark.inode, mark.offset);
-        for (const [id, state] of changes.touched) this.#saveProducer.run(id, state.lastSeq, state.lastSeen);
-        for (const id of changes.evicted) this.#deleteProducer.run(id);
-        this.#commit.run();
-      } catch (error) {
-        if (db.isTransaction) db.exec("ROLLBACK");
-        throw error;
+      const check = this.#db.prepare("PRAGMA quick_check").get() as Record<string, string>;
+      const verdict = String(Object.values(check)[0]);
+      if (verdict !== "ok") return { untrusted: `is damaged (${verdict.replace(/\s*\n\s*/g, "; ")})` };
+      const row = this.#db.prepare(
+        "SELECT version, total, log_id, log_offset, log_lines, log_tail FROM checkpoint WHERE id = 1",
+      ).get() as
+        | {
+          version: number;
+          total: number;
+          log_id: string;
+          log_offset: number;
+          log_lines: number;
+          log_tail: Uint8Array;
+        }
+        | undefined;
+      if (!row) return { untrusted: "holds no checkpoint (it is new, empty, or from an older version)" };
+      if (row.version !== VERSION) return { untrusted: `is of version ${row.version}, not ${VERSION}` };
+      const numbers = [row.total, row.log_offset, row.log_lines];
+      if (!numbers.every((n) => Number.isSafeInteger(n) && n >= 0) || !(row.log_tail instanceof Uint8Array)) {
+        return { untrusted: "holds values out of range" };
       }
+      const producers =
+        (this.#db.prepare("SELECT id, last_seq, seq_window, run_start, last_seen FROM checkpoint_producers")
+          .all() as { id: string; last_seq: number; seq_window: number; run_start: number; last_seen: number }[])
+          .map((r): [string, ProducerState] => [r.id, {
+            lastSeq: r.last_seq,
+            window: r.seq_window,
+            runStart: r.run_start,
+            lastSeen: r.last_seen,
+          }]);
+      return {
+        checkpoint: {
+          total: row.total,
+          logId: row.log_id,
+          offset: row.log_offset,
+          lines: row.log_lines,
+          tail: row.log_tail,
+          producers,
+        },
+      };
     } catch (error) {
-      this.#healthy = false;
-      throw new StoreError(`Cannot commit to ${this.path}: ${(error as Error).message}`, { cause: error });
+      return { untrusted: `cannot be read (${(error as Error).message.replace(/\s*\n\s*/g, "; ")})` };
     }
-    this.#healthy = true;
-    this.#total = changes.total;
-    this.#mark = { ...mark };
   }
 
   /**
-   * Deletes producers the ledger has expired.
+   * Writes a checkpoint: the total and position, and the producers given
+   * (`undefined` deletes one). With `all`, every stored producer not given is
+   * deleted first (a checkpoint from scratch).
    *
-   * @throws {StoreError} When the delete fails; nothing is deleted then, and a later call may retry
+   * @throws {StoreError} When the write fails; the previous checkpoint stays whole then
    */
-  forget(ids: string[]): void {
-    if (ids.length === 0) return;
+  save(
+    total: number,
+    position: LogPosition,
+    producers: Iterable<[string, ProducerState | undefined]>,
+    all = false,
+  ): void {
     const db = this.#db;
     try {
       this.#begin.run();
       try {
-        for (const id of ids) this.#deleteProducer.run(id);
+        if (all) db.exec("DELETE FROM checkpoint_producers");
+        this.#saveState.run(VERSION, total, position.logId, position.offset, position.lines, position.tail);
+        for (const [id, state] of producers) {
+          if (state) this.#saveProducer.run(id, state.lastSeq, state.window, state.runStart, state.lastSeen);
+          else this.#deleteProducer.run(id);
+        }
         this.#commit.run();
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK");
         throw error;
       }
     } catch (error) {
-      throw new StoreError(`Cannot forget expired producers in ${this.path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new StoreError(`Cannot write checkpoint to ${this.path}: ${(error as Error).message}`, { cause: error });
     }
   }
 

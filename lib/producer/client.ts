@@ -8,6 +8,8 @@
  * a NUL and a close is an answer, not a lost connection.
  */
 import { escapeText } from "../common/escape.ts";
+import { closeQuietly, writeAll } from "../common/io.ts";
+import { likesServerDefaults } from "./options.ts";
 
 export type SendPhase = "connect" | "send" | "receive";
 
@@ -54,7 +56,12 @@ export class LikesClient {
   readonly #buffer = new Uint8Array(1024);
 
   constructor(options: LikesClientOptions = {}) {
-    const { host = "127.0.0.1", port = 4242, token, timeout = 5000 } = options;
+    const {
+      host = likesServerDefaults.host,
+      port = likesServerDefaults.port,
+      token,
+      timeout = likesServerDefaults.replyTimeout,
+    } = options;
     if (!Number.isInteger(timeout) || timeout < 1) {
       throw new RangeError(`Cannot create a client: timeout must be a positive integer, got ${timeout}`);
     }
@@ -98,9 +105,7 @@ export class LikesClient {
     const conn = this.#conn;
     this.#conn = undefined;
     this.#pending = new Uint8Array(0);
-    try {
-      conn?.close();
-    } catch { /* already closed */ }
+    closeQuietly(conn);
   }
 
   async #connect(): Promise<Deno.TcpConn> {
@@ -132,8 +137,7 @@ export class LikesClient {
   async #exchange(conn: Deno.TcpConn, line: string): Promise<string> {
     try {
       const bytes = encoder.encode(`${line}\n`);
-      let written = 0;
-      while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+      await writeAll(conn, bytes);
     } catch (error) {
       this.close();
       throw new SendError("send", `Cannot send to ${this.address}: ${(error as Error).message}`, { cause: error });

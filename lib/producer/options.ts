@@ -1,7 +1,9 @@
 /** A LikesServer's flags; the parent passes each of them on to its children. */
+import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
 import { formatDuration } from "../common/duration.ts";
 import { formatPrimary, parsePrimaries, type PrimaryAddress } from "./failover.ts";
+import { MAX_SERVER_ID } from "../protocol/names.ts";
 
 export interface LikesServerOptions {
   /** N in LikesServer<N>; required. @default {undefined} */
@@ -33,6 +35,11 @@ export interface LikesServerOptions {
   /** How long to wait for a connection or a reply (ms). @default {5000} */
   replyTimeout: number;
   /**
+   * Stdin is a pipe held by the parent: its end (EOF) means the parent is gone,
+   * and the LikesServer stops. Only the parent passes it. @default {false}
+   */
+  parentPipe: boolean;
+  /**
    * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
    * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, one
    * connection per message, for seed-era primaries. @default {"idempotent"}
@@ -47,7 +54,7 @@ export const likesServerDefaults = {
   duration: 300_000,
   minInterval: 1000,
   maxInterval: 5000,
-  maxLikes: 42,
+  maxLikes: DEFAULT_MAX_LIKES,
   host: "127.0.0.1",
   port: 4242,
   primaries: undefined,
@@ -55,11 +62,12 @@ export const likesServerDefaults = {
   seed: undefined,
   retryFor: 30_000,
   replyTimeout: 5000,
+  parentPipe: false,
   protocol: "idempotent",
 } satisfies LikesServerOptions;
 
 export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
-  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, 9999) },
+  id: { help: "Number N of this LikesServer (required)", arg: "N", parse: parse.integer(0, MAX_SERVER_ID) },
   duration: { help: "How long to keep sending", arg: "DURATION", parse: parse.duration },
   minInterval: { help: "Shortest wait between sends", arg: "DURATION", parse: parse.duration },
   maxInterval: { help: "Longest wait between sends", arg: "DURATION", parse: parse.duration },
@@ -70,19 +78,19 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
     help: "Primaries sharing one total, instead of --host/--port: start on one, fail over to the next",
     arg: "HOST:PORT,…",
     parse: parsePrimaries,
+    format: (primaries) => formatPrimaries(primaries!),
   },
   logDir: { help: "Directory for the LikesServer<N> log", arg: "DIR", parse: parse.path },
   seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
+  parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
   protocol: {
     help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",
     arg: "MODE",
     parse: parse.oneOf("idempotent", "plain"),
   },
 };
-
-const DURATION_FLAGS = ["duration", "minInterval", "maxInterval", "retryFor", "replyTimeout", "stagger"];
 
 /** Where a LikesServer sends: the --primaries list, else --host/--port. */
 export function primaryAddresses(
@@ -94,11 +102,6 @@ export function primaryAddresses(
 /** The --primaries text for `primaries`, as parsePrimaries() reads it. */
 export function formatPrimaries(primaries: readonly PrimaryAddress[]): string {
   return primaries.map(formatPrimary).join(",");
-}
-
-/** How a default reads in --help (durations as 5m, 1s). */
-export function showDefault(key: string, value: unknown): string {
-  return DURATION_FLAGS.includes(key) ? formatDuration(value as number) : String(value);
 }
 
 /**

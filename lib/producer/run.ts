@@ -19,8 +19,16 @@
 import { backoffDelay } from "../common/backoff.ts";
 import { LikesClient, SendError } from "./client.ts";
 import type { LineLog } from "../common/line_log.ts";
+import {
+  describeSendError,
+  describeUnacknowledged,
+  formatLikesServerEntry,
+  type Unacknowledged,
+} from "../formats/likes_server_log.ts";
+import { likesServerName } from "../protocol/names.ts";
 import { escapeText } from "../common/escape.ts";
 import { formatLike } from "../protocol/message.ts";
+import { isRetryable, rejectionReason } from "../protocol/replies.ts";
 import { createRandom, type Random, randomInt } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import { type LikesServerOptions, primaryAddresses } from "./options.ts";
@@ -39,20 +47,20 @@ export interface RunSummary {
   sent: number;
   acked: number;
   likes: number;
-  /** Exit code: 0 success (also when stopped by a signal), 1 failure. */
+  /**
+   * Exit code: 0 when every like sent was acknowledged (also when stopped by a
+   * signal), 1 when one was given up.
+   */
   code: number;
 }
 
 type Outcome =
-  | { kind: "acked"; reply: string }
-  | { kind: "rejected"; reply: string }
-  /** Plain mode: any reply. */
+  | { kind: "acked" }
+  /** Plain mode: any reply, not interpreted. */
   | { kind: "answered"; reply: string }
-  /** Default mode: a reply that is neither `0…` nor `1…`, so the peer is not a likes primary. */
-  | { kind: "foreign"; reply: string }
-  | { kind: "abandoned"; why: string }
   /** Plain mode: sent, but no reply: it may or may not have been counted. */
-  | { kind: "unknown"; why: string };
+  | { kind: "unknown"; why: string }
+  | Unacknowledged;
 
 export async function runLikesServer(
   options: LikesServerOptions & { id: number },
@@ -60,7 +68,7 @@ export async function runLikesServer(
 ): Promise<RunSummary> {
   const { id, duration, minInterval, maxInterval, maxLikes, seed, retryFor } = options;
   const { log, report, stop } = context;
-  const name = `LikesServer${id}`;
+  const name = likesServerName(id);
   const random = createRandom(seed);
   // Unique per process run: a restarted LikesServer starts a new sequence.
   const producer = `${name}-${crypto.randomUUID()}`;
@@ -76,8 +84,17 @@ export async function runLikesServer(
   };
   const summary: RunSummary = { sent: 0, acked: 0, likes: 0, code: 0 };
   const deadline = Date.now() + duration;
-  const others = link.count > 1 ? ` primaries=${failover.primaries.map(formatPrimary).join(",")}` : "";
-  log.line(`${name} started producer=${producer} pid=${Deno.pid} primary=${link.client.address}${others}`);
+  const primaries = link.count > 1 ? failover.primaries.map(formatPrimary).join(",") : undefined;
+  log.line(
+    formatLikesServerEntry({
+      kind: "started",
+      server: id,
+      producer,
+      pid: Deno.pid,
+      primary: link.client.address,
+      primaries,
+    }),
+  );
 
   try {
     for (let seq = 1;; seq++) {
@@ -88,48 +105,42 @@ export async function runLikesServer(
       const plain = options.protocol === "plain";
       const line = plain ? formatLike({ server: id, likes }) : formatLike({ server: id, likes, producer, seq });
       summary.sent++;
-      const outcome = await sendWithRetry(link, line, { name, retryFor, random, log, report, stop, plain });
+      const outcome = await sendWithRetry(link, line, { id, retryFor, random, log, report, stop, plain });
       if (outcome.kind === "acked") {
         summary.acked++;
         summary.likes += likes;
-        log.line(`${name} ${likes} ${outcome.reply} seq=${seq}`);
+        log.line(formatLikesServerEntry({ kind: "acked", server: id, likes, seq }));
         continue;
       }
       if (outcome.kind === "answered") {
         summary.acked++;
         summary.likes += likes;
-        log.line(`${name} ${likes} answered ${escapeText(outcome.reply)} seq=${seq}`);
+        log.line(formatLikesServerEntry({ kind: "answered", server: id, likes, seq, reply: outcome.reply }));
         continue;
       }
-      if (outcome.kind === "foreign") {
-        // Never retried: the peer may well have counted the like.
-        const why = `${link.client.address} answered ${
-          escapeText(outcome.reply)
-        }, not 0 or 1: not a likes primary (for a seed-era primary, use --protocol plain)`;
-        log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
-        report(`error: ${why}`);
-        summary.code = 1;
-        break;
-      }
       if (outcome.kind === "unknown") {
-        log.line(`${name} ${likes} unknown seq=${seq} (${outcome.why})`);
+        log.line(formatLikesServerEntry({ kind: "unknown", server: id, likes, seq, why: outcome.why }));
         report(`error: message seq=${seq} may or may not have been counted: ${outcome.why}`);
         summary.code = 1;
         break;
       }
-      const why = outcome.kind === "rejected" ? `rejected: ${escapeText(outcome.reply)}` : outcome.why;
-      log.line(`${name} ${likes} unacknowledged seq=${seq} (${why})`);
-      // Stopping while a send fails is a clean stop; anything else is a failure.
-      if (stop.aborted && outcome.kind === "abandoned") break;
-      report(`error: gave up on message seq=${seq}: ${why}`);
+      log.line(formatLikesServerEntry({ kind: "unacknowledged", server: id, likes, seq, reason: outcome }));
+      const why = describeUnacknowledged(outcome);
+      // A like given up is a failure whatever made us give it up, a stop signal included.
+      report(
+        outcome.kind === "foreign"
+          ? `error: ${link.client.address} ${why}`
+          : `error: gave up on message seq=${seq}: ${why}`,
+      );
       summary.code = 1;
       break;
     }
   } finally {
     link.client.close();
   }
-  const how = stop.aborted ? "stopped" : summary.code === 0 ? "finished" : "failed";
-  log.line(`${name} ${how}: sent ${summary.sent} acked ${summary.acked} likes ${summary.likes}`);
+  const how = summary.code !== 0 ? "failed" : stop.aborted ? "stopped" : "finished";
+  const { sent, acked, likes } = summary;
+  log.line(formatLikesServerEntry({ kind: "ended", server: id, how, sent, acked, likes }));
   return summary;
 }
 
@@ -143,7 +154,7 @@ interface Link {
 }
 
 interface RetryContext {
-  name: string;
+  id: number;
   retryFor: number;
   random: Random;
   log: LineLog;
@@ -154,45 +165,63 @@ interface RetryContext {
 }
 
 async function sendWithRetry(link: Link, line: string, context: RetryContext): Promise<Outcome> {
-  const { name, retryFor, random, log, report, stop, plain } = context;
+  const { id, retryFor, random, log, report, stop, plain } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
     const client = link.client;
+    let failure: { phase: string; message: string; retryable: boolean };
     try {
       if (plain) return { kind: "answered", reply: await client.sendAlone(line) };
       const reply = await client.send(line);
       // "0" and "0 duplicate" both mean: counted, exactly once.
-      if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked", reply: "0" };
-      if (reply.startsWith("0") || reply.startsWith("1")) return { kind: "rejected", reply };
-      return { kind: "foreign", reply };
+      if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked" };
+      // Never retried: a peer that answers in other words may well have counted the like.
+      if (!reply.startsWith("0") && !reply.startsWith("1")) return { kind: "foreign", reply };
+      const reason = rejectionReason(reply);
+      if (reason === undefined || !isRetryable(reason)) return { kind: "rejected", reply };
+      // Nothing was counted and the cause may pass: the same message again, on a
+      // fresh connection (after "too many connections" the primary closes this one).
+      client.close();
+      failure = { phase: "reply", message: `The primary answered ${escapeText(reply)}`, retryable: true };
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
       if (plain && error.phase !== "connect") {
-        const text = `${error.phase} error: ${error.message} (not retried: the message may have been counted)`;
-        log.line(`${name} ${text}`);
+        const next = "not retried: the message may have been counted";
+        log.line(
+          formatLikesServerEntry({
+            kind: "send error",
+            server: id,
+            phase: error.phase,
+            message: error.message,
+            attempt: attempt + 1,
+            next,
+          }),
+        );
         return { kind: "unknown", why: error.message };
       }
-      firstFailure ??= Date.now();
-      const spent = Date.now() - firstFailure;
-      // The backoff grows per pass over the primaries: the first try of each is soon.
-      const pass = Math.floor(attempt / link.count);
-      const delay = Math.min(backoffDelay(pass, random), Math.max(0, retryFor - spent));
-      const retrying = !stop.aborted && error.retryable && spent < retryFor;
-      if (retrying) link.failOver();
-      const next = stop.aborted
-        ? "stopping"
-        : !retrying
-        ? "giving up"
-        : link.client === client
-        ? `retrying in ${delay}ms`
-        : `failing over to ${link.client.address} in ${delay}ms`;
-      const text = `${error.phase} error: ${error.message} (attempt ${attempt + 1}, ${next})`;
-      log.line(`${name} ${text}`);
-      report(text);
-      if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
-      if (!error.retryable) return { kind: "abandoned", why: "cannot be retried" };
-      if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
-      await sleep(delay, stop);
+      failure = error;
     }
+    firstFailure ??= Date.now();
+    const spent = Date.now() - firstFailure;
+    // The backoff grows per pass over the primaries: the first try of each is soon.
+    const pass = Math.floor(attempt / link.count);
+    const delay = Math.min(backoffDelay(pass, random), Math.max(0, retryFor - spent));
+    const retrying = !stop.aborted && failure.retryable && spent < retryFor;
+    // A failed send, or a storage error that may pass, moves on to the next primary (no-op with one).
+    if (retrying) link.failOver();
+    const next = stop.aborted
+      ? "stopping"
+      : !retrying
+      ? "giving up"
+      : link.client === client
+      ? `retrying in ${delay}ms`
+      : `failing over to ${link.client.address} in ${delay}ms`;
+    const entry = { phase: failure.phase, message: failure.message, attempt: attempt + 1, next };
+    log.line(formatLikesServerEntry({ kind: "send error", server: id, ...entry }));
+    report(describeSendError(entry));
+    if (stop.aborted) return { kind: "abandoned", why: "stopped while failing" };
+    if (!failure.retryable) return { kind: "abandoned", why: "cannot be retried" };
+    if (spent >= retryFor) return { kind: "abandoned", why: `retry budget of ${retryFor}ms spent` };
+    await sleep(delay, stop);
   }
 }

@@ -6,9 +6,15 @@
  * A message ends at a newline. Seed-era C clients also end one with the NUL
  * of a fixed-size buffer, so on a connection that has never sent a newline a
  * NUL ends a message too. After such a NUL, and wherever a message would start
- * with a NUL, the rest of the chunk is padding: those clients wait for the
- * reply before they send again, and the reply to a chunk is written before the
- * next read, so "the rest of the chunk" is "until the reply has been sent".
+ * with a NUL, what follows is padding, "until the reply has been sent": those
+ * clients wait for the reply before they send again. The rest of the buffer
+ * can come in later reads (a 4 KiB buffer read 1 KiB at a time, or segments
+ * delayed on the way), even after the reply went out, and the server cannot
+ * tell such a tail from a new send by its timing. So padding lasts across
+ * reads until one begins with a likes name (`LikesServer`/`LikeServer`, any
+ * case), as a seed-era client's next send does; the reply to the chunk is
+ * always written before the next read. The limit: a tail that happens to
+ * begin a read with a likes name is taken as a message.
  * A connection that has used newlines keeps strict line framing: a NUL inside
  * its line is just a byte of the line.
  */
@@ -19,6 +25,8 @@ export interface Overlong {
   /** The first `maxLine` bytes, for the log. */
   head: Uint8Array;
 }
+
+import { startsWithName } from "./message.ts";
 
 const NEWLINE = 0x0a;
 const NUL = 0x00;
@@ -32,8 +40,10 @@ export class LineSplitter {
   #at = 0;
   /** Index of the chunk's next NUL at or after #at (or a stale one before it), -1 when none. */
   #nul = -1;
-  /** The rest of the chunk is padding. */
+  /** Dropping padding: set at a NUL that ends a message or starts one, cleared by a chunk that begins with a likes name. */
   #padding = false;
+  /** Padding bytes dropped so far. */
+  paddingBytes = 0;
   #sawNewline = false;
   /** Reads the held partial message came in. */
   #partialReads = 0;
@@ -64,6 +74,11 @@ export class LineSplitter {
     return !this.#sawNewline;
   }
 
+  /** True while what comes is dropped as padding, until a chunk begins with a likes name. */
+  get padding(): boolean {
+    return this.#padding;
+  }
+
   /** True when the held bytes all came in one read: a seed-era client's single send, not a dribble. */
   get pendingInOneRead(): boolean {
     return this.#partialReads === 1;
@@ -83,34 +98,24 @@ export class LineSplitter {
   }
 
   /**
-   * Adds a chunk and returns the complete lines in it, without their newlines.
-   * The lines may be views into `chunk`: use them before the chunk is reused.
-   * After an Overlong the splitter is spent; the caller closes the connection.
-   */
-  push(chunk: Uint8Array): (Uint8Array | Overlong)[] {
-    const lines: (Uint8Array | Overlong)[] = [];
-    this.feed(chunk);
-    let next;
-    while ((next = this.next()) !== undefined) {
-      if (next === "overlong") {
-        lines.push(this.overlong!);
-        break;
-      }
-      lines.push(this.bytes.subarray(this.start, this.end));
-    }
-    return lines;
-  }
-
-  /**
-   * push() without allocating a view per line, for the server's hot path:
-   * feed(chunk), then call next() until it returns undefined. Each "line" is
-   * left in bytes/start/end, valid until the next call and only while `chunk`
-   * is not reused; "overlong" ends the stream like an Overlong from push().
+   * Adds a chunk; then call next() until it returns undefined. Lines are not
+   * copied or given a view each (the server's hot path): each "line" is left
+   * in bytes/start/end, valid until the next call and only while `chunk` is
+   * not reused. After "overlong" (the line is in `overlong`) the splitter is
+   * spent; the caller closes the connection.
    */
   feed(chunk: Uint8Array): void {
     this.#chunk = chunk;
     this.#at = 0;
-    this.#padding = false;
+    if (this.#padding) {
+      if (!startsWithName(chunk, 0, chunk.length)) {
+        this.paddingBytes += chunk.length;
+        this.#at = chunk.length;
+        this.#nul = -1;
+        return;
+      }
+      this.#padding = false;
+    }
     // One memchr per chunk; the newline-framed hot path pays nothing more.
     this.#nul = chunk.indexOf(NUL);
   }
@@ -164,8 +169,7 @@ export class LineSplitter {
     const held = this.#partial !== undefined && start === 0;
     if (nul === start && !held) {
       // Padding where a message would start (as in `LikesServer3 23\n\0\0…`): no message, no reply.
-      this.#padding = true;
-      this.#at = chunk.length;
+      this.#startPadding(chunk, start);
       return undefined;
     }
     const nl = chunk.indexOf(NEWLINE, start);
@@ -176,9 +180,8 @@ export class LineSplitter {
       this.#nul = nul === -1 || this.#chunk !== chunk ? -1 : nul >= this.#at ? nul : chunk.indexOf(NUL, this.#at);
       return result;
     }
-    // A NUL ends this message; the rest of the chunk is padding, whatever it holds.
-    this.#padding = true;
-    this.#at = chunk.length;
+    // A NUL ends this message; what follows is padding, whatever it holds.
+    this.#startPadding(chunk, nul + 1);
     let bytes = chunk;
     let from = start;
     if (held) {
@@ -196,6 +199,12 @@ export class LineSplitter {
     this.start = from;
     this.end = nul;
     return "nul";
+  }
+
+  #startPadding(chunk: Uint8Array, from: number): void {
+    this.#padding = true;
+    this.paddingBytes += chunk.length - from;
+    this.#at = chunk.length;
   }
 
   #line(bytes: Uint8Array, start: number, end: number): "line" {

@@ -12,8 +12,10 @@
  * as `LikesServer` or `LikeServer` in any letter case (logged canonically,
  * since the log is written from the parsed server number). Content stays
  * strict: digits only, no leading zeros, limits enforced. AUTH keeps one
- * trailing CR only, so that a token's own spaces are never trimmed.
+ * trailing CR only, so that a token's own spaces are never trimmed. Which
+ * `1 <reason>` replies are worth retrying is in replies.ts.
  */
+import { LIKES_SERVER_PREFIX, MAX_SERVER_ID, SERVER_ID_DIGITS } from "./names.ts";
 
 /** A like count from one LikesServer. */
 export interface Like {
@@ -39,6 +41,9 @@ export interface Invalid {
 
 export type Message = Like | Auth | Invalid;
 
+/** The most likes one message may carry unless configured otherwise: the original's 42. */
+export const DEFAULT_MAX_LIKES = 42;
+
 /** Limits the parser enforces. */
 export interface ParseOptions {
   /** Highest accepted like count. @default {42} */
@@ -47,8 +52,6 @@ export interface ParseOptions {
   producerIds?: ProducerIds;
 }
 
-/** Highest N in `LikesServer<N>`: keeps per-server state bounded against hostile input. */
-export const MAX_SERVER_ID = 9999;
 /** Longest producer id. */
 export const MAX_PRODUCER_LENGTH = 64;
 /** Sequence numbers stay exact integers in JavaScript and in SQLite. */
@@ -63,7 +66,7 @@ const NINE = 0x39;
 const NAME_HEAD = new TextEncoder().encode("like");
 const NAME_TAIL = new TextEncoder().encode("server");
 const AUTH = new TextEncoder().encode("AUTH ");
-const PREFIX = new TextEncoder().encode("LikesServer");
+const PREFIX = new TextEncoder().encode(LIKES_SERVER_PREFIX);
 
 function invalid(reason: string): Invalid {
   return { kind: "invalid", reason };
@@ -94,6 +97,11 @@ function nameEnd(bytes: Uint8Array, start: number, end: number): number {
   const i = start + NAME_HEAD.length;
   if (matchesFolded(bytes, i, end, NAME_TAIL)) return i + NAME_TAIL.length;
   return (bytes[i] | 0x20) === 0x73 && matchesFolded(bytes, i + 1, end, NAME_TAIL) ? i + 1 + NAME_TAIL.length : -1;
+}
+
+/** True when `bytes[start, end)` begins with `LikesServer` or `LikeServer`, in any letter case. */
+export function startsWithName(bytes: Uint8Array, start: number, end: number): boolean {
+  return nameEnd(bytes, start, end) !== -1;
 }
 
 /** The first index at or after `i` that is not a space or tab. */
@@ -184,7 +192,7 @@ export function parseMessage(line: Uint8Array, options: ParseOptions = {}): Mess
  * lines in place in its read buffer without a view per line.
  */
 export function parseMessageAt(bytes: Uint8Array, start: number, end: number, options: ParseOptions = {}): Message {
-  const { maxLikes = 42, producerIds } = options;
+  const { maxLikes = DEFAULT_MAX_LIKES, producerIds } = options;
   if (startsWith(bytes, start, end, AUTH)) {
     if (end > start && bytes[end - 1] === CR) end--;
     if (end - start === AUTH.length) return invalid("empty token");
@@ -196,8 +204,8 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
 
   const named = nameEnd(bytes, start, end);
   if (named < 0) return invalid("unknown message");
-  const server = readUint(bytes, named, end, 4);
-  if (server < 0) return invalid("bad server number");
+  const server = readUint(bytes, named, end, SERVER_ID_DIGITS);
+  if (server < 0 || server > MAX_SERVER_ID) return invalid("bad server number");
   if (uintEnd >= end) return invalid("missing likes");
   let i = skipGap(bytes, uintEnd, end);
   const likes = readUint(bytes, i, end, 16);
@@ -230,8 +238,11 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   return { kind: "like", server, likes, producer, seq };
 }
 
-/** Formats a like as a line the primary accepts (without the newline). */
+/**
+ * Formats a like as a line (without the newline). It does not check the
+ * fields, so that tests can also build lines the primary must refuse.
+ */
 export function formatLike(like: Omit<Like, "kind">): string {
-  const base = `LikesServer${like.server} ${like.likes}`;
+  const base = `${LIKES_SERVER_PREFIX}${like.server} ${like.likes}`;
   return like.producer === undefined ? base : `${base} ${like.producer} ${like.seq}`;
 }

@@ -3,14 +3,13 @@
  * exactly the permissions it needs, record when each started and ended and
  * every error it reported, and stop them all on request.
  */
-import { escapeText } from "../common/escape.ts";
-import { formatDuration } from "../common/duration.ts";
 import type { LineLog } from "../common/line_log.ts";
-import { childFlags, type ParentOptions } from "./options.ts";
+import { childFlags, hangDeadline, type ParentOptions } from "./options.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
 import { deriveSeed } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import { textLines } from "../common/text_lines.ts";
+import { formatStatusEntry } from "../formats/status_log.ts";
 
 export interface ChildResult {
   id: number;
@@ -18,6 +17,10 @@ export interface ChildResult {
   code: number | undefined;
   signal: Deno.Signal | null;
   ms: number;
+  /** Still running at its deadline (see hangDeadline), and killed. */
+  hung: boolean;
+  /** It ran to the end, or a stop signal ended it while it was starting; never when it gave up a like. */
+  success: boolean;
 }
 
 /** Runs the LikesServers to completion (or until `stop` aborts); returns how each ended. */
@@ -49,32 +52,53 @@ async function launch(
   status: LineLog,
   running: Map<number, Deno.ChildProcess>,
 ): Promise<ChildResult> {
-  const name = `LikesServer${id}`;
   const seed = options.seed === undefined ? undefined : deriveSeed(options.seed, id);
   const started = performance.now();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(denoCommand(), {
       args: launchArgs("likes_server.ts", likesServerGrants(id, options), childFlags(id, options, seed)),
-      stdin: "null",
+      // Never written: the child sees EOF on it when this process is gone, even after kill -9.
+      stdin: "piped",
       stdout: "null",
       stderr: "piped",
     }).spawn();
   } catch (error) {
-    status.line(`${name} could not be started: ${escapeText((error as Error).message)} (status 1, failure)`);
-    return { id, code: 1, signal: null, ms: 0 };
+    status.line(formatStatusEntry({ kind: "child not started", server: id, error: (error as Error).message }));
+    return { id, code: 1, signal: null, ms: 0, hung: false, success: false };
   }
   running.set(id, child);
-  status.line(`${name} started pid=${child.pid}`);
+  status.line(formatStatusEntry({ kind: "child started", server: id, pid: child.pid }));
   // Every line the child writes on stderr is an error it met: record each one.
   const forwarding = (async () => {
-    for await (const line of textLines(child.stderr)) status.line(`${name} ${escapeText(line)}`);
+    for await (const text of textLines(child.stderr)) {
+      status.line(formatStatusEntry({ kind: "child error", server: id, text }));
+    }
   })();
+  // A child stopped (SIGSTOP) or stuck would keep us waiting for ever: past its
+  // deadline it is recorded as hung and killed, which makes it a failure.
+  let hung = false;
+  const deadline = hangDeadline(options);
+  const timer = setTimeout(() => {
+    hung = true;
+    status.line(formatStatusEntry({ kind: "child hung", server: id, ms: deadline }));
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+  }, deadline);
   const { code, signal } = await child.status;
+  clearTimeout(timer);
   await forwarding;
+  await child.stdin.close().catch(() => {});
   running.delete(id);
   const ms = performance.now() - started;
-  const how = signal ? `signal ${signal}` : `status ${code}`;
-  status.line(`${name} ended ${how} (${code === 0 ? "success" : "failure"}) after ${formatDuration(ms)}`);
-  return { id, code: signal ? undefined : code, signal, ms };
+  const how = signal ? { signal } : { code };
+  // A LikesServer catches stop signals before it sends anything, so one that a
+  // stop signal killed was still starting (a Ctrl-C reaches the whole process
+  // group at once, often before it reaches us): it gave up no like, which is
+  // a clean stop, as for one that caught the signal with every like answered.
+  const stoppedStarting = signal === "SIGINT" || signal === "SIGTERM";
+  const success = !hung && (code === 0 || stoppedStarting);
+  status.line(formatStatusEntry({ kind: "child ended", server: id, ...how, success, hung, ms }));
+  return { id, code: signal ? undefined : code, signal, ms, hung, success };
 }

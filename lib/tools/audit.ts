@@ -11,7 +11,9 @@
  * the shared total (when given, read from Redis) must equal the likes counted
  * across all logs.
  */
-import { parseLogLine } from "../primary/likes_log.ts";
+import { parsePrimaryLine } from "../formats/primary_log.ts";
+import { parseLikesServerLine } from "../formats/likes_server_log.ts";
+import { likesServerName } from "../protocol/names.ts";
 import { textLines } from "../common/text_lines.ts";
 
 export interface ServerAudit {
@@ -55,10 +57,6 @@ interface Sent {
   counted: number;
 }
 
-const SENT_LINE = /^\S+ LikesServer\d+ (\d+) (0|unacknowledged) seq=(\d+)/;
-const STARTED_LINE = /^\S+ LikesServer\d+ started producer=(\S+)/;
-const RESTART_LINE = /^\S+ (Recovered total|Started from zero)/;
-
 export interface AuditOptions {
   /** The shared store's total (Redis), to be checked against the likes counted across the logs. @default {undefined} */
   storeTotal?: number;
@@ -85,7 +83,7 @@ export async function audit(
   const byProducer = new Map<string, { audit: ServerAudit; sent: Map<number, Sent> }>();
   const report: AuditReport = { servers: [], totalBreaks: [], countedTotal: 0, ok: true };
   for (let id = 0; id < servers; id++) {
-    const name = `LikesServer${id}`;
+    const name = likesServerName(id);
     const entry: ServerAudit = {
       name,
       sent: 0,
@@ -103,12 +101,11 @@ export async function audit(
     const sent = new Map<number, Sent>();
     try {
       for await (const line of lines(`${logDir}/${name}`)) {
-        const started = STARTED_LINE.exec(line);
-        if (started) byProducer.set(started[1], { audit: entry, sent });
-        const m = SENT_LINE.exec(line);
-        if (!m) continue;
-        const message = { likes: Number(m[1]), acked: m[2] === "0", counted: 0 };
-        sent.set(Number(m[3]), message);
+        const logged = parseLikesServerLine(line)?.entry;
+        if (logged?.kind === "started") byProducer.set(logged.producer, { audit: entry, sent });
+        if (logged?.kind !== "acked" && logged?.kind !== "unacknowledged") continue;
+        const message = { likes: logged.likes, acked: logged.kind === "acked", counted: 0 };
+        sent.set(logged.seq, message);
         entry.sent++;
         if (message.acked) {
           entry.acked++;
@@ -126,19 +123,14 @@ export async function audit(
     let lineNumber = 0;
     for await (const line of lines(path)) {
       lineNumber++;
-      if (RESTART_LINE.test(line)) {
-        // A restart carries the total over (or resets it): the chain starts again.
-        const total = /total (\d+)/.exec(line);
-        previousTotal = total ? Number(total[1]) : 0;
-        continue;
-      }
-      const entry = parseLogLine(line);
-      if (entry.kind !== "accepted" && entry.kind !== "duplicate") continue;
+      const entry = parsePrimaryLine(line)?.entry;
+      // A restart carries the total over (or resets it): the chain starts again.
+      if (entry?.kind === "recovered") previousTotal = entry.total;
+      if (entry?.kind === "reset") previousTotal = 0;
+      if (entry?.kind !== "like") continue;
       const where = lineToLine ? `line ${lineNumber}` : `${path} line ${lineNumber}`;
       if (lineToLine) {
-        const expected = entry.kind === "accepted" && previousTotal !== undefined
-          ? previousTotal + entry.likes
-          : previousTotal;
+        const expected = !entry.duplicate && previousTotal !== undefined ? previousTotal + entry.likes : previousTotal;
         if (expected !== undefined && entry.total !== expected) {
           report.totalBreaks.push(`${where}: Total ${entry.total}, expected ${expected}`);
         }
@@ -146,11 +138,11 @@ export async function audit(
         report.totalBreaks.push(`${where}: Total ${entry.total}, below the previous ${previousTotal}`);
       }
       previousTotal = entry.total;
-      if (entry.kind === "accepted") report.countedTotal += entry.likes;
+      if (!entry.duplicate) report.countedTotal += entry.likes;
       if (entry.producer === undefined) continue;
       const producer = byProducer.get(entry.producer);
       if (!producer) continue;
-      if (entry.kind === "duplicate") {
+      if (entry.duplicate) {
         producer.audit.duplicates++;
         continue;
       }

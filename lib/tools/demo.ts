@@ -4,12 +4,17 @@
  */
 import { parentFlags, type ParentOptions } from "../supervisor/options.ts";
 import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } from "../launch/permissions.ts";
-import { primaryDefaults } from "../primary/options.ts";
+import { primaryDefaults, primarySpecs } from "../primary/options.ts";
+import { ProgramError, toFlags } from "../common/cli.ts";
+import { auditSpecs } from "./audit_options.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import { sleep } from "../common/sleep.ts";
 import { type RedisServer, redisServerMissing, startRedisServer } from "../launch/redis_server.ts";
 import { formatPrimaries } from "../producer/options.ts";
 import { demoRedisDir, netAddress } from "../launch/permissions.ts";
+import { formatDuration } from "../common/duration.ts";
+import { textLines } from "../common/text_lines.ts";
+import { likesServerName } from "../protocol/names.ts";
 
 export interface DemoOptions extends ParentOptions {
   /** Dashboard address. @default {"127.0.0.1:4243"} */
@@ -18,36 +23,81 @@ export interface DemoOptions extends ParentOptions {
   redis: boolean;
   /** With --redis: how many primaries share the Redis. @default {2} */
   primaryCount: number;
+  /** How often the status line updates in place on a terminal (ms). @default {1000} */
+  refreshEvery: number;
+  /** How often a status line is printed when stdout is not a terminal (ms). @default {5000} */
+  statusEvery: number;
+}
+
+/** What the demo's status line shows. */
+export interface DemoStatus {
+  /** The primary's total; undefined while its dashboard does not answer. */
+  total: number | undefined;
+  /** Likes counted per second since the previous sample; undefined without two samples. */
+  likesPerSecond: number | undefined;
+  /** LikesServers started and not yet ended. */
+  running: number;
+  servers: number;
+  /** Until the last LikesServer is due to end (ms). */
+  msLeft: number;
+}
+
+/** One status line: `Total 1234  56 likes/s  3/10 LikesServers running  4m12s left`. */
+export function formatStatus(status: DemoStatus): string {
+  const total = status.total ?? "?";
+  const rate = status.likesPerSecond === undefined ? "?" : Math.round(status.likesPerSecond);
+  // Whole seconds: a status line that ticks in milliseconds is noise.
+  const left = status.msLeft <= 0 ? "0s" : formatDuration(Math.ceil(status.msLeft / 1000) * 1000);
+  return `Total ${total}  ${rate} likes/s  ${status.running}/${status.servers} LikesServers running  ${left} left`;
+}
+
+/**
+ * How a ParentProcessStatus line (the parent echoes each on stdout) changes
+ * the set of running LikesServers: +id when one started, -id when it ended.
+ */
+export function runningChange(line: string): { id: number; started: boolean } | undefined {
+  const match = /^\S+ LikesServer(\d+) (started pid=|ended |could not be started)/.exec(line);
+  return match ? { id: Number(match[1]), started: match[2] === "started pid=" } : undefined;
+}
+
+/** Samples the primary's total; the rate is taken between consecutive samples. */
+class StatusSampler {
+  #last: { total: number; at: number } | undefined;
+
+  constructor(readonly url: string) {}
+
+  async sample(): Promise<Pick<DemoStatus, "total" | "likesPerSecond">> {
+    try {
+      const stats = await (await fetch(this.url)).json();
+      const total = Number(stats.total), at = Number(stats.now);
+      const last = this.#last;
+      this.#last = { total, at };
+      const likesPerSecond = last && at > last.at ? (total - last.total) * 1000 / (at - last.at) : undefined;
+      return { total, likesPerSecond };
+    } catch {
+      // The dashboard is optional for the demo (--http off).
+      return { total: undefined, likesPerSecond: undefined };
+    }
+  }
 }
 
 export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<number> {
   if (options.redis) return await runRedisDemo(options, stop);
   const deno = denoCommand();
-  const primaryOptions = {
-    ...primaryDefaults,
+  // The primary's settings the demo chooses; the rest are the primary's defaults.
+  const chosen = {
+    maxLikes: options.maxLikes,
     host: options.host,
     port: options.port,
     http: options.http,
     log: `${options.logDir}/PrimaryLikesLog`,
     state: `${options.logDir}/PrimaryLikes.db`,
   };
+  const primaryOptions = { ...primaryDefaults, ...chosen };
   let primary: LaunchedPrimary;
   try {
     primary = await launchPrimary({
-      args: [
-        "--host",
-        primaryOptions.host,
-        "--port",
-        String(primaryOptions.port),
-        "--http",
-        primaryOptions.http,
-        "--log",
-        primaryOptions.log,
-        "--state",
-        primaryOptions.state,
-        "--max-likes",
-        String(options.maxLikes),
-      ],
+      args: toFlags(primarySpecs, chosen),
       grants: primaryGrants(primaryOptions),
       deno,
       deadlineMs: 30_000,
@@ -55,54 +105,64 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
       stderr: "inherit",
     });
   } catch (error) {
-    console.error(`demo: The primary did not start: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`The primary did not start: ${(error as Error).message}`, { cause: error });
   }
   console.log(`Primary ready: likes on ${options.host}:${primary.port}, total ${primary.total}`);
   console.log(`Dashboard:  http://${options.http}/`);
   console.log(
-    `Logs:       ${primaryOptions.log}, ${options.logDir}/LikesServer0..${
+    `Logs:       ${primaryOptions.log}, ${options.logDir}/${likesServerName(0)}..${
       options.servers - 1
     }, ${options.logDir}/ParentProcessStatus`,
   );
   console.log(`Watch:      tail -f ${primaryOptions.log}`);
 
+  const parentStarted = Date.now();
   const parent = new Deno.Command(deno, {
     args: launchArgs("parent.ts", parentGrants(options), parentFlags(options)),
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
   }).spawn();
   const onStop = () => parent.kill("SIGTERM");
   stop.addEventListener("abort", onStop, { once: true });
 
-  // The live total, read from the primary's own stats.
-  let running = true;
-  const live = (async () => {
-    while (running) {
-      try {
-        const stats = await (await fetch(`http://${options.http}/api/stats`)).json();
-        const line = `Total ${stats.total}  (${stats.accepted} messages, ${stats.connectionsOpen} connected)`;
-        Deno.stdout.isTerminal() ? Deno.stdout.writeSync(new TextEncoder().encode(`\r${line}   `)) : console.log(line);
-      } catch { /* the dashboard is optional for the demo */ }
-      await sleep(Deno.stdout.isTerminal() ? 1000 : 5000);
+  // Which LikesServers run, from the status lines the parent echoes.
+  const running = new Set<number>();
+  const following = (async () => {
+    for await (const line of textLines(parent.stdout)) {
+      const change = runningChange(line);
+      if (change) change.started ? running.add(change.id) : running.delete(change.id);
     }
+  })();
+
+  // The status line: in place on a terminal, a plain line every few seconds on a pipe.
+  const terminal = Deno.stdout.isTerminal();
+  const lastEnds = parentStarted + (options.servers - 1) * options.stagger + options.duration;
+  const sampler = new StatusSampler(`http://${options.http}/api/stats`);
+  const parentDone = new AbortController();
+  const live = (async () => {
+    do {
+      const line = formatStatus({
+        ...await sampler.sample(),
+        running: running.size,
+        servers: options.servers,
+        msLeft: lastEnds - Date.now(),
+      });
+      // \x1b[2K clears what a longer previous line left.
+      if (terminal) Deno.stdout.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+      else console.log(line);
+    } while (await sleep(terminal ? options.refreshEvery : options.statusEvery, parentDone.signal));
   })();
   const parentStatus = await parent.status;
   stop.removeEventListener("abort", onStop);
-  running = false;
-  await live;
-  console.log(`\nParentProcess exited with status ${parentStatus.code}; stopping the primary`);
+  parentDone.abort();
+  await Promise.all([live, following]);
+  console.log(`${terminal ? "\n" : ""}ParentProcess exited with status ${parentStatus.code}; stopping the primary`);
   await primary.stop("SIGTERM");
   const final = /stopped by \w+: total (\d+)/.exec(primary.output());
   if (final) console.log(`Final total: ${final[1]}`);
 
   const audit = await new Deno.Command(deno, {
-    args: launchArgs("audit.ts", auditGrants({ logDir: options.logDir, servers: options.servers }), [
-      "--log-dir",
-      options.logDir,
-      "--servers",
-      String(options.servers),
-    ]),
+    args: launchArgs("audit.ts", auditGrants(options), toFlags(auditSpecs, options)),
     stdin: "null",
   }).spawn().status;
   return parentStatus.code === 0 && audit.code === 0 ? 0 : 1;
@@ -117,8 +177,7 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
 async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<number> {
   const missing = await redisServerMissing();
   if (missing) {
-    console.error(`demo: Cannot run the Redis demo: ${missing}`);
-    return 1;
+    throw new ProgramError(`Cannot run the Redis demo: ${missing}`);
   }
   const deno = denoCommand();
   const dir = demoRedisDir(options.logDir);
@@ -127,8 +186,7 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
     await Deno.mkdir(dir, { recursive: true });
     redis = await startRedisServer({ dir, appendonly: true, appendfsync: "everysec" });
   } catch (error) {
-    console.error(`demo: redis-server did not start: ${(error as Error).message}`);
-    return 1;
+    throw new ProgramError(`redis-server did not start: ${(error as Error).message}`, { cause: error });
   }
   console.log(`Redis ready: ${redis.url} (append-only file in ${dir})`);
   const primaries: LaunchedPrimary[] = [];
@@ -149,8 +207,8 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
         primaries.push(
           await launchPrimary({
             args: [
-              ...["--host", options.host, "--port", "0", "--http", http, "--log", log],
-              ...["--store", redis.url, "--max-likes", String(options.maxLikes)],
+              ...toFlags(primarySpecs, { host: options.host, port: 0, http, log, maxLikes: options.maxLikes }),
+              `--store=${redis.url}`,
             ],
             grants,
             deno,
@@ -159,8 +217,7 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
           }),
         );
       } catch (error) {
-        console.error(`demo: Primary ${i} did not start: ${(error as Error).message}`);
-        return 1;
+        throw new ProgramError(`Primary ${i} did not start: ${(error as Error).message}`, { cause: error });
       }
       logs.push(log);
       const primary = primaries[i];
@@ -188,20 +245,9 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
     console.log(`ParentProcess exited with status ${parentStatus.code}; stopping the primaries`);
     for (const primary of primaries.splice(0)) await primary.stop("SIGTERM");
 
+    const auditOptions = { logDir: options.logDir, servers: options.servers, primaryLog: logs, store: redis.url };
     const audit = await new Deno.Command(deno, {
-      args: launchArgs(
-        "audit.ts",
-        auditGrants({
-          logDir: options.logDir,
-          servers: options.servers,
-          primaryLog: logs,
-          store: { host: "127.0.0.1", port: redis.port },
-        }),
-        [
-          ...["--log-dir", options.logDir, "--servers", String(options.servers)],
-          ...["--primary-log", logs.join(","), "--store", redis.url],
-        ],
-      ),
+      args: launchArgs("audit.ts", auditGrants(auditOptions), toFlags(auditSpecs, auditOptions)),
       stdin: "null",
     }).spawn().status;
     return parentStatus.code === 0 && audit.code === 0 ? 0 : 1;

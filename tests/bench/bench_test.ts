@@ -55,10 +55,11 @@ async function redisInstalled(): Promise<boolean> {
 Deno.test("bench in short mode reports every cell in both modes beside Redis and the empty server, and the replay", async () => {
   const workDir = `${await tempDir()}/work`;
   const args = [
+    // Long enough that every cell acknowledges something even on a loaded machine.
     "--duration",
-    "100ms",
+    "300ms",
     "--warmup",
-    "0ms",
+    "100ms",
     "--runs",
     "1",
     "--replay-lines",

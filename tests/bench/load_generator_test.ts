@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { generateLoad } from "../../lib/bench/load_generator.ts";
 import { startPrimary } from "../support/primary.ts";
+import { primaryEntries } from "../support/logs.ts";
+import type { LikeLine } from "../../lib/formats/primary_log.ts";
 
 Deno.test("generateLoad() sends each producer's likes with seq 1, 2, 3... and counts the acknowledged ones", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const edges: string[] = [];
   let load;
   try {
@@ -25,18 +27,20 @@ Deno.test("generateLoad() sends each producer's likes with seq 1, 2, 3... and co
   assert.equal(load.histogram.count, load.acknowledged);
   assert.equal(load.seconds, 0.3);
   // Every line was a new (producer, seq): the primary counted each one, none as a duplicate.
-  const log = await Deno.readTextFile(primary.log);
-  assert.doesNotMatch(log, /Duplicate/);
-  const likes = log.match(/ LikesServer1 1 Total \d+ producer=lg-[0-2] seq=\d+\n/g) ?? [];
+  const entries = primaryEntries(primary.log);
+  assert.ok(!entries.some((e) => e.kind === "like" && e.duplicate));
+  const likes = entries.filter((e): e is LikeLine =>
+    e.kind === "like" && e.server === 1 && e.likes === 1 && !e.outOfOrder && /^lg-[0-2]$/.test(e.producer ?? "")
+  );
   assert.ok(likes.length >= load.acknowledged);
   for (const producer of ["lg-0", "lg-1", "lg-2"]) {
-    const seqs = likes.filter((l) => l.includes(`producer=${producer} `)).map((l) => Number(/seq=(\d+)/.exec(l)![1]));
+    const seqs = likes.filter((l) => l.producer === producer).map((l) => l.seq);
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `${producer} sent seq 1, 2, 3... in order`);
   }
 });
 
 Deno.test("generateLoad() counts replies other than 0 as rejected, not acknowledged", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   let load;
   try {
     load = await generateLoad(primary.port, { connections: 2, pipeline: 2, durationMs: 200, warmupMs: 0, likes: 43 });

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { respCommand } from "../../lib/bench/load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "../../lib/bench/load_process.ts";
-import { redisCommand, redisMissing, startRedis } from "../../lib/bench/redis.ts";
+import { redisCommand, startRedis } from "../../lib/bench/redis.ts";
+import { redisServerMissing } from "../../lib/launch/redis_server.ts";
 import { tempDir } from "../support/temp.ts";
 
-const missing = await redisMissing();
+const missing = await redisServerMissing();
 
 Deno.test("respCommand() writes a RESP array of bulk strings", () => {
   assert.equal(

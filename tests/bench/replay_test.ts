@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { measureReplay, writeReplayLog } from "../../lib/bench/replay.ts";
-import { parseLogLine } from "../../lib/primary/likes_log.ts";
+import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { textLines } from "../../lib/common/text_lines.ts";
 import { tempDir } from "../support/temp.ts";
 
@@ -13,9 +13,10 @@ Deno.test("writeReplayLog() writes like lines the log parser reads, totals addin
   const seqs = new Map<string, number>();
   using file = await Deno.open(path);
   for await (const line of textLines(file.readable)) {
-    const entry = parseLogLine(line);
-    assert.equal(entry.kind, "accepted", line);
-    if (entry.kind !== "accepted") continue;
+    const entry = parsePrimaryLine(line)?.entry;
+    assert.equal(entry?.kind, "like", line);
+    if (entry?.kind !== "like") continue;
+    assert.equal(entry.duplicate, false, line);
     total += entry.likes;
     assert.equal(entry.total, total, line);
     assert.equal(entry.seq, (seqs.get(entry.producer!) ?? 0) + 1, line);

@@ -1,6 +1,22 @@
 import assert from "node:assert/strict";
-import { flagName, type FlagSpecs, helpText, parse, parseFlags, UsageError } from "../../lib/common/cli.ts";
-import { primaryDefaults, primarySpecs, showPrimaryDefault } from "../../lib/primary/options.ts";
+import fc from "fast-check";
+import {
+  flagName,
+  type FlagSpec,
+  type FlagSpecs,
+  helpText,
+  isDuration,
+  parse,
+  parseFlags,
+  ProgramError,
+  reportError,
+  toFlags,
+  UsageError,
+} from "../../lib/common/cli.ts";
+import { primaryDefaults, primarySpecs } from "../../lib/primary/options.ts";
+import { likesServerDefaults, likesServerSpecs } from "../../lib/producer/options.ts";
+import { parentDefaults, parentSpecs } from "../../lib/supervisor/options.ts";
+import { auditDefaults, auditSpecs } from "../../lib/tools/audit_options.ts";
 import { tempDir } from "../support/temp.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -146,19 +162,114 @@ Deno.test("helpText() lists usage, description, every flag with its default, and
 });
 
 Deno.test("helpText() shows durations of the primary in their readable form", () => {
-  const text = helpText("primary", "The primary.", primarySpecs, primaryDefaults, showPrimaryDefault);
+  const text = helpText("primary", "The primary.", primarySpecs, primaryDefaults);
   assert.match(text, /--idle-timeout DURATION +.*\(default: 1m\)/);
   assert.match(text, /--write-timeout DURATION +.*\(default: 10s\)/);
   assert.match(text, /--producer-ttl DURATION +.*\(default: 24h\)/);
   assert.match(text, /--durability MODE +.*\(default: normal\)/);
   // Every default shown in --help parses back to itself.
-  const args = Object.keys(primarySpecs).flatMap((key) => {
-    const value = (primaryDefaults as Record<string, unknown>)[key];
-    if (value === undefined || typeof value === "boolean") return [];
-    return [`--${flagName(key)}`, showPrimaryDefault(key as keyof typeof primaryDefaults, value)];
-  });
+  const shown = new Map([...text.matchAll(/--([a-z-]+) \S+ .*\(default: (.*)\)/g)].map((m) => [m[1], m[2]]));
+  const args = [...shown].map(([name, value]) => `--${name}=${value}`);
   assert.deepEqual(parseFlags(args, primarySpecs, primaryDefaults), primaryDefaults);
 });
+
+Deno.test("isDuration() tells duration flags from the others by their spec alone", () => {
+  const durations = Object.entries(primarySpecs).filter(([, spec]) => isDuration(spec)).map(([key]) => key);
+  assert.deepEqual(durations, [
+    "idleTimeout",
+    "writeTimeout",
+    "quietEnd",
+    "producerTtl",
+    "checkpointEvery",
+    "commitDelay",
+    "logCheckEvery",
+    "httpHeaderTimeout",
+    "httpIdleTimeout",
+  ]);
+});
+
+Deno.test("toFlags() writes one --name=value per set flag, durations in their unit, switches bare", () => {
+  assert.deepEqual(toFlags(demoSpecs, { port: 0, verbose: true, wait: 120_000 }), [
+    "--port=0",
+    "--verbose",
+    "--wait=2m",
+  ]);
+  assert.deepEqual(toFlags(demoSpecs, { verbose: false, maxLikes: undefined }), []);
+  // A duration that its readable form would round is written exactly.
+  assert.deepEqual(toFlags(demoSpecs, { wait: 1001 }), ["--wait=1001ms"]);
+  // A value that starts with a dash stays a value.
+  assert.deepEqual(
+    parseFlags(toFlags(primarySpecs, { token: "-x" }), primarySpecs, primaryDefaults)?.token,
+    "-x",
+  );
+});
+
+/** Values of the flag's own type, kept only when the flag accepts them (so every one is a valid option). */
+function valuesFor(spec: FlagSpec<unknown>, fallback: unknown): fc.Arbitrary<unknown> {
+  if (!spec.parse) return fc.boolean();
+  const read = spec.parse;
+  const numbers = fc.oneof(fc.nat(70_000), fc.maxSafeNat(), fc.integer({ min: -5, max: 5 }));
+  const strings = fc.oneof(
+    fc.string({ minLength: 0, maxLength: 12 }),
+    fc.constantFrom(
+      "normal",
+      "fsync",
+      "off",
+      "plain",
+      "idempotent",
+      "127.0.0.1:0",
+      "::1",
+      "[::1]:80",
+      "/tmp/a b=c",
+      "-dash",
+    ),
+  );
+  const accepted = (value: unknown) => {
+    try {
+      return typeof read(String(value)) === typeof value;
+    } catch {
+      return false;
+    }
+  };
+  const durationAccepted = (ms: number) => {
+    try {
+      return read(`${ms}ms`) === ms;
+    } catch {
+      return false;
+    }
+  };
+  const values = isDuration(spec)
+    ? fc.oneof(fc.nat(100_000_000), fc.maxSafeNat(), fc.constant(fallback as number)).filter(durationAccepted)
+    // The default is always accepted, so that the filter never starves on a flag with few valid values.
+    : fc.oneof(numbers, strings, fc.constant(fallback)).filter(accepted);
+  return fallback === undefined ? fc.option(values, { nil: undefined }) : values;
+}
+
+function optionsOf<O extends object>(specs: FlagSpecs<O>, defaults: O): fc.Arbitrary<O> {
+  const record: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const [key, spec] of Object.entries(specs) as [keyof O & string, FlagSpec<unknown>][]) {
+    record[key] = valuesFor(spec, defaults[key]);
+  }
+  return fc.record(record).map((options) => ({ ...options })) as unknown as fc.Arbitrary<O>;
+}
+
+for (
+  const [name, specs, defaults] of [
+    ["primary", primarySpecs, primaryDefaults],
+    ["likes_server", likesServerSpecs, likesServerDefaults],
+    ["parent", parentSpecs, parentDefaults],
+    ["audit", auditSpecs, auditDefaults],
+  ] as [string, FlagSpecs<object>, object][]
+) {
+  Deno.test(`parseFlags() reads back what toFlags() wrote, for any ${name} options`, () => {
+    fc.assert(
+      fc.property(optionsOf(specs, defaults), (options) => {
+        assert.deepEqual(parseFlags(toFlags(specs, options), specs, defaults), options);
+      }),
+      { numRuns: 300 },
+    );
+  });
+}
 
 async function runPrimary(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -203,4 +314,24 @@ Deno.test("primary refuses a non-loopback host without a token, exit 2", async (
   const { code, stderr } = await runPrimary("--host", "0.0.0.0", "--port", "0", "--http", "off");
   assert.equal(code, 2);
   assert.match(stderr, /^primary: Refusing to listen on 0\.0\.0\.0 without a token.*\n$/);
+});
+
+Deno.test("reportError() prints `<program>: <message>` and gives the error's exit code", () => {
+  const printed: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => printed.push(line);
+  try {
+    assert.equal(reportError("primary", new ProgramError("Cannot listen on x:1: in use")), 1);
+    assert.equal(reportError("primary", new UsageError("Unknown option '--x'")), 2);
+    assert.equal(reportError("audit", new ProgramError("Mismatch", { exitCode: 3 })), 3);
+    assert.equal(reportError("demo", new Error("plain")), 1);
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(printed, [
+    "primary: Cannot listen on x:1: in use",
+    "primary: Unknown option '--x' (see --help)",
+    "audit: Mismatch",
+    "demo: plain",
+  ]);
 });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { escapeBytes, escapeText, unescapeBytes } from "../../lib/common/escape.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
 // An Invalid log line as the committer writes it; the literal is matched as a JSON string token.
-const INVALID_LINE = /^(\S+) Invalid data ("(?:[^"\\]|\\.)*") \(([a-z ]+)\) from (\S+)$/;
 
 Deno.test("escapeBytes() leaves printable ASCII as it is, inside quotes", () => {
   assert.equal(escapeBytes(new TextEncoder().encode("LikesServer1 5")), '"LikesServer1 5"');
@@ -78,11 +78,7 @@ Deno.test("an escaped Invalid log line is one line that parses back to the origi
         const line = `2026-01-01T00:00:00.000Z Invalid data ${escapeBytes(data)} (${reason}) from ${from}`;
         assert.equal(line.split("\n").length, 1);
         assert.equal(line.includes("\r"), false);
-        const m = INVALID_LINE.exec(line);
-        assert.ok(m, line);
-        assert.deepEqual(unescapeBytes(m[2]), data);
-        assert.equal(m[3], reason);
-        assert.equal(m[4], from);
+        assert.deepEqual(parsePrimaryLine(line)?.entry, { kind: "invalid", data, reason, from });
       },
     ),
     { numRuns: 2000 },

@@ -75,15 +75,15 @@ async function waitFor(what: string, condition: () => boolean, deadline = 10_000
 }
 
 /** A real HTTP server in this process, fed by a Stats the test controls. */
-function inProcess(options?: Parameters<typeof startHttp>[3]) {
-  const state = { total: 0, accepting: true, storeHealthy: true };
+async function inProcess(options?: Parameters<typeof startHttp>[3]) {
+  const state = { total: 0, accepting: true, problem: undefined as string | undefined };
   const sources: HttpSources = {
     stats: new Stats(),
     total: () => state.total,
     accepting: () => state.accepting,
-    storeHealthy: () => state.storeHealthy,
+    problem: () => state.problem,
   };
-  const http: HttpServer = startHttp("127.0.0.1", 0, sources, options);
+  const http: HttpServer = await startHttp("127.0.0.1", 0, sources, options);
   return { state, sources, http, port: http.addr.port };
 }
 
@@ -219,24 +219,26 @@ Deno.test("primary stops promptly on SIGTERM while a dashboard stream is open", 
   }
 });
 
-Deno.test("/healthz answers 503 when not accepting or when the store fails", async () => {
-  const { state, http, port } = inProcess();
+Deno.test("/healthz answers 503 with the reason when not accepting or when storage fails", async () => {
+  const { state, http, port } = await inProcess();
   try {
     assert.equal((await get(port, "/healthz")).status, 200);
     state.accepting = false;
     const stopping = await get(port, "/healthz");
     assert.equal(stopping.status, 503);
-    assert.equal(stopping.body, "unhealthy\n");
+    assert.equal(stopping.body, "unhealthy: not accepting likes\n");
     state.accepting = true;
-    state.storeHealthy = false;
-    assert.equal((await get(port, "/healthz")).status, 503);
+    state.problem = "Cannot write to the log /x: No space left on device";
+    const failing = await get(port, "/healthz");
+    assert.equal(failing.status, 503);
+    assert.equal(failing.body, "unhealthy: Cannot write to the log /x: No space left on device\n");
   } finally {
     await http.shutdown();
   }
 });
 
 Deno.test("/events sends the stats at once and again each interval as likes arrive", async () => {
-  const { state, sources, http, port } = inProcess({ streamInterval: 100 });
+  const { state, sources, http, port } = await inProcess({ streamInterval: 100 });
   const events = new EventReader(await fetch(`http://127.0.0.1:${port}/events`));
   try {
     const first = JSON.parse((await events.next())!);
@@ -255,7 +257,7 @@ Deno.test("/events sends the stats at once and again each interval as likes arri
 });
 
 Deno.test("/events stops serving a client that disconnects and limits open streams", async () => {
-  const { http, port } = inProcess({ maxStreams: 1, streamInterval: 100 });
+  const { http, port } = await inProcess({ maxStreams: 1, streamInterval: 100 });
   try {
     const events = new EventReader(await fetch(`http://127.0.0.1:${port}/events`));
     await events.next();
@@ -277,8 +279,23 @@ Deno.test("/events stops serving a client that disconnects and limits open strea
 Deno.test("statsJson() keeps only the busiest LikesServers when asked for fewer", () => {
   const stats = new Stats(1000);
   for (let id = 1; id <= 5; id++) stats.recordLike(id, id * 2, false, 2000);
-  const json = statsJson({ stats, total: () => 30, accepting: () => true, storeHealthy: () => true }, 3000, 2);
+  const json = statsJson({ stats, total: () => 30, accepting: () => true, problem: () => undefined }, 3000, 2);
   assert.equal(json.serverCount, 5);
   assert.deepEqual((json.servers as { name: string }[]).map((s) => s.name), ["LikesServer4", "LikesServer5"]);
   assert.equal(json.uptimeSeconds, 2);
+});
+
+Deno.test("the dashboard's self-check never mistakes a listener that accepts for a dead one", async () => {
+  const said: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => said.push(args.join(" "));
+  const { http } = await inProcess({ probeInterval: 10 });
+  try {
+    // Probes for longer than one may wait to be taken (3 s): each is accepted, some before the prober registered it.
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+  } finally {
+    await http.shutdown();
+    console.error = error;
+  }
+  assert.deepEqual(said.filter((line) => line.includes("listening again")), []);
 });

@@ -75,6 +75,7 @@ Deno.test("formatMetrics() declares each family once, with HELP and TYPE, before
     likes_connections_open: "gauge",
     likes_connections_total: "counter",
     likes_incomplete_messages_total: "counter",
+    likes_padding_bytes_total: "counter",
     likes_connections_refused_total: "counter",
     likes_commit_duration_seconds: "histogram",
     likes_server_likes_total: "counter",

@@ -14,6 +14,7 @@ import {
 import { DEFAULT_WORK_DIR } from "../../lib/bench/run.ts";
 import { primaryDefaults } from "../../lib/primary/options.ts";
 import { parentDefaults } from "../../lib/supervisor/options.ts";
+import { auditDefaults } from "../../lib/tools/audit_options.ts";
 import { tempDir } from "../support/temp.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
@@ -45,7 +46,7 @@ Deno.test("the primary, parent, demo, audit and bench tasks are the computed lea
   assert.equal(tasks.primary, taskCommand("primary.ts", primaryGrants(primaryDefaults)));
   assert.equal(tasks.parent, taskCommand("parent.ts", parentGrants(parentDefaults)));
   assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http, logDir: "/tmp" })));
-  assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants({ logDir: "/tmp", servers: 10 })));
+  assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants(auditDefaults)));
   assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
 });
 
@@ -101,7 +102,7 @@ Deno.test("a LikesServer given --primaries may reach every listed primary, and n
 Deno.test("auditGrants() reads every listed primary log, and reaches the Redis only when given", () => {
   const grants = auditGrants({ logDir: "/d", servers: 1, primaryLog: ["/a/Log", "/b/Log"] });
   assert.deepEqual(grants, { read: ["/a/Log", "/b/Log", "/d/LikesServer0"] });
-  const withStore = auditGrants({ logDir: "/d", servers: 0, store: { host: "::1", port: 6379 } });
+  const withStore = auditGrants({ logDir: "/d", servers: 0, store: "redis://[::1]:6379" });
   assert.deepEqual(withStore, { net: ["[::1]:6379"], read: ["/d/PrimaryLikesLog"] });
 });
 

@@ -41,7 +41,7 @@ Deno.test("launchPrimary() runs a primary with only its grants on ephemeral port
 
 Deno.test("launchPrimary() reports the primary's own words when it exits before it is ready", async () => {
   const options = { host: "127.0.0.1", port: 0, http: "off", ...await files() };
-  // Granted port 0 but asked for another: Deno refuses the listen, and the primary exits.
+  // Granted port 0 but asked for another: the primary names the grant it lacks and exits.
   const error = await launchPrimary({
     args: flags({ ...options, port: 1 }),
     grants: primaryGrants(options),
@@ -49,7 +49,7 @@ Deno.test("launchPrimary() reports the primary's own words when it exits before 
   }).then(() => undefined, (e: Error) => e);
   assert.ok(error instanceof Error);
   assert.match(error.message, /^Primary exited before ready: /);
-  assert.match(error.message, /Cannot listen on 127\.0\.0\.1:1: .*(Requires net access|NotCapable)/s);
+  assert.match(error.message, /primary: Missing grant --allow-net=127\.0\.0\.1:1 for these flags; run: deno run /);
 });
 
 Deno.test("launchPrimary() reads a restarted primary's total and its dashboard port 0 when --http is off", async () => {

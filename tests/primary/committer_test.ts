@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { Committer, type Entry } from "../../lib/primary/committer.ts";
 import { Ledger } from "../../lib/primary/ledger.ts";
-import { LikesLog, parseLogLine } from "../../lib/primary/likes_log.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
+import { primaryEntries } from "../support/logs.ts";
 import type { Like } from "../../lib/protocol/message.ts";
 import { Stats } from "../../lib/primary/stats.ts";
 import { type Durability, Store } from "../../lib/primary/store.ts";
+import { Checkpointer } from "../../lib/primary/checkpointer.ts";
+import { Health } from "../../lib/primary/health.ts";
+import { recover } from "../../lib/primary/replay.ts";
 import { tempDir } from "../support/temp.ts";
 
 const decoder = new TextDecoder();
@@ -24,36 +27,38 @@ interface Setup {
   ledger: Ledger;
   stats: Stats;
   committer: Committer;
+  health: Health;
 }
 
 function open(dir: string, durability: Durability = "normal"): Setup {
   const statePath = `${dir}/state.db`;
   const logPath = `${dir}/PrimaryLikesLog`;
-  const store = Store.open(statePath, { durability });
+  const store = Store.open(statePath);
   const log = LikesLog.open(logPath);
-  log.recover(store.logMark);
-  const ledger = new Ledger(store.total, store.takeProducers());
+  const recovered = recover(log, store, false);
+  const ledger = new Ledger(recovered.total, recovered.producers);
   const stats = new Stats();
-  const committer = new Committer(ledger, store, log, stats, { durability });
-  return { dir, statePath, logPath, store, log, ledger, stats, committer };
+  const health = new Health();
+  const checkpointer = new Checkpointer(store, log, ledger, health, { durability });
+  const committer = new Committer(ledger, log, stats, {
+    durability,
+    checkpointer,
+    health,
+    lines: recovered.position.lines,
+  });
+  return { dir, statePath, logPath, store, log, ledger, stats, committer, health };
 }
 
-async function withCommitter(
-  fn: (s: Setup) => Promise<void>,
-  prepare?: (statePath: string) => void,
-  durability?: Durability,
-): Promise<void> {
+async function withCommitter(fn: (s: Setup) => Promise<void>, durability?: Durability): Promise<void> {
   const dir = await tempDir();
-  if (prepare) {
-    Store.open(`${dir}/state.db`).close();
-    prepare(`${dir}/state.db`);
-  }
   const setup = open(dir, durability);
   try {
     await fn(setup);
   } finally {
     setup.store.close();
-    setup.log.close();
+    try {
+      setup.log.close();
+    } catch { /* closed by the test */ }
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -62,24 +67,19 @@ function like(server: number, likes: number, producer?: string, seq?: number): L
   return producer === undefined ? { kind: "like", server, likes } : { kind: "like", server, likes, producer, seq };
 }
 
-function logLines(path: string): string[] {
-  return Deno.readTextFileSync(path).split("\n").slice(0, -1);
-}
-
 Deno.test("Committer answers each submission's messages in order and logs each like with the new total", () =>
-  withCommitter(async ({ committer, logPath, store }) => {
+  withCommitter(async ({ committer, logPath, ledger }) => {
     assert.equal(await submitText(committer, [like(3, 23), like(1, 5), like(3, 2)]), "0\n0\n0\n");
-    const lines = logLines(logPath);
-    assert.equal(lines.length, 3);
-    assert.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z LikesServer3 23 Total 23$/);
-    assert.match(lines[1], / LikesServer1 5 Total 28$/);
-    assert.match(lines[2], / LikesServer3 2 Total 30$/);
-    assert.equal(store.total, 30);
-    assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 3, likes: 23, duplicate: false, total: 23 },
+      { kind: "like", server: 1, likes: 5, duplicate: false, total: 28 },
+      { kind: "like", server: 3, likes: 2, duplicate: false, total: 30 },
+    ]);
+    assert.equal(ledger.total, 30);
   }));
 
 Deno.test("Committer groups the submissions of one event-loop turn into one commit", () =>
-  withCommitter(async ({ committer, stats, store, logPath }) => {
+  withCommitter(async ({ committer, stats, ledger, logPath }) => {
     const replies = await Promise.all([
       submitText(committer, [like(1, 1), like(1, 2)]),
       submitText(committer, [like(2, 3)]),
@@ -87,13 +87,13 @@ Deno.test("Committer groups the submissions of one event-loop turn into one comm
     ]);
     assert.deepEqual(replies, ["0\n0\n", "0\n", "0\n0\n"]);
     assert.equal(stats.commitCount, 1);
-    assert.equal(store.total, 15);
-    assert.deepEqual(logLines(logPath).map((l) => parseLogLine(l).kind === "accepted" && parseLogLine(l)), [
-      { kind: "accepted", server: 1, likes: 1, total: 1 },
-      { kind: "accepted", server: 1, likes: 2, total: 3 },
-      { kind: "accepted", server: 2, likes: 3, total: 6 },
-      { kind: "accepted", server: 3, likes: 4, total: 10 },
-      { kind: "accepted", server: 3, likes: 5, total: 15 },
+    assert.equal(ledger.total, 15);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 1, likes: 1, duplicate: false, total: 1 },
+      { kind: "like", server: 1, likes: 2, duplicate: false, total: 3 },
+      { kind: "like", server: 2, likes: 3, duplicate: false, total: 6 },
+      { kind: "like", server: 3, likes: 4, duplicate: false, total: 10 },
+      { kind: "like", server: 3, likes: 5, duplicate: false, total: 15 },
     ]);
     await submitText(committer, [like(1, 1)]);
     assert.equal(stats.commitCount, 2);
@@ -101,7 +101,7 @@ Deno.test("Committer groups the submissions of one event-loop turn into one comm
   }));
 
 Deno.test("Committer logs invalid data as given, answers its reason and counts nothing for it", () =>
-  withCommitter(async ({ committer, logPath, store, stats }) => {
+  withCommitter(async ({ committer, logPath, ledger, stats }) => {
     const entries: Entry[] = [
       like(1, 4),
       { kind: "invalid", reason: "unknown message", data: '"hello\\u001b[31m"', from: "127.0.0.1:5000" },
@@ -110,28 +110,35 @@ Deno.test("Committer logs invalid data as given, answers its reason and counts n
       like(1, 6),
     ];
     assert.equal(await submitText(committer, entries), "0\n1 unknown message\n1 bad token\n0 authenticated\n0\n");
-    const lines = logLines(logPath);
-    assert.equal(lines.length, 4);
-    assert.match(lines[1], / Invalid data "hello\\u001b\[31m" \(unknown message\) from 127\.0\.0\.1:5000$/);
-    assert.match(lines[2], / Invalid data \(bad token\) from 127\.0\.0\.1:5001$/);
-    assert.match(lines[3], / LikesServer1 6 Total 10$/);
-    assert.equal(store.total, 10);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 1, likes: 4, duplicate: false, total: 4 },
+      {
+        kind: "invalid",
+        data: new TextEncoder().encode("hello\x1b[31m"),
+        reason: "unknown message",
+        from: "127.0.0.1:5000",
+      },
+      { kind: "invalid", reason: "bad token", from: "127.0.0.1:5001" },
+      { kind: "like", server: 1, likes: 6, duplicate: false, total: 10 },
+    ]);
+    assert.equal(ledger.total, 10);
     assert.equal(stats.invalid, 2);
   }));
 
 Deno.test("Committer counts a (producer, seq) once, answers repeats `0 duplicate` and logs them as Duplicate", () =>
-  withCommitter(async ({ committer, logPath, store, stats }) => {
+  withCommitter(async ({ committer, logPath, ledger, stats }) => {
     assert.equal(
       await submitText(committer, [like(1, 5, "p", 1), like(1, 5, "p", 1), like(1, 7, "p", 2)]),
       "0\n0 duplicate\n0\n",
     );
     assert.equal(await submitText(committer, [like(1, 7, "p", 2)]), "0 duplicate\n");
-    const lines = logLines(logPath);
-    assert.match(lines[0], / LikesServer1 5 Total 5 producer=p seq=1$/);
-    assert.match(lines[1], / LikesServer1 5 Duplicate Total 5 producer=p seq=1$/);
-    assert.match(lines[2], / LikesServer1 7 Total 12 producer=p seq=2$/);
-    assert.match(lines[3], / LikesServer1 7 Duplicate Total 12 producer=p seq=2$/);
-    assert.equal(store.total, 12);
+    assert.deepEqual(primaryEntries(logPath), [
+      { kind: "like", server: 1, likes: 5, duplicate: false, total: 5, producer: "p", seq: 1 },
+      { kind: "like", server: 1, likes: 5, duplicate: true, total: 5, producer: "p", seq: 1 },
+      { kind: "like", server: 1, likes: 7, duplicate: false, total: 12, producer: "p", seq: 2 },
+      { kind: "like", server: 1, likes: 7, duplicate: true, total: 12, producer: "p", seq: 2 },
+    ]);
+    assert.equal(ledger.total, 12);
     assert.equal(stats.duplicates, 2);
     assert.equal(stats.accepted, 2);
   }));
@@ -147,7 +154,7 @@ Deno.test("Committer's dedupe state survives a reopen of store and log", async (
     try {
       assert.equal(second.ledger.total, 7);
       assert.equal(await submitText(second.committer, [like(1, 5, "p", 1), like(1, 1, "p", 2)]), "0 duplicate\n0\n");
-      assert.equal(second.store.total, 8);
+      assert.equal(second.ledger.total, 8);
     } finally {
       second.store.close();
       second.log.close();
@@ -157,10 +164,16 @@ Deno.test("Committer's dedupe state survives a reopen of store and log", async (
   }
 });
 
-Deno.test("Committer rolls a batch back when the store refuses its commit: nothing counted, nothing logged", () =>
-  withCommitter(async ({ committer, logPath, store, ledger, stats }) => {
+Deno.test("Committer rolls a batch back when the log write fails: nothing counted, nothing logged, unhealthy until a write succeeds", () =>
+  withCommitter(async ({ committer, logPath, log, ledger, stats, health }) => {
     assert.equal(await submitText(committer, [like(1, 40, "p", 1)]), "0\n");
     const logBefore = Deno.readTextFileSync(logPath);
+    // One write fails as on a full disk (tests/system/disk_full_test.ts fills a real one).
+    const append = log.append.bind(log);
+    log.append = () => {
+      log.append = append;
+      throw new Deno.errors.WriteZero("No space left on device (os error 28)");
+    };
     const [a, b] = await Promise.all([
       submitText(committer, [like(1, 30, "p", 2), { kind: "invalid", reason: "empty line", data: '""', from: "x" }]),
       submitText(committer, [like(2, 40, "q", 1), { kind: "reply", text: "0 authenticated" }, like(2, 1)]),
@@ -168,50 +181,89 @@ Deno.test("Committer rolls a batch back when the store refuses its commit: nothi
     assert.equal(a, "1 storage error\n1 empty line\n");
     assert.equal(b, "1 storage error\n0 authenticated\n1 storage error\n");
     assert.equal(ledger.total, 40);
-    assert.equal(store.total, 40);
-    assert.equal(store.healthy, false);
+    assert.match(health.problem ?? "", /No space left on device/);
     assert.equal(ledger.producer("p")?.lastSeq, 1);
     assert.equal(ledger.producer("q"), undefined);
     assert.equal(stats.failed, 5);
-    // The failed batch's lines were written before the commit and must be gone.
     assert.equal(Deno.readTextFileSync(logPath), logBefore);
-    assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
     // A retry of the refused messages counts them, once.
     assert.equal(await submitText(committer, [like(1, 30, "p", 2)]), "0\n");
-    assert.equal(store.healthy, true);
+    assert.equal(health.problem, undefined);
     assert.equal(await submitText(committer, [like(1, 30, "p", 2)]), "0 duplicate\n");
-    assert.equal(store.total, 70);
-    assert.match(
-      Deno.readTextFileSync(logPath).slice(logBefore.length),
-      /^\S+ LikesServer1 30 Total 70 producer=p seq=2\n\S+ LikesServer1 30 Duplicate Total 70/,
-    );
-  }, (path) => {
-    // A real SQLite failure inside the commit transaction, as a full disk or an I/O error would cause.
-    const db = new DatabaseSync(path);
-    db.exec(
-      "CREATE TRIGGER fail BEFORE UPDATE ON state WHEN NEW.total > 60 AND NEW.total <> 70 BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END",
-    );
-    db.close();
+    assert.equal(ledger.total, 70);
   }));
 
-Deno.test("Committer answers `1 storage error` when the database has gone away", () =>
-  withCommitter(async ({ committer, logPath, store, ledger }) => {
+Deno.test("Committer answers `1 storage error` when the log file has gone away", () =>
+  withCommitter(async ({ committer, logPath, log, ledger }) => {
     await submitText(committer, [like(1, 1)]);
     const size = Deno.statSync(logPath).size;
-    store.close();
+    log.close();
     assert.equal(await submitText(committer, [like(1, 2)]), "1 storage error\n");
     assert.equal(ledger.total, 1);
     assert.equal(Deno.statSync(logPath).size, size);
   }));
 
-Deno.test("Committer.event() logs a line and commits the log's new length so that recovery keeps it", () =>
-  withCommitter(async ({ committer, logPath, store }) => {
+Deno.test("Committer answers a seq below the producer's highest that was never counted `1 out of order`", () =>
+  withCommitter(async ({ committer, logPath, ledger }) => {
+    assert.equal(
+      await submitText(committer, [like(1, 5, "p", 1), like(1, 6, "p", 3), like(1, 7, "p", 2), like(1, 6, "p", 3)]),
+      "0\n0\n1 out of order\n0 duplicate\n",
+    );
+    assert.equal(ledger.total, 11);
+    assert.deepEqual(primaryEntries(logPath)[2], {
+      kind: "like",
+      server: 1,
+      likes: 7,
+      duplicate: false,
+      outOfOrder: true,
+      total: 11,
+      producer: "p",
+      seq: 2,
+    });
+  }));
+
+Deno.test("Committer.event() logs a line that replay keeps", () =>
+  withCommitter(async ({ committer, logPath }) => {
     await submitText(committer, [like(1, 3)]);
     committer.event("Recovered total 3 from somewhere");
-    assert.match(logLines(logPath)[1], /^\S+Z Recovered total 3 from somewhere$/);
-    assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
-    assert.equal(store.total, 3);
+    assert.deepEqual(primaryEntries(logPath)[1], { kind: "recovered", total: 3, state: "somewhere" });
+    assert.equal(committer.lines, 2);
   }));
+
+Deno.test("Committer writes a checkpoint between batches that a restart resumes from", async () => {
+  const dir = await tempDir();
+  const first = open(dir);
+  await submitText(first.committer, [like(1, 5, "p", 1), like(1, 2)]);
+  assert.equal(first.committer.checkpoint(), true);
+  await submitText(first.committer, [like(1, 4, "p", 2)]);
+  first.store.close();
+  first.log.close();
+  const second = open(dir);
+  try {
+    assert.equal(second.ledger.total, 11);
+    assert.equal(second.committer.lines, 3);
+    assert.equal(
+      await submitText(second.committer, [like(1, 5, "p", 1), like(1, 4, "p", 2)]),
+      "0 duplicate\n0 duplicate\n",
+    );
+  } finally {
+    second.store.close();
+    second.log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Committer in fsync mode answers each batch after its sync, and batches gathered meanwhile share the next", () =>
+  withCommitter(async ({ committer, ledger, stats }) => {
+    const first = submitText(committer, [like(1, 3), like(2, 4, "p", 1)]);
+    // Submitted while the first batch's sync runs: they gather into one next batch.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const rest = await Promise.all([1, 2, 3].map((seq) => submitText(committer, [like(3, 1, "q", seq)])));
+    assert.equal(await first, "0\n0\n");
+    assert.deepEqual(rest, ["0\n", "0\n", "0\n"]);
+    assert.equal(ledger.total, 10);
+    assert.ok(stats.commitCount <= 3, `${stats.commitCount} commits`);
+  }, "fsync"));
 
 Deno.test("Committer.drained() resolves once every submission has been answered", () =>
   withCommitter(async ({ committer }) => {
@@ -224,14 +276,3 @@ Deno.test("Committer.drained() resolves once every submission has been answered"
     await Promise.all(pending);
     assert.equal(answered, 2);
   }));
-
-Deno.test("Committer in fsync durability commits and logs like normal mode", () =>
-  withCommitter(
-    async ({ committer, logPath, store }) => {
-      assert.equal(await submitText(committer, [like(1, 3), like(2, 4, "p", 1)]), "0\n0\n");
-      assert.equal(store.total, 7);
-      assert.equal(store.logMark.offset, Deno.statSync(logPath).size);
-    },
-    undefined,
-    "fsync",
-  ));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Ledger } from "../../lib/primary/ledger.ts";
+import { Ledger, WINDOW } from "../../lib/primary/ledger.ts";
 import type { Like } from "../../lib/protocol/message.ts";
 
 function like(likes: number, producer?: string, seq?: number): Like {
@@ -30,7 +30,39 @@ Deno.test("Ledger adds plain likes every time they arrive", () => {
   assert.equal(ledger.producerCount, 0);
 });
 
-Deno.test("Ledger counts a (producer, seq) once and answers repeats and older sequence numbers as duplicates", () => {
+Deno.test("Ledger answers `out of order` for a seq below the highest that was never counted, never `duplicate`", () => {
+  const ledger = new Ledger();
+  assert.deepEqual(batch(ledger, [like(1, "p", 1), like(2, "p", 5), like(4, "p", 3), like(8, "p", 4)]), [
+    "accepted",
+    "accepted",
+    "out of order",
+    "out of order",
+  ]);
+  assert.equal(ledger.total, 3);
+  // The window remembers exactly which were counted.
+  assert.deepEqual(batch(ledger, [like(1, "p", 1), like(2, "p", 5), like(1, "p", 2)]), [
+    "duplicate",
+    "duplicate",
+    "out of order",
+  ]);
+  // A run of consecutive seqs is remembered whole, beyond the window.
+  batch(ledger, [like(1, "q", 1)]);
+  for (let seq = 2; seq <= 3 * WINDOW; seq++) batch(ledger, [like(1, "q", seq)]);
+  assert.deepEqual(batch(ledger, [like(1, "q", 1)]), ["duplicate"]);
+  // Before a gap and beyond the window nothing can be known: never `duplicate`.
+  batch(ledger, [like(1, "p", 5 + WINDOW)]);
+  assert.deepEqual(batch(ledger, [like(1, "p", 5)]), ["out of order"]);
+});
+
+Deno.test("Ledger: a huge seq sent under another's producer id makes that producer's later likes fail loudly, not vanish", () => {
+  const ledger = new Ledger();
+  batch(ledger, [like(1, "victim", 1)]);
+  batch(ledger, [like(1, "victim", Number.MAX_SAFE_INTEGER)]);
+  assert.deepEqual(batch(ledger, [like(5, "victim", 2)]), ["out of order"]);
+  assert.equal(ledger.total, 2);
+});
+
+Deno.test("Ledger counts a (producer, seq) once and answers repeats of counted sequence numbers as duplicates", () => {
   const ledger = new Ledger();
   assert.deepEqual(batch(ledger, [like(5, "p", 1), like(5, "p", 1), like(7, "p", 2)]), [
     "accepted",
@@ -85,7 +117,7 @@ Deno.test("Ledger.rollback() restores the total and every producer the batch tou
   assert.equal(ledger.total, 74);
   ledger.rollback();
   assert.equal(ledger.total, 50);
-  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, lastSeen: 100 });
+  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, window: 1, runStart: 4, lastSeen: 100 });
   assert.equal(ledger.producer("new"), undefined);
   assert.equal(ledger.producerCount, 1);
   // The rolled-back sequence numbers count when they come again.
@@ -96,9 +128,9 @@ Deno.test("Ledger.rollback() restores the total and every producer the batch tou
 Deno.test("Ledger.rollback() undoes a duplicate's refresh of last-seen time", () => {
   const ledger = new Ledger(0, [["p", { lastSeq: 3, lastSeen: 100 }]]);
   ledger.begin();
-  assert.equal(ledger.apply(like(1, "p", 2), 900), "duplicate");
+  assert.equal(ledger.apply(like(1, "p", 3), 900), "duplicate");
   ledger.rollback();
-  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, lastSeen: 100 });
+  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, window: 1, runStart: 3, lastSeen: 100 });
 });
 
 Deno.test("Ledger.changes() lists the new total and the producers touched, duplicates included", () => {
@@ -111,7 +143,12 @@ Deno.test("Ledger.changes() lists the new total and the producers touched, dupli
   assert.equal(changes.total, 5);
   assert.deepEqual(
     new Map(changes.touched),
-    new Map([["a", { lastSeq: 1, lastSeen: 10 }], ["c", { lastSeq: 7, lastSeen: 10 }]]),
+    new Map([["a", { lastSeq: 1, window: 1, runStart: 1, lastSeen: 10 }], ["c", {
+      lastSeq: 7,
+      window: 1,
+      runStart: 7,
+      lastSeen: 10,
+    }]]),
   );
   assert.deepEqual(changes.evicted, []);
 });
@@ -153,7 +190,7 @@ Deno.test("Ledger.rollback() leaves eviction undone", () => {
   ledger.apply(like(1, "b", 1), 10);
   assert.deepEqual(ledger.changes().evicted, ["a"]);
   ledger.rollback();
-  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, lastSeen: 1 });
+  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 1 });
   assert.equal(ledger.producerCount, 1);
 });
 

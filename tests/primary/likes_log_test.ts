@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LikesLog, parseLogLine } from "../../lib/primary/likes_log.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
 import { withDir } from "../support/temp.ts";
 
 Deno.test("LikesLog.open() creates the log owner-only and appends whole lines", () =>
@@ -7,13 +7,11 @@ Deno.test("LikesLog.open() creates the log owner-only and appends whole lines", 
     const path = `${dir}/PrimaryLikesLog`;
     const log = LikesLog.open(path);
     try {
-      assert.equal(log.mark.offset, 0);
+      assert.equal(log.size, 0);
       log.append("first\n");
       log.append("");
       log.append("second é\n");
-      assert.equal(log.mark.offset, Deno.statSync(path).size);
-      assert.equal(log.mark.path, path);
-      assert.equal(log.mark.inode, Deno.statSync(path).ino);
+      assert.equal(log.size, Deno.statSync(path).size);
     } finally {
       log.close();
     }
@@ -27,7 +25,7 @@ Deno.test("LikesLog appends to an existing log instead of overwriting it", () =>
     Deno.writeTextFileSync(path, "before\n");
     const log = LikesLog.open(path);
     try {
-      assert.equal(log.mark.offset, 7);
+      assert.equal(log.size, 7);
       log.append("after\n");
     } finally {
       log.close();
@@ -45,66 +43,60 @@ Deno.test("LikesLog.open() refuses a symlink and a directory", () =>
     assert.throws(() => LikesLog.open(`${dir}/sub`), /is not a regular file/);
   }));
 
-Deno.test("LikesLog.recover() cuts off lines past the committed mark and says how many bytes", () =>
-  withDir((dir) => {
-    const path = `${dir}/PrimaryLikesLog`;
-    const log = LikesLog.open(path);
-    log.append("committed\n");
-    const mark = log.mark;
-    log.append("never committed\n");
-    log.close();
-    const again = LikesLog.open(path);
-    try {
-      assert.equal(again.recover(mark), "Removed 16 bytes of log lines that were never committed nor acknowledged");
-      assert.equal(again.mark.offset, mark.offset);
-      // Appends continue right after the committed part.
-      again.append("next\n");
-    } finally {
-      again.close();
-    }
-    assert.equal(Deno.readTextFileSync(path), "committed\nnext\n");
-  }));
-
-Deno.test("LikesLog.recover() does nothing for a fresh state or a log that matches its mark", () =>
+Deno.test("LikesLog.wholeEnd() finds the end of the last whole line, past any torn one", () =>
   withDir((dir) => {
     const path = `${dir}/PrimaryLikesLog`;
     const log = LikesLog.open(path);
     try {
-      log.append("line\n");
-      assert.equal(log.recover({ path: "", inode: 0, offset: 0 }), undefined);
-      assert.equal(log.recover(log.mark), undefined);
-      assert.equal(Deno.readTextFileSync(path), "line\n");
+      assert.equal(log.wholeEnd(), 0);
+      log.append("torn");
+      assert.equal(log.wholeEnd(), 0);
+      log.truncate(0);
+      log.append("one\n" + "x".repeat(100_000) + "\ntor");
+      assert.equal(log.wholeEnd(), 100_005);
+      assert.equal(log.size, 100_008);
     } finally {
       log.close();
     }
   }));
 
-Deno.test("LikesLog.recover() reports a log shorter than the state expects and keeps it", () =>
+Deno.test("LikesLog.id() is the hash of the first line, and empty until there is one", () =>
   withDir((dir) => {
-    const path = `${dir}/PrimaryLikesLog`;
-    const log = LikesLog.open(path);
+    const log = LikesLog.open(`${dir}/a`);
+    const other = LikesLog.open(`${dir}/b`);
     try {
-      log.append("line\n");
-      assert.equal(
-        log.recover({ ...log.mark, offset: 25 }),
-        "The log is 20 bytes shorter than the state expects; it was truncated or lost data",
-      );
-      assert.equal(Deno.readTextFileSync(path), "line\n");
+      assert.equal(log.id(), "");
+      log.append("2026-01-01T00:00:00.000Z Started\n");
+      other.append("2026-01-01T00:00:00.001Z Started\n");
+      assert.match(log.id(), /^[0-9a-f]{64}$/);
+      const id = log.id();
+      log.append("more\n");
+      assert.equal(log.id(), id);
+      assert.notEqual(other.id(), id);
     } finally {
       log.close();
+      other.close();
     }
   }));
 
-Deno.test("LikesLog.recover() never truncates a log that is not the one the state was committed with", () =>
+Deno.test("LikesLog.check() notices the file deleted or replaced, and recreate() brings it back whole", () =>
   withDir((dir) => {
     const path = `${dir}/PrimaryLikesLog`;
     const log = LikesLog.open(path);
     try {
-      log.append("a long line that must survive\n");
-      const other = { ...log.mark, offset: 3 };
-      assert.match(log.recover({ ...other, inode: other.inode + 1 }) ?? "", /another log .*kept as it is/);
-      assert.match(log.recover({ ...other, path: `${dir}/elsewhere` }) ?? "", /another log \(.*elsewhere\)/);
-      assert.equal(Deno.readTextFileSync(path), "a long line that must survive\n");
+      log.append("history\n");
+      assert.equal(log.check(), undefined);
+      Deno.removeSync(path);
+      assert.equal(log.check(), "was deleted");
+      log.recreate();
+      assert.equal(log.check(), undefined);
+      log.append("after\n");
+      assert.equal(Deno.readTextFileSync(path), "history\nafter\n");
+      Deno.renameSync(path, `${path}.old`);
+      Deno.writeTextFileSync(path, "someone else's\n");
+      assert.equal(log.check(), "was replaced by another file");
+      assert.throws(() => log.recreate(), /exists again and is not empty|in use/);
+      assert.equal(Deno.readTextFileSync(path), "someone else's\n");
     } finally {
       log.close();
     }
@@ -116,12 +108,12 @@ Deno.test("LikesLog.truncate() cuts back to an offset and never grows the file",
     const log = LikesLog.open(path);
     try {
       log.append("keep\n");
-      const before = log.mark.offset;
+      const before = log.size;
       log.append("drop\n");
       log.truncate(before);
-      assert.equal(log.mark.offset, before);
+      assert.equal(log.size, before);
       log.truncate(100);
-      assert.equal(log.mark.offset, before);
+      assert.equal(log.size, before);
       log.append("more\n");
       log.sync();
     } finally {
@@ -129,36 +121,3 @@ Deno.test("LikesLog.truncate() cuts back to an offset and never grows the file",
     }
     assert.equal(Deno.readTextFileSync(path), "keep\nmore\n");
   }));
-
-Deno.test("parseLogLine() reads plain, idempotent and duplicate like lines", () => {
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z LikesServer3 23 Total 23"), {
-    kind: "accepted",
-    server: 3,
-    likes: 23,
-    total: 23,
-  });
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z LikesServer12 5 Total 28 producer=p-1_a seq=9"), {
-    kind: "accepted",
-    server: 12,
-    likes: 5,
-    total: 28,
-    producer: "p-1_a",
-    seq: 9,
-  });
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z LikesServer1 5 Duplicate Total 28 producer=p seq=9"), {
-    kind: "duplicate",
-    server: 1,
-    likes: 5,
-    total: 28,
-    producer: "p",
-    seq: 9,
-  });
-});
-
-Deno.test("parseLogLine() tells invalid data from other events", () => {
-  assert.deepEqual(parseLogLine('2025-01-01T00:00:00.000Z Invalid data "LikesServer1 5 Total 5" (x) from a'), {
-    kind: "invalid",
-  });
-  assert.deepEqual(parseLogLine("2025-01-01T00:00:00.000Z Recovered total 5 from /tmp/x"), { kind: "event" });
-  assert.deepEqual(parseLogLine(""), { kind: "event" });
-});

@@ -1,37 +1,33 @@
 import assert from "node:assert/strict";
-import { unescapeBytes } from "../../lib/common/escape.ts";
-import { parseLogLine } from "../../lib/primary/likes_log.ts";
-import { Store } from "../../lib/primary/store.ts";
-import { type PrimaryProcess, startPrimary, storedTotal } from "../support/primary.ts";
+import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
+import { primaryEntries } from "../support/logs.ts";
+import {
+  type PrimaryProcess,
+  runPrimaryToExit,
+  startPrimary,
+  storedCheckpoint,
+  storedTotal,
+} from "../support/primary.ts";
 import { exchange, pipeline, readReplies } from "../support/client.ts";
+import { primarySpecs } from "../../lib/primary/options.ts";
 import { tempDir } from "../support/temp.ts";
+import { toFlags } from "../../lib/common/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const encoder = new TextEncoder();
-
-/** Runs a primary that is expected to stop on its own (bad flags or state) and returns how it ended. */
-async function runPrimaryToExit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
-}
 
 function logLines(path: string): string[] {
   return Deno.readTextFileSync(path).split("\n").slice(0, -1);
 }
 
 /** The last `Total` in the log and the sum of the likes it counted. */
-function logTotals(lines: string[]): { last: number; sum: number } {
+function logTotals(entries: PrimaryLogEntry[]): { last: number; sum: number } {
   let last = 0, sum = 0;
-  for (const line of lines) {
-    const entry = parseLogLine(line);
-    if (entry.kind === "accepted") {
+  for (const entry of entries) {
+    if (entry.kind === "like" && !entry.duplicate) {
       sum += entry.likes;
       last = entry.total;
-      assert.equal(entry.total, sum, `running total in ${line}`);
+      assert.equal(entry.total, sum, `running total in ${JSON.stringify(entry)}`);
     }
   }
   return { last, sum };
@@ -56,22 +52,27 @@ async function openConnections(primary: PrimaryProcess): Promise<number> {
   return (await response.json()).connectionsOpen;
 }
 
+const latin1 = (bytes: Uint8Array | undefined) => bytes && String.fromCharCode(...bytes);
+
 Deno.test("primary counts valid likes, rejects invalid ones and logs both", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const replies = await exchange(primary.port, "LikesServer3 23\nLikesServer3 43\nhello\nLikesServer1 5\n", 4);
     assert.deepEqual(replies, ["0", "1 likes above maximum", "1 unknown message", "0"]);
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, / LikesServer3 23 Total 23\n/);
-  assert.match(log, / Invalid data "LikesServer3 43" \(likes above maximum\)/);
-  assert.match(log, / LikesServer1 5 Total 28\n/);
+  const entries = primaryEntries(primary.log).filter((e) => e.kind === "like" || e.kind === "invalid");
+  assert.deepEqual(entries.map((e) => e.kind === "invalid" ? { ...e, from: "" } : e), [
+    { kind: "like", server: 3, likes: 23, duplicate: false, total: 23 },
+    { kind: "invalid", data: encoder.encode("LikesServer3 43"), reason: "likes above maximum", from: "" },
+    { kind: "invalid", data: encoder.encode("hello"), reason: "unknown message", from: "" },
+    { kind: "like", server: 1, likes: 5, duplicate: false, total: 28 },
+  ]);
 });
 
 Deno.test("primary logs invalid data escaped byte for byte, counts none of it, and keeps the connection", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const hostile = [
     new Uint8Array([...encoder.encode("LikesServer1 5"), 0x1b, ...encoder.encode("[2J")]),
     new Uint8Array([0xff, 0xfe, 0x22, 0x5c, 0x00, 0x0d]),
@@ -90,20 +91,15 @@ Deno.test("primary logs invalid data escaped byte for byte, counts none of it, a
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  const invalid = lines.filter((line) => parseLogLine(line).kind === "invalid");
-  assert.equal(invalid.length, 4);
-  for (const [i, line] of invalid.entries()) {
-    assert.match(line, /^[\x20-\x7e]*$/, "printable ASCII only");
-    const literal = /^\S+ Invalid data ("(?:[^"\\]|\\.)*") \(.*\) from 127\.0\.0\.1:\d+$/.exec(line)?.[1];
-    assert.ok(literal, line);
-    assert.deepEqual(unescapeBytes(literal), hostile[i]);
-  }
-  assert.deepEqual(logTotals(lines), { last: 2, sum: 2 });
+  for (const line of logLines(primary.log)) assert.match(line, /^[\x20-\x7e]*$/, "printable ASCII only");
+  const entries = primaryEntries(primary.log);
+  const invalid = entries.flatMap((e) => e.kind === "invalid" ? [e.data] : []);
+  assert.deepEqual(invalid, hostile);
+  assert.deepEqual(logTotals(entries), { last: 2, sum: 2 });
 });
 
 Deno.test("primary answers a line over --max-line, logs its head, then closes the connection", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--max-line", "32"] });
+  const primary = await startPrimary({ flags: { http: "off", maxLine: 32 } });
   try {
     const replies = await exchange(primary.port, `LikesServer1 1\n${"X".repeat(100)}\nLikesServer1 2\n`, 3);
     assert.deepEqual(replies, ["0", "1 line too long"]);
@@ -112,16 +108,14 @@ Deno.test("primary answers a line over --max-line, logs its head, then closes th
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  assert.equal(
-    lines.filter((line) => / Invalid data "X{32}" \(line too long\) from 127\.0\.0\.1:\d+$/.test(line)).length,
-    1,
-  );
-  assert.deepEqual(logTotals(lines), { last: 5, sum: 5 });
+  const entries = primaryEntries(primary.log);
+  const tooLong = entries.filter((e) => e.kind === "invalid" && e.reason === "line too long");
+  assert.deepEqual(tooLong.map((e) => e.kind === "invalid" && e.data), [encoder.encode("X".repeat(32))]);
+  assert.deepEqual(logTotals(entries), { last: 5, sum: 5 });
 });
 
 Deno.test("primary answers thousands of pipelined lines in the order they were sent", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   const lines: string[] = [];
   const expected: string[] = [];
   let total = 0;
@@ -145,17 +139,23 @@ Deno.test("primary answers thousands of pipelined lines in the order they were s
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.deepEqual(logTotals(logLines(primary.log)), { last: total, sum: total });
+  assert.deepEqual(logTotals(primaryEntries(primary.log)), { last: total, sum: total });
   assert.equal(storedTotal(primary.state), total);
 });
 
 Deno.test("primary has a like in its log before it acknowledges it", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     for (let i = 1; i <= 5; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer7 ${i}\n`, 1), ["0"]);
       // No waiting: the line must already be there when the reply arrives.
-      assert.match(logLines(primary.log).at(-1)!, new RegExp(` LikesServer7 ${i} Total ${(i * (i + 1)) / 2}$`));
+      assert.deepEqual(primaryEntries(primary.log).at(-1), {
+        kind: "like",
+        server: 7,
+        likes: i,
+        duplicate: false,
+        total: (i * (i + 1)) / 2,
+      });
     }
   } finally {
     assert.equal((await primary.stop()).code, 0);
@@ -164,7 +164,7 @@ Deno.test("primary has a like in its log before it acknowledges it", async () =>
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`primary on ${signal} answers what it received, logs every acknowledged like, ends with Stopped, exits 0`, async () => {
-    const primary = await startPrimary({ args: ["--http", "off"] });
+    const primary = await startPrimary({ flags: { http: "off" } });
     const lines = Array.from({ length: 6000 }, (_, i) => `LikesServer4 ${(i % 5) + 1} stop-${signal} ${i + 1}`);
     let stopped: Promise<Deno.CommandStatus> | undefined;
     const replies = await pipeline(primary.port, lines, (count) => {
@@ -176,16 +176,15 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     assert.ok(replies.length >= 500);
     assert.ok(replies.every((reply) => reply === "0"), "no reply other than 0");
 
-    const log = logLines(primary.log);
+    const log = primaryEntries(primary.log);
     const { last, sum } = logTotals(log);
     assert.equal(last, sum);
-    assert.match(log.at(-1)!, new RegExp(`^\\S+ Stopped by ${signal} with total ${last}$`));
+    assert.deepEqual(log.at(-1), { kind: "stopped", signal, total: last });
     assert.equal(storedTotal(primary.state), last);
     assert.match(primary.output(), new RegExp(`stopped by ${signal}: total ${last}\\n`));
     const logged = new Map<number, number>();
-    for (const line of log) {
-      const entry = parseLogLine(line);
-      if (entry.kind === "accepted") logged.set(entry.seq!, (logged.get(entry.seq!) ?? 0) + 1);
+    for (const entry of log) {
+      if (entry.kind === "like" && !entry.duplicate) logged.set(entry.seq!, (logged.get(entry.seq!) ?? 0) + 1);
     }
     for (let seq = 1; seq <= replies.length; seq++) assert.equal(logged.get(seq), 1, `acknowledged seq ${seq}`);
     // And the other way round: every like it counted was answered before it exited.
@@ -199,9 +198,10 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
     const dir = await tempDir();
     try {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("primary.ts", ROOT).pathname, "--port", "0", "--http", "off"].concat(
-          ["--log", `${dir}/log`, "--state", `${dir}/state.db`],
-        ),
+        args: [
+          ...["run", "-A", new URL("primary.ts", ROOT).pathname],
+          ...toFlags(primarySpecs, { port: 0, http: "off", log: `${dir}/log`, state: `${dir}/state.db` }),
+        ],
         stdout: "piped",
         stderr: "null",
       }).spawn();
@@ -214,7 +214,7 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
       const { code } = await child.status;
       clearTimeout(deadline);
       assert.equal(code, 0, text);
-      assert.match(logLines(`${dir}/log`).at(-1)!, / Stopped by SIGTERM with total 0$/);
+      assert.deepEqual(primaryEntries(`${dir}/log`).at(-1), { kind: "stopped", signal: "SIGTERM", total: 0 });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -223,35 +223,41 @@ Deno.test("primary sent SIGTERM the moment it prints its ready line still stops 
 });
 
 Deno.test("primary restarted on its state continues from the stored total and says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer2 10\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   try {
     assert.equal(second.total, 30);
     assert.deepEqual(await exchange(second.port, "LikesServer1 1\n", 1), ["0"]);
   } finally {
     assert.equal((await second.stop()).code, 0);
   }
-  const lines = logLines(first.log);
-  const recovered = lines.filter((line) => / Recovered total \d+ from /.test(line));
+  const entries = primaryEntries(first.log);
+  const recovered = entries.filter((e) => e.kind === "recovered");
   assert.equal(recovered.length, 2);
-  assert.match(recovered[1], new RegExp(` Recovered total 30 from ${second.state}$`));
-  assert.match(lines.at(-2)!, / LikesServer1 1 Total 31$/);
+  assert.deepEqual(recovered[1], { kind: "recovered", total: 30, state: second.state });
+  assert.ok(
+    entries.some((e) =>
+      e.kind === "event" && /^Replayed checkpoint at line \d+, then 0 log lines in \d+ ms$/.test(e.text)
+    ),
+    JSON.stringify(entries),
+  );
+  assert.deepEqual(entries.at(-2), { kind: "like", server: 1, likes: 1, duplicate: false, total: 31 });
   assert.equal(storedTotal(first.state), 31);
 });
 
 Deno.test("primary with --reset starts from zero on purpose and says so", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 20\nLikesServer1 3 p 1\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", reset: true } });
   try {
     assert.equal(second.total, 0);
     // The reset also forgets which (producer, seq) were applied.
@@ -259,46 +265,62 @@ Deno.test("primary with --reset starts from zero on purpose and says so", async 
   } finally {
     assert.equal((await second.stop()).code, 0);
   }
-  const lines = logLines(first.log);
-  assert.ok(lines.some((line) => line.endsWith(` Started from zero (reset) with state ${first.state}`)));
-  assert.match(lines.at(-2)!, / LikesServer1 3 Total 3 producer=p seq=1$/);
+  const entries = primaryEntries(first.log);
+  assert.ok(entries.some((e) => e.kind === "reset" && e.state === first.state));
+  assert.deepEqual(entries.at(-2), {
+    kind: "like",
+    server: 1,
+    likes: 3,
+    duplicate: false,
+    total: 3,
+    producer: "p",
+    seq: 1,
+  });
   assert.equal(storedTotal(first.state), 3);
 });
 
-Deno.test("primary refuses to start from zero when its state is gone but its log has history", async () => {
+Deno.test("primary whose checkpoint is gone rebuilds the state from the whole log and says so", async () => {
   const first = await startPrimary({ args: ["--http", "off"] });
   try {
-    assert.deepEqual(await exchange(first.port, "LikesServer1 20\n", 1), ["0"]);
+    assert.deepEqual(await exchange(first.port, "LikesServer1 20 p 1\n", 1), ["0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
   for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
   const log = Deno.readFileSync(first.log);
-  const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log]);
-  assert.equal(code, 1);
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 20);
+    assert.deepEqual(await exchange(second.port, "LikesServer1 20 p 1\n", 1), ["0 duplicate"]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
   assert.match(
-    stderr,
-    /^primary: Cannot find state file .*, but the log .* already holds \d+ bytes of history: .*--reset/,
+    second.output(),
+    /primary: The checkpoint .* holds no checkpoint .*; rebuilt the state from the whole log/,
   );
-  assert.deepEqual(Deno.readFileSync(first.log), log, "the log is untouched");
-  await assert.rejects(Deno.stat(first.state), Deno.errors.NotFound);
-
-  const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
-  assert.equal(reset.total, 0);
-  assert.equal((await reset.stop()).code, 0);
+  const text = Deno.readFileSync(first.log);
+  assert.deepEqual(text.subarray(0, log.length), log, "the log is kept and only appended to");
+  assert.equal(storedTotal(first.state), 20);
 });
 
-Deno.test("primary refuses a corrupt state file with a clear error and leaves it untouched", async () => {
+Deno.test("primary empties a checkpoint that is not a database, rebuilds from the log, and says so", async () => {
   const dir = await tempDir();
   try {
-    const garbage = encoder.encode("definitely not SQLite\n".repeat(300));
-    Deno.writeFileSync(`${dir}/state.db`, garbage);
-    const { code, stdout, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
-    assert.equal(code, 1);
-    assert.equal(stdout, "");
-    assert.equal(stderr, `primary: Cannot open state file ${dir}/state.db: file is not a database\n`);
-    assert.deepEqual(Deno.readFileSync(`${dir}/state.db`), garbage);
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["state.db"], "no log, no WAL created");
+    const first = await startPrimary({ dir, args: ["--http", "off"] });
+    assert.deepEqual(await exchange(first.port, "LikesServer1 7\n", 1), ["0"]);
+    assert.equal((await first.stop()).code, 0);
+    for (const suffix of ["-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
+    Deno.writeFileSync(first.state, encoder.encode("definitely not SQLite\n".repeat(300)));
+    const second = await startPrimary({ dir, args: ["--http", "off"] });
+    assert.equal(second.total, 7);
+    assert.equal((await second.stop()).code, 0);
+    assert.match(
+      second.output(),
+      /The checkpoint .*PrimaryLikes\.db was not a readable database and was emptied: .*not a database/,
+    );
+    assert.match(Deno.readTextFileSync(first.log), /was not a readable database and was emptied/);
+    assert.equal(storedTotal(first.state), 7);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -308,14 +330,14 @@ Deno.test("primary refuses a state path it cannot write: a directory there, or a
   const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/state.db`);
-    let result = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    let result = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(result.code, 1);
     assert.equal(
       result.stderr,
       `primary: Cannot open state file ${dir}/state.db: ${dir}/state.db is not a regular file\n`,
     );
     Deno.writeTextFileSync(`${dir}/file`, "");
-    result = await runPrimaryToExit(["--state", `${dir}/file/state.db`, "--log", `${dir}/log`]);
+    result = await runPrimaryToExit({ state: `${dir}/file/state.db`, log: `${dir}/log` });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^primary: Cannot open state file .*\/file\/state\.db: Not a directory[^\n]*\n$/);
   } finally {
@@ -327,7 +349,7 @@ Deno.test("primary refuses a log path it cannot open, with a clear error", async
   const dir = await tempDir();
   try {
     Deno.mkdirSync(`${dir}/log`);
-    const { code, stderr } = await runPrimaryToExit(["--state", `${dir}/state.db`, "--log", `${dir}/log`]);
+    const { code, stderr } = await runPrimaryToExit({ state: `${dir}/state.db`, log: `${dir}/log` });
     assert.equal(code, 1);
     assert.equal(stderr, `primary: Cannot open log ${dir}/log: ${dir}/log is not a regular file\n`);
   } finally {
@@ -340,14 +362,14 @@ Deno.test("primary exits 1 with one clear line when its likes or dashboard port 
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = taken.addr.port;
-    const files = ["--state", `${dir}/state.db`, "--log", `${dir}/log`];
-    let result = await runPrimaryToExit([...files, "--port", String(port)]);
+    const files = { state: `${dir}/state.db`, log: `${dir}/log` };
+    let result = await runPrimaryToExit({ ...files, port });
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
       new RegExp(`^primary: Cannot listen on 127\\.0\\.0\\.1:${port}: Address already in use[^\\n]*\\n$`),
     );
-    result = await runPrimaryToExit([...files, "--http", `127.0.0.1:${port}`]);
+    result = await runPrimaryToExit({ ...files, http: `127.0.0.1:${port}` });
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
@@ -360,16 +382,16 @@ Deno.test("primary exits 1 with one clear line when its likes or dashboard port 
 });
 
 Deno.test("a second primary on a state in use exits 1 with a clear message and touches nothing", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 2\n", 1), ["0"]);
     const logBefore = Deno.readTextFileSync(first.log);
-    for (const extra of [[], ["--reset"]]) {
-      const { code, stderr } = await runPrimaryToExit(["--state", first.state, "--log", first.log, ...extra]);
+    for (const reset of [false, true]) {
+      const { code, stderr } = await runPrimaryToExit({ state: first.state, log: first.log, reset });
       assert.equal(code, 1);
       assert.equal(
         stderr,
-        `primary: Cannot open state file ${first.state}: database is locked (is another primary running on it?)\n`,
+        `primary: Cannot open log ${first.log}: ${first.log} is in use by another process (is another primary running?)\n`,
       );
     }
     assert.equal(Deno.readTextFileSync(first.log), logBefore);
@@ -393,25 +415,30 @@ Deno.test("a client that disconnects in the middle of a line has that line logge
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  assert.ok(!lines.some((line) => / LikesServer1 7 (Duplicate )?Total /.test(line)), "half line never counted");
+  const entries = primaryEntries(primary.log);
+  const likes = entries.filter((e) => e.kind === "like");
+  assert.deepEqual(likes.map((e) => e.likes), [5, 1], "half line never counted");
   assert.ok(
-    lines.some((line) => line.includes(' Invalid data "LikesServer1 7 p-half 1" (incomplete) from ')),
+    entries.some((e) =>
+      e.kind === "invalid" && latin1(e.data) === "LikesServer1 7 p-half 1" && e.reason === "incomplete"
+    ),
     "half line logged as incomplete",
   );
-  assert.deepEqual(logTotals(lines), { last: 6, sum: 6 });
+  assert.deepEqual(logTotals(likes), { last: 6, sum: 6 });
   assert.equal(storedTotal(primary.state), 6);
 });
 
 Deno.test("a client that disconnects before reading its reply is counted once, and its retry is a duplicate", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
     await conn.write(encoder.encode("LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n"));
     conn.close();
     await until(
       "the likes in the log",
-      () => logLines(primary.log).some((l) => l.endsWith("producer=gone-1 seq=2")) || undefined,
+      () =>
+        primaryEntries(primary.log).some((e) => e.kind === "like" && e.producer === "gone-1" && e.seq === 2) ||
+        undefined,
     );
     assert.deepEqual(await exchange(primary.port, "LikesServer2 3 gone-1 1\nLikesServer2 4 gone-1 2\n", 2), [
       "0 duplicate",
@@ -420,33 +447,28 @@ Deno.test("a client that disconnects before reading its reply is counted once, a
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const lines = logLines(primary.log);
-  assert.equal(lines.filter((line) => parseLogLine(line).kind === "accepted").length, 2);
-  assert.equal(lines.filter((line) => parseLogLine(line).kind === "duplicate").length, 2);
-  assert.deepEqual(logTotals(lines), { last: 7, sum: 7 });
+  const likes = primaryEntries(primary.log).filter((e) => e.kind === "like");
+  assert.deepEqual(likes.map((e) => e.duplicate), [false, false, true, true]);
+  assert.deepEqual(logTotals(likes), { last: 7, sum: 7 });
 });
 
 Deno.test("primary forgets producers past --producer-ttl at start-up, in the state file too", async () => {
-  const first = await startPrimary({ args: ["--http", "off"] });
+  const first = await startPrimary({ flags: { http: "off" } });
   try {
     assert.deepEqual(await exchange(first.port, "LikesServer1 1 old-a 1\nLikesServer1 1 old-b 1\n", 2), ["0", "0"]);
   } finally {
     assert.equal((await first.stop()).code, 0);
   }
   await new Promise((resolve) => setTimeout(resolve, 5));
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", "--producer-ttl", "1ms"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", producerTtl: 1 } });
   assert.equal((await second.stop()).code, 0);
-  const store = Store.open(first.state);
-  try {
-    assert.deepEqual(store.takeProducers(), []);
-    assert.equal(store.total, 2);
-  } finally {
-    store.close();
-  }
+  const checkpoint = storedCheckpoint(first.state);
+  assert.deepEqual(checkpoint.producers, []);
+  assert.equal(checkpoint.total, 2);
 });
 
 Deno.test("primary keeps at most --max-producers producers in its state", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--max-producers", "3"] });
+  const primary = await startPrimary({ flags: { http: "off", maxProducers: 3 } });
   try {
     for (let i = 1; i <= 6; i++) {
       assert.deepEqual(await exchange(primary.port, `LikesServer1 1 many-${i} 1\n`, 1), ["0"]);
@@ -456,10 +478,5 @@ Deno.test("primary keeps at most --max-producers producers in its state", async 
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  const store = Store.open(primary.state);
-  try {
-    assert.deepEqual(store.takeProducers().map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
-  } finally {
-    store.close();
-  }
+  assert.deepEqual(storedCheckpoint(primary.state).producers.map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
 });

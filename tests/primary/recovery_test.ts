@@ -4,8 +4,14 @@
  * both agree with each other and with what clients were told.
  */
 import assert from "node:assert/strict";
-import { parseLogLine } from "../../lib/primary/likes_log.ts";
-import { startPrimary, storedTotal } from "../support/primary.ts";
+import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
+import type { PrimaryOptions } from "../../lib/primary/options.ts";
+import { runPrimaryToExit, startPrimary, storedCheckpoint, storedTotal } from "../support/primary.ts";
+import { tempDir } from "../support/temp.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
+import { Store } from "../../lib/primary/store.ts";
+import { recover } from "../../lib/primary/replay.ts";
+import type { ProducerState } from "../../lib/primary/ledger.ts";
 import { exchange, pipeline } from "../support/client.ts";
 
 const encoder = new TextEncoder();
@@ -27,13 +33,15 @@ function audit(path: string): Audit {
   const lines = text.split("\n").slice(0, -1);
   let last = 0, sum = 0;
   const accepted = new Map<string, number>();
-  for (const line of lines) {
-    assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S/, "every line starts with a time");
-    const entry = parseLogLine(line);
-    if (entry.kind === "duplicate") assert.equal(entry.total, sum, line);
-    if (entry.kind !== "accepted") continue;
+  // parsePrimaryLog() throws on a line that does not start with a time.
+  for (const { entry } of parsePrimaryLog(text)) {
+    if (entry.kind !== "like") continue;
+    if (entry.duplicate) {
+      assert.equal(entry.total, sum, JSON.stringify(entry));
+      continue;
+    }
     sum += entry.likes;
-    assert.equal(entry.total, sum, `running total of ${line}`);
+    assert.equal(entry.total, sum, `running total of ${JSON.stringify(entry)}`);
     last = entry.total;
     if (entry.producer !== undefined) {
       const key = `${entry.producer}/${entry.seq}`;
@@ -60,8 +68,8 @@ function messages(producer: number, from: number, to: number): string[] {
  * client has a tenth of its likes acknowledged. After a restart, log and state must agree
  * and hold every acknowledged like once; resending the rest counts each once.
  */
-async function killAndResend(args: string[], producers: number, perProducer: number): Promise<void> {
-  const first = await startPrimary({ args: ["--http", "off", ...args] });
+async function killAndResend(flags: Partial<PrimaryOptions>, producers: number, perProducer: number): Promise<void> {
+  const first = await startPrimary({ flags: { http: "off", ...flags } });
   let killed: Promise<Deno.CommandStatus> | undefined;
   const counts = new Array(producers).fill(0);
   const acked = await Promise.all(
@@ -77,13 +85,15 @@ async function killAndResend(args: string[], producers: number, perProducer: num
   assert.equal(status.signal, "SIGKILL");
   for (const replies of acked) assert.ok(replies.every((reply) => reply === "0"), "only 0 before the kill");
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off", ...args] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off", ...flags } });
   let resentReplies: string[][];
   try {
     const recovered = audit(second.log);
     assert.equal(second.total, recovered.last, "state total == last Total in the log");
     assert.equal(recovered.last, recovered.sum);
-    assert.ok(recovered.lines.some((line) => line.endsWith(` Recovered total ${recovered.last} from ${second.state}`)));
+    assert.ok(
+      recovered.lines.some((line) => line.endsWith(` Recovered total ${recovered.last} from ${second.state}`)),
+    );
     for (const [key, times] of recovered.accepted) assert.equal(times, 1, `${key} logged once`);
     for (const [p, replies] of acked.entries()) {
       for (let seq = 1; seq <= replies.length; seq++) {
@@ -122,87 +132,254 @@ async function killAndResend(args: string[], producers: number, perProducer: num
 }
 
 Deno.test("after kill -9 under pipelined load, log and state agree and a resend counts everything exactly once", async () => {
-  await killAndResend([], 3, 4000);
+  await killAndResend({}, 3, 4000);
 });
 
 Deno.test("with --durability fsync, kill -9 under load loses no acknowledged like and double-counts none", async () => {
-  await killAndResend(["--durability", "fsync"], 2, 1500);
+  await killAndResend({ durability: "fsync" }, 2, 1500);
 });
 
-Deno.test("log lines written but never committed are cut off at start-up, and a line says so", async () => {
+/** The state a replay of a copy of `log` from scratch gives: what every start-up must agree with. */
+async function scratchReplay(log: string): Promise<{ total: number; producers: string[] }> {
+  const dir = await tempDir();
+  await Deno.copyFile(log, `${dir}/log`);
+  const copy = LikesLog.open(`${dir}/log`);
+  const store = Store.open(`${dir}/state.db`);
+  try {
+    const state = recover(copy, store, false);
+    return { total: state.total, producers: describe([...state.producers]) };
+  } finally {
+    store.close();
+    copy.close();
+  }
+}
+
+function describe(producers: [string, ProducerState][]): string[] {
+  return producers.map(([id, s]) => `${id} ${s.lastSeq} ${s.window.toString(2)} ${s.runStart} ${s.lastSeen}`).sort();
+}
+
+const UNTRUSTED: [string, (state: string, earlier: string, other: string) => void, RegExp][] = [
+  [
+    "restored from earlier",
+    (state, earlier) => Deno.copyFileSync(earlier, state),
+    / Replayed checkpoint at line/,
+  ],
+  ["deleted", (state) => Deno.removeSync(state), /holds no checkpoint.*rebuilt the state from the whole log/],
+  ["emptied", (state) => Deno.truncateSync(state, 0), /holds no checkpoint.*rebuilt the state from the whole log/],
+  [
+    "truncated",
+    (state) => Deno.truncateSync(state, 1000),
+    /(not a readable database and was emptied|is damaged|cannot be read|holds no checkpoint).*/,
+  ],
+  [
+    "taken from another log",
+    (state, _, other) => Deno.copyFileSync(other, state),
+    /was taken from another log; rebuilt/,
+  ],
+];
+
+for (const durability of ["normal", "fsync"]) {
+  for (const [what, spoil, says] of UNTRUSTED) {
+    Deno.test(`${durability}: a checkpoint ${what} gives the state of a replay from scratch, and retries are duplicates`, async () => {
+      const args = ["--http", "off", "--durability", durability];
+      // Another log's checkpoint, shorter than ours.
+      const other = await startPrimary({ args });
+      await exchange(other.port, "LikesServer9 1 zz 1\n", 1);
+      assert.equal((await other.stop()).code, 0);
+
+      const first = await startPrimary({ args });
+      assert.deepEqual(await pipeline(first.port, messages(1, 1, 50)), new Array(50).fill("0"));
+      assert.equal((await first.stop()).code, 0);
+      const earlier = `${first.dir}/earlier.db`;
+      Deno.copyFileSync(first.state, earlier);
+      const again = await startPrimary({ dir: first.dir, args });
+      assert.deepEqual(await pipeline(again.port, messages(1, 51, 100)), new Array(50).fill("0"));
+      assert.deepEqual(await pipeline(again.port, messages(2, 1, 30)), new Array(30).fill("0"));
+      // Killed, so that the checkpoint also lags the log.
+      assert.equal((await again.stop("SIGKILL")).signal, "SIGKILL");
+      for (const suffix of ["-wal", "-shm"]) await Deno.remove(first.state + suffix).catch(() => {});
+      spoil(first.state, earlier, other.state);
+
+      const expected = await scratchReplay(first.log);
+      const second = await startPrimary({ dir: first.dir, args });
+      try {
+        assert.equal(second.total, expected.total);
+        assert.match(Deno.readTextFileSync(first.log), says);
+        // Every acknowledged like is in, once: a retry of any is a duplicate.
+        assert.deepEqual(await pipeline(second.port, messages(1, 1, 100)), new Array(100).fill("0 duplicate"));
+        assert.deepEqual(await pipeline(second.port, messages(2, 28, 30)), new Array(3).fill("0 duplicate"));
+      } finally {
+        assert.equal((await second.stop()).code, 0);
+      }
+      let sum = 0;
+      for (let seq = 1; seq <= 100; seq++) sum += likesOf(1, seq);
+      for (let seq = 1; seq <= 30; seq++) sum += likesOf(2, seq);
+      assert.equal(expected.total, sum);
+      const after = await scratchReplay(first.log);
+      const checkpoint = storedCheckpoint(first.state);
+      assert.equal(checkpoint.total, after.total);
+      assert.deepEqual(describe(checkpoint.producers), after.producers);
+    });
+  }
+}
+
+Deno.test("a torn last line is cut and logged with its size; whole lines after the checkpoint are kept and counted", async () => {
   const first = await startPrimary({ args: ["--http", "off"] });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\nLikesServer2 5 cut 1\n", 2), ["0", "0"]);
   assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
-  // What a crash between the log write and the commit leaves behind: whole lines and a half one.
-  const committed = Deno.readTextFileSync(first.log);
-  const uncommitted = "2030-01-01T00:00:00.000Z LikesServer1 42 Total 57\n2030-01-01T00:00:00.000Z LikesServer2 7 Tot";
-  Deno.writeTextFileSync(first.log, uncommitted, { append: true });
+  // What a crash leaves: a whole line written (acknowledged or not) and a torn one (never acknowledged).
+  const whole = "2030-01-01T00:00:00.000Z LikesServer1 42 Total 57 producer=cut seq=2\n";
+  const torn = "2030-01-01T00:00:00.000Z LikesServer2 7 Tot";
+  const committed = Deno.readTextFileSync(first.log) + whole;
+  Deno.writeTextFileSync(first.log, whole + torn, { append: true });
 
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  const second = await startPrimary({ dir: first.dir, flags: { http: "off" } });
   try {
-    assert.equal(second.total, 15);
-    assert.deepEqual(await exchange(second.port, "LikesServer2 5 cut 1\nLikesServer3 1\n", 2), ["0 duplicate", "0"]);
+    assert.equal(second.total, 57);
+    assert.deepEqual(await exchange(second.port, "LikesServer2 5 cut 2\nLikesServer3 1\n", 2), ["0 duplicate", "0"]);
   } finally {
     assert.equal((await second.stop()).code, 0);
   }
   const text = Deno.readTextFileSync(first.log);
-  assert.ok(text.startsWith(committed), "the committed part is kept byte for byte");
-  assert.ok(!text.includes("LikesServer1 42"), "the uncommitted lines are gone");
-  const rest = text.slice(committed.length).split("\n");
+  assert.ok(text.startsWith(committed), "every whole line is kept byte for byte");
   assert.match(
-    rest[0],
-    new RegExp(
-      `^\\S+ Removed ${
-        encoder.encode(uncommitted).length
-      } bytes of log lines that were never committed nor acknowledged$`,
-    ),
+    text.slice(committed.length).split("\n")[0],
+    new RegExp(`^\\S+ Removed a torn last line of ${encoder.encode(torn).length} bytes `),
   );
-  assert.match(rest[1], / Recovered total 15 from /);
+  assert.match(second.output(), /Removed a torn last line/);
   const final = audit(first.log);
-  assert.equal(final.last, 16);
-  assert.equal(final.sum, 16);
-  assert.equal(storedTotal(first.state), 16);
+  assert.equal(final.last, 58);
+  assert.equal(storedTotal(first.state), 58);
 });
 
-Deno.test("a log shorter than the state expects is reported at start-up and kept", async () => {
+Deno.test("a log line that does not replay stops start-up with its line number, and nothing is changed", async () => {
   const first = await startPrimary({ args: ["--http", "off"] });
   assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
   assert.equal((await first.stop()).code, 0);
-  const text = Deno.readTextFileSync(first.log);
-  const kept = text.slice(0, text.indexOf("\n") + 1);
-  Deno.writeTextFileSync(first.log, kept);
-
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
-  assert.equal((await second.stop()).code, 0);
-  assert.equal(second.total, 10);
   const lines = Deno.readTextFileSync(first.log).split("\n");
-  assert.equal(lines[0] + "\n", kept);
-  assert.match(
-    lines[1],
-    new RegExp(
-      `^\\S+ The log is ${
-        encoder.encode(text).length - encoder.encode(kept).length
-      } bytes shorter than the state expects`,
-    ),
-  );
+  const likeLine = lines.findIndex((line) => line.includes("LikesServer1 10 Total 10"));
+  for (
+    const [bad, reason] of [["LikesServer1 10 Total 11", /its Total 11 is not 0 \+ 10/], [
+      "LikesServer1 x Total 10",
+      /its like count is not a number/,
+    ]] as const
+  ) {
+    const spoiled = [...lines];
+    spoiled[likeLine] = spoiled[likeLine].replace("LikesServer1 10 Total 10", bad);
+    Deno.writeTextFileSync(first.log, spoiled.join("\n"));
+    // Without a checkpoint, so that the whole log is replayed.
+    Deno.removeSync(first.state);
+    const before = Deno.readFileSync(first.log);
+    const { code, stderr } = await runPrimaryToExit(["--log", first.log, "--state", first.state]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      new RegExp(`^primary: Cannot replay .*: line ${likeLine + 1} does not replay, ${reason.source}`),
+    );
+    assert.match(stderr, /--reset/);
+    assert.deepEqual(Deno.readFileSync(first.log), before);
+  }
 });
 
-Deno.test("a log replaced by another file is never truncated, and a line says so", async () => {
+Deno.test("a checkpoint beyond the log's end stops start-up; --reset starts over, and the reset replays", async () => {
   const first = await startPrimary({ args: ["--http", "off"] });
-  assert.deepEqual(await exchange(first.port, "LikesServer1 10\n", 1), ["0"]);
-  assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
-  // Moved away and replaced, e.g. by log rotation: the new file is longer than the old mark.
-  await Deno.rename(first.log, `${first.log}.1`);
-  const replacement = "someone else's long line that must survive a restart\n".repeat(20);
-  Deno.writeTextFileSync(first.log, replacement);
-
-  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
-  assert.equal((await second.stop()).code, 0);
-  assert.equal(second.total, 10);
+  assert.deepEqual(await exchange(first.port, "LikesServer1 10 p 1\n", 1), ["0"]);
+  assert.equal((await first.stop()).code, 0);
   const text = Deno.readTextFileSync(first.log);
-  assert.ok(text.startsWith(replacement));
+  Deno.writeTextFileSync(first.log, text.slice(0, text.indexOf("\n") + 1));
+  const { code, stderr } = await runPrimaryToExit(["--log", first.log, "--state", first.state]);
+  assert.equal(code, 1);
   assert.match(
-    text.slice(replacement.length),
-    /^\S+ The state was last used with another log \(.*\); this log is kept as it is\n/,
+    stderr,
+    /^primary: Cannot start: the checkpoint .* accounts for \d+ bytes of log \(total 10\), but .* has only \d+: the log was truncated, replaced or lost\. .*--reset/,
   );
+
+  const reset = await startPrimary({ dir: first.dir, args: ["--http", "off", "--reset"] });
+  try {
+    assert.equal(reset.total, 0);
+    assert.deepEqual(await exchange(reset.port, "LikesServer1 3 p 1\n", 1), ["0"]);
+  } finally {
+    assert.equal((await reset.stop()).code, 0);
+  }
+  // From scratch, the replay honours the reset line: total 3, not 13.
+  Deno.removeSync(first.state);
+  const again = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  assert.equal(again.total, 3);
+  assert.equal((await again.stop()).code, 0);
+});
+
+Deno.test("a log deleted while in use is noticed, recreated whole from the open file, and said so", async () => {
+  const primary = await startPrimary({ args: ["--log-check-every", "50ms"] });
+  try {
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 4 d 1\n", 1), ["0"]);
+    const before = Deno.readTextFileSync(primary.log);
+    Deno.removeSync(primary.log);
+    const deadline = Date.now() + 10_000;
+    while (!/was deleted while in use/.test(primary.output())) {
+      assert.ok(Date.now() < deadline, `not noticed: ${primary.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 5 d 2\n", 1), ["0"]);
+    const text = Deno.readTextFileSync(primary.log);
+    assert.ok(text.startsWith(before), "the history is back at the path");
+    assert.match(
+      text,
+      /The log .* was deleted while in use; recreated it from the open file \(\d+ bytes\): no line lost\n/,
+    );
+    assert.equal(await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then((r) => r.status), 200);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const again = await startPrimary({ dir: primary.dir, args: ["--http", "off"] });
+  assert.equal(again.total, 9);
+  assert.equal((await again.stop()).code, 0);
+});
+
+Deno.test("a log replaced by another file while in use refuses likes and fails /healthz until the path is free", async () => {
+  const primary = await startPrimary({ args: ["--log-check-every", "50ms"] });
+  try {
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 4 r 1\n", 1), ["0"]);
+    Deno.renameSync(primary.log, `${primary.log}.moved`);
+    Deno.writeTextFileSync(primary.log, "someone else's file\n");
+    const deadline = Date.now() + 10_000;
+    let health = await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then((r) => r.text());
+    while (!health.includes("was replaced by another file")) {
+      assert.ok(Date.now() < deadline, health);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      health = await fetch(`http://127.0.0.1:${primary.httpPort}/healthz`).then((r) => r.text());
+    }
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 5 r 2\n", 1), ["1 storage error"]);
+    assert.equal(Deno.readTextFileSync(primary.log), "someone else's file\n", "never written to");
+    Deno.removeSync(primary.log);
+    while (!/was deleted while in use/.test(primary.output())) {
+      assert.ok(Date.now() < deadline, primary.output());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 5 r 2\n", 1), ["0"]);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const again = await startPrimary({ dir: primary.dir, args: ["--http", "off"] });
+  assert.equal(again.total, 9);
+  assert.equal((await again.stop()).code, 0);
+});
+
+Deno.test("a seq never counted is answered `1 out of order`, never `0 duplicate`, also after a restart", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  assert.deepEqual(await exchange(first.port, "LikesServer1 1 o 1\nLikesServer1 2 o 3\nLikesServer1 4 o 2\n", 3), [
+    "0",
+    "0",
+    "1 out of order",
+  ]);
+  assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 3);
+    assert.deepEqual(await exchange(second.port, "LikesServer1 4 o 2\nLikesServer1 2 o 3\n", 2), [
+      "1 out of order",
+      "0 duplicate",
+    ]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LikesClient, SendError } from "../../lib/producer/client.ts";
 import { freePort } from "../support/parent.ts";
+import { closeQuietly } from "../../lib/common/io.ts";
 
 /** A one-connection-at-a-time line server whose behaviour each test scripts. */
 function scriptedServer(respond: (line: string, conn: Deno.Conn) => Promise<void> | void) {
@@ -30,9 +31,7 @@ function scriptedServer(respond: (line: string, conn: Deno.Conn) => Promise<void
     async close() {
       listener.close();
       for (const conn of connections) {
-        try {
-          conn.close();
-        } catch { /* closed by the test */ }
+        closeQuietly(conn);
       }
       await serving.catch(() => {});
     },

@@ -2,10 +2,16 @@ import assert from "node:assert/strict";
 import { startPrimary } from "../support/primary.ts";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { eventually } from "../support/eventually.ts";
+import { likesServerEntries, primaryEntries } from "../support/logs.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { type LikesServerOptions, likesServerSpecs } from "../../lib/producer/options.ts";
 
 const SCRIPT = new URL("../../likes_server.ts", import.meta.url).pathname;
 
-async function runLikesServer(args: string[], env?: Record<string, string>) {
+/** Runs likes_server.ts with these settings, or raw arguments for bad input. */
+async function runLikesServer(flags: Partial<LikesServerOptions> | string[], env?: Record<string, string>) {
+  const args = Array.isArray(flags) ? flags : toFlags(likesServerSpecs, flags);
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", SCRIPT, ...args],
     stdout: "piped",
@@ -15,40 +21,44 @@ async function runLikesServer(args: string[], env?: Record<string, string>) {
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
 }
 
-const FAST = ["--duration", "600ms", "--min-interval", "10ms", "--max-interval", "40ms"];
+const FAST = { duration: 600, minInterval: 10, maxInterval: 40 };
 
 Deno.test("a LikesServer logs each like it sent with the primary's answer", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const run = await runLikesServer(["--id", "4", "--port", String(primary.port), "--log-dir", primary.dir, ...FAST]);
+    const run = await runLikesServer({ id: 4, port: primary.port, logDir: primary.dir, ...FAST });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, "");
   } finally {
     await primary.stop();
   }
-  const log = await Deno.readTextFile(`${primary.dir}/LikesServer4`);
-  const lines = log.trimEnd().split("\n");
-  assert.match(
-    lines[0],
-    /^\S+Z LikesServer4 started producer=LikesServer4-[0-9a-f-]{36} pid=\d+ primary=127\.0\.0\.1:\d+$/,
-  );
-  const sent = lines.slice(1, -1);
-  assert.ok(sent.length > 3, log);
-  sent.forEach((line, i) =>
-    assert.match(line, new RegExp(`^\\S+Z LikesServer4 (\\d|[1-3]\\d|4[0-2]) 0 seq=${i + 1}$`))
-  );
-  assert.match(lines.at(-1)!, /LikesServer4 finished: sent \d+ acked \d+ likes \d+$/);
+  const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer4`));
+  const started = log[0];
+  assert.ok(started.kind === "started", JSON.stringify(started));
+  assert.equal(started.server, 4);
+  assert.match(started.producer, /^LikesServer4-[0-9a-f-]{36}$/);
+  assert.equal(started.primary, `127.0.0.1:${primary.port}`);
+  const sent = log.slice(1, -1);
+  assert.ok(sent.length > 3, JSON.stringify(log));
+  let likes = 0;
+  sent.forEach((entry, i) => {
+    assert.ok(entry.kind === "acked" && entry.server === 4 && entry.seq === i + 1, JSON.stringify(entry));
+    assert.ok(entry.likes >= 0 && entry.likes <= 42, JSON.stringify(entry));
+    likes += entry.likes;
+  });
+  const n = sent.length;
+  assert.deepEqual(log.at(-1), { kind: "ended", server: 4, how: "finished", sent: n, acked: n, likes });
 });
 
 Deno.test("the same --seed makes the same choices", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
-  const likes: string[][] = [];
+  const primary = await startPrimary({ flags: { http: "off" } });
+  const likes: number[][] = [];
   try {
     for (const id of [1, 2]) {
-      const args = ["--id", String(id), "--port", String(primary.port), "--log-dir", primary.dir, "--seed", "99"];
-      assert.equal((await runLikesServer([...args, ...FAST])).code, 0);
-      const log = await Deno.readTextFile(`${primary.dir}/LikesServer${id}`);
-      likes.push([...log.matchAll(/LikesServer\d (\d+) 0 seq=/g)].map((m) => m[1]));
+      const flags = { id, port: primary.port, logDir: primary.dir, seed: 99, ...FAST };
+      assert.equal((await runLikesServer(flags)).code, 0);
+      const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer${id}`));
+      likes.push(log.flatMap((e) => e.kind === "acked" ? [e.likes] : []));
     }
   } finally {
     await primary.stop();
@@ -61,39 +71,46 @@ Deno.test("the same --seed makes the same choices", async () => {
 Deno.test("a LikesServer retries until the primary comes up, then succeeds", async () => {
   const port = freePort();
   const dir = await tempDir();
-  const run = runLikesServer(["--id", "0", "--port", String(port), "--log-dir", dir, "--retry-for", "20s", ...FAST]);
+  const run = runLikesServer({ id: 0, port, logDir: dir, retryFor: 20_000, ...FAST });
   await new Promise((r) => setTimeout(r, 400));
-  const primary = await startPrimary({ dir, port, args: ["--http", "off"] });
+  const primary = await startPrimary({ dir, port, flags: { http: "off" } });
   try {
     const result = await run;
     assert.equal(result.code, 0, result.stderr);
     // Each failure was reported to stderr (for the parent) and logged.
     assert.match(result.stderr, /connect error: Cannot connect to 127\.0\.0\.1:\d+: .*retrying in \d+ms/);
-    const log = await Deno.readTextFile(`${dir}/LikesServer0`);
-    assert.match(log, /LikesServer0 connect error: /);
-    assert.match(log, /LikesServer0 \d+ 0 seq=1\n/);
+    const log = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer0`));
+    assert.ok(log.some((e) => e.kind === "send error" && e.phase === "connect"), JSON.stringify(log));
+    assert.ok(log.some((e) => e.kind === "acked" && e.seq === 1), JSON.stringify(log));
   } finally {
     await primary.stop();
   }
 });
 
 Deno.test("a LikesServer sends the token from LIKES_TOKEN, and gives up at once on a wrong one", async () => {
-  const primary = await startPrimary({ args: ["--http", "off", "--token", "s3cret"] });
+  const primary = await startPrimary({ flags: { http: "off", token: "s3cret" } });
   try {
-    const args = ["--port", String(primary.port), "--log-dir", primary.dir, ...FAST];
-    const good = await runLikesServer(["--id", "1", ...args], { LIKES_TOKEN: "s3cret" });
+    const flags = { port: primary.port, logDir: primary.dir, ...FAST };
+    const good = await runLikesServer({ id: 1, ...flags }, { LIKES_TOKEN: "s3cret" });
     assert.equal(good.code, 0, good.stderr);
-    const bad = await runLikesServer(["--id", "2", ...args], { LIKES_TOKEN: "wrong" });
+    const bad = await runLikesServer({ id: 2, ...flags }, { LIKES_TOKEN: "wrong" });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /refused the token: "1 bad token"/);
-    assert.match(await Deno.readTextFile(`${primary.dir}/LikesServer2`), /unacknowledged seq=1 \(cannot be retried\)/);
+    const log = likesServerEntries(await Deno.readTextFile(`${primary.dir}/LikesServer2`));
+    assert.ok(
+      log.some((e) =>
+        e.kind === "unacknowledged" && e.seq === 1 && e.reason.kind === "abandoned" &&
+        e.reason.why === "cannot be retried"
+      ),
+      JSON.stringify(log),
+    );
   } finally {
     await primary.stop();
   }
-  const log = await Deno.readTextFile(primary.log);
-  assert.match(log, /LikesServer1 \d+ Total/);
-  assert.doesNotMatch(log, /LikesServer2 \d+ Total/);
-  assert.doesNotMatch(log, /wrong/);
+  const counted = primaryEntries(primary.log).flatMap((e) => e.kind === "like" ? [e.server] : []);
+  assert.ok(counted.includes(1));
+  assert.ok(!counted.includes(2));
+  assert.doesNotMatch(await Deno.readTextFile(primary.log), /wrong/, "the token is never logged");
 });
 
 Deno.test("a LikesServer rejects bad flags with exit code 2", async () => {
@@ -122,15 +139,20 @@ Deno.test("in plain mode a LikesServer never retries a sent message: no reply is
   })().catch(() => {});
   const dir = await tempDir();
   try {
-    const run = await runLikesServer([
-      ...["--id", "2", "--port", String(listener.addr.port), "--log-dir", dir, ...FAST],
-      ...["--protocol", "plain", "--reply-timeout", "300ms"],
-    ]);
+    const run = await runLikesServer({
+      id: 2,
+      port: listener.addr.port,
+      logDir: dir,
+      ...FAST,
+      protocol: "plain",
+      replyTimeout: 300,
+    });
     assert.equal(run.code, 1);
     assert.match(run.stderr, /error: message seq=1 may or may not have been counted: /);
     assert.equal(received.length, 1, "sent once, never retried");
     assert.match(received[0], /^LikesServer2 \d+\n$/);
-    assert.match(await Deno.readTextFile(`${dir}/LikesServer2`), /LikesServer2 \d+ unknown seq=1 /);
+    const log = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer2`));
+    assert.ok(log.some((e) => e.kind === "unknown" && e.server === 2 && e.seq === 1), JSON.stringify(log));
   } finally {
     listener.close();
     for (const conn of conns) conn.close();
@@ -145,7 +167,11 @@ Deno.test("in plain mode a LikesServer retries a message whose connection could 
     ...["--id", "3", "--port", String(port), "--log-dir", dir, "--duration", "3s", "--min-interval", "10ms"],
     ...["--max-interval", "10ms", "--protocol", "plain"],
   ]);
-  await new Promise((r) => setTimeout(r, 500));
+  // Only once it has failed to connect does the primary appear.
+  await eventually("a connect error in the LikesServer's log", async () => {
+    const log = await Deno.readTextFile(`${dir}/LikesServer3`).catch(() => "");
+    return likesServerEntries(log).some((e) => e.kind === "send error" && e.phase === "connect");
+  });
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const serving = (async () => {
     for await (const conn of listener) {
@@ -159,7 +185,11 @@ Deno.test("in plain mode a LikesServer retries a message whose connection could 
     const run = await running;
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /connect error: .*retrying/);
-    assert.match(await Deno.readTextFile(`${dir}/LikesServer3`), /LikesServer3 \d+ answered "Likes received" seq=1\n/);
+    const log = likesServerEntries(await Deno.readTextFile(`${dir}/LikesServer3`));
+    assert.ok(
+      log.some((e) => e.kind === "answered" && e.server === 3 && e.reply === "Likes received" && e.seq === 1),
+      JSON.stringify(log),
+    );
   } finally {
     listener.close();
     await serving;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { LineSplitter, type Overlong } from "../../lib/protocol/line_splitter.ts";
+import { takeLines } from "../support/lines.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -14,7 +15,7 @@ function show(lines: (Uint8Array | Overlong)[]): Out[] {
 }
 
 function feed(splitter: LineSplitter, ...chunks: string[]): Out[][] {
-  return chunks.map((chunk) => show(splitter.push(bytes(chunk))));
+  return chunks.map((chunk) => show(takeLines(splitter, bytes(chunk))));
 }
 
 /**
@@ -73,9 +74,9 @@ Deno.test("LineSplitter keeps the held line when the caller reuses its read buff
   const splitter = new LineSplitter(100);
   const buffer = new Uint8Array(8);
   buffer.set(bytes("abc"));
-  assert.deepEqual(show(splitter.push(buffer.subarray(0, 3))), []);
+  assert.deepEqual(show(takeLines(splitter, buffer.subarray(0, 3))), []);
   buffer.set(bytes("XYZ\n"));
-  assert.deepEqual(show(splitter.push(buffer.subarray(3, 4))), ["abc"]);
+  assert.deepEqual(show(takeLines(splitter, buffer.subarray(3, 4))), ["abc"]);
 });
 
 Deno.test("LineSplitter leaves CR to the parser, in the middle or at the end of a line", () => {
@@ -113,7 +114,7 @@ Deno.test("LineSplitter bounds what it holds for a line of a megabyte", () => {
   let result: (Uint8Array | Overlong)[] = [];
   let pushes = 0;
   while (result.length === 0 && pushes < 10_000) {
-    result = splitter.push(chunk);
+    result = takeLines(splitter, chunk);
     pushes++;
     assert.ok(splitter.pending <= maxLine + 1);
   }
@@ -154,7 +155,7 @@ Deno.test("LineSplitter gives the same lines however the stream is chunked", () 
         for (const end of [...points, data.length]) {
           // A fresh buffer per chunk, overwritten after use, as a socket read buffer is.
           const chunk = data.slice(at, end);
-          for (const line of splitter.push(chunk)) {
+          for (const line of takeLines(splitter, chunk)) {
             got.push(
               "overlong" in line ? { head: line.head.slice() } : line.slice(),
             );
@@ -194,6 +195,16 @@ Deno.test("LineSplitter ends a seed-era message at a NUL and skips the rest of t
     [["nul", "LikesServer3 23"]],
     [["nul", "LikesServer3 4"]],
   ]);
+});
+
+Deno.test("LineSplitter drops padding across chunks until one begins with a likes name", () => {
+  const splitter = new LineSplitter(1024);
+  assert.deepEqual(
+    frames(splitter, "LikesServer3 23\0xx", "\x7fjunk\nLikesServer1 5\n", "\0\0", "likeServer2 7\0\0"),
+    [[["nul", "LikesServer3 23"]], [], [], [["nul", "likeServer2 7"]]],
+  );
+  assert.equal(splitter.paddingBytes, 2 + 21 + 2 + 1);
+  assert.equal(splitter.padding, true);
 });
 
 Deno.test("LineSplitter joins a held seed-era message with the chunk that brings its NUL", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatLike, MAX_PRODUCER_LENGTH, MAX_SEQ, MAX_SERVER_ID, parseMessage } from "../../lib/protocol/message.ts";
+import { formatLike, MAX_PRODUCER_LENGTH, MAX_SEQ, parseMessage } from "../../lib/protocol/message.ts";
+import { likesServerName, MAX_SERVER_ID } from "../../lib/protocol/names.ts";
 import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
 
 const encoder = new TextEncoder();
@@ -295,4 +296,13 @@ Deno.test("parseMessage() never reads outside the line it is given", () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+Deno.test("parseMessage() takes its server id range from MAX_SERVER_ID, no more and no less", () => {
+  for (const id of [0, 1, MAX_SERVER_ID - 1, MAX_SERVER_ID]) {
+    assert.deepEqual(parseMessage(bytes(`${likesServerName(id)} 1`)), { kind: "like", server: id, likes: 1 });
+  }
+  for (const id of [MAX_SERVER_ID + 1, MAX_SERVER_ID * 10 + 9]) {
+    assert.equal(reasonOf(`LikesServer${id} 1`), "bad server number", String(id));
+  }
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../../lib/common/cli.ts";
 import { likesServerDefaults, likesServerSpecs } from "../../lib/producer/options.ts";
-import { childFlags, parentDefaults, parentFlags, parentSpecs } from "../../lib/supervisor/options.ts";
+import { childFlags, hangDeadline, parentDefaults, parentFlags, parentSpecs } from "../../lib/supervisor/options.ts";
 
 Deno.test("childFlags() gives a LikesServer every setting of the parent, which it parses back unchanged", () => {
   const parent = parseFlags(
@@ -14,8 +14,9 @@ Deno.test("childFlags() gives a LikesServer every setting of the parent, which i
     parentDefaults,
   )!;
   const child = parseFlags(childFlags(2, parent, 1234), likesServerSpecs, likesServerDefaults)!;
-  const { servers: _servers, stagger: _stagger, ...passedOn } = parent;
-  assert.deepEqual(child, { ...passedOn, id: 2, seed: 1234 });
+  const { servers: _servers, stagger: _stagger, hangGrace: _hangGrace, ...passedOn } = parent;
+  // --parent-pipe: the child stops when the parent, which holds its stdin, is gone.
+  assert.deepEqual(child, { ...passedOn, id: 2, seed: 1234, parentPipe: true });
 });
 
 Deno.test("childFlags() passes --primaries on to a LikesServer, which parses it back unchanged", () => {
@@ -33,14 +34,20 @@ Deno.test("childFlags() passes --primaries on to a LikesServer, which parses it 
 
 Deno.test("childFlags() leaves out the seed when the parent has none", () => {
   const flags = childFlags(0, parentDefaults, undefined);
-  assert.ok(!flags.includes("--seed"));
-  assert.deepEqual(flags.slice(0, 2), ["--id", "0"]);
+  assert.ok(!flags.some((flag) => flag.startsWith("--seed")), flags.join(" "));
+  assert.equal(flags[0], "--id=0");
   const child = parseFlags(flags, likesServerSpecs, likesServerDefaults)!;
   assert.equal(child.duration, 300_000);
   assert.equal(child.seed, undefined);
 });
 
 Deno.test("parentFlags() starts a parent with the same options it was given", () => {
-  const options = { ...parentDefaults, servers: 4, stagger: 250, duration: 20_000, seed: 9 };
+  const options = { ...parentDefaults, servers: 4, stagger: 250, duration: 20_000, seed: 9, hangGrace: 1500 };
   assert.deepEqual(parseFlags(parentFlags(options), parentSpecs, parentDefaults), options);
+});
+
+Deno.test("hangDeadline() is duration plus retry budget plus grace, the grace at least twice the reply timeout", () => {
+  const base = { duration: 10_000, retryFor: 5000, replyTimeout: 1000 };
+  assert.equal(hangDeadline({ ...base, hangGrace: 3000 }), 18_000);
+  assert.equal(hangDeadline({ ...base, hangGrace: 500 }), 17_000);
 });

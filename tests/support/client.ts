@@ -1,4 +1,5 @@
 /** Test support: a raw TCP client speaking the line protocol. */
+import { closeQuietly, writeAll } from "../../lib/common/io.ts";
 
 const encoder = new TextEncoder();
 
@@ -11,14 +12,10 @@ export async function exchange(
 ): Promise<string[]> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+    await writeAll(conn, typeof data === "string" ? encoder.encode(data) : data);
     return await readReplies(conn, expected, deadline);
   } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the server */ }
+    closeQuietly(conn);
   }
 }
 
@@ -40,6 +37,21 @@ export async function readReplies(conn: Deno.Conn, expected: number, deadline = 
   return text.split("\n").slice(0, -1);
 }
 
+/** Reads until the peer closes or the deadline passes; the bytes as latin1 text, NULs and all. */
+export async function readAll(conn: Deno.Conn, deadline = 10_000): Promise<string> {
+  const buffer = new Uint8Array(1024);
+  let text = "";
+  const timer = setTimeout(() => conn.close(), deadline);
+  try {
+    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) {
+      for (const b of buffer.subarray(0, n)) text += String.fromCharCode(b);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return text;
+}
+
 /** Pipelines `lines` on one connection while reading replies; calls `onReply` with the count so far. */
 export async function pipeline(
   port: number,
@@ -47,11 +59,8 @@ export async function pipeline(
   onReply: (count: number) => void = () => {},
 ): Promise<string[]> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const writing = (async () => {
-    const bytes = encoder.encode(lines.map((line) => `${line}\n`).join(""));
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written, written + 16384));
-  })().catch(() => {/* the primary is gone */});
+  const writing = writeAll(conn, encoder.encode(lines.map((line) => `${line}\n`).join("")))
+    .catch(() => {/* the primary is gone */});
   const replies: string[] = [];
   const decoder = new TextDecoder();
   const buffer = new Uint8Array(65536);
@@ -69,9 +78,7 @@ export async function pipeline(
     }
   } finally {
     clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the deadline */ }
+    closeQuietly(conn);
   }
   await writing;
   return replies;

@@ -1,4 +1,9 @@
 /** Test support: a real ParentProcess run in a subprocess. */
+import { parseLikesServerLine } from "../../lib/formats/likes_server_log.ts";
+import { likesServerName } from "../../lib/protocol/names.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { type ParentOptions, parentSpecs } from "../../lib/supervisor/options.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 
 export interface ParentRun {
@@ -10,13 +15,21 @@ export interface ParentRun {
   status: string;
 }
 
-/** Starts a parent; `done` resolves when it exits. */
-export function spawnParent(logDir: string, args: string[], env?: Record<string, string>): {
+/**
+ * Starts a parent with its logs in `logDir`; `done` resolves when it exits.
+ * `flags` are its settings, or raw arguments for command lines no options
+ * object can express (bad input).
+ */
+export function spawnParent(logDir: string, flags: Partial<ParentOptions> | string[], env?: Record<string, string>): {
   process: Deno.ChildProcess;
   done: Promise<ParentRun>;
 } {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("parent.ts", ROOT).pathname, "--log-dir", logDir, ...args],
+    args: [
+      ...["run", "-A", new URL("parent.ts", ROOT).pathname],
+      ...toFlags(parentSpecs, { logDir }),
+      ...(Array.isArray(flags) ? flags : toFlags(parentSpecs, flags)),
+    ],
     stdout: "piped",
     stderr: "piped",
     env,
@@ -37,15 +50,16 @@ export function spawnParent(logDir: string, args: string[], env?: Record<string,
 export { freePort } from "../../lib/common/free_port.ts";
 
 /** Shrunken timings for a full run in a couple of seconds. */
-export const FAST = ["--stagger", "50ms", "--duration", "2s", "--min-interval", "20ms", "--max-interval", "100ms"];
+export const FAST: Partial<ParentOptions> = { stagger: 50, duration: 2000, minInterval: 20, maxInterval: 100 };
 
 /** Waits (with a deadline) until LikesServer<id> has logged an acknowledged like in `logDir`. */
 export async function untilAcked(logDir: string, id: number, deadline = 15_000): Promise<void> {
   const started = Date.now();
-  const acked = new RegExp(`LikesServer${id} \\d+ 0 seq=`);
-  while (!acked.test(await Deno.readTextFile(`${logDir}/LikesServer${id}`).catch(() => ""))) {
+  const name = likesServerName(id);
+  const acked = (text: string) => text.split("\n").some((line) => parseLikesServerLine(line)?.entry.kind === "acked");
+  while (!acked(await Deno.readTextFile(`${logDir}/${name}`).catch(() => ""))) {
     if (Date.now() - started > deadline) {
-      throw new Error(`LikesServer${id} had no like acknowledged within ${deadline}ms`);
+      throw new Error(`${name} had no like acknowledged within ${deadline}ms`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -3,8 +3,10 @@
  * program, tests/launch/permissions_test.ts its grants), on ephemeral ports, with its
  * log and state in a temp dir. Waits for the ready line, with a deadline.
  */
+import { toFlags } from "../../lib/common/cli.ts";
 import { launchPrimary } from "../../lib/launch/primary_process.ts";
-import { Store } from "../../lib/primary/store.ts";
+import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
+import { type Checkpoint, Store } from "../../lib/primary/store.ts";
 import { tempDir } from "./temp.ts";
 
 export interface PrimaryProcess {
@@ -28,7 +30,9 @@ export interface StartOptions {
   dir?: string;
   /** Fixed port instead of an ephemeral one (to restart on the same port). */
   port?: number;
-  /** Extra flags. */
+  /** Settings beyond the test's own port, dashboard, log and state. */
+  flags?: Partial<PrimaryOptions>;
+  /** Raw extra arguments, for command lines no options object can express (a flag given empty). */
   args?: string[];
   /** How long to wait for the ready line (ms). */
   deadline?: number;
@@ -36,12 +40,12 @@ export interface StartOptions {
 }
 
 export async function startPrimary(options: StartOptions = {}): Promise<PrimaryProcess> {
-  const { port = 0, args = [], deadline = 15_000, env } = options;
+  const { port = 0, flags = {}, args = [], deadline = 15_000, env } = options;
   const dir = options.dir ?? await tempDir();
   const log = `${dir}/PrimaryLikesLog`;
   const state = `${dir}/PrimaryLikes.db`;
   const primary = await launchPrimary({
-    args: ["--port", String(port), "--http", "127.0.0.1:0", "--log", log, "--state", state, ...args],
+    args: [...toFlags(primarySpecs, { port, http: "127.0.0.1:0", log, state, ...flags }), ...args],
     grants: "all",
     deno: Deno.execPath(),
     deadlineMs: deadline,
@@ -58,12 +62,39 @@ export function finalTotal(primary: PrimaryProcess): number {
   return Number(match[1]);
 }
 
-/** The total committed in a state file (of a primary that is not running). */
-export function storedTotal(path: string): number {
+/** The checkpoint in a state file (of a primary that is not running). */
+export function storedCheckpoint(path: string): Checkpoint {
   const store = Store.open(path);
   try {
-    return store.total;
+    const loaded = store.load();
+    if ("untrusted" in loaded) throw new Error(`No checkpoint in ${path}: ${loaded.untrusted}`);
+    return loaded.checkpoint;
   } finally {
     store.close();
   }
+}
+
+/** The total in a checkpoint file (of a primary that is not running). */
+export function storedTotal(path: string): number {
+  return storedCheckpoint(path).total;
+}
+
+/**
+ * Runs a primary that is expected to stop on its own (bad flags, state or log)
+ * and returns how it ended: with these settings, or raw arguments for bad input.
+ */
+export async function runPrimaryToExit(
+  flags: Partial<PrimaryOptions> | string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = Array.isArray(flags) ? ["--port", "0", "--http", "off", ...flags] : toFlags(primarySpecs, {
+    port: 0,
+    http: "off",
+    ...flags,
+  });
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
 }

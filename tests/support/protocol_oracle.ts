@@ -4,6 +4,7 @@
  * The property and fuzz tests hold the primary to it.
  */
 import { MAX_SEQ, type Message } from "../../lib/protocol/message.ts";
+import { MAX_SERVER_ID } from "../../lib/protocol/names.ts";
 
 /** One character per byte, so that a regex can judge arbitrary bytes. */
 const latin1 = (line: Uint8Array): string => String.fromCharCode(...line);
@@ -22,6 +23,7 @@ export function oracle(line: Uint8Array, maxLikes: number): Exclude<Message, { k
   const m = LIKE.exec(text);
   if (!m) return undefined;
   const [, server, likes, producer, seq] = m;
+  if (BigInt(server) > BigInt(MAX_SERVER_ID)) return undefined;
   if (BigInt(likes) > BigInt(maxLikes)) return undefined;
   if (producer === undefined) return { kind: "like", server: Number(server), likes: Number(likes) };
   if (BigInt(seq) > BigInt(MAX_SEQ)) return undefined;

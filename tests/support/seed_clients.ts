@@ -27,9 +27,9 @@ const decoder = new TextDecoder();
 /** What a padded client's buffer holds after the message's NUL. */
 export const GARBAGE = "\x7f\x13GARBAGE\nLikesServer9 40\n\xff";
 
-/** The 1024-byte buffer a `send(fd, buf, sizeof buf, 0)` client sends. */
-export function paddedBuffer(message: string): Uint8Array {
-  const buffer = new Uint8Array(1024).fill(0x78);
+/** The buffer (1024 bytes unless told) a `send(fd, buf, sizeof buf, 0)` client sends. */
+export function paddedBuffer(message: string, size = 1024): Uint8Array {
+  const buffer = new Uint8Array(size).fill(0x78);
   const bytes = encoder.encode(message);
   buffer.set(bytes);
   buffer[bytes.length] = 0;
@@ -37,12 +37,12 @@ export function paddedBuffer(message: string): Uint8Array {
   return buffer;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let written = 0; written < bytes.length;) written += await conn.write(bytes.subarray(written));
 }
 
 /** Reads one reply: up to its NUL or newline, or the peer's close; bounded by a deadline. */
-async function readReply(conn: Deno.Conn, deadline: number): Promise<string> {
+export async function readReply(conn: Deno.Conn, deadline: number): Promise<string> {
   const buffer = new Uint8Array(1024);
   let bytes = new Uint8Array(0);
   const timer = setTimeout(() => conn.close(), deadline);

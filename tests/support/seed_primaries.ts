@@ -8,7 +8,11 @@
  * - `one`: `1` and a NUL (a C string sent with strlen + 1) for success;
  * - `padded`: `Received likes count` in a NUL-padded 1024-byte buffer;
  * - `once`: `Likes received`, no terminator, then closes: one message per connection.
+ *
+ * And one that never answers: startResettingPrimary() resets each connection
+ * after reading a message, as a seed-era primary that crashes or bails out does.
  */
+import net from "node:net";
 
 export type SeedPrimaryKind = "ack" | "one" | "padded" | "once";
 
@@ -88,6 +92,38 @@ export function startSeedPrimary(kind: SeedPrimaryKind): SeedPrimary {
         } catch { /* already closed */ }
       }
       await accepting;
+    },
+  };
+}
+
+/**
+ * Starts a model seed-era primary that reads one message per connection and
+ * then resets the connection (SO_LINGER 0 and close: a RST) without a reply.
+ * Its total counts what it read: it may have counted the like before failing.
+ */
+export async function startResettingPrimary(): Promise<SeedPrimary> {
+  let total = 0;
+  let messages = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {/* the client went away */});
+    socket.once("data", (data) => {
+      messages++;
+      const match = /^LikesServer(\d+) (\d+)/.exec(decoder.decode(data));
+      if (match) total += Number(match[2]);
+      socket.resetAndDestroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    total: () => total,
+    messages: () => messages,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }

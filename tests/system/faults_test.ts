@@ -9,8 +9,9 @@ import { audit } from "../../lib/tools/audit.ts";
 import { finalTotal, type PrimaryProcess, startPrimary } from "../support/primary.ts";
 import { exchange } from "../support/client.ts";
 import { freePort, spawnParent, untilAcked } from "../support/parent.ts";
+import { primaryEntries, statusEntries } from "../support/logs.ts";
 
-const RUN = ["--stagger", "50ms", "--duration", "3s", "--min-interval", "10ms", "--max-interval", "60ms"];
+const RUN = { stagger: 50, duration: 3000, minInterval: 10, maxInterval: 60 };
 
 async function checkExactlyOnce(primary: PrimaryProcess, startTotal: number): Promise<void> {
   const report = await audit(primary.dir, 10);
@@ -26,28 +27,28 @@ async function killAndRestart(primary: PrimaryProcess, port: number, downtime: n
   const status = await primary.stop("SIGKILL");
   assert.equal(status.signal, "SIGKILL");
   await new Promise((r) => setTimeout(r, downtime));
-  return await startPrimary({ dir: primary.dir, port, args: ["--http", "off"] });
+  return await startPrimary({ dir: primary.dir, port, flags: { http: "off" } });
 }
 
 Deno.test("primary killed with SIGKILL mid-run and restarted: every child succeeds, nothing lost or doubled", async () => {
   const port = freePort();
-  let primary = await startPrimary({ port, args: ["--http", "off"] });
+  let primary = await startPrimary({ port, flags: { http: "off" } });
   // A starting total from an earlier producer, carried over the crash.
   assert.deepEqual(await exchange(port, "LikesServer42 40\n", 1), ["0"]);
-  const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "10s", ...RUN]);
+  const { done } = spawnParent(primary.dir, { port, retryFor: 10_000, ...RUN });
   await new Promise((r) => setTimeout(r, 1200));
   primary = await killAndRestart(primary, port, 300);
   const run = await done;
   assert.equal(run.code, 0, run.status);
   await primary.stop();
-  assert.match(await Deno.readTextFile(primary.log), /Recovered total \d+ from /);
+  assert.ok(primaryEntries(primary.log).some((e) => e.kind === "recovered"));
   await checkExactlyOnce(primary, 40);
 });
 
 Deno.test("primary killed with SIGKILL five times in a row during a run: still exactly once", async () => {
   const port = freePort();
-  let primary = await startPrimary({ port, args: ["--http", "off"] });
-  const { done } = spawnParent(primary.dir, ["--port", String(port), "--retry-for", "15s", ...RUN]);
+  let primary = await startPrimary({ port, flags: { http: "off" } });
+  const { done } = spawnParent(primary.dir, { port, retryFor: 15_000, ...RUN });
   await new Promise((r) => setTimeout(r, 600));
   for (let i = 0; i < 5; i++) {
     primary = await killAndRestart(primary, port, 50);
@@ -56,26 +57,30 @@ Deno.test("primary killed with SIGKILL five times in a row during a run: still e
   const run = await done;
   assert.equal(run.code, 0, run.status);
   await primary.stop();
-  assert.equal((await Deno.readTextFile(primary.log)).match(/Recovered total/g)?.length, 6);
+  assert.equal(primaryEntries(primary.log).filter((e) => e.kind === "recovered").length, 6);
   await checkExactlyOnce(primary, 0);
 });
 
 Deno.test("a LikesServer killed with SIGKILL is recorded with its signal and the others are unaffected", async () => {
-  const primary = await startPrimary({ args: ["--http", "off"] });
+  const primary = await startPrimary({ flags: { http: "off" } });
   try {
-    const { done } = spawnParent(primary.dir, ["--port", String(primary.port), ...RUN]);
+    const { done } = spawnParent(primary.dir, { port: primary.port, ...RUN });
     const statusFile = `${primary.dir}/ParentProcessStatus`;
     // Kill it mid-run: once it has had a like acknowledged.
     await untilAcked(primary.dir, 3);
-    const pid = /LikesServer3 started pid=(\d+)/.exec(await Deno.readTextFile(statusFile))!;
-    Deno.kill(Number(pid[1]), "SIGKILL");
+    const started = statusEntries(await Deno.readTextFile(statusFile))
+      .find((e) => e.kind === "child started" && e.server === 3);
+    assert.ok(started?.kind === "child started");
+    Deno.kill(started.pid, "SIGKILL");
     const run = await done;
     assert.equal(run.code, 1);
-    assert.match(run.status, /LikesServer3 ended signal SIGKILL \(failure\)/);
+    const status = statusEntries(run.status);
+    const ended = (server: number) => status.filter((e) => e.kind === "child ended" && e.server === server);
+    assert.ok(ended(3).some((e) => e.kind === "child ended" && e.signal === "SIGKILL" && !e.success && !e.hung));
     for (const id of [0, 1, 2, 4, 5, 6, 7, 8, 9]) {
-      assert.match(run.status, new RegExp(`LikesServer${id} ended status 0 \\(success\\)`));
+      assert.ok(ended(id).some((e) => e.kind === "child ended" && e.code === 0 && e.success), `LikesServer${id}`);
     }
-    assert.match(run.status, /ParentProcess finished: 9 of 10 LikesServers succeeded/);
+    assert.ok(status.some((e) => e.kind === "parent finished" && e.succeeded === 9 && e.launched === 10));
   } finally {
     await primary.stop();
   }

@@ -6,10 +6,13 @@
  * count; the seed is printed so that a failure can be replayed with FUZZ_SEED.
  */
 import assert from "node:assert/strict";
-import { escapeBytes, unescapeBytes } from "../../lib/common/escape.ts";
+import { escapeBytes } from "../../lib/common/escape.ts";
+import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
 import { startPrimary } from "../support/primary.ts";
-import { exchange, readReplies } from "../support/client.ts";
-import { oracle } from "../support/protocol_oracle.ts";
+import { exchange, readAll, readReplies } from "../support/client.ts";
+import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
+import { closeQuietly, concatBytes } from "../../lib/common/io.ts";
+import { createRandom } from "../../lib/common/random.ts";
 
 const MAX_LINE = 1024;
 const MAX_LIKES = 42;
@@ -22,33 +25,11 @@ const CONCURRENCY = 50;
 const NL = 0x0a;
 const CR = 0x0d;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const latin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const key = (bytes: Uint8Array) => {
   let text = "";
   for (const b of bytes) text += String.fromCharCode(b);
   return text;
 };
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 // ---- The oracle: what the protocol (lib/protocol/message.ts's header) says, written apart from the primary.
 
@@ -119,7 +100,7 @@ function matches(got: string, expected: string): boolean {
 class Traffic {
   readonly #random: () => number;
   constructor(seed: number) {
-    this.#random = mulberry32(seed);
+    this.#random = createRandom(seed);
   }
 
   int(n: number): number {
@@ -150,7 +131,7 @@ class Traffic {
 
   insert(text: string, what: string): Uint8Array {
     const at = this.int(text.length);
-    return latin1(text.slice(0, at) + what + text.slice(at));
+    return fromLatin1(text.slice(0, at) + what + text.slice(at));
   }
 
   /** One line without its terminator; `session` keeps idempotent producers apart. */
@@ -159,16 +140,16 @@ class Traffic {
       case 0:
       case 1:
       case 2:
-        return latin1(this.plain());
+        return fromLatin1(this.plain());
       case 3: {
         // Sometimes the same seq again: a retry, counted once.
         if (session.seq === 0 || this.chance(0.7)) session.seq += 1 + this.int(3);
-        return latin1(`LikesServer${this.int(10)} ${this.int(MAX_LIKES + 1)} ${session.producer} ${session.seq}`);
+        return fromLatin1(`LikesServer${this.int(10)} ${this.int(MAX_LIKES + 1)} ${session.producer} ${session.seq}`);
       }
       case 4:
-        return latin1(this.pick(["AUTH x", "AUTH ", "AUTH", "AUTH \x00\xff"]));
+        return fromLatin1(this.pick(["AUTH x", "AUTH ", "AUTH", "AUTH \x00\xff"]));
       case 5:
-        return latin1(this.pick([
+        return fromLatin1(this.pick([
           "LikesServer1 43",
           "LikesServer1 -1",
           "LikesServer1 1.5",
@@ -199,33 +180,33 @@ class Traffic {
       case 10:
         return new Uint8Array();
       case 11: {
-        const line = latin1(this.plain());
+        const line = fromLatin1(this.plain());
         line[this.int(line.length)] = this.int(256);
         return line;
       }
       case 12:
-        return latin1(
+        return fromLatin1(
           "x".repeat(this.pick([MAX_LINE - 1, MAX_LINE, MAX_LINE, MAX_LINE, MAX_LINE + 1])) +
             (this.chance(0.3) ? "\r" : ""),
         );
       case 13:
-        return latin1(this.plain().replace(" ", this.pick(["\t", "  ", "\r", "\v"])));
+        return fromLatin1(this.plain().replace(" ", this.pick(["\t", "  ", "\r", "\v"])));
       default:
-        return this.chance(0.03) ? this.bytes(MAX_LINE + 1 + this.int(3000), false) : latin1(this.plain());
+        return this.chance(0.03) ? this.bytes(MAX_LINE + 1 + this.int(3000), false) : fromLatin1(this.plain());
     }
   }
 
   /** A whole connection's bytes: lines with LF or CRLF, maybe an unfinished last line. */
   stream(session: { producer: string; seq: number }): Uint8Array {
-    const parts: Uint8Array[] = [latin1(`${this.plain()}\n`)];
+    const parts: Uint8Array[] = [fromLatin1(`${this.plain()}\n`)];
     const lines = this.int(30);
     for (let i = 0; i < lines; i++) {
-      parts.push(notPadding(this.line(session)), latin1(this.chance(0.2) ? "\r\n" : "\n"));
+      parts.push(notPadding(this.line(session)), fromLatin1(this.chance(0.2) ? "\r\n" : "\n"));
     }
     if (this.chance(0.2)) {
-      parts.push(notPadding(this.chance(0.5) ? latin1(this.plain()) : this.bytes(this.int(200), false)));
+      parts.push(notPadding(this.chance(0.5) ? fromLatin1(this.plain()) : this.bytes(this.int(200), false)));
     }
-    return concat(parts);
+    return concatBytes(parts);
   }
 }
 
@@ -261,9 +242,7 @@ async function talk(port: number, stream: Uint8Array, traffic: Traffic): Promise
     await writing;
   } finally {
     clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(conn);
   }
   return text.split("\n").slice(0, -1);
 }
@@ -278,7 +257,7 @@ async function churn(port: number, traffic: Traffic, account: Account): Promise<
       const message = traffic.plain();
       account.total += Number(message.split(" ")[1]);
       account.accepted++;
-      await conn.write(latin1(message));
+      await conn.write(fromLatin1(message));
       // Half-close and wait for the end, so that the like is surely counted before the totals are checked.
       await conn.closeWrite();
       assert.deepEqual(await readAll(conn), "0\0");
@@ -292,30 +271,17 @@ async function churn(port: number, traffic: Traffic, account: Account): Promise<
       await conn.closeWrite();
       assert.equal(await readAll(conn), "");
     } else if (kind === 3) {
-      const line = latin1(`${traffic.plain()}\n`);
+      const line = fromLatin1(`${traffic.plain()}\n`);
       const { replies } = judge(line, account);
       await conn.write(line);
       // Read before going away, so that the close is a clean FIN and the line surely counted.
       assert.deepEqual(await readReplies(conn, 1), replies);
-      await conn.write(latin1("LikesServer1 4"));
+      await conn.write(fromLatin1("LikesServer1 4"));
       account.invalid.set("LikesServer1 4", (account.invalid.get("LikesServer1 4") ?? 0) + 1);
     }
   } finally {
     conn.close();
   }
-}
-
-/** Reads until the primary closes (with a deadline). */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  const buffer = new Uint8Array(1024);
-  let text = "";
-  const timer = setTimeout(() => conn.close(), 10_000);
-  try {
-    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) text += key(buffer.subarray(0, n));
-  } finally {
-    clearTimeout(timer);
-  }
-  return text;
 }
 
 async function pool(tasks: (() => Promise<void>)[], concurrency: number): Promise<void> {
@@ -326,15 +292,13 @@ async function pool(tasks: (() => Promise<void>)[], concurrency: number): Promis
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-const INVALID_LINE = /^\S+ Invalid data ("(?:[^"\\]|\\.)*") \(([a-z ]+)\) from 127\.0\.0\.1:\d+$/;
-
 Deno.test("fuzzed traffic leaves the primary serving, with the exact total and every invalid line logged", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
   console.log(`FUZZ_SEED=${seed}`);
   const traffic = new Traffic(seed);
   const account: Account = { total: 0, accepted: 0, duplicates: 0, invalid: new Map(), lastSeq: new Map() };
   // Without the quiet period, framing depends only on the bytes, never on timing.
-  const primary = await startPrimary({ args: ["--max-line", String(MAX_LINE), "--quiet-end", "off"] });
+  const primary = await startPrimary({ flags: { maxLine: MAX_LINE, quietEnd: 0 } });
   const started = performance.now();
   let sentBytes = 0;
   let cutOff = 0;
@@ -361,8 +325,12 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
       });
     }
     for (let i = 0; i < MEGABYTE_SESSIONS; i++) {
-      const before = latin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
-      const stream = concat([before, notPadding(traffic.bytes(1 << 20, false)), latin1(`\nLikesServer1 40\n`)]);
+      const before = fromLatin1(`LikesServer1 1\nLikesServer2 2\r\n${traffic.plain()}\n`);
+      const stream = concatBytes([
+        before,
+        notPadding(traffic.bytes(1 << 20, false)),
+        fromLatin1(`\nLikesServer1 40\n`),
+      ]);
       sentBytes += stream.length;
       const { replies: expected, cut } = judge(stream, account);
       assert.ok(cut);
@@ -414,12 +382,12 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
   for (const line of log.slice(0, -1).split("\n")) {
     // Outside data never brings a control character or a non-ASCII byte into the log.
     assert.match(line, /^[\x20-\x7e]*$/);
-    if (/^\S+ LikesServer\d+ \d+ Total \d+/.test(line)) accepted++;
-    if (/^\S+ LikesServer\d+ \d+ Duplicate Total \d+/.test(line)) duplicates++;
-    if (!line.includes(" Invalid data ")) continue;
-    const m = INVALID_LINE.exec(line);
-    assert.ok(m, line);
-    const k = key(unescapeBytes(m[1]));
+    const entry = parsePrimaryLine(line)?.entry;
+    assert.ok(entry, line);
+    if (entry.kind === "like") entry.duplicate ? duplicates++ : accepted++;
+    if (entry.kind !== "invalid") continue;
+    assert.ok(entry.data && entry.from.startsWith("127.0.0.1:"), line);
+    const k = key(entry.data);
     logged.set(k, (logged.get(k) ?? 0) + 1);
   }
   assert.equal(accepted, account.accepted);

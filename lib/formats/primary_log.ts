@@ -1,0 +1,504 @@
+/**
+ * The primary's log (/tmp/PrimaryLikesLog): how its lines are written and read back.
+ *
+ *   <time> LikesServer<N> <likes> Total <total>[ producer=<id> seq=<seq>]
+ *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
+ *   <time> LikesServer<N> <likes> Out of order Total <total> producer=<id> seq=<seq>
+ *   <time> Invalid data[ "<escaped bytes>"] (<reason>) from <address>
+ *   <time> Recovered total <total> from <state file>
+ *   <time> Started from zero (reset) with state <state file>
+ *   <time> Stopped by <signal> with total <total>
+ *   <time> <other event>   (a log repair, a refused client, ...)
+ *
+ * The time is ISO 8601 UTC, one per committed batch. Data from clients is
+ * only ever logged escaped (lib/common/escape.ts), so a line is always one
+ * line of printable ASCII whatever a client sends.
+ *
+ * Two writers produce the same bytes: `formatPrimaryLine()` (strings, for
+ * events and tests) and `PrimaryLogWriter` (bytes into one reused buffer, for
+ * the commit path, where a batch holds thousands of lines). Two readers take
+ * them back: `parsePrimaryLine()` (entries, for the audit and tests) and
+ * `PrimaryLogReader` (fields from bytes, for the start-up replay, which must
+ * read millions of lines a second). Round-trip tests hold all four together.
+ */
+import { escapeBytes, escapeText, unescapeBytes } from "../common/escape.ts";
+import { LIKES_SERVER_PREFIX, likesServerName } from "../protocol/names.ts";
+import { splitTimedLine, timedLine } from "./timed_line.ts";
+import { decimalDigits, writeDecimal } from "../common/io.ts";
+
+const encoder = new TextEncoder();
+
+/** A like the primary counted, or recognised as a repeat and did not count. */
+export interface LikeLine {
+  kind: "like";
+  server: number;
+  likes: number;
+  /** A repeat of an already counted (producer, seq): not counted again. */
+  duplicate: boolean;
+  /** A seq below the producer's highest that was never counted: refused, not counted. */
+  outOfOrder?: true;
+  /** The running total after this line. */
+  total: number;
+  /** Present with `seq` or not at all; always present on a duplicate. */
+  producer?: string;
+  seq?: number;
+}
+
+/** A line that was not a valid message. */
+export interface InvalidLine {
+  kind: "invalid";
+  /** The line's bytes, or undefined when none are logged (a refused token). */
+  data?: Uint8Array;
+  /** A fixed phrase from the parser or the server. */
+  reason: string;
+  /** The client's address. */
+  from: string;
+}
+
+/** The primary started from its state file with this total. */
+export interface RecoveredLine {
+  kind: "recovered";
+  total: number;
+  state: string;
+}
+
+/** The primary started from zero (--reset). */
+export interface ResetLine {
+  kind: "reset";
+  state: string;
+}
+
+/** The primary stopped on a signal. */
+export interface StoppedLine {
+  kind: "stopped";
+  signal: string;
+  total: number;
+}
+
+/** Any other sentence the primary logs. */
+export interface EventLine {
+  kind: "event";
+  text: string;
+}
+
+export type PrimaryLogEntry = LikeLine | InvalidLine | RecoveredLine | ResetLine | StoppedLine | EventLine;
+
+/** An entry as written to the log, without the time and the newline. */
+export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
+  switch (entry.kind) {
+    case "like": {
+      const base = `${likesServerName(entry.server)} ${entry.likes} ${
+        entry.duplicate ? "Duplicate " : entry.outOfOrder ? "Out of order " : ""
+      }Total ${entry.total}`;
+      return entry.duplicate || entry.outOfOrder || entry.producer !== undefined
+        ? `${base} producer=${entry.producer} seq=${entry.seq}`
+        : base;
+    }
+    case "invalid":
+      return `Invalid data ${
+        entry.data === undefined ? "" : `${escapeBytes(entry.data)} `
+      }(${entry.reason}) from ${entry.from}`;
+    case "recovered":
+      return `Recovered total ${entry.total} from ${entry.state}`;
+    case "reset":
+      return `${RESET_EVENT} with state ${entry.state}`;
+    case "stopped":
+      return `Stopped by ${entry.signal} with total ${entry.total}`;
+    case "event":
+      return entry.text;
+  }
+}
+
+/** An entry as a whole log line, newline included. */
+export function formatPrimaryLine(entry: PrimaryLogEntry, time: Date): string {
+  return `${timedLine(formatPrimaryEntry(entry), time)}\n`;
+}
+
+/** One line of the log, read back. */
+export interface PrimaryLogLine {
+  time: Date;
+  entry: PrimaryLogEntry;
+}
+
+const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate |Out of order )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
+const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/;
+const RECOVERED = /^Recovered total (\d+) from (.*)$/;
+const RESET = /^Started from zero \(reset\) with state (.*)$/;
+const STOPPED = /^Stopped by (\S+) with total (\d+)$/;
+
+/** Reads an entry (a line without its time) back; sentences it does not know come back as events. */
+export function parsePrimaryEntry(text: string): PrimaryLogEntry {
+  let m = LIKE.exec(text);
+  if (m) {
+    const [, server, likes, duplicate, total, producer, seq] = m;
+    const like: LikeLine = {
+      kind: "like",
+      server: Number(server),
+      likes: Number(likes),
+      duplicate: duplicate === "Duplicate ",
+      total: Number(total),
+    };
+    if (duplicate === "Out of order ") like.outOfOrder = true;
+    if (producer !== undefined) {
+      like.producer = producer;
+      like.seq = Number(seq);
+    }
+    return like;
+  }
+  if ((m = INVALID.exec(text))) {
+    const [, literal, reason, from] = m;
+    return literal === undefined
+      ? { kind: "invalid", reason, from }
+      : { kind: "invalid", data: unescapeBytes(literal), reason, from };
+  }
+  if ((m = RECOVERED.exec(text))) return { kind: "recovered", total: Number(m[1]), state: m[2] };
+  if ((m = RESET.exec(text))) return { kind: "reset", state: m[1] };
+  if ((m = STOPPED.exec(text))) return { kind: "stopped", signal: m[1], total: Number(m[2]) };
+  return { kind: "event", text };
+}
+
+/** Reads one line (without its newline) back; undefined when it does not start with a time (a cut line). */
+export function parsePrimaryLine(line: string): PrimaryLogLine | undefined {
+  const timed = splitTimedLine(line);
+  return timed && { time: timed.time, entry: parsePrimaryEntry(timed.text) };
+}
+
+/**
+ * Every line of a whole log's text, read back.
+ *
+ * @throws {SyntaxError} When a line does not start with a time
+ */
+export function parsePrimaryLog(text: string): PrimaryLogLine[] {
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line, i) => {
+    const parsed = parsePrimaryLine(line);
+    if (!parsed) throw new SyntaxError(`Not a PrimaryLikesLog line (no time) at line ${i + 1}: ${escapeText(line)}`);
+    return parsed;
+  });
+}
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const TOTAL = encoder.encode(" Total ");
+const DUPLICATE_TOTAL = encoder.encode(" Duplicate Total ");
+const OUT_OF_ORDER_TOTAL = encoder.encode(" Out of order Total ");
+const PRODUCER = encoder.encode(" producer=");
+const SEQ = encoder.encode(" seq=");
+const INVALID_DATA = encoder.encode("Invalid data ");
+
+/** `LikesServer<N> ` by N, as bytes. */
+const SERVER_NAMES: Uint8Array[] = [];
+function serverName(n: number): Uint8Array {
+  return SERVER_NAMES[n] ??= encoder.encode(`${likesServerName(n)} `);
+}
+
+/** Producer ids seen lately, as bytes: encoding one is an op call, too slow to do per line. */
+const PRODUCER_BYTES = new Map<string, Uint8Array>();
+const PRODUCER_BYTES_MAX = 10_000;
+function producerBytes(id: string): Uint8Array {
+  let bytes = PRODUCER_BYTES.get(id);
+  if (bytes === undefined) {
+    if (PRODUCER_BYTES.size >= PRODUCER_BYTES_MAX) PRODUCER_BYTES.clear();
+    bytes = encoder.encode(id);
+    PRODUCER_BYTES.set(id, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * A batch's log lines, written as bytes straight into one reused buffer: no
+ * string per line and no encode per batch. Text is copied char by char when
+ * it is ASCII (it nearly always is: ids and escaped data are ASCII by
+ * construction) and encoded as UTF-8 otherwise, so the bytes are exactly
+ * those `formatPrimaryLine()` gives.
+ */
+export class PrimaryLogWriter {
+  #bytes = new Uint8Array(64 * 1024);
+  #stamp = new Uint8Array(0);
+  length = 0;
+
+  /** The lines written since `begin()`, valid until the next write. */
+  get view(): Uint8Array {
+    return this.#bytes.subarray(0, this.length);
+  }
+
+  /** Empties the buffer; every line written until the next begin() gets this time. */
+  begin(time: Date): void {
+    this.length = 0;
+    this.#stamp = encoder.encode(`${time.toISOString()} `);
+  }
+
+  /** Writes a like line; `producer` and `seq` are written unless it was accepted without them. */
+  like(
+    server: number,
+    likes: number,
+    outcome: "accepted" | "duplicate" | "out of order",
+    total: number,
+    producer?: string,
+    seq?: number,
+  ): void {
+    this.#raw(this.#stamp);
+    this.#raw(serverName(server));
+    this.#value(likes);
+    this.#raw(outcome === "accepted" ? TOTAL : outcome === "duplicate" ? DUPLICATE_TOTAL : OUT_OF_ORDER_TOTAL);
+    this.#value(total);
+    if (outcome !== "accepted" || producer !== undefined) {
+      this.#raw(PRODUCER);
+      this.#raw(producerBytes(String(producer)));
+      this.#raw(SEQ);
+      this.#value(seq);
+    }
+    this.#byte(NEWLINE);
+  }
+
+  /** Writes an Invalid data line; `escaped` is the data as escapeBytes() gave it, or undefined for none. */
+  invalid(escaped: string | undefined, reason: string, from: string): void {
+    this.#raw(this.#stamp);
+    this.#raw(INVALID_DATA);
+    if (escaped !== undefined) {
+      this.#text(escaped);
+      this.#byte(SPACE);
+    }
+    this.#text(`(${reason}) from ${from}\n`);
+  }
+
+  #room(n: number): void {
+    if (this.length + n <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + n));
+    grown.set(this.#bytes.subarray(0, this.length));
+    this.#bytes = grown;
+  }
+
+  #byte(c: number): void {
+    this.#room(1);
+    this.#bytes[this.length++] = c;
+  }
+
+  #raw(b: Uint8Array): void {
+    this.#room(b.length);
+    // A loop beats set()'s call overhead for the few bytes of a field.
+    if (b.length > 16) {
+      this.#bytes.set(b, this.length);
+      this.length += b.length;
+      return;
+    }
+    const out = this.#bytes;
+    let at = this.length;
+    for (let i = 0; i < b.length; i++) out[at++] = b[i];
+    this.length = at;
+  }
+
+  #text(s: string): void {
+    this.#room(s.length);
+    const out = this.#bytes;
+    let at = this.length;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.#raw(encoder.encode(s));
+      out[at++] = c;
+    }
+    this.length = at;
+  }
+
+  /** Writes a value as `${value}` would. */
+  #value(value: number | undefined): void {
+    if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.#text(`${value}`);
+    const digits = decimalDigits(value);
+    this.#room(digits);
+    this.length = writeDecimal(this.#bytes, this.length, value, digits);
+  }
+}
+
+// ---- Reading back from bytes, for the start-up replay: no decoding, no regex, no allocation per line.
+
+/** What a line is, as PrimaryLogReader.read() tells it. */
+export const LINE_ACCEPTED = 0;
+export const LINE_DUPLICATE = 1;
+export const LINE_OUT_OF_ORDER = 2;
+export const LINE_RESET = 3;
+export const LINE_OTHER = 4;
+export const LINE_BAD = 5;
+export type LineKind = 0 | 1 | 2 | 3 | 4 | 5;
+
+/** The text of the event line that resets the total; replay honours it. */
+export const RESET_EVENT = "Started from zero (reset)";
+
+const NAME_BYTES = encoder.encode(LIKES_SERVER_PREFIX);
+const TOTAL_WORD = encoder.encode("Total ");
+const DUPLICATE_WORD = encoder.encode("Duplicate ");
+const OUT_OF_ORDER_WORD = encoder.encode("Out of order ");
+const RESET_BYTES = encoder.encode(RESET_EVENT);
+const ZERO = 0x30;
+/** `YYYY-MM-DDTHH:MM:SS.mmmZ` */
+const STAMP = 24;
+
+function at(bytes: Uint8Array, i: number, word: Uint8Array): boolean {
+  for (let k = 0; k < word.length; k++) if (bytes[i + k] !== word[k]) return false;
+  return true;
+}
+
+/** The decimal number of `count` digits at `at`, or -1 when one is not a digit. */
+function digits(bytes: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = bytes[i] - ZERO;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Reads lines of the primary's log one at a time, leaving the fields of the
+ * last one read in its properties. One reader is reused for a whole replay.
+ */
+export class PrimaryLogReader {
+  server = 0;
+  likes = 0;
+  total = 0;
+  /** -1 for a line without a producer. */
+  seq = -1;
+  /** The line's time, ms since the epoch. */
+  time = 0;
+  /** Why the last line is LINE_BAD. */
+  error = "";
+  #producer = "";
+  #producerBytes = new Uint8Array(64);
+  #producerLength = -1;
+  readonly #stamp = new Uint8Array(STAMP);
+  #stampValid = false;
+
+  /** The producer id of the last like line read; "" when it had none. */
+  get producer(): string {
+    return this.seq < 0 ? "" : this.#producer;
+  }
+
+  /** Reads the line `bytes[start, end)` (without its newline). */
+  read(bytes: Uint8Array, start: number, end: number): LineKind {
+    if (!this.#readTime(bytes, start, end)) return this.#bad("it does not start with a time");
+    let i = start + STAMP + 1;
+    if (end - i < NAME_BYTES.length || !at(bytes, i, NAME_BYTES)) {
+      if (end - i >= RESET_BYTES.length && at(bytes, i, RESET_BYTES)) return LINE_RESET;
+      return LINE_OTHER;
+    }
+    i += NAME_BYTES.length;
+    // Every number is read the same way: digits, no leading zero, at most 16.
+    let n = 0, digits = 0;
+    for (; i < end && bytes[i] !== SPACE; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its server number is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0 || i === end) return this.#bad("it is a cut-off like line");
+    this.server = n;
+    i++;
+    n = 0, digits = 0;
+    for (; i < end && bytes[i] !== SPACE; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its like count is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0 || i === end) return this.#bad("it is a cut-off like line");
+    this.likes = n;
+    i++;
+    let kind: LineKind = LINE_ACCEPTED;
+    if (bytes[i] === DUPLICATE_WORD[0] && at(bytes, i, DUPLICATE_WORD)) {
+      kind = LINE_DUPLICATE;
+      i += DUPLICATE_WORD.length;
+    } else if (bytes[i] === OUT_OF_ORDER_WORD[0] && at(bytes, i, OUT_OF_ORDER_WORD)) {
+      kind = LINE_OUT_OF_ORDER;
+      i += OUT_OF_ORDER_WORD.length;
+    }
+    if (end - i < TOTAL_WORD.length || !at(bytes, i, TOTAL_WORD)) return this.#bad("it has no Total");
+    i += TOTAL_WORD.length;
+    n = 0, digits = 0;
+    for (; i < end && bytes[i] !== SPACE; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its Total is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0) return this.#bad("its Total is not a number");
+    this.total = n;
+    this.seq = -1;
+    if (i === end) {
+      return kind === LINE_ACCEPTED ? kind : this.#bad("a duplicate or out-of-order line has no producer");
+    }
+    if (end - i < PRODUCER.length || !at(bytes, i, PRODUCER)) return this.#bad("it has text after its Total");
+    i += PRODUCER.length;
+    const idStart = i;
+    while (i < end && bytes[i] !== SPACE) i++;
+    const idEnd = i;
+    if (idEnd === idStart || idEnd - idStart > 64) return this.#bad("its producer id is empty or too long");
+    if (end - i < SEQ.length || !at(bytes, i, SEQ)) return this.#bad("it has a producer but no seq");
+    i += SEQ.length;
+    n = 0, digits = 0;
+    for (; i < end; i++, digits++) {
+      const d = bytes[i] - ZERO;
+      if (d < 0 || d > 9 || digits > 15) return this.#bad("its seq is not a number");
+      n = n * 10 + d;
+    }
+    if (digits === 0 || !Number.isSafeInteger(n)) return this.#bad("its seq is not a number");
+    this.seq = n;
+    this.#rememberProducer(bytes, idStart, idEnd);
+    return kind;
+  }
+
+  #bad(reason: string): LineKind {
+    this.error = reason;
+    return LINE_BAD;
+  }
+
+  /** Most lines carry the same producer as the line before: reuse its string. */
+  #rememberProducer(bytes: Uint8Array, start: number, end: number): void {
+    const length = end - start;
+    const known = this.#producerBytes;
+    if (length === this.#producerLength) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (bytes[start + k] !== known[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    let id = "";
+    for (let k = 0; k < length; k++) id += String.fromCharCode(known[k] = bytes[start + k]);
+    this.#producer = id;
+    this.#producerLength = length;
+  }
+
+  /** Every line of a batch has the same time: parse it only when it changes. */
+  #readTime(bytes: Uint8Array, start: number, end: number): boolean {
+    if (end - start < STAMP + 2 || bytes[start + STAMP] !== SPACE) return false;
+    const stamp = this.#stamp;
+    if (this.#stampValid) {
+      let same = true;
+      for (let k = STAMP - 1; k >= 0; k--) {
+        if (bytes[start + k] !== stamp[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return true;
+    }
+    this.#stampValid = false;
+    const separators = bytes[start + 4] === 0x2d && bytes[start + 7] === 0x2d && bytes[start + 10] === 0x54 &&
+      bytes[start + 13] === 0x3a && bytes[start + 16] === 0x3a && bytes[start + 19] === 0x2e &&
+      bytes[start + 23] === 0x5a;
+    if (!separators) return false;
+    const year = digits(bytes, start, 4);
+    const month = digits(bytes, start + 5, 2);
+    const day = digits(bytes, start + 8, 2);
+    const hour = digits(bytes, start + 11, 2);
+    const minute = digits(bytes, start + 14, 2);
+    const second = digits(bytes, start + 17, 2);
+    const ms = digits(bytes, start + 20, 3);
+    if ((year | month | day | hour | minute | second | ms) < 0) return false;
+    this.time = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+    stamp.set(bytes.subarray(start, start + STAMP));
+    this.#stampValid = true;
+    return true;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Writes the checkpoint (see store.ts) every `every` ms or `bytes` of log,
+ * whichever comes first, and at a clean stop, always between batches: never
+ * while a batch is written or synced, so that the checkpoint's state is
+ * exactly that of the log up to its offset. No like waits for it.
+ */
+import type { Durability, Store } from "./store.ts";
+import type { Ledger, ProducerState } from "./ledger.ts";
+import type { LikesLog } from "./likes_log.ts";
+import type { Health } from "./health.ts";
+import { positionAt } from "./replay.ts";
+
+export interface CheckpointerOptions {
+  /** Longest time between checkpoints while the log grows (ms). @default {5000} */
+  every?: number;
+  /** Most log bytes between checkpoints. @default {8388608} */
+  bytes?: number;
+  /** @default {"normal"} */
+  durability?: Durability;
+}
+
+export class Checkpointer {
+  readonly #store: Store;
+  readonly #log: LikesLog;
+  readonly #ledger: Ledger;
+  readonly #health: Health;
+  readonly #every: number;
+  readonly #bytes: number;
+  readonly #fsync: boolean;
+  #logId = "";
+  #lastAt = 0;
+  #lastOffset = -1;
+  #failed = false;
+
+  constructor(store: Store, log: LikesLog, ledger: Ledger, health: Health, options: CheckpointerOptions = {}) {
+    const { every = 5000, bytes = 8 << 20, durability = "normal" } = options;
+    if (!(every > 0) || !(bytes > 0)) {
+      throw new RangeError(`Cannot checkpoint: every and bytes must be positive, got ${every} and ${bytes}`);
+    }
+    this.#store = store;
+    this.#log = log;
+    this.#ledger = ledger;
+    this.#health = health;
+    this.#every = every;
+    this.#bytes = bytes;
+    this.#fsync = durability === "fsync";
+  }
+
+  /** Whether enough time or log has passed since the last checkpoint. */
+  due(now = Date.now()): boolean {
+    const grown = this.#log.size - this.#lastOffset;
+    if (grown <= 0) return false;
+    // After a failure (a full disk, say), retry on the clock, not after every batch.
+    return (!this.#failed && grown >= this.#bytes) || now - this.#lastAt >= this.#every;
+  }
+
+  /**
+   * Writes a checkpoint of the ledger at the log's end, which holds `lines`
+   * lines; with `all`, every producer (a checkpoint from scratch), else those
+   * changed since the last one. Returns false, with the health told why, when
+   * it could not be written; the next one retries.
+   */
+  write(lines: number, all = false): boolean {
+    const log = this.#log;
+    const ledger = this.#ledger;
+    const dirty = ledger.takeDirty();
+    try {
+      // In normal mode the log is not synced per batch; sync it now, so that not
+      // even a power loss can leave the checkpoint ahead of the log (fsync mode
+      // only checkpoints what its syncs covered).
+      if (!this.#fsync) log.sync();
+      this.#logId ||= log.id();
+      const position = positionAt(log, log.size, lines, this.#logId);
+      const producers: Iterable<[string, ProducerState | undefined]> = all
+        ? ledger.producers()
+        : [...dirty].map((id) => [id, ledger.producer(id)]);
+      this.#store.save(ledger.total, position, producers, all);
+    } catch (error) {
+      ledger.restoreDirty(dirty);
+      this.#health.fail("checkpoint", `Cannot write the checkpoint: ${(error as Error).message}`);
+      this.#lastAt = Date.now();
+      this.#failed = true;
+      return false;
+    }
+    this.#health.ok("checkpoint");
+    this.#failed = false;
+    this.#lastAt = Date.now();
+    this.#lastOffset = log.size;
+    return true;
+  }
+}

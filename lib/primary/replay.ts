@@ -1,0 +1,208 @@
+/**
+ * Start-up: the state is rebuilt from the log, the commit record. A
+ * checkpoint, when it can be trusted, saves replaying the log up to its offset.
+ *
+ *   - checkpoint beyond the log's end (log truncated, replaced, lost): stop;
+ *     a total never shrinks because a log went missing (--reset starts over)
+ *   - checkpoint missing, empty, damaged, from another log, or not matching
+ *     the log at its offset: not trusted; the whole log is replayed, and a
+ *     line says so
+ *   - a torn last line (no newline: never acknowledged) is cut, and a line
+ *     says how many bytes went; whole lines are never cut
+ *   - a line that does not parse, or a Total that is not the running total,
+ *     stops start-up with the line number
+ */
+import {
+  LINE_ACCEPTED,
+  LINE_BAD,
+  LINE_DUPLICATE,
+  LINE_OUT_OF_ORDER,
+  LINE_RESET,
+  PrimaryLogReader,
+} from "../formats/primary_log.ts";
+import { escapeBytes } from "../common/escape.ts";
+import { advance, newProducer, type ProducerState } from "./ledger.ts";
+import type { LikesLog } from "./likes_log.ts";
+import { type Checkpoint, type LogPosition, type Store, TAIL_BYTES } from "./store.ts";
+
+/** The log cannot be replayed, or does not hold what the checkpoint accounts for: start-up stops. */
+export class ReplayError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ReplayError";
+  }
+}
+
+export interface Recovered {
+  total: number;
+  producers: Map<string, ProducerState>;
+  /** Where the log stands after recovery (its whole lines). */
+  position: LogPosition;
+  /** Lines replayed past the checkpoint (or from the start). */
+  replayed: number;
+  /** Sentences for the log and stderr: what recovery did that an operator should know. */
+  notes: string[];
+  /** Whether the checkpoint was used; false means the state was rebuilt from the whole log. */
+  fromCheckpoint: boolean;
+}
+
+const NEWLINE = 0x0a;
+const CHUNK = 8 << 20;
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The position at the end of the log's whole lines, for a checkpoint. */
+export function positionAt(log: LikesLog, offset: number, lines: number, logId = log.id()): LogPosition {
+  const from = Math.max(0, offset - TAIL_BYTES);
+  return { logId, offset, lines, tail: log.read(from, offset - from) };
+}
+
+/**
+ * Replays `log[from.offset, end)` onto a total and producers, checking each
+ * like line's running total. Returns the state and the line count at `end`.
+ *
+ * @throws {ReplayError} At the first line that does not replay
+ */
+export function replayLog(
+  log: LikesLog,
+  start: { offset: number; lines: number; total: number; producers: Map<string, ProducerState> },
+  end: number,
+): { total: number; lines: number; producers: Map<string, ProducerState> } {
+  const reader = new PrimaryLogReader();
+  const producers = start.producers;
+  let total = start.total;
+  let lines = start.lines;
+  let buffer = new Uint8Array(Math.min(CHUNK, Math.max(4096, end - start.offset)));
+  let offset = start.offset;
+  while (offset < end) {
+    const got = log.readInto(offset, buffer.subarray(0, Math.min(buffer.length, end - offset)));
+    if (got === 0) throw new ReplayError(`Cannot replay ${log.path}: it ended at byte ${offset}, before ${end}`);
+    let lineStart = 0;
+    for (let i = buffer.indexOf(NEWLINE, 0); i >= 0 && i < got; i = buffer.indexOf(NEWLINE, lineStart)) {
+      lines++;
+      const kind = reader.read(buffer, lineStart, i);
+      if (kind === LINE_ACCEPTED) {
+        if (reader.total !== total + reader.likes) {
+          throw bad(log, lines, buffer, lineStart, i, `its Total ${reader.total} is not ${total} + ${reader.likes}`);
+        }
+        total = reader.total;
+        if (reader.seq >= 0) {
+          const id = reader.producer;
+          const state = producers.get(id);
+          if (state !== undefined && reader.seq > state.lastSeq) {
+            advance(state, reader.seq);
+            state.lastSeen = reader.time;
+          } else {
+            // New, or counted anew after the primary had forgotten the producer (expiry, eviction).
+            producers.set(id, newProducer(reader.seq, reader.time));
+          }
+        }
+      } else if (kind === LINE_DUPLICATE || kind === LINE_OUT_OF_ORDER) {
+        if (reader.total !== total) {
+          throw bad(log, lines, buffer, lineStart, i, `its Total ${reader.total} is not the running total ${total}`);
+        }
+        if (kind === LINE_DUPLICATE) {
+          const state = producers.get(reader.producer);
+          if (state) state.lastSeen = reader.time;
+        }
+      } else if (kind === LINE_RESET) {
+        total = 0;
+        producers.clear();
+      } else if (kind === LINE_BAD) {
+        throw bad(log, lines, buffer, lineStart, i, reader.error);
+      }
+      lineStart = i + 1;
+    }
+    if (lineStart === 0) {
+      // A line longer than the buffer: no line of ours is, but read on rather than fail.
+      if (got < buffer.length) throw new ReplayError(`Cannot replay ${log.path}: line ${lines + 1} has no end`);
+      const grown = new Uint8Array(buffer.length * 2);
+      buffer = grown;
+      continue;
+    }
+    offset += lineStart;
+  }
+  return { total, lines, producers };
+}
+
+function bad(log: LikesLog, line: number, bytes: Uint8Array, start: number, end: number, reason: string): ReplayError {
+  const head = escapeBytes(bytes.subarray(start, Math.min(end, start + 120)));
+  return new ReplayError(
+    `Cannot replay ${log.path}: line ${line} does not replay, ${reason}: ${head} ` +
+      `(fix or move the log, or pass --reset to start over)`,
+  );
+}
+
+/**
+ * Rebuilds the state from the checkpoint and the log, cutting a torn last
+ * line; with `reset`, starts from zero (the caller logs the reset line).
+ *
+ * @throws {ReplayError} When the log does not replay or is shorter than the checkpoint
+ */
+export function recover(log: LikesLog, store: Store, reset: boolean): Recovered {
+  const notes: string[] = [];
+  const end = log.wholeEnd();
+  const torn = log.size - end;
+  const cutTorn = () => {
+    if (torn === 0) return;
+    log.truncate(end);
+    notes.push(`Removed a torn last line of ${torn} bytes (it had no newline, so it was never acknowledged)`);
+  };
+  if (reset) {
+    cutTorn();
+    return {
+      total: 0,
+      producers: new Map(),
+      position: positionAt(log, end, 0),
+      replayed: 0,
+      notes,
+      fromCheckpoint: false,
+    };
+  }
+  const loaded = store.load();
+  let checkpoint: Checkpoint | undefined;
+  let distrust: string | undefined;
+  if ("untrusted" in loaded) {
+    distrust = `The checkpoint ${store.path} ${loaded.untrusted}`;
+  } else {
+    const found = loaded.checkpoint;
+    if (found.offset > end) {
+      throw new ReplayError(
+        `Cannot start: the checkpoint ${store.path} accounts for ${found.offset} bytes of log (total ${found.total}), ` +
+          `but ${log.path} has only ${end}: the log was truncated, replaced or lost. ` +
+          `Restore the log, or pass --reset to start over from zero`,
+      );
+    }
+    const from = Math.max(0, found.offset - TAIL_BYTES);
+    if (found.logId !== log.id()) {
+      distrust = `The checkpoint ${store.path} was taken from another log`;
+    } else if (!equalBytes(found.tail, log.read(from, found.offset - from))) {
+      distrust = `The checkpoint ${store.path} does not match ${log.path} at its offset ${found.offset}`;
+    } else {
+      checkpoint = found;
+    }
+  }
+  const start = checkpoint
+    ? {
+      offset: checkpoint.offset,
+      lines: checkpoint.lines,
+      total: checkpoint.total,
+      producers: new Map(checkpoint.producers),
+    }
+    : { offset: 0, lines: 0, total: 0, producers: new Map<string, ProducerState>() };
+  const replayed = replayLog(log, start, end);
+  if (distrust && end > 0) notes.push(`${distrust}; rebuilt the state from the whole log (${replayed.lines} lines)`);
+  cutTorn();
+  return {
+    total: replayed.total,
+    producers: replayed.producers,
+    position: positionAt(log, end, replayed.lines),
+    replayed: replayed.lines - start.lines,
+    notes,
+    fromCheckpoint: checkpoint !== undefined,
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * What a `1 <reason>` reply tells the sender: whether sending the very same
+ * message (same producer and seq) again may succeed. The primary's replies
+ * are fixed phrases, so the classification is by exact reason.
+ *
+ * Retryable (transient: nothing was counted, and the cause may pass):
+ *   storage error          the batch's log write or commit failed and was rolled back
+ *   too many connections   the primary was full when we connected; it closes the connection
+ *
+ * Final (the same message gets the same answer however often it is sent):
+ *   out of order           the primary has applied a higher seq of this producer and this
+ *                          one is outside its dedupe window; what it knows of a producer
+ *                          only grows, so a retry cannot change the answer. A LikesServer
+ *                          waits for each reply before its next seq, so it meets this only
+ *                          when someone else uses its producer id.
+ *   bad token, authentication required, line too long, and every parse error
+ *                          (likes above maximum, bad producer id, ...): the line itself is wrong
+ *
+ * Unknown reasons count as final: retrying a message the primary refuses for
+ * a reason we do not know could repeat forever within the budget for nothing.
+ */
+
+/** Reasons worth retrying with the same producer and seq. */
+export const RETRYABLE_REASONS: ReadonlySet<string> = new Set(["storage error", "too many connections"]);
+
+/** True when the reply `1 <reason>` is transient, so the same message may be sent again. */
+export function isRetryable(reason: string): boolean {
+  return RETRYABLE_REASONS.has(reason);
+}
+
+/** The reason of a `1 <reason>` reply, or undefined for any other reply. */
+export function rejectionReason(reply: string): string | undefined {
+  return reply.startsWith("1 ") ? reply.slice(2) : undefined;
+}
