@@ -22,9 +22,9 @@ runProgram("audit", async () => {
   let storeTotal: number | undefined;
   if (options.store !== undefined) {
     try {
-      storeTotal = await readRedisTotal(options.store);
+      storeTotal = await readRedisTotal(options.store.url);
     } catch (error) {
-      throw new ProgramError(`Cannot read the store's total: ${(error as Error).message}`, { cause: error });
+      throw new ProgramError((error as Error).message, { cause: error });
     }
   }
   let report;

@@ -11,7 +11,6 @@ import { type LikesServerOptions, primaryAddresses } from "../producer/options.t
 import { TOKEN_ENV } from "../protocol/token.ts";
 import { UsageError } from "../common/cli.ts";
 import { likesServerName } from "../protocol/names.ts";
-import { parseRedisUrl } from "../primary/redis_store.ts";
 
 export interface Grants {
   net?: string[];
@@ -77,15 +76,14 @@ export function parentGrants(options: { logDir: string }): Grants {
   return { read: [status], write: [status], env: [TOKEN_ENV], run: ["deno"] };
 }
 
-/** The audit reads the logs, and with `store` (`--store redis://…`) reaches that Redis for its total. */
+/** The audit reads the logs, and with `store` (the Redis of `--store redis://…`) reaches it for its total. */
 export function auditGrants(
-  options: { logDir: string; servers: number; primaryLog?: readonly string[]; store?: string },
+  options: { logDir: string; servers: number; primaryLog?: readonly string[]; store?: { host: string; port: number } },
 ): Grants {
   const files = [...(options.primaryLog ?? [`${options.logDir}/PrimaryLikesLog`])];
   for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/${likesServerName(i)}`);
   if (options.store === undefined) return { read: files };
-  const { host, port } = parseRedisUrl(options.store);
-  return { net: [netAddress(host, port)], read: files };
+  return { net: [netAddress(options.store.host, options.store.port)], read: files };
 }
 
 /**

@@ -2,7 +2,7 @@
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import { likesServerDefaults } from "../producer/options.ts";
 import { parentDefaults } from "../supervisor/options.ts";
-import { parseRedisUrl } from "../primary/redis_store.ts";
+import { parseRedisUrl, type RedisAddress } from "../primary/redis_store.ts";
 
 export interface AuditOptions {
   /** Directory of the LikesServer logs. @default {"/tmp"} */
@@ -11,8 +11,8 @@ export interface AuditOptions {
   servers: number;
   /** The primaries' logs; default <log-dir>/PrimaryLikesLog. @default {undefined} */
   primaryLog: string[] | undefined;
-  /** The shared store, `redis://HOST:PORT[/DB]`, whose total must match the logs. @default {undefined} */
-  store: string | undefined;
+  /** The shared store, `redis://HOST:PORT[/DB]` as given and parsed, whose total must match the logs. @default {undefined} */
+  store: (RedisAddress & { url: string }) | undefined;
   /** @default {false} */
   json: boolean;
 }
@@ -38,7 +38,8 @@ export const auditSpecs: FlagSpecs<AuditOptions> = {
   store: {
     help: "Check the shared total in this Redis against the logs",
     arg: "redis://HOST:PORT[/DB]",
-    parse: (text) => (parseRedisUrl(text), text),
+    parse: (text) => ({ ...parseRedisUrl(text), url: text }),
+    format: (store) => store!.url,
   },
   json: { help: "Print the report as JSON" },
 };

@@ -7,6 +7,7 @@ import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } fro
 import { primaryDefaults, primarySpecs } from "../primary/options.ts";
 import { ProgramError, toFlags } from "../common/cli.ts";
 import { auditSpecs } from "./audit_options.ts";
+import { parseRedisUrl } from "../primary/redis_store.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import { sleep } from "../common/sleep.ts";
 import { type RedisServer, redisServerMissing, startRedisServer } from "../launch/redis_server.ts";
@@ -245,7 +246,12 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
     console.log(`ParentProcess exited with status ${parentStatus.code}; stopping the primaries`);
     for (const primary of primaries.splice(0)) await primary.stop("SIGTERM");
 
-    const auditOptions = { logDir: options.logDir, servers: options.servers, primaryLog: logs, store: redis.url };
+    const auditOptions = {
+      logDir: options.logDir,
+      servers: options.servers,
+      primaryLog: logs,
+      store: { ...parseRedisUrl(redis.url), url: redis.url },
+    };
     const audit = await new Deno.Command(deno, {
       args: launchArgs("audit.ts", auditGrants(auditOptions), toFlags(auditSpecs, auditOptions)),
       stdin: "null",

@@ -102,7 +102,7 @@ Deno.test("a LikesServer given --primaries may reach every listed primary, and n
 Deno.test("auditGrants() reads every listed primary log, and reaches the Redis only when given", () => {
   const grants = auditGrants({ logDir: "/d", servers: 1, primaryLog: ["/a/Log", "/b/Log"] });
   assert.deepEqual(grants, { read: ["/a/Log", "/b/Log", "/d/LikesServer0"] });
-  const withStore = auditGrants({ logDir: "/d", servers: 0, store: "redis://[::1]:6379" });
+  const withStore = auditGrants({ logDir: "/d", servers: 0, store: { host: "::1", port: 6379 } });
   assert.deepEqual(withStore, { net: ["[::1]:6379"], read: ["/d/PrimaryLikesLog"] });
 });
 

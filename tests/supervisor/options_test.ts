@@ -22,14 +22,14 @@ Deno.test("childFlags() gives a LikesServer every setting of the parent, which i
 Deno.test("childFlags() passes --primaries on to a LikesServer, which parses it back unchanged", () => {
   const parent = parseFlags(["--primaries", "127.0.0.1:4242,[::1]:5000,h.example:7"], parentSpecs, parentDefaults)!;
   const flags = childFlags(1, parent, undefined);
-  assert.equal(flags[flags.indexOf("--primaries") + 1], "127.0.0.1:4242,[::1]:5000,h.example:7");
+  assert.ok(flags.includes("--primaries=127.0.0.1:4242,[::1]:5000,h.example:7"), flags.join(" "));
   const child = parseFlags(flags, likesServerSpecs, likesServerDefaults)!;
   assert.deepEqual(child.primaries, [
     { host: "127.0.0.1", port: 4242 },
     { host: "::1", port: 5000 },
     { host: "h.example", port: 7 },
   ]);
-  assert.ok(!childFlags(1, parentDefaults, undefined).includes("--primaries"));
+  assert.ok(!childFlags(1, parentDefaults, undefined).some((flag) => flag.startsWith("--primaries")));
 });
 
 Deno.test("childFlags() leaves out the seed when the parent has none", () => {

@@ -9,7 +9,7 @@ const T = "2026-11-25T10:00:00.000Z";
 
 async function runAudit(dir: string, logs: string[], store: string, port: number) {
   const args = ["--log-dir", dir, "--servers", "1", "--primary-log", logs.join(","), "--store", store];
-  const grants = auditGrants({ logDir: dir, servers: 1, primaryLog: logs, store: `redis://127.0.0.1:${port}` });
+  const grants = auditGrants({ logDir: dir, servers: 1, primaryLog: logs, store: { host: "127.0.0.1", port } });
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: launchArgs("audit.ts", grants, args),
   })
