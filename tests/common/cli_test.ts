@@ -238,6 +238,27 @@ function valuesFor(spec: FlagSpec<unknown>, fallback: unknown): fc.Arbitrary<unk
       return false;
     }
   };
+  if (spec.format) {
+    // A structured value (a list of addresses or paths): whatever the flag reads from text of its own kind.
+    const texts = fc.oneof(
+      fc.constantFrom(
+        "127.0.0.1:4242",
+        "127.0.0.1:1,[::1]:80,localhost:65535",
+        "/tmp/a,/tmp/b c",
+        "redis://127.0.0.1:6379/2",
+        "x",
+      ),
+      fc.string({ minLength: 1, maxLength: 12 }),
+    );
+    const parsed = texts.map((text) => {
+      try {
+        return read(text);
+      } catch {
+        return undefined;
+      }
+    }).filter((value) => value !== undefined);
+    return fallback === undefined ? fc.option(parsed, { nil: undefined }) : fc.oneof(parsed, fc.constant(fallback));
+  }
   const values = isDuration(spec)
     ? fc.oneof(fc.nat(100_000_000), fc.maxSafeNat(), fc.constant(fallback as number)).filter(durationAccepted)
     // The default is always accepted, so that the filter never starves on a flag with few valid values.
