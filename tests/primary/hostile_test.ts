@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { setTimeout as delay } from "node:timers/promises";
 import { type PrimaryProcess, startPrimary } from "../support/primary.ts";
-import { exchange, readReplies } from "../support/client.ts";
+import { exchange, readReplies, untilClosed } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
 import { abortable, closeQuietly, isTimeout, writeAll } from "../../lib/common/io.ts";
 import { eventually } from "../support/eventually.ts";
@@ -27,28 +27,6 @@ function connect(port: number): Promise<Deno.TcpConn> {
 
 function send(conn: Deno.Conn, data: string | Uint8Array): Promise<void> {
   return writeAll(conn, typeof data === "string" ? encoder.encode(data) : data);
-}
-
-/** Reads until the server closes the connection; `closed` is false when the deadline came first. */
-async function untilClosed(conn: Deno.Conn, deadline = 10_000): Promise<{ text: string; closed: boolean }> {
-  const buffer = new Uint8Array(65536);
-  let text = "";
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, deadline);
-  try {
-    while (true) {
-      const n = await conn.read(buffer).catch(() => null);
-      if (n === null) break;
-      text += decoder.decode(buffer.subarray(0, n), { stream: true });
-    }
-  } finally {
-    clearTimeout(timer);
-    if (!timedOut) closeQuietly(conn);
-  }
-  return { text, closed: !timedOut };
 }
 
 async function stats(primary: PrimaryProcess): Promise<{ total: number; connectionsOpen: number }> {

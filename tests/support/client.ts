@@ -83,3 +83,26 @@ export async function pipeline(
   await writing;
   return replies;
 }
+
+/** Reads until the server closes the connection; `closed` is false when the deadline came first. */
+export async function untilClosed(conn: Deno.Conn, deadline = 10_000): Promise<{ text: string; closed: boolean }> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(65536);
+  let text = "";
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, deadline);
+  try {
+    while (true) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+  } finally {
+    clearTimeout(timer);
+    if (!timedOut) closeQuietly(conn);
+  }
+  return { text, closed: !timedOut };
+}

@@ -12,7 +12,7 @@ import { likesServerEntries, statusEntries, untilEntry } from "../support/logs.t
 import type { LikesServerLogEntry } from "../../lib/formats/likes_server_log.ts";
 
 const connectError = (e: LikesServerLogEntry) => e.kind === "send error" && e.phase === "connect";
-import { exchange, readReplies } from "../support/client.ts";
+import { exchange, readReplies, untilClosed } from "../support/client.ts";
 import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
 
 const FAST = ["--min-interval", "10ms", "--max-interval", "40ms"];
@@ -353,27 +353,6 @@ function closeAll(conns: Deno.Conn[]): void {
   }
 }
 
-/**
- * True when the peer closes `conn` (EOF or reset, after whatever it sent)
- * within `deadline` ms; false when the deadline passes first.
- */
-async function closedByPeer(conn: Deno.Conn, deadline: number): Promise<boolean> {
-  const buffer = new Uint8Array(4096);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, deadline);
-  try {
-    while (await conn.read(buffer) !== null) { /* a response, or the 408 of a timeout */ }
-    return true;
-  } catch {
-    return !timedOut;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 const encoder = new TextEncoder();
 
 Deno.test("the dashboard closes 3,000 idle HTTP connections, an idle keep-alive one and a request whose headers dribble on, but not a live stream", async () => {
@@ -409,7 +388,9 @@ Deno.test("the dashboard closes 3,000 idle HTTP connections, an idle keep-alive 
 
     const idle = await openConnections(primary.httpPort, 3000);
     conns.push(...idle);
-    const closed = await Promise.all([keepAlive, slow, ...idle].map((conn) => closedByPeer(conn, 30_000)));
+    const closed = await Promise.all(
+      [keepAlive, slow, ...idle].map((conn) => untilClosed(conn, 30_000).then((r) => r.closed)),
+    );
     dribbling = false;
     await dribble;
     assert.equal(closed.filter((c) => !c).length, 0, "every idle or slow connection was closed by the primary");
@@ -433,7 +414,7 @@ Deno.test("the dashboard closes connections beyond its cap at once and serves ag
     held.push(...await openConnections(primary.httpPort, 8));
     const extra = await openConnections(primary.httpPort, 20);
     // Far sooner than the header timeout: closed for the cap.
-    const closed = await Promise.all(extra.map((conn) => closedByPeer(conn, 10_000)));
+    const closed = await Promise.all(extra.map((conn) => untilClosed(conn, 10_000).then((r) => r.closed)));
     assert.equal(closed.filter((c) => !c).length, 0, "every connection past the cap was closed at once");
     closeAll(held);
     const deadline = Date.now() + 15_000;
