@@ -11,6 +11,10 @@ import { exchange } from "../support/client.ts";
 import { eventually } from "../support/eventually.ts";
 import { primaryEntries } from "../support/logs.ts";
 import { runPrimaryToExit, startPrimary } from "../support/primary.ts";
+import { launchPrimary } from "../../lib/launch/primary_process.ts";
+import { primaryGrants } from "../../lib/launch/permissions.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { primarySpecs } from "../../lib/primary/options.ts";
 import { redisMissing, type RedisServer, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 
@@ -197,6 +201,29 @@ redisTest(
       }
       const counted = likes(primaryEntries(primary.log)).filter((e) => e.kind === "like" && !e.duplicate);
       assert.deepEqual(counted.map((e) => e.kind === "like" && e.total), [1, 3]);
+    });
+  },
+);
+
+redisTest(
+  "a primary on Redis runs with its least-privilege grants: net to its addresses and the Redis, its log",
+  async () => {
+    await withRedis(async (redis) => {
+      const dir = await tempDir();
+      const flags = {
+        ...onRedis(redis),
+        host: "127.0.0.1",
+        port: 0,
+        http: "off",
+        log: `${dir}/log`,
+        state: `${dir}/db`,
+      };
+      const primary = await launchPrimary({ args: toFlags(primarySpecs, flags), grants: primaryGrants(flags) });
+      try {
+        assert.deepEqual(await exchange(primary.port, "LikesServer1 1 p 1\n", 1), ["0"]);
+      } finally {
+        assert.equal((await primary.stop()).code, 0, primary.output());
+      }
     });
   },
 );
