@@ -35,7 +35,7 @@ import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
 import { RedisStore } from "./lib/primary/redis_store.ts";
-import { crashAfterCommitRequested, lastJournalId, RedisCommitter } from "./lib/primary/redis_committer.ts";
+import { crashAfterCommitRequested, readLogTail, RedisCommitter } from "./lib/primary/redis_committer.ts";
 import { claimPrimaryId, keepClaim } from "./lib/primary/redis_claim.ts";
 
 const HELP = {
@@ -285,12 +285,17 @@ async function openRedisStore(
   let committer: RedisCommitter;
   try {
     await claimPrimaryId(redis, claim, options.redisLease);
+    const tail = readLogTail(log);
     committer = new RedisCommitter(redis, log, stats, {
       durability: options.durability,
       health,
-      loggedUpTo: lastJournalId(log),
+      tail,
       crashAfterCommit: crashAfterCommitRequested(),
     });
+    for (const note of tail.notes) {
+      console.error(`primary: ${note}`);
+      committer.event(note);
+    }
     const written = await committer.recover();
     committer.event(
       `Started on the Redis store ${options.store} as primary ${primaryId}: shared total ${committer.total}, ` +
