@@ -34,9 +34,7 @@ import { watchLogFile } from "./lib/primary/log_watch.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
-import { RedisStore } from "./lib/primary/redis_store.ts";
-import { crashAfterCommitRequested, readLogTail, RedisCommitter } from "./lib/primary/redis_committer.ts";
-import { claimPrimaryId, keepClaim } from "./lib/primary/redis_claim.ts";
+import type { RedisCommitter } from "./lib/primary/redis_committer.ts";
 
 const HELP = {
   usage: "deno task primary [flags]",
@@ -272,6 +270,10 @@ async function openRedisStore(
   health: Health,
 ): Promise<OpenStore> {
   const started = performance.now();
+  // Loaded only on Redis: the client costs an embedded primary's start-up about a quarter second.
+  const { RedisStore } = await import("./lib/primary/redis_store.ts");
+  const { crashAfterCommitRequested, readLogTail, RedisCommitter } = await import("./lib/primary/redis_committer.ts");
+  const { claimPrimaryId, keepClaim } = await import("./lib/primary/redis_claim.ts");
   const redis = await RedisStore.open({
     url: options.store,
     primaryId,
