@@ -227,3 +227,15 @@ redisTest(
     });
   },
 );
+
+redisTest("a primary stopped while Redis is down stops cleanly: every acknowledged like is in its log", async () => {
+  await withRedis(async (redis) => {
+    const primary = await startPrimary({ flags: onRedis(redis) });
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 3 p 1\n", 1), ["0"]);
+    await redis.stop();
+    const status = await primary.stop();
+    assert.equal(status.code, 0, primary.output());
+    assert.match(primary.output(), /stopped by SIGTERM: total 3/);
+    assert.equal(likes(primaryEntries(primary.log)).length, 1);
+  });
+});
