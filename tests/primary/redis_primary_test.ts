@@ -4,6 +4,7 @@
  * Redis commit and the log write, and Redis going away and coming back.
  */
 import assert from "node:assert/strict";
+import { createClient } from "@redis/client";
 import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
 import { CRASH_AFTER_COMMIT_ENV } from "../../lib/primary/redis_committer.ts";
 import type { PrimaryOptions } from "../../lib/primary/options.ts";
@@ -237,5 +238,24 @@ redisTest("a primary stopped while Redis is down stops cleanly: every acknowledg
     assert.equal(status.code, 0, primary.output());
     assert.match(primary.output(), /stopped by SIGTERM: total 3/);
     assert.equal(likes(primaryEntries(primary.log)).length, 1);
+  });
+});
+
+redisTest("a primary whose id another process claimed refuses likes until the claim is its own again", async () => {
+  await withRedis(async (redis) => {
+    const primary = await startPrimary({ flags: onRedis(redis, { primaryId: "taken" }) });
+    const client = createClient({ socket: { host: "127.0.0.1", port: redis.port }, RESP: 2 });
+    await client.connect();
+    try {
+      await client.sendCommand(["SET", "{likes}:claim:taken", "someone-else", "PX", "60000"]);
+      await eventually("/healthz 503 once the claim is lost", async () => await healthz(primary.httpPort) === 503);
+      assert.deepEqual(await exchange(primary.port, "LikesServer1 1 p 1\n", 1), ["1 storage error"]);
+      await client.sendCommand(["DEL", "{likes}:claim:taken"]);
+      await eventually("/healthz 200 once the claim is back", async () => await healthz(primary.httpPort) === 200);
+      assert.deepEqual(await exchange(primary.port, "LikesServer1 1 p 1\n", 1), ["0"]);
+    } finally {
+      client.destroy();
+      await primary.stop();
+    }
   });
 });
