@@ -252,7 +252,12 @@ redisTest(
       }
       assert.ok(seen.has(503), `/healthz answered ${[...seen]} while Redis was down`);
       assertEverySucceeded(run, servers);
-      await assertExact(redis, logDir, servers, primaries);
+      const logs = await assertExact(redis, logDir, servers, primaries);
+      // LikesServers were answered the retryable storage error, and retried until Redis was back.
+      assert.ok(
+        logs.flat().some((e) => e.kind === "send error" && e.message.includes("1 storage error")),
+        "no LikesServer was answered 1 storage error",
+      );
       assert.ok(totalAtRestart > 0, "the AOF brought back the likes counted before the stop");
       assert.ok(await readRedisTotal(redis.url) > totalAtRestart, "likes were counted after Redis came back");
     });
