@@ -142,13 +142,14 @@ async function assertExact(
   return logs;
 }
 
-/** Likes counted (not duplicates) in each primary's log, by producer. */
+/** The like lines a primary logged as counted (not duplicates). */
 function countedBy(primary: RedisPrimary): PrimaryLogEntry[] {
   return primaryEntries(primary.log).filter((e) => e.kind === "like" && !e.duplicate);
 }
 
-async function stopAll(primaries: RedisPrimary[], signal: Deno.Signal = "SIGTERM"): Promise<number[]> {
-  return await Promise.all(primaries.map(async (p) => (await p.stop(signal)).code));
+/** Stops the primaries with SIGTERM; their exit codes. */
+async function stopAll(primaries: RedisPrimary[]): Promise<number[]> {
+  return await Promise.all(primaries.map(async (p) => (await p.stop()).code));
 }
 
 async function spreadRun(primaryCount: number, servers: number): Promise<void> {
