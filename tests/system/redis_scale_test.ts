@@ -29,7 +29,7 @@ const redisTest = (name: string, fn: () => Promise<void>) =>
 /** A full run shrunk to a few seconds; the retry window covers a dead primary or a 3 s Redis outage. */
 const RUN: Partial<ParentOptions> = {
   stagger: 50,
-  duration: 4000,
+  duration: 3000,
   minInterval: 10,
   maxInterval: 60,
   retryFor: 15_000,
@@ -80,9 +80,10 @@ async function startRedisPrimaries(redis: RedisServer, count: number): Promise<R
   return primaries;
 }
 
-function spawnRun(logDir: string, servers: number, primaries: RedisPrimary[]) {
+function spawnRun(logDir: string, servers: number, primaries: RedisPrimary[], flags: Partial<ParentOptions> = {}) {
   return spawnParent(logDir, {
     ...RUN,
+    ...flags,
     servers,
     primaries: primaries.map((p) => ({ host: "127.0.0.1", port: p.port })),
   });
@@ -236,7 +237,8 @@ redisTest(
       const seen = new Set<number>();
       let totalAtRestart = 0;
       try {
-        const { done } = spawnRun(logDir, servers, primaries);
+        // Long enough that LikesServers are still sending when Redis comes back.
+        const { done } = spawnRun(logDir, servers, primaries, { duration: 5000 });
         await untilAcked(logDir, 0);
         await untilAcked(logDir, 1);
         assert.equal((await redis.stop("SIGTERM"))?.code, 0, redis.output());
