@@ -25,6 +25,10 @@ import { createClient } from "@redis/client";
 import type { Like } from "../protocol/message.ts";
 import { type Durability, StoreError } from "./store.ts";
 import { COMMIT_SCRIPT } from "./redis_script.ts";
+import { parseRedisUrl } from "./redis_url.ts";
+
+// Kept here too: the store's callers know parseRedisUrl from this module.
+export { parseRedisUrl, type RedisAddress } from "./redis_url.ts";
 
 /**
  * Redis cannot be reached, timed out, or refused a command. Retryable: the
@@ -41,37 +45,6 @@ export class StoreUnavailableError extends Error {
 
 export type Outcome = "accepted" | "duplicate" | "out of order";
 const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order"];
-
-/** Where a Redis store lives, from `redis://HOST:PORT[/DB]`. */
-export interface RedisAddress {
-  host: string;
-  port: number;
-  db: number;
-}
-
-/**
- * Reads `redis://HOST:PORT[/DB]` (IPv6 hosts in brackets). The port is
- * required: a default port would hide a typo.
- *
- * @throws {RangeError} When the URL is not of that form
- */
-export function parseRedisUrl(text: string): RedisAddress {
-  const usage = `Invalid Redis store: expected redis://HOST:PORT[/DB], got ${JSON.stringify(text)}`;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new RangeError(usage);
-  }
-  if (url.protocol !== "redis:" || url.hostname === "" || url.port === "") throw new RangeError(usage);
-  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
-    throw new RangeError(`${usage} (credentials and options in the URL are not supported)`);
-  }
-  const path = url.pathname.replace(/^\//, "");
-  if (path !== "" && !/^\d{1,2}$/.test(path)) throw new RangeError(`${usage} (DB must be a number)`);
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  return { host, port: Number(url.port), db: path === "" ? 0 : Number(path) };
-}
 
 /** The persistence settings of a Redis server, as CONFIG GET returns them. */
 export interface RedisPersistence {
@@ -176,6 +149,17 @@ export function parseJournalLines(text: string): JournalLike[] {
 
 const JOURNAL_PAGE = 1000;
 
+const RENEW_CLAIM = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+const RELEASE_CLAIM = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`;
+
 function newClient(
   options: { host: string; port: number; db: number; commandTimeoutMs: number; connectTimeoutMs: number },
 ) {
@@ -253,6 +237,7 @@ export class RedisStore {
   readonly #keys: { total: string; journal: string; producer: string };
   readonly #window: number;
   readonly #ttl: number;
+  readonly #claimKey: string;
   #sha = "";
 
   private constructor(url: string, primaryId: string, client: RedisClient, options: Required<RedisStoreOptions>) {
@@ -263,6 +248,7 @@ export class RedisStore {
     this.#keys = { total: `${prefix}total`, journal: `${prefix}journal:${primaryId}`, producer: `${prefix}producer:` };
     this.#window = options.window;
     this.#ttl = options.producerTtlMs;
+    this.#claimKey = `${prefix}claim:${primaryId}`;
   }
 
   /**
@@ -460,6 +446,36 @@ export class RedisStore {
           id,
         ]).exec(),
     );
+  }
+
+  /**
+   * Claims this primary's id for `leaseMs`, unless another holder's claim is
+   * live: two live primaries with one id would drain each other's journal.
+   *
+   * @param token Unique to this process
+   * @returns Whether the claim is now `token`'s
+   * @throws {StoreUnavailableError}
+   */
+  async claim(token: string, leaseMs: number): Promise<boolean> {
+    const reply = await this.#send("claim", ["SET", this.#claimKey, token, "NX", "PX", leaseMs]);
+    return reply === "OK";
+  }
+
+  /**
+   * Extends the claim if it is still `token`'s, or takes it again if it
+   * lapsed meanwhile (Redis was away longer than the lease, say).
+   *
+   * @returns Whether the claim is `token`'s; false when another process holds it
+   * @throws {StoreUnavailableError}
+   */
+  async renewClaim(token: string, leaseMs: number): Promise<boolean> {
+    const reply = await this.#send("renew claim", ["EVAL", RENEW_CLAIM, 1, this.#claimKey, token, leaseMs]);
+    return reply === 1;
+  }
+
+  /** Ends the claim if it is `token`'s, so that a restart need not wait it out. @throws {StoreUnavailableError} */
+  async releaseClaim(token: string): Promise<void> {
+    await this.#send("release claim", ["EVAL", RELEASE_CLAIM, 1, this.#claimKey, token]);
   }
 
   /** Closes the connection (pending commands fail). */

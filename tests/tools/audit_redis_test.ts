@@ -1,21 +1,14 @@
 import assert from "node:assert/strict";
-import { auditGrants, launchArgs } from "../../lib/launch/permissions.ts";
 import { RedisStore } from "../../lib/primary/redis_store.ts";
+import { runAudit } from "../support/audit.ts";
 import { redisMissing, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 import { freePort } from "../../lib/common/free_port.ts";
 
 const T = "2026-11-25T10:00:00.000Z";
 
-async function runAudit(dir: string, logs: string[], store: string, port: number) {
-  const args = ["--log-dir", dir, "--servers", "1", "--primary-log", logs.join(","), "--store", store];
-  const grants = auditGrants({ logDir: dir, servers: 1, primaryLog: logs, store: { host: "127.0.0.1", port } });
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: launchArgs("audit.ts", grants, args),
-  })
-    .output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code, out: decode(stdout) + decode(stderr) };
+function audit(dir: string, logs: string[], store: string) {
+  return runAudit({ logDir: dir, servers: 1, primaryLogs: logs, store });
 }
 
 Deno.test({
@@ -44,13 +37,13 @@ Deno.test({
       await write("PrimaryB", ["LikesServer0 7 Total 12 producer=p1 seq=2"]);
       const logs = [`${dir}/PrimaryA`, `${dir}/PrimaryB`];
 
-      const good = await runAudit(dir, logs, server.url, server.port);
+      const good = await audit(dir, logs, server.url);
       assert.equal(good.code, 0, good.out);
       assert.match(good.out, /Shared total 12; likes counted across the primary logs 12/);
 
       // A like in Redis that no log holds: the logs lost it.
       await write("PrimaryB", []);
-      const bad = await runAudit(dir, logs, server.url, server.port);
+      const bad = await audit(dir, logs, server.url);
       assert.equal(bad.code, 1, bad.out);
       assert.match(bad.out, /the store's total 12 is not the 5 likes counted across the logs/);
     });
@@ -61,7 +54,7 @@ Deno.test("audit --store says in one line when Redis cannot be reached", async (
   const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/PrimaryLikesLog`, "");
   const port = freePort();
-  const { code, out } = await runAudit(dir, [`${dir}/PrimaryLikesLog`], `redis://127.0.0.1:${port}`, port);
+  const { code, out } = await audit(dir, [`${dir}/PrimaryLikesLog`], `redis://127.0.0.1:${port}`);
   assert.equal(code, 1);
   assert.match(out.trim(), /^audit: Cannot read the total from Redis redis:\/\/127\.0\.0\.1:\d+: .+$/);
 });
