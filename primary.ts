@@ -13,9 +13,11 @@ import { Ledger } from "./lib/primary/ledger.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
 import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
 import {
+  EMBEDDED_STORE,
   isLoopback,
   isLoopbackAddress,
   primaryDefaults,
+  primaryIdOf,
   primarySpecs,
   probeListenAddress,
   splitAddress,
@@ -39,6 +41,18 @@ const HELP = {
 runProgram("primary", async () => {
   const options = parseProgramFlags(Deno.args, HELP, primarySpecs, primaryDefaults);
   if (!options) return 0;
+  const onRedis = options.store !== EMBEDDED_STORE;
+  let primaryId = "";
+  if (onRedis) {
+    try {
+      primaryId = primaryIdOf(options);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (options.reset) {
+      throw new UsageError("--reset cannot be used with --store redis://…: the total is shared with other primaries");
+    }
+  }
   checkGrantablePath("log", options.log);
   checkGrantablePath("state", options.state);
   // Before anything else (even reading LIKES_TOKEN): a missing grant is the operator's to fix.

@@ -6,7 +6,7 @@
  * program, when it lacks a grant its flags need, prints the command with them
  * (grant_check.ts).
  */
-import type { PrimaryOptions } from "../primary/options.ts";
+import { type PrimaryOptions, redisAddress } from "../primary/options.ts";
 import { type LikesServerOptions, primaryAddresses } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
 import { UsageError } from "../common/cli.ts";
@@ -52,12 +52,23 @@ export function permissionFlags(grants: Grants): string[] {
   return flags;
 }
 
-export function primaryGrants(options: Pick<PrimaryOptions, "host" | "port" | "http" | "log" | "state">): Grants {
+/**
+ * On Redis (`--store redis://…`) the primary also reaches that one address,
+ * and has no SQLite state file to touch.
+ */
+export function primaryGrants(
+  options: Pick<PrimaryOptions, "host" | "port" | "http" | "log" | "state"> & Partial<Pick<PrimaryOptions, "store">>,
+): Grants {
   const net = [netAddress(options.host, options.port)];
   // Both on 127.0.0.1:0 (ephemeral ports, as the bench runs it) is one grant.
   if (options.http !== "off" && options.http !== net[0]) net.push(options.http);
+  const redis = redisAddress({ store: options.store ?? "embedded" });
+  if (redis !== undefined) {
+    const address = netAddress(redis.host, redis.port);
+    if (!net.includes(address)) net.push(address);
+  }
   // Read too: the log and state are checked with lstat (symlinks) and read back at start-up.
-  const files = [options.log, options.state];
+  const files = redis === undefined ? [options.log, options.state] : [options.log];
   return { net, read: files, write: files, env: [TOKEN_ENV] };
 }
 

@@ -2,6 +2,7 @@
 import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import type { Durability } from "./store.ts";
+import { parseRedisUrl } from "./redis_url.ts";
 
 export interface PrimaryOptions {
   /** Address to listen on for LikesServers. @default {"127.0.0.1"} */
@@ -58,6 +59,24 @@ export interface PrimaryOptions {
   httpHeaderTimeout: number;
   /** Close an HTTP keep-alive connection with no request for this long. @default {30000} */
   httpIdleTimeout: number;
+  /** Where the total and dedupe state live: `embedded` (SQLite checkpoint + log) or `redis://HOST:PORT[/DB]`. @default {"embedded"} */
+  store: string;
+  /**
+   * Names this primary's journal in Redis: stable across its restarts, unique
+   * among the primaries sharing the Redis. Undefined: the likes address
+   * HOST:PORT (refused with --port 0, which changes every start). @default {undefined}
+   */
+  primaryId: string | undefined;
+  /** Accept a Redis that keeps nothing on disk (no AOF, no RDB). @default {false} */
+  allowVolatileStore: boolean;
+  /** A Redis command (or connect) without answer for this long fails, answered `1 storage error`. @default {2000} */
+  redisTimeout: number;
+  /**
+   * How long this primary's claim on its id in Redis lasts unless renewed
+   * (renewed at a third of it): a second live primary with the same id is
+   * refused; a restart after a crash waits out the dead one's claim. @default {5000}
+   */
+  redisLease: number;
 }
 
 export const primaryDefaults = {
@@ -86,7 +105,52 @@ export const primaryDefaults = {
   httpMaxConnections: 64,
   httpHeaderTimeout: 10_000,
   httpIdleTimeout: 30_000,
+  store: "embedded",
+  primaryId: undefined,
+  allowVolatileStore: false,
+  redisTimeout: 2000,
+  redisLease: 5000,
 } satisfies PrimaryOptions;
+
+/** The embedded store's name for `--store`. */
+export const EMBEDDED_STORE = "embedded";
+
+/** `embedded` or a Redis URL (checked, kept as given). */
+export function storeUrl(text: string): string {
+  if (text !== EMBEDDED_STORE) parseRedisUrl(text);
+  return text;
+}
+
+/** The Redis address of `--store`, or undefined for the embedded store. */
+export function redisAddress(options: Pick<PrimaryOptions, "store">): { host: string; port: number } | undefined {
+  if (options.store === EMBEDDED_STORE) return undefined;
+  const { host, port } = parseRedisUrl(options.store);
+  return { host, port };
+}
+
+/** Printable ASCII without spaces, as a Redis key part and a log word. */
+export function primaryIdText(text: string): string {
+  if (!/^[\x21-\x7e]{1,128}$/.test(text)) {
+    throw new RangeError(`Expected 1-128 printable ASCII characters without spaces, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+/**
+ * The id naming this primary's journal: --primary-id, else the likes address,
+ * which is stable only on a fixed port.
+ *
+ * @throws {RangeError} With --port 0 and no --primary-id
+ */
+export function primaryIdOf(options: Pick<PrimaryOptions, "primaryId" | "host" | "port">): string {
+  if (options.primaryId !== undefined) return options.primaryId;
+  if (options.port === 0) {
+    throw new RangeError(
+      "A primary on Redis with --port 0 needs --primary-id: its journal must keep one name across restarts",
+    );
+  }
+  return `${options.host}:${options.port}`;
+}
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */
 export function splitAddress(address: string): { hostname: string; port: number } {
@@ -181,6 +245,27 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     help: "Close an HTTP keep-alive connection with no request this long",
     arg: "DURATION",
     parse: parse.duration,
+  },
+  store: {
+    help: "Where the total and dedupe state live: embedded, or redis://HOST:PORT[/DB] shared by several primaries",
+    arg: "URL",
+    parse: storeUrl,
+  },
+  primaryId: {
+    help: "With Redis: this primary's journal name, stable across restarts, unique per Redis (default HOST:PORT)",
+    arg: "ID",
+    parse: primaryIdText,
+  },
+  allowVolatileStore: { help: "With Redis: accept a Redis that keeps nothing on disk (a Redis restart loses all)" },
+  redisTimeout: {
+    help: "With Redis: a command without answer this long fails (answered 1 storage error)",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
+  redisLease: {
+    help: "With Redis: this primary's claim on its id lasts this long unless renewed",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
   },
 };
 
