@@ -6,6 +6,7 @@
 import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
 import { LogOpenError } from "./lib/common/line_log.ts";
 import { Committer } from "./lib/primary/committer.ts";
+import type { CommitPath } from "./lib/primary/commit_path.ts";
 import { Checkpointer } from "./lib/primary/checkpointer.ts";
 import { type HttpServer, startHttp } from "./lib/dashboard/http_server.ts";
 import { Health } from "./lib/primary/health.ts";
@@ -18,6 +19,7 @@ import {
   isLoopbackAddress,
   primaryDefaults,
   primaryIdOf,
+  type PrimaryOptions,
   primarySpecs,
   probeListenAddress,
   splitAddress,
@@ -32,6 +34,9 @@ import { watchLogFile } from "./lib/primary/log_watch.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
+import { RedisStore } from "./lib/primary/redis_store.ts";
+import { crashAfterCommitRequested, lastJournalId, RedisCommitter } from "./lib/primary/redis_committer.ts";
+import { claimPrimaryId, keepClaim } from "./lib/primary/redis_claim.ts";
 
 const HELP = {
   usage: "deno task primary [flags]",
@@ -54,7 +59,7 @@ runProgram("primary", async () => {
     }
   }
   checkGrantablePath("log", options.log);
-  checkGrantablePath("state", options.state);
+  if (!onRedis) checkGrantablePath("state", options.state);
   // Before anything else (even reading LIKES_TOKEN): a missing grant is the operator's to fix.
   if (!checkGrants("primary", "primary.ts", primaryGrants(options), Deno.args)) return 2;
   const token = options.token ?? readEnvToken();
@@ -78,7 +83,8 @@ runProgram("primary", async () => {
   // ready line) is a clean stop once started, never the default kill (exit 143).
   const stopRequested = untilSignal();
 
-  // Replay first: a log that does not replay stops us before we listen.
+  // A log that cannot be opened, a state that does not replay or a store
+  // that cannot be used stops us before we listen.
   let log: LikesLog;
   try {
     log = LikesLog.open(options.log);
@@ -86,19 +92,112 @@ runProgram("primary", async () => {
     if (error instanceof LogOpenError) throw new ProgramError(error.message, { cause: error });
     throw error;
   }
-  const notes: string[] = [];
-  let store: Store, recovered: Recovered;
-  const replayStarted = performance.now();
-  try {
-    store = openCheckpoint(options.state, notes);
-    recovered = recover(log, store, options.reset);
-  } catch (error) {
-    throw new ProgramError((error as Error).message, { cause: error });
-  }
-  const replayMs = performance.now() - replayStarted;
-  const ledger = new Ledger(recovered.total, recovered.producers, { maxProducers: options.maxProducers });
   const stats = new Stats();
   const health = new Health();
+  let store: OpenStore;
+  try {
+    store = onRedis
+      ? await openRedisStore(options, primaryId, log, stats, health)
+      : openEmbeddedStore(options, log, stats, health);
+  } catch (error) {
+    log.close();
+    throw error instanceof ProgramError ? error : new ProgramError((error as Error).message, { cause: error });
+  }
+  const { committer } = store;
+
+  const server = new PrimaryServer(committer, stats, { ...options, token });
+  let addr: Deno.NetAddr, http: HttpServer | undefined;
+  let address = `${options.host}:${options.port}`;
+  try {
+    addr = server.listen();
+    address = options.http;
+    if (options.http !== "off") {
+      const { hostname, port } = splitAddress(options.http);
+      http = await startHttp(hostname, port, {
+        stats,
+        total: store.total,
+        share: store.share,
+        accepting: () => server.accepting,
+        problem: () => health.problem,
+      }, {
+        maxConnections: options.httpMaxConnections,
+        headerTimeout: options.httpHeaderTimeout,
+        idleTimeout: options.httpIdleTimeout,
+      });
+    }
+  } catch (error) {
+    // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
+    await store.close("not started");
+    log.close();
+    throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
+  }
+  if (tokenRequired && !isLoopbackAddress(addr.hostname)) {
+    await server.stop();
+    await http?.shutdown();
+    await store.close("not started");
+    log.close();
+    throw refuse(addr.hostname);
+  }
+  // Timers: the store's own (checkpoints and expiry, or the Redis claim and
+  // total) and the check that the log file is still where it was.
+  const stopStoreWork = store.serve();
+  const stopWatch = watchLogFile(log, committer, health, options.logCheckEvery);
+
+  console.log(
+    `PrimaryLikesServer ready: likes on ${addr.hostname}:${addr.port}` +
+      (http ? `, dashboard http://${http.addr.hostname}:${http.addr.port}/` : "") +
+      `, total ${store.total()}, log ${options.log}`,
+  );
+
+  const signal = await stopRequested;
+  // Stop taking new work, answer what was received, then close the log last.
+  await server.stop();
+  await http?.shutdown();
+  stopStoreWork();
+  stopWatch();
+  let failure: string | undefined;
+  try {
+    committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: store.total() }));
+  } catch (error) {
+    failure = `could not log the stop: ${(error as Error).message}`;
+  }
+  failure = await store.close(signal) ?? failure;
+  log.close();
+  if (failure !== undefined) {
+    // Every acknowledged like is in the log; only the stop's own bookkeeping failed.
+    console.error(
+      `PrimaryLikesServer stopped by ${signal}: total ${store.total()}, every acknowledged like kept, but ${failure}`,
+    );
+    return 1;
+  }
+  console.log(`PrimaryLikesServer stopped by ${signal}: total ${store.total()}`);
+  return 0;
+});
+
+/** Where the total and the dedupe state live, as the rest of the program uses it. */
+interface OpenStore {
+  committer: CommitPath;
+  /** The total: this primary's own, or the shared total as last heard from Redis. */
+  total: () => number;
+  /** Likes this primary accepted, when it shares the total with others. */
+  share?: () => number;
+  /** Starts the store's timers; returns their stop. */
+  serve(): () => void;
+  /** After the stop line: the store's own bookkeeping; says what failed, if anything. */
+  close(signal: string): Promise<string | undefined>;
+}
+
+/**
+ * The embedded store: the log is the commit record, replayed at start-up
+ * (from the SQLite checkpoint on), with the running totals checked line by line.
+ */
+function openEmbeddedStore(options: PrimaryOptions, log: LikesLog, stats: Stats, health: Health): OpenStore {
+  const notes: string[] = [];
+  const replayStarted = performance.now();
+  const store = openCheckpoint(options.state, notes);
+  const recovered: Recovered = recover(log, store, options.reset);
+  const replayMs = performance.now() - replayStarted;
+  const ledger = new Ledger(recovered.total, recovered.producers, { maxProducers: options.maxProducers });
   const checkpointer = new Checkpointer(store, log, ledger, health, {
     every: options.checkpointEvery,
     bytes: options.checkpointBytes,
@@ -127,84 +226,111 @@ runProgram("primary", async () => {
         : { kind: "recovered", total: ledger.total, state: options.state },
     ));
   } catch (error) {
+    store.close();
     throw new ProgramError(`Cannot write to the log ${options.log}: ${(error as Error).message}`, { cause: error });
   }
   // A checkpoint from scratch, so that the next start replays only what follows.
   committer.checkpoint(true);
+  return {
+    committer,
+    total: () => ledger.total,
+    serve() {
+      // Expired producers are forgotten hourly; the state stays bounded in a long run.
+      const stopExpiry = scheduleExpiry(committer, ledger, options.producerTtl);
+      // Checkpoints also when no batch comes to trigger one.
+      const checkpointTimer = setInterval(
+        () => committer.betweenBatches(() => checkpointer.due() && committer.checkpoint()),
+        options.checkpointEvery,
+      );
+      return () => {
+        stopExpiry();
+        clearInterval(checkpointTimer);
+      };
+    },
+    close() {
+      const failure = committer.checkpoint()
+        ? undefined
+        : `could not write the checkpoint, so the next start replays more log (${health.problem})`;
+      store.close();
+      return Promise.resolve(failure);
+    },
+  };
+}
 
-  const server = new PrimaryServer(committer, stats, { ...options, token });
-  let addr: Deno.NetAddr, http: HttpServer | undefined;
-  let address = `${options.host}:${options.port}`;
+/**
+ * The Redis store: Redis is the commit point, shared with other primaries;
+ * the log is this primary's record of what it acknowledged. At start-up the
+ * batches Redis committed for it that the log lacks (it died between the two)
+ * are written from its journal. No running-total check: the totals jump where
+ * other primaries counted (the audit checks across all logs).
+ */
+async function openRedisStore(
+  options: PrimaryOptions,
+  primaryId: string,
+  log: LikesLog,
+  stats: Stats,
+  health: Health,
+): Promise<OpenStore> {
+  const started = performance.now();
+  const redis = await RedisStore.open({
+    url: options.store,
+    primaryId,
+    producerTtlMs: options.producerTtl,
+    durability: options.durability,
+    allowVolatile: options.allowVolatileStore,
+    commandTimeoutMs: options.redisTimeout,
+    connectTimeoutMs: options.redisTimeout,
+  });
+  const claim = crypto.randomUUID();
+  let committer: RedisCommitter;
   try {
-    addr = server.listen();
-    address = options.http;
-    if (options.http !== "off") {
-      const { hostname, port } = splitAddress(options.http);
-      http = await startHttp(hostname, port, {
-        stats,
-        total: () => ledger.total,
-        accepting: () => server.accepting,
-        problem: () => health.problem,
-      }, {
-        maxConnections: options.httpMaxConnections,
-        headerTimeout: options.httpHeaderTimeout,
-        idleTimeout: options.httpIdleTimeout,
-      });
-    }
-  } catch (error) {
-    // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
-    throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
-  }
-  if (tokenRequired && !isLoopbackAddress(addr.hostname)) {
-    await server.stop();
-    await http?.shutdown();
-    store.close();
-    log.close();
-    throw refuse(addr.hostname);
-  }
-  // Expired producers are forgotten hourly; the state stays bounded in a long run.
-  const stopExpiry = scheduleExpiry(committer, ledger, options.producerTtl);
-  const stopWatch = watchLogFile(log, committer, health, options.logCheckEvery);
-  // Checkpoints also when no batch comes to trigger one.
-  const checkpointTimer = setInterval(
-    () => committer.betweenBatches(() => checkpointer.due() && committer.checkpoint()),
-    options.checkpointEvery,
-  );
-
-  console.log(
-    `PrimaryLikesServer ready: likes on ${addr.hostname}:${addr.port}` +
-      (http ? `, dashboard http://${http.addr.hostname}:${http.addr.port}/` : "") +
-      `, total ${ledger.total}, log ${options.log}`,
-  );
-
-  const signal = await stopRequested;
-  // Stop taking new work, answer what was received, then close the log last.
-  await server.stop();
-  await http?.shutdown();
-  stopExpiry();
-  stopWatch();
-  clearInterval(checkpointTimer);
-  let failure: string | undefined;
-  try {
-    committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: ledger.total }));
-  } catch (error) {
-    failure = `could not log the stop: ${(error as Error).message}`;
-  }
-  if (!committer.checkpoint()) {
-    failure ??= `could not write the checkpoint, so the next start replays more log (${health.problem})`;
-  }
-  store.close();
-  log.close();
-  if (failure !== undefined) {
-    // Every acknowledged like is in the log; only the stop's own bookkeeping failed.
-    console.error(
-      `PrimaryLikesServer stopped by ${signal}: total ${ledger.total}, every acknowledged like kept, but ${failure}`,
+    await claimPrimaryId(redis, claim, options.redisLease);
+    committer = new RedisCommitter(redis, log, stats, {
+      durability: options.durability,
+      health,
+      loggedUpTo: lastJournalId(log),
+      crashAfterCommit: crashAfterCommitRequested(),
+    });
+    const written = await committer.recover();
+    committer.event(
+      `Started on the Redis store ${options.store} as primary ${primaryId}: shared total ${committer.total}, ` +
+        `${written} journal batches written to this log, in ${(performance.now() - started).toFixed(0)} ms`,
     );
-    return 1;
+  } catch (error) {
+    await redis.releaseClaim(claim).catch(() => {});
+    redis.close();
+    throw error;
   }
-  console.log(`PrimaryLikesServer stopped by ${signal}: total ${ledger.total}`);
-  return 0;
-});
+  return {
+    committer,
+    total: () => committer.total,
+    share: () => committer.share,
+    serve() {
+      const stopClaim = keepClaim(redis, claim, options.redisLease, (lost) => committer.fence(lost));
+      // The shared total moves with the other primaries' likes; /healthz sees Redis come back.
+      const pollTimer = setInterval(() => committer.poll(), Math.max(1, Math.floor(options.redisLease / 3)));
+      return () => {
+        stopClaim();
+        clearInterval(pollTimer);
+      };
+    },
+    async close() {
+      await committer.drained();
+      // Confirms the last batches, and frees the id at once for a restart.
+      let failure: string | undefined;
+      if (committer.loggedUpTo !== "") {
+        await redis.trimJournal(committer.loggedUpTo).catch(() => {});
+      }
+      try {
+        await redis.releaseClaim(claim);
+      } catch (error) {
+        failure = `could not release the claim on the id in Redis: ${(error as Error).message}`;
+      }
+      redis.close();
+      return failure;
+    },
+  };
+}
 
 /**
  * Opens the checkpoint; one that is not a database at all is started afresh

@@ -31,8 +31,10 @@ import { sleep } from "../common/sleep.ts";
 
 export interface HttpSources {
   stats: Stats;
-  /** The committed total. */
+  /** The committed total (on a shared store, the shared total as last heard). */
   total: () => number;
+  /** On a store shared by several primaries: the likes this one accepted since it started. */
+  share?: () => number;
   /** True while the TCP side accepts producers. */
   accepting: () => boolean;
   /** What is wrong with storage (a failed log or checkpoint write, a deleted log); undefined when nothing. */
@@ -85,6 +87,7 @@ export function statsJson(sources: HttpSources, now = Date.now(), maxServers = I
   return {
     now,
     total: sources.total(),
+    ...(sources.share === undefined ? {} : { share: sources.share() }),
     uptimeSeconds: (now - stats.startedAt) / 1000,
     accepted: stats.accepted,
     duplicates: stats.duplicates,
@@ -310,7 +313,9 @@ export async function startHttp(
       case "/api/stats":
         return Response.json(statsJson(sources), { headers: { ...COMMON_HEADERS, "cache-control": "no-store" } });
       case "/metrics":
-        return text(formatMetrics(sources.stats, sources.total()), 200, { "content-type": METRICS_CONTENT_TYPE });
+        return text(formatMetrics(sources.stats, sources.total(), undefined, sources.share?.()), 200, {
+          "content-type": METRICS_CONTENT_TYPE,
+        });
       case "/healthz": {
         const problem = sources.problem();
         if (problem !== undefined) return text(`unhealthy: ${problem}\n`, 503);

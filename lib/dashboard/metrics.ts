@@ -57,11 +57,24 @@ export function readProcess(): ProcessSnapshot {
   return { cpuSeconds: (user + system) / 1e6, residentBytes, maxResidentBytes };
 }
 
-/** Formats `stats`, the committed `total` and the process's use as a Prometheus text exposition. */
-export function formatMetrics(stats: Stats, total: number, self: ProcessSnapshot = readProcess()): string {
+/**
+ * Formats `stats`, the committed `total` and the process's use as a
+ * Prometheus text exposition; with `share` (a store shared by several
+ * primaries) also the likes this primary accepted into the shared total.
+ */
+export function formatMetrics(
+  stats: Stats,
+  total: number,
+  self: ProcessSnapshot = readProcess(),
+  share?: number,
+): string {
   let out = "";
-  out += family("likes_total", "counter", "Likes in the durable total.");
+  out += family("likes_total", "counter", "Likes in the durable total (shared by all primaries on one store).");
   out += sample("likes_total", total);
+  if (share !== undefined) {
+    out += family("likes_primary_share_total", "counter", "Likes this primary accepted since start.");
+    out += sample("likes_primary_share_total", share);
+  }
 
   out += family("likes_messages_total", "counter", "Messages answered since start, by result.");
   out += sample("likes_messages_total", stats.accepted, { result: "accepted" });

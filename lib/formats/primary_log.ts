@@ -8,6 +8,7 @@
  *   <time> Recovered total <total> from <state file>
  *   <time> Started from zero (reset) with state <state file>
  *   <time> Stopped by <signal> with total <total>
+ *   <time> Redis journal <id>   (on Redis: the log holds that batch of this primary's journal, and all before)
  *   <time> <other event>   (a log repair, a refused client, ...)
  *
  * The time is ISO 8601 UTC, one per committed batch. Data from clients is
@@ -75,13 +76,30 @@ export interface StoppedLine {
   total: number;
 }
 
+/**
+ * On the Redis store: the batch with this journal id (a Redis stream id,
+ * `<ms>-<n>`) and every one before it are in this log. Written after the
+ * batch's lines, in the same write.
+ */
+export interface JournalLine {
+  kind: "journal";
+  id: string;
+}
+
 /** Any other sentence the primary logs. */
 export interface EventLine {
   kind: "event";
   text: string;
 }
 
-export type PrimaryLogEntry = LikeLine | InvalidLine | RecoveredLine | ResetLine | StoppedLine | EventLine;
+export type PrimaryLogEntry =
+  | LikeLine
+  | InvalidLine
+  | RecoveredLine
+  | ResetLine
+  | StoppedLine
+  | JournalLine
+  | EventLine;
 
 /** An entry as written to the log, without the time and the newline. */
 export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
@@ -104,6 +122,8 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
       return `${RESET_EVENT} with state ${entry.state}`;
     case "stopped":
       return `Stopped by ${entry.signal} with total ${entry.total}`;
+    case "journal":
+      return `${JOURNAL_WORDS}${entry.id}`;
     case "event":
       return entry.text;
   }
@@ -125,6 +145,8 @@ const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/;
 const RECOVERED = /^Recovered total (\d+) from (.*)$/;
 const RESET = /^Started from zero \(reset\) with state (.*)$/;
 const STOPPED = /^Stopped by (\S+) with total (\d+)$/;
+const JOURNAL = /^Redis journal (\d+-\d+)$/;
+const JOURNAL_WORDS = "Redis journal ";
 
 /** Reads an entry (a line without its time) back; sentences it does not know come back as events. */
 export function parsePrimaryEntry(text: string): PrimaryLogEntry {
@@ -154,6 +176,7 @@ export function parsePrimaryEntry(text: string): PrimaryLogEntry {
   if ((m = RECOVERED.exec(text))) return { kind: "recovered", total: Number(m[1]), state: m[2] };
   if ((m = RESET.exec(text))) return { kind: "reset", state: m[1] };
   if ((m = STOPPED.exec(text))) return { kind: "stopped", signal: m[1], total: Number(m[2]) };
+  if ((m = JOURNAL.exec(text))) return { kind: "journal", id: m[1] };
   return { kind: "event", text };
 }
 
@@ -261,6 +284,12 @@ export class PrimaryLogWriter {
       this.#byte(SPACE);
     }
     this.#text(`(${reason}) from ${from}\n`);
+  }
+
+  /** Writes the line saying the log holds journal batch `id` (see JournalLine). */
+  journal(id: string): void {
+    this.#raw(this.#stamp);
+    this.#text(`${JOURNAL_WORDS}${id}\n`);
   }
 
   #room(n: number): void {

@@ -89,7 +89,8 @@ const INVALID = 2;
 const REPLY = 3;
 const OUT_OF_ORDER = 4;
 
-function failedReply(entry: Entry): string {
+/** The reply to an entry of a batch that could not be committed. */
+export function failedReply(entry: Entry): string {
   if (entry.kind === "reply") return `${entry.text}\n`;
   return entry.kind === "invalid" ? `1 ${entry.reason}\n` : "1 storage error\n";
 }

@@ -8,12 +8,12 @@
  * path) or not recreatable: likes are answered `1 storage error` and /healthz
  * says why, until the path is free again (then the log is recreated).
  */
-import type { Committer } from "./committer.ts";
+import type { CommitPath } from "./commit_path.ts";
 import type { Health } from "./health.ts";
 import type { LikesLog } from "./likes_log.ts";
 
 /** Checks the log every `every` ms, between batches, until the returned function is called. */
-export function watchLogFile(log: LikesLog, committer: Committer, health: Health, every: number): () => void {
+export function watchLogFile(log: LikesLog, committer: CommitPath, health: Health, every: number): () => void {
   const check = () => {
     let problem = log.check();
     if (problem === undefined) {

@@ -116,6 +116,17 @@ export interface JournalBatch {
 
 const JOURNAL_PAGE = 1000;
 
+const RENEW_CLAIM = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+const RELEASE_CLAIM = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`;
+
 function newClient(
   options: { host: string; port: number; db: number; commandTimeoutMs: number; connectTimeoutMs: number },
 ) {
@@ -193,6 +204,7 @@ export class RedisStore {
   readonly #keys: { total: string; journal: string; producer: string };
   readonly #window: number;
   readonly #ttl: number;
+  readonly #claimKey: string;
   #sha = "";
 
   private constructor(url: string, primaryId: string, client: RedisClient, options: Required<RedisStoreOptions>) {
@@ -203,6 +215,7 @@ export class RedisStore {
     this.#keys = { total: `${prefix}total`, journal: `${prefix}journal:${primaryId}`, producer: `${prefix}producer:` };
     this.#window = options.window;
     this.#ttl = options.producerTtlMs;
+    this.#claimKey = `${prefix}claim:${primaryId}`;
   }
 
   /**
@@ -411,6 +424,36 @@ export class RedisStore {
           id,
         ]).exec(),
     );
+  }
+
+  /**
+   * Claims this primary's id for `leaseMs`, unless another holder's claim is
+   * live: two live primaries with one id would drain each other's journal.
+   *
+   * @param token Unique to this process
+   * @returns Whether the claim is now `token`'s
+   * @throws {StoreUnavailableError}
+   */
+  async claim(token: string, leaseMs: number): Promise<boolean> {
+    const reply = await this.#send("claim", ["SET", this.#claimKey, token, "NX", "PX", leaseMs]);
+    return reply === "OK";
+  }
+
+  /**
+   * Extends the claim if it is still `token`'s, or takes it again if it
+   * lapsed meanwhile (Redis was away longer than the lease, say).
+   *
+   * @returns Whether the claim is `token`'s; false when another process holds it
+   * @throws {StoreUnavailableError}
+   */
+  async renewClaim(token: string, leaseMs: number): Promise<boolean> {
+    const reply = await this.#send("renew claim", ["EVAL", RENEW_CLAIM, 1, this.#claimKey, token, leaseMs]);
+    return reply === 1;
+  }
+
+  /** Ends the claim if it is `token`'s, so that a restart need not wait it out. @throws {StoreUnavailableError} */
+  async releaseClaim(token: string): Promise<void> {
+    await this.#send("release claim", ["EVAL", RELEASE_CLAIM, 1, this.#claimKey, token]);
   }
 
   /** Closes the connection (pending commands fail). */

@@ -5,7 +5,8 @@
  * connections, idle time and unread replies are all bounded.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Committer, Entry } from "./committer.ts";
+import type { Entry } from "./committer.ts";
+import type { CommitPath } from "./commit_path.ts";
 import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
 import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";
@@ -80,7 +81,7 @@ function sha256(bytes: Uint8Array): Uint8Array {
 }
 
 export class PrimaryServer {
-  readonly #committer: Committer;
+  readonly #committer: CommitPath;
   readonly #stats: Stats;
   readonly #options: Required<Omit<ListenOptions, "token">>;
   // Only the token's hash is kept, and compared in constant time.
@@ -92,7 +93,7 @@ export class PrimaryServer {
   #stopping = false;
   #lastAcceptError = 0;
 
-  constructor(committer: Committer, stats: Stats, options: ListenOptions = {}) {
+  constructor(committer: CommitPath, stats: Stats, options: ListenOptions = {}) {
     const {
       host = primaryDefaults.host,
       port = primaryDefaults.port,

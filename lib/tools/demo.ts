@@ -12,7 +12,7 @@ import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.t
 import { sleep } from "../common/sleep.ts";
 import { type RedisServer, redisServerMissing, startRedisServer } from "../launch/redis_server.ts";
 import { formatPrimaries } from "../producer/options.ts";
-import { demoRedisDir, netAddress } from "../launch/permissions.ts";
+import { demoRedisDir } from "../launch/permissions.ts";
 import { formatDuration } from "../common/duration.ts";
 import { textLines } from "../common/text_lines.ts";
 import { likesServerName } from "../protocol/names.ts";
@@ -196,22 +196,22 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
     for (let i = 0; i < options.primaryCount; i++) {
       const log = `${options.logDir}/PrimaryLikesLog${i}`;
       const http = i === 0 ? options.http : "off";
-      const grants = primaryGrants({
+      // Port 0 changes every start: the id names the primary's journal across restarts.
+      const flags = {
         host: options.host,
         port: 0,
         http,
         log,
         state: `${options.logDir}/PrimaryLikes${i}.db`,
-      });
-      grants.net!.push(netAddress("127.0.0.1", redis.port));
+        maxLikes: options.maxLikes,
+        store: redis.url,
+        primaryId: `demo-primary-${i}`,
+      };
       try {
         primaries.push(
           await launchPrimary({
-            args: [
-              ...toFlags(primarySpecs, { host: options.host, port: 0, http, log, maxLikes: options.maxLikes }),
-              `--store=${redis.url}`,
-            ],
-            grants,
+            args: toFlags(primarySpecs, flags),
+            grants: primaryGrants(flags),
             deno,
             deadlineMs: 30_000,
             stderr: "inherit",

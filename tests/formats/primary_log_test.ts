@@ -37,7 +37,8 @@ function writeFast(entries: PrimaryLogEntry[], time: Date): string {
   for (const e of entries) {
     if (e.kind === "like") writer.like(e.server, e.likes, outcomeOf(e), e.total, e.producer, e.seq);
     else if (e.kind === "invalid") writer.invalid(e.data && escapeBytes(e.data), e.reason, e.from);
-    else throw new Error(`The fast writer writes likes and invalid data only, not ${e.kind}`);
+    else if (e.kind === "journal") writer.journal(e.id);
+    else throw new Error(`The fast writer writes likes, invalid data and journal ids only, not ${e.kind}`);
   }
   return decoder.decode(writer.view);
 }
@@ -62,7 +63,7 @@ Deno.test("parsePrimaryLine() reads plain, idempotent and duplicate like lines",
   );
 });
 
-Deno.test("parsePrimaryLine() tells invalid data, start, stop and other events apart", () => {
+Deno.test("parsePrimaryLine() tells invalid data, start, stop, journal ids and other events apart", () => {
   const entry = (text: string) => parsePrimaryLine(`2025-01-01T00:00:00.000Z ${text}`)?.entry;
   assert.deepEqual(entry('Invalid data "LikesServer1 5 Total 5" (x) from a'), {
     kind: "invalid",
@@ -78,6 +79,8 @@ Deno.test("parsePrimaryLine() tells invalid data, start, stop and other events a
   assert.deepEqual(entry("Recovered total 5 from /tmp/x y"), { kind: "recovered", total: 5, state: "/tmp/x y" });
   assert.deepEqual(entry("Started from zero (reset) with state /tmp/s"), { kind: "reset", state: "/tmp/s" });
   assert.deepEqual(entry("Stopped by SIGINT with total 7"), { kind: "stopped", signal: "SIGINT", total: 7 });
+  assert.deepEqual(entry("Redis journal 1700000000000-3"), { kind: "journal", id: "1700000000000-3" });
+  assert.deepEqual(entry("Redis journal x"), { kind: "event", text: "Redis journal x" }, "not a stream id");
   assert.deepEqual(entry("Removed 3 bytes of log lines"), { kind: "event", text: "Removed 3 bytes of log lines" });
   assert.equal(parsePrimaryLine(""), undefined);
   assert.equal(parsePrimaryLine("LikesServer1 5 Total 5"), undefined, "a line cut before its time");
@@ -134,10 +137,12 @@ const invalid = fc.record({
   reason: fc.constantFrom("unknown message", "line too long", "bad token", "likes above maximum"),
   from: fc.tuple(fc.nat(255), fc.nat(65535)).map(([octet, port]) => `127.0.0.${octet}:${port}`),
 }).map(({ data, ...rest }) => (data === undefined ? rest : { ...rest, data }));
+const journal = fc.tuple(fc.nat(), fc.nat()).map(([ms, n]) => ({ kind: "journal" as const, id: `${ms}-${n}` }));
 const event = fc.oneof(
   fc.record({ kind: fc.constant("recovered" as const), total, state: path }),
   fc.record({ kind: fc.constant("reset" as const), state: path }),
   fc.record({ kind: fc.constant("stopped" as const), signal: fc.constantFrom("SIGINT", "SIGTERM"), total }),
+  journal,
   fc.nat().map((n) => ({
     kind: "event" as const,
     text: `Removed ${n} bytes of log lines that were never committed nor acknowledged`,
@@ -158,9 +163,13 @@ Deno.test("any log line written by formatPrimaryLine() parses back to its entry 
 
 Deno.test("the committer's fast writer writes exactly the bytes of formatPrimaryLine()", () => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(like, invalid), { maxLength: 30 }), time, (entries: PrimaryLogEntry[], at) => {
-      assert.equal(writeFast(entries, at), entries.map((e) => formatPrimaryLine(e, at)).join(""));
-    }),
+    fc.property(
+      fc.array(fc.oneof(like, invalid, journal), { maxLength: 30 }),
+      time,
+      (entries: PrimaryLogEntry[], at) => {
+        assert.equal(writeFast(entries, at), entries.map((e) => formatPrimaryLine(e, at)).join(""));
+      },
+    ),
     { numRuns: 500 },
   );
 });

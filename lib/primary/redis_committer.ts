@@ -1,0 +1,413 @@
+/**
+ * Group commit on the Redis store, for several primaries sharing one total.
+ * Everything submitted in one event-loop turn becomes one batch (as in
+ * Committer), in three stages:
+ *   1. commit: one RedisStore.commit round trip does the dedupe, the INCRBY
+ *      of the shared total and this primary's journal entry for the batch
+ *   2. log: one write of the batch's lines, with their outcomes and the
+ *      shared totals, and a `Redis journal <id>` line saying the log holds
+ *      that batch (in fsync mode also one fdatasync)
+ *   3. answer: the clients of the batch, in order
+ * Redis is the commit point; the log is this primary's record of what it
+ * acknowledged. A batch that Redis may hold but the log does not (Redis went
+ * away mid-commit, the log write failed, the process died) is written to the
+ * log from the journal before anything else: at start-up (recover()) and
+ * before the next batch. A journal entry is deleted only once the log holds
+ * it (confirmed by the next commit's `loggedUpTo`, or trimJournal).
+ * Crash point by crash point: docs/redis_store.md.
+ */
+import { setImmediate } from "node:timers";
+import { type Entry, failedReply } from "./committer.ts";
+import type { CommitPath } from "./commit_path.ts";
+import { Health } from "./health.ts";
+import type { LikesLog } from "./likes_log.ts";
+import type { Like } from "../protocol/message.ts";
+import type { Stats } from "./stats.ts";
+import type { Durability } from "./store.ts";
+import { type CommitResult, type JournalLike, type RedisStore, StoreUnavailableError } from "./redis_store.ts";
+import { formatPrimaryLine, type LikeLine, parsePrimaryLine, PrimaryLogWriter } from "../formats/primary_log.ts";
+
+/**
+ * Test hook: with this set to 1 (and readable), the primary exits at once
+ * right after a Redis commit, before its log write: the crash the journal is for.
+ */
+export const CRASH_AFTER_COMMIT_ENV = "LIKES_CRASH_AFTER_COMMIT";
+
+/** Whether the crash hook is set; false without the grant to read it. */
+export function crashAfterCommitRequested(): boolean {
+  const variable = CRASH_AFTER_COMMIT_ENV;
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return false;
+  return Deno.env.get(variable) === "1";
+}
+
+export interface RedisCommitterOptions {
+  /** fsync: each batch's log write is synced before its answers. @default {"normal"} */
+  durability?: Durability;
+  /** Told of Redis and log failures and recoveries. @default {new Health()} */
+  health?: Health;
+  /** The last journal id the log holds, "" for none (see lastJournalId). @default {""} */
+  loggedUpTo?: string;
+  /** Exit (137) right after a Redis commit, before the log write: a test hook. @default {false} */
+  crashAfterCommit?: boolean;
+}
+
+interface Submission {
+  entries: Entry[];
+  resolve: (replies: Uint8Array) => void;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A like line as the log writes it, from the journal's record of it. */
+function likeLine(like: JournalLike): LikeLine {
+  const line: LikeLine = {
+    kind: "like",
+    server: like.server,
+    likes: like.likes,
+    duplicate: like.outcome === "duplicate",
+    total: like.total,
+  };
+  if (like.outcome === "out of order") line.outOfOrder = true;
+  if (like.producer !== undefined) {
+    line.producer = like.producer;
+    line.seq = like.seq;
+  }
+  return line;
+}
+
+/**
+ * The id of the last `Redis journal` line in the log, "" when it has none:
+ * read backwards from the end, where it nearly always is.
+ */
+export function lastJournalId(log: LikesLog): string {
+  const chunk = 64 * 1024;
+  let carry = "";
+  for (let end = log.size; end > 0; end -= chunk) {
+    const start = Math.max(0, end - chunk);
+    const lines = (decoder.decode(log.read(start, end - start)) + carry).split("\n");
+    // The first piece may be the end of a line that starts in the chunk before.
+    carry = start > 0 ? lines.shift()! : "";
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const entry = parsePrimaryLine(lines[i])?.entry;
+      if (entry?.kind === "journal") return entry.id;
+    }
+  }
+  return "";
+}
+
+export class RedisCommitter implements CommitPath {
+  readonly #store: RedisStore;
+  readonly #log: LikesLog;
+  readonly #stats: Stats;
+  readonly #fsync: boolean;
+  readonly #health: Health;
+  readonly #crashAfterCommit: boolean;
+  readonly #lines = new PrimaryLogWriter();
+  #queue: Submission[] = [];
+  #scheduled = false;
+  #inFlight = false;
+  #pollDue = false;
+  #idle: (() => void)[] = [];
+  #betweenBatches: (() => void)[] = [];
+  #refusing: string | undefined;
+  #fenced: string | undefined;
+  /** The last journal id the log holds. */
+  #logged: string;
+  /** Redis may hold a batch the log lacks: write the journal to the log before the next batch. */
+  #unlogged = true;
+  #total = 0;
+  #share = 0;
+
+  constructor(store: RedisStore, log: LikesLog, stats: Stats, options: RedisCommitterOptions = {}) {
+    const { durability = "normal", health = new Health(), loggedUpTo = "", crashAfterCommit = false } = options;
+    this.#store = store;
+    this.#log = log;
+    this.#stats = stats;
+    this.#fsync = durability === "fsync";
+    this.#health = health;
+    this.#logged = loggedUpTo;
+    this.#crashAfterCommit = crashAfterCommit;
+  }
+
+  /** The shared total as last heard from Redis (by a commit or a poll). */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Likes this primary accepted into the shared total since it started. */
+  get share(): number {
+    return this.#share;
+  }
+
+  /** The last journal id the log holds. */
+  get loggedUpTo(): string {
+    return this.#logged;
+  }
+
+  /**
+   * At start-up, before taking likes: writes to the log the journal batches
+   * it lacks (with a line saying how many), confirms them, and reads the
+   * shared total.
+   *
+   * @returns How many batches were written from the journal
+   * @throws {StoreUnavailableError} When Redis does not answer
+   * @throws {Error} When the log cannot be written or the journal read
+   */
+  async recover(): Promise<number> {
+    const written = await this.#drain();
+    this.#total = await this.#store.total();
+    return written;
+  }
+
+  submit(entries: Entry[]): Promise<Uint8Array> {
+    return new Promise((resolve) => {
+      this.#queue.push({ entries, resolve });
+      this.#schedule();
+    });
+  }
+
+  drained(): Promise<void> {
+    if (!this.#scheduled && !this.#inFlight) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  betweenBatches(fn: () => void): void {
+    if (!this.#inFlight) fn();
+    else this.#betweenBatches.push(fn);
+  }
+
+  refuse(reason: string | undefined): void {
+    this.#refusing = reason;
+  }
+
+  /**
+   * While `reason` is set, likes are answered `1 storage error`: another
+   * process holds this primary's id (see redis_claim.ts). Apart from refuse(),
+   * which the log watch sets and clears.
+   */
+  fence(reason: string | undefined): void {
+    if (reason !== undefined) this.#health.fail("claim", reason);
+    else this.#health.ok("claim");
+    this.#fenced = reason;
+  }
+
+  event(text: string): void {
+    this.#log.append(formatPrimaryLine({ kind: "event", text: text.replaceAll("\n", " ") }, new Date()));
+    if (this.#fsync) this.#log.sync();
+  }
+
+  /**
+   * Reads the shared total (and first writes any journal batches the log
+   * lacks) between batches: keeps the dashboard's total current and /healthz
+   * true while no likes arrive, such as after Redis comes back.
+   */
+  poll(): void {
+    this.#pollDue = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight || (this.#queue.length === 0 && !this.#pollDue)) return;
+    this.#scheduled = true;
+    // After this turn's I/O callbacks: every connection with data this turn joins the batch.
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    const poll = this.#pollDue;
+    this.#pollDue = false;
+    this.#inFlight = true;
+    this.#run(queue, poll).catch((error) => {
+      // A bug, not a store failure: still, nobody is left waiting.
+      console.error(`primary: Batch failed: ${(error as Error).stack}`);
+      this.#fail(queue);
+    }).finally(() => this.#afterBatch());
+  }
+
+  async #run(queue: Submission[], poll: boolean): Promise<void> {
+    if (queue.length > 0 && (this.#refusing ?? this.#fenced) !== undefined) return this.#fail(queue);
+    if (this.#unlogged) {
+      try {
+        await this.#drain();
+      } catch (error) {
+        this.#storeFailed(error);
+        return this.#fail(queue);
+      }
+    }
+    if (queue.length === 0) {
+      if (poll) await this.#readTotal();
+      return;
+    }
+    const started = performance.now();
+    const now = Date.now();
+    const likes: Like[] = [];
+    for (const { entries } of queue) {
+      for (const entry of entries) if (entry.kind === "like") likes.push(entry);
+    }
+    let result: CommitResult | undefined;
+    if (likes.length > 0) {
+      try {
+        result = await this.#store.commit(likes, now, this.#logged);
+      } catch (error) {
+        // The script may have run with its reply lost: the journal tells.
+        if (error instanceof StoreUnavailableError) this.#unlogged = true;
+        this.#storeFailed(error);
+        return this.#fail(queue);
+      }
+      if (this.#crashAfterCommit) Deno.exit(137);
+      this.#health.ok("store");
+      this.#total = result.totals[result.totals.length - 1];
+    }
+    const before = this.#log.size;
+    try {
+      this.#log.append(this.#encode(queue, result, now));
+      if (this.#fsync) await this.#log.syncAsync();
+    } catch (error) {
+      if (this.#fsync) {
+        try {
+          // What the sync failed on cannot be trusted to be on disk: the journal writes it again.
+          this.#log.truncate(before);
+        } catch (cut) {
+          console.error(`primary: Cannot cut an unsynced batch from the log: ${(cut as Error).message}`);
+        }
+      }
+      // Redis counted the batch: its journal entry stays until the log holds it.
+      if (result !== undefined) this.#unlogged = true;
+      this.#health.fail("log", `Cannot write to the log ${this.#log.path}: ${(error as Error).message}`);
+      return this.#fail(queue);
+    }
+    if (result !== undefined) this.#logged = result.journalId;
+    this.#health.ok("log");
+    this.#stats.recordCommit(performance.now() - started);
+    this.#answer(queue, result, now);
+  }
+
+  /** The batch's log lines and its journal line, as one write. */
+  #encode(queue: Submission[], result: CommitResult | undefined, now: number): Uint8Array {
+    const lines = this.#lines;
+    lines.begin(new Date(now));
+    let k = 0;
+    for (const { entries } of queue) {
+      for (const entry of entries) {
+        if (entry.kind === "invalid") lines.invalid(entry.data, entry.reason, entry.from);
+        else if (entry.kind === "like") {
+          lines.like(entry.server, entry.likes, result!.outcomes[k], result!.totals[k], entry.producer, entry.seq);
+          k++;
+        }
+      }
+    }
+    if (result !== undefined) lines.journal(result.journalId);
+    return lines.view;
+  }
+
+  #answer(queue: Submission[], result: CommitResult | undefined, now: number): void {
+    const stats = this.#stats;
+    let k = 0;
+    for (const { entries, resolve } of queue) {
+      let reply = "";
+      for (const entry of entries) {
+        if (entry.kind === "reply") reply += `${entry.text}\n`;
+        else if (entry.kind === "invalid") {
+          stats.invalid++;
+          reply += `1 ${entry.reason}\n`;
+        } else {
+          const outcome = result!.outcomes[k++];
+          if (outcome === "out of order") {
+            stats.failed++;
+            reply += "1 out of order\n";
+            continue;
+          }
+          const duplicate = outcome === "duplicate";
+          stats.recordLike(entry.server, entry.likes, duplicate, now);
+          if (!duplicate) this.#share += entry.likes;
+          reply += duplicate ? "0 duplicate\n" : "0\n";
+        }
+      }
+      resolve(encoder.encode(reply));
+    }
+  }
+
+  /** Answers every like of the queue `1 storage error` (retryable). */
+  #fail(queue: Submission[]): void {
+    for (const { entries, resolve } of queue) {
+      this.#stats.failed += entries.length;
+      resolve(encoder.encode(entries.map(failedReply).join("")));
+    }
+  }
+
+  #storeFailed(error: unknown): void {
+    const message = (error as Error).message;
+    this.#health.fail(
+      "store",
+      error instanceof StoreUnavailableError ? message : `Redis store ${this.#store.url}: ${message}`,
+    );
+  }
+
+  async #readTotal(): Promise<void> {
+    try {
+      this.#total = await this.#store.total();
+      this.#health.ok("store");
+    } catch (error) {
+      this.#storeFailed(error);
+    }
+  }
+
+  /**
+   * Writes the journal batches past the last one the log holds to the log,
+   * then confirms them; the confirmation may fail (the next commit's
+   * `loggedUpTo` repeats it).
+   */
+  async #drain(): Promise<number> {
+    const batches = await this.#store.readJournal(this.#logged);
+    if (batches.length > 0) {
+      let lines = "";
+      let likes = 0;
+      for (const batch of batches) {
+        const time = new Date(batch.time);
+        for (const like of batch.likes) {
+          lines += formatPrimaryLine(likeLine(like), time);
+          if (like.outcome === "accepted") likes += like.likes;
+        }
+        lines += formatPrimaryLine({ kind: "journal", id: batch.id }, time);
+      }
+      const note = `Wrote ${batches.length} batches (${likes} likes counted) from the Redis journal of ` +
+        `${this.#store.primaryId}: committed in Redis, missing from this log`;
+      const text = formatPrimaryLine({ kind: "event", text: note }, new Date()) + lines;
+      const before = this.#log.size;
+      try {
+        this.#log.append(text);
+        if (this.#fsync) await this.#log.syncAsync();
+      } catch (error) {
+        if (this.#fsync) this.#log.truncate(before);
+        throw new Error(`Cannot write to the log ${this.#log.path}: ${(error as Error).message}`, { cause: error });
+      }
+      console.error(`primary: ${note}`);
+      this.#logged = batches[batches.length - 1].id;
+      const last = batches[batches.length - 1].likes.at(-1);
+      if (last !== undefined) this.#total = Math.max(this.#total, last.total);
+    }
+    this.#unlogged = false;
+    if (this.#logged !== "") {
+      try {
+        await this.#store.trimJournal(this.#logged);
+      } catch { /* the next commit confirms it */ }
+    }
+    return batches.length;
+  }
+
+  #afterBatch(): void {
+    this.#inFlight = false;
+    const deferred = this.#betweenBatches;
+    this.#betweenBatches = [];
+    for (const fn of deferred) fn();
+    this.#schedule();
+    if (this.#scheduled) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const wake of idle) wake();
+  }
+}
