@@ -309,7 +309,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     cells: [],
   };
   const missing = redis || store === "redis" ? await redisServerMissing() : undefined;
-  if (missing) progress(`Redis skipped: ${missing}`);
+  if (missing) progress(`Redis comparison skipped: ${missing}`);
   const modes: Durability[] = durability === "both" ? ["normal", "fsync"] : [durability];
   const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";
   const failure = (side: string, error: unknown) => `${side} failed: ${(error as Error).message}`;
