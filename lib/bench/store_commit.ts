@@ -5,8 +5,12 @@
  * the commit script's cost from the rest of the primary: what limits several
  * primaries on one Redis is Redis's single core (docs/scaling.md).
  *
- *   deno run -A lib/bench/store_commit.ts [--duration MS] [--committers N] [--shapes 50x32,10x1,1x1]
+ *   deno run -A lib/bench/store_commit.ts [--duration 3s] [--committers N] [--shapes 50x32,10x1,1x1]
+ *
+ * (-A: it starts redis-server and writes under the work dir; it is a
+ * developer's measurement, not a task with least-privilege grants.)
  */
+import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "../common/cli.ts";
 import { startRedis } from "./redis.ts";
 import { DEFAULT_WORK_DIR, parseMatrix } from "./run.ts";
 import { RedisStore } from "../primary/redis_store.ts";
@@ -111,19 +115,57 @@ export function formatCommitMeasurement(m: CommitMeasurement): string {
     `redis CPU ${m.redisCpuMicrosPerLike.toFixed(2)} µs/like, ${(m.redisCpuShare * 100).toFixed(0)}% of a core`;
 }
 
+interface StoreCommitFlags {
+  /** @default {[{ producers: 50, perProducer: 32 }, { producers: 10, perProducer: 1 }, { producers: 1, perProducer: 1 }]} */
+  shapes: BatchShape[];
+  /** @default {3000} */
+  duration: number;
+  /** @default {1} */
+  committers: number;
+  /** @default {DEFAULT_WORK_DIR} */
+  workDir: string;
+}
+
+const storeCommitSpecs: FlagSpecs<StoreCommitFlags> = {
+  shapes: {
+    help: "Batch shapes, PxK separated by commas: P producers with K consecutive seqs each",
+    arg: "SHAPES",
+    parse: (text) => parseMatrix(text).map((c) => ({ producers: c.connections, perProducer: c.pipeline })),
+    format: (shapes) => shapes.map((s) => `${s.producers}x${s.perProducer}`).join(","),
+  },
+  duration: { help: "Measured time per shape", arg: "DURATION", parse: parse.duration },
+  committers: { help: "Stores committing at once, as primaries would", arg: "N", parse: parse.integer(1, 64) },
+  workDir: { help: "redis-server's temp dir goes in here", arg: "DIR", parse: parse.path },
+};
+
 if (import.meta.main) {
-  const arg = (name: string, fallback: string) => {
-    const at = Deno.args.indexOf(`--${name}`);
-    return at === -1 ? fallback : Deno.args[at + 1];
-  };
-  const shapes = parseMatrix(arg("shapes", "50x32,10x1,1x1")).map((c) => ({
-    producers: c.connections,
-    perProducer: c.pipeline,
-  }));
-  const results = await measureRedisCommit({
-    shapes,
-    durationMs: Number(arg("duration", "3000")),
-    committers: Number(arg("committers", "1")),
+  runProgram("store_commit", async () => {
+    const flags = parseProgramFlags(
+      Deno.args,
+      {
+        usage: "deno run -A lib/bench/store_commit.ts [flags]",
+        description:
+          "Measures RedisStore.commit() alone against a private redis-server: likes/s and Redis CPU per like.",
+      },
+      storeCommitSpecs,
+      {
+        shapes: [{ producers: 50, perProducer: 32 }, { producers: 10, perProducer: 1 }, {
+          producers: 1,
+          perProducer: 1,
+        }],
+        duration: 3000,
+        committers: 1,
+        workDir: DEFAULT_WORK_DIR,
+      },
+    );
+    if (!flags) return 0;
+    const results = await measureRedisCommit({
+      shapes: flags.shapes,
+      durationMs: flags.duration,
+      committers: flags.committers,
+      workDir: flags.workDir,
+    });
+    for (const result of results) console.log(formatCommitMeasurement(result));
+    return 0;
   });
-  for (const result of results) console.log(formatCommitMeasurement(result));
 }
