@@ -11,7 +11,7 @@
  * developer's measurement, not a task with least-privilege grants.)
  */
 import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "../common/cli.ts";
-import { startRedis } from "./redis.ts";
+import { parseRedisInfo, redisCommand, startRedis } from "./redis.ts";
 import { DEFAULT_WORK_DIR, parseMatrix } from "./run.ts";
 import { RedisStore } from "../primary/redis_store.ts";
 import type { Like } from "../protocol/message.ts";
@@ -31,6 +31,24 @@ export interface CommitMeasurement {
   redisCpuMicrosPerLike: number;
   /** redis-server CPU seconds per wall second over the window: 1 is one core busy. */
   redisCpuShare: number;
+  /**
+   * Time inside the script per batch, as Redis's own `INFO commandstats` counts it (EVALSHA,
+   * whole run, warm-up included): the script's cost without the I/O and the AOF write, which
+   * are the same for any script. Microseconds.
+   */
+  scriptMicrosPerBatch: number;
+}
+
+/**
+ * Reads `usec_per_call` of one command from an `INFO commandstats` reply.
+ *
+ * @throws {Error} When the command has no stats line or the field is missing
+ */
+export function commandMicrosPerCall(info: string, command: string): number {
+  const line = parseRedisInfo(info).get(`cmdstat_${command}`);
+  const value = /(?:^|,)usec_per_call=([\d.]+)(?:,|$)/.exec(line ?? "")?.[1];
+  if (value === undefined) throw new Error(`Cannot read usec_per_call of ${command} from INFO commandstats`);
+  return Number(value);
 }
 
 export interface CommitBenchOptions {
@@ -90,6 +108,7 @@ export async function measureRedisCommit(options: CommitBenchOptions): Promise<C
       const cpu = (await redis.use()).cpuSeconds - cpuStart;
       stop = true;
       await Promise.all(running);
+      const scriptMicros = commandMicrosPerCall(await redisCommand(redis.port, "INFO commandstats"), "evalsha");
       results.push({
         shape,
         committers,
@@ -97,6 +116,7 @@ export async function measureRedisCommit(options: CommitBenchOptions): Promise<C
         batchesPerSecond: batches / seconds,
         redisCpuMicrosPerLike: likes === 0 ? NaN : cpu * 1e6 / likes,
         redisCpuShare: cpu / seconds,
+        scriptMicrosPerBatch: scriptMicros,
       });
     } finally {
       for (const store of stores) store.close();
@@ -112,7 +132,8 @@ export function formatCommitMeasurement(m: CommitMeasurement): string {
     `committers=${m.committers}: ${Math.round(m.likesPerSecond)} likes/s, ${
       Math.round(m.batchesPerSecond)
     } batches/s, ` +
-    `redis CPU ${m.redisCpuMicrosPerLike.toFixed(2)} µs/like, ${(m.redisCpuShare * 100).toFixed(0)}% of a core`;
+    `redis CPU ${m.redisCpuMicrosPerLike.toFixed(2)} µs/like, ${(m.redisCpuShare * 100).toFixed(0)}% of a core, ` +
+    `script ${m.scriptMicrosPerBatch.toFixed(1)} µs/batch`;
 }
 
 interface StoreCommitFlags {

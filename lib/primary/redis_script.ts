@@ -42,8 +42,8 @@
  * Journal entry fields: t = batch time, b = total before the batch, p = ARGV[7], l = ARGV[6],
  * o = the outcomes as returned.
  *
- * Redis does not roll back a script that fails half-way, so every argument is
- * checked before the first write.
+ * Redis does not roll back a script that fails half-way, so every argument and
+ * every producer's stored window is checked before the first write.
  */
 export const COMMIT_SCRIPT = `
 local window = tonumber(ARGV[2])
@@ -65,12 +65,6 @@ for r = 1, #runs, 4 do
   end
 end
 
-if ARGV[4] ~= '' then
-  redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
-  redis.call('XDEL', KEYS[2], ARGV[4])
-end
-if #runs == 0 then return { '' } end
-
 local states = {}
 for first = 3, #KEYS, 1000 do
   -- unpack() is bounded by the Lua stack.
@@ -80,14 +74,28 @@ for first = 3, #KEYS, 1000 do
     local value = values[i - first + 1]
     local state = { high = -1, old = -1, bits = '', ranges = {} }
     if value then
-      local space = string.find(value, ' ', 1, true)
-      state.old = tonumber(string.sub(value, 1, space - 1))
+      local high, bits = string.match(value, '^(%d+) ([01]*)$')
+      if not high then return redis.error_reply('ERR likes commit: ' .. KEYS[i] .. ' is not a dedupe window') end
+      state.old = tonumber(high)
       state.high = state.old
-      state.bits = string.sub(value, space + 1)
+      state.bits = bits
     end
     states[i - 2] = state
   end
 end
+
+-- The first write: everything above is checked.
+if ARGV[4] ~= '' then
+  -- Everything up to and including that id: one XTRIM to the id just after it, when its parts are exact in Lua.
+  local ms, seq = string.match(ARGV[4], '^(%d+)%-(%d+)$')
+  if ms and #seq < 15 then
+    redis.call('XTRIM', KEYS[2], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+  else
+    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
+    redis.call('XDEL', KEYS[2], ARGV[4])
+  end
+end
+if #runs == 0 then return { '' } end
 
 -- The slow path's likes per run, from ARGV[6], grouped into runs as the packer did (redis_batch.ts).
 local runLikes
@@ -123,7 +131,6 @@ local function applied(state, seq)
   return behind >= 0 and behind < window and string.byte(state.bits, behind + 1) == 49
 end
 
-local base = tonumber(redis.call('GET', KEYS[1]) or '0')
 local delta = 0
 local outcomes = {}
 for r = 1, #runs, 4 do
@@ -179,7 +186,13 @@ for k, state in pairs(states) do
   local value = string.format('%d', high) .. ' ' .. bits
   if ttl > 0 then redis.call('SET', KEYS[k + 2], value, 'PX', ttl) else redis.call('SET', KEYS[k + 2], value) end
 end
-if delta ~= 0 then redis.call('INCRBY', KEYS[1], string.format('%d', delta)) end
+-- INCRBY answers the new total: the total before the batch needs no GET of its own.
+local base
+if delta ~= 0 then
+  base = redis.call('INCRBY', KEYS[1], string.format('%d', delta)) - delta
+else
+  base = tonumber(redis.call('GET', KEYS[1]) or '0')
+end
 local outcomeText = table.concat(outcomes)
 local baseText = string.format('%d', base)
 local id = redis.call('XADD', KEYS[2], '*', 't', ARGV[1], 'b', baseText, 'p', ARGV[7], 'l', ARGV[6], 'o', outcomeText)

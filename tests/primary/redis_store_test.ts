@@ -503,3 +503,26 @@ redisTest("RedisStore answers as the plain dedupe rule does over random batches 
     }
   });
 });
+
+redisTest("RedisStore refuses a commit over a damaged dedupe window, changing nothing", async () => {
+  await withRedis(async (server) => {
+    const store = await open(server, { keyPrefix: "d:" });
+    const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
+    try {
+      const first = await store.commit([like("p", 1, 2)]);
+      await raw.connect();
+      await raw.sendCommand(["SET", "d:producer:q", "7 1x"]);
+      await assert.rejects(
+        store.commit([like("p", 2), like("q", 8)], Date.now(), first.journalId),
+        /not a dedupe window/,
+      );
+      assert.equal(await store.total(), 2);
+      // Not even the confirmed journal entry was trimmed: the script wrote nothing.
+      assert.deepEqual((await store.readJournal()).map((b) => b.id), [first.journalId]);
+      assert.equal(await raw.sendCommand(["GET", "d:producer:p"]), `1 1${"0".repeat(WINDOW - 1)}`);
+    } finally {
+      store.close();
+      raw.destroy();
+    }
+  });
+});
