@@ -34,9 +34,7 @@ import { watchLogFile } from "./lib/primary/log_watch.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
-import { RedisStore } from "./lib/primary/redis_store.ts";
-import { crashAfterCommitRequested, lastJournalId, RedisCommitter } from "./lib/primary/redis_committer.ts";
-import { claimPrimaryId, keepClaim } from "./lib/primary/redis_claim.ts";
+import type { RedisCommitter } from "./lib/primary/redis_committer.ts";
 
 const HELP = {
   usage: "deno task primary [flags]",
@@ -272,6 +270,10 @@ async function openRedisStore(
   health: Health,
 ): Promise<OpenStore> {
   const started = performance.now();
+  // Loaded only on Redis: the client costs an embedded primary's start-up about a quarter second.
+  const { RedisStore } = await import("./lib/primary/redis_store.ts");
+  const { crashAfterCommitRequested, readLogTail, RedisCommitter } = await import("./lib/primary/redis_committer.ts");
+  const { claimPrimaryId, keepClaim } = await import("./lib/primary/redis_claim.ts");
   const redis = await RedisStore.open({
     url: options.store,
     primaryId,
@@ -285,12 +287,17 @@ async function openRedisStore(
   let committer: RedisCommitter;
   try {
     await claimPrimaryId(redis, claim, options.redisLease);
+    const tail = readLogTail(log);
     committer = new RedisCommitter(redis, log, stats, {
       durability: options.durability,
       health,
-      loggedUpTo: lastJournalId(log),
+      tail,
       crashAfterCommit: crashAfterCommitRequested(),
     });
+    for (const note of tail.notes) {
+      console.error(`primary: ${note}`);
+      committer.event(note);
+    }
     const written = await committer.recover();
     committer.event(
       `Started on the Redis store ${options.store} as primary ${primaryId}: shared total ${committer.total}, ` +
@@ -316,18 +323,19 @@ async function openRedisStore(
     },
     async close() {
       await committer.drained();
-      // Confirms the last batches, and frees the id at once for a restart.
-      let failure: string | undefined;
-      if (committer.loggedUpTo !== "") {
-        await redis.trimJournal(committer.loggedUpTo).catch(() => {});
-      }
+      // Confirms the last batches, and frees the id at once for a restart. Neither is needed
+      // for correctness (the next start skips what the log holds; the claim lapses), so a
+      // Redis that is away makes a note, not a failed stop.
       try {
+        if (committer.loggedUpTo !== "") await redis.trimJournal(committer.loggedUpTo);
         await redis.releaseClaim(claim);
       } catch (error) {
-        failure = `could not release the claim on the id in Redis: ${(error as Error).message}`;
+        console.error(
+          `primary: Redis did not hear the stop (its claim on ${primaryId} lapses): ${(error as Error).message}`,
+        );
       }
       redis.close();
-      return failure;
+      return undefined;
     },
   };
 }

@@ -45,8 +45,8 @@ export interface RedisCommitterOptions {
   durability?: Durability;
   /** Told of Redis and log failures and recoveries. @default {new Health()} */
   health?: Health;
-  /** The last journal id the log holds, "" for none (see lastJournalId). @default {""} */
-  loggedUpTo?: string;
+  /** The end of the log as start-up found it (see readLogTail). @default {{ journalId: "", after: [] }} */
+  tail?: Omit<LogTail, "notes">;
   /** Exit (137) right after a Redis commit, before the log write: a test hook. @default {false} */
   crashAfterCommit?: boolean;
 }
@@ -76,24 +76,62 @@ function likeLine(like: JournalLike): LikeLine {
   return line;
 }
 
+/** What start-up on Redis needs from the end of the log. */
+export interface LogTail {
+  /** The id of the last `Redis journal` line, "" when there is none. */
+  journalId: string;
+  /**
+   * The like lines after it: the start of a batch whose write was cut short
+   * by a crash (its journal line, written last, is missing), or lines the log
+   * had before it was used with Redis. Undefined when there are too many to keep.
+   */
+  after: LikeLine[] | undefined;
+  /** Sentences for the log and stderr: what was repaired. */
+  notes: string[];
+}
+
+/** Like lines after the last journal line kept at most (a batch cut short is one batch). */
+const TAIL_LINES = 100_000;
+
 /**
- * The id of the last `Redis journal` line in the log, "" when it has none:
- * read backwards from the end, where it nearly always is.
+ * Reads the end of the log backwards to its last `Redis journal` line, after
+ * cutting a torn last line (no newline: never acknowledged).
  */
-export function lastJournalId(log: LikesLog): string {
+export function readLogTail(log: LikesLog): LogTail {
+  const notes: string[] = [];
+  const end = log.wholeEnd();
+  if (end < log.size) {
+    const torn = log.size - end;
+    log.truncate(end);
+    notes.push(`Removed a torn last line of ${torn} bytes (it had no newline, so it was never acknowledged)`);
+  }
   const chunk = 64 * 1024;
   let carry = "";
-  for (let end = log.size; end > 0; end -= chunk) {
-    const start = Math.max(0, end - chunk);
-    const lines = (decoder.decode(log.read(start, end - start)) + carry).split("\n");
+  let after: LikeLine[] | undefined = [];
+  for (let to = log.size; to > 0; to -= chunk) {
+    const from = Math.max(0, to - chunk);
+    const lines = (decoder.decode(log.read(from, to - from)) + carry).split("\n");
     // The first piece may be the end of a line that starts in the chunk before.
-    carry = start > 0 ? lines.shift()! : "";
+    carry = from > 0 ? lines.shift()! : "";
     for (let i = lines.length - 1; i >= 0; i--) {
       const entry = parsePrimaryLine(lines[i])?.entry;
-      if (entry?.kind === "journal") return entry.id;
+      if (entry?.kind === "journal") return { journalId: entry.id, after: after?.reverse(), notes };
+      if (entry?.kind === "like" && after !== undefined) {
+        after.push(entry);
+        if (after.length > TAIL_LINES) after = undefined;
+      }
     }
   }
-  return "";
+  return { journalId: "", after: after?.reverse(), notes };
+}
+
+/** How many of `batch`'s lines the log already ends with (a write cut short), 0 if it does not. */
+function alreadyLogged(batch: LikeLine[], after: readonly LikeLine[]): number {
+  if (after.length === 0 || after.length > batch.length) return 0;
+  const same = (a: LikeLine, b: LikeLine) =>
+    a.server === b.server && a.likes === b.likes && a.total === b.total && a.duplicate === b.duplicate &&
+    a.outOfOrder === b.outOfOrder && a.producer === b.producer && a.seq === b.seq;
+  return after.every((line, i) => same(line, batch[i])) ? after.length : 0;
 }
 
 export class RedisCommitter implements CommitPath {
@@ -118,15 +156,18 @@ export class RedisCommitter implements CommitPath {
   #unlogged = true;
   #total = 0;
   #share = 0;
+  /** Like lines after the log's last journal line, found at start-up: maybe the start of the next batch. */
+  #partial: LikeLine[] | undefined;
 
   constructor(store: RedisStore, log: LikesLog, stats: Stats, options: RedisCommitterOptions = {}) {
-    const { durability = "normal", health = new Health(), loggedUpTo = "", crashAfterCommit = false } = options;
+    const { durability = "normal", health = new Health(), tail, crashAfterCommit = false } = options;
     this.#store = store;
     this.#log = log;
     this.#stats = stats;
     this.#fsync = durability === "fsync";
     this.#health = health;
-    this.#logged = loggedUpTo;
+    this.#logged = tail?.journalId ?? "";
+    this.#partial = tail?.after ?? [];
     this.#crashAfterCommit = crashAfterCommit;
   }
 
@@ -366,16 +407,21 @@ export class RedisCommitter implements CommitPath {
     if (batches.length > 0) {
       let lines = "";
       let likes = 0;
+      // A batch whose write was cut short by a crash: the log has its first lines, not its journal line.
+      const first = batches[0].likes.map(likeLine);
+      const skip = this.#partial === undefined ? 0 : alreadyLogged(first, this.#partial);
       for (const batch of batches) {
         const time = new Date(batch.time);
-        for (const like of batch.likes) {
-          lines += formatPrimaryLine(likeLine(like), time);
-          if (like.outcome === "accepted") likes += like.likes;
+        const likeLines = batch === batches[0] ? first : batch.likes.map(likeLine);
+        for (let i = batch === batches[0] ? skip : 0; i < likeLines.length; i++) {
+          lines += formatPrimaryLine(likeLines[i], time);
+          if (!likeLines[i].duplicate && !likeLines[i].outOfOrder) likes += likeLines[i].likes;
         }
         lines += formatPrimaryLine({ kind: "journal", id: batch.id }, time);
       }
       const note = `Wrote ${batches.length} batches (${likes} likes counted) from the Redis journal of ` +
-        `${this.#store.primaryId}: committed in Redis, missing from this log`;
+        `${this.#store.primaryId}: committed in Redis, missing from this log` +
+        (skip > 0 ? ` (the first ${skip} lines of the first were already in it, cut short by a crash)` : "");
       const text = formatPrimaryLine({ kind: "event", text: note }, new Date()) + lines;
       const before = this.#log.size;
       try {
@@ -391,6 +437,7 @@ export class RedisCommitter implements CommitPath {
       if (last !== undefined) this.#total = Math.max(this.#total, last.total);
     }
     this.#unlogged = false;
+    this.#partial = [];
     if (this.#logged !== "") {
       try {
         await this.#store.trimJournal(this.#logged);

@@ -185,6 +185,8 @@ Deno.test("isDuration() tells duration flags from the others by their spec alone
     "logCheckEvery",
     "httpHeaderTimeout",
     "httpIdleTimeout",
+    "redisTimeout",
+    "redisLease",
   ]);
 });
 

@@ -276,6 +276,12 @@ Deno.test("/events stops serving a client that disconnects and limits open strea
   }
 });
 
+Deno.test("statsJson() carries this primary's share only on a shared store", () => {
+  const sources = { stats: new Stats(1000), total: () => 30, accepting: () => true, problem: () => undefined };
+  assert.equal("share" in statsJson(sources), false);
+  assert.equal(statsJson({ ...sources, share: () => 12 }).share, 12);
+});
+
 Deno.test("statsJson() keeps only the busiest LikesServers when asked for fewer", () => {
   const stats = new Stats(1000);
   for (let id = 1; id <= 5; id++) stats.recordLike(id, id * 2, false, 2000);

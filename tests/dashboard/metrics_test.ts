@@ -153,3 +153,12 @@ Deno.test("parseExposition() refuses what a scraper would: samples before TYPE, 
   assert.throws(() => parseExposition("# TYPE x counter\nx 1\n# TYPE x gauge\n"), /TYPE repeated/);
   assert.equal(parseExposition("# TYPE x counter\nx 1.5e-7\n").value("x"), 1.5e-7);
 });
+
+Deno.test("formatMetrics() shows this primary's share of a shared total only when there is one", () => {
+  const stats = new Stats();
+  const alone = parseExposition(formatMetrics(stats, 40, SELF));
+  assert.equal(alone.samples.some((s) => s.name === "likes_primary_share_total"), false);
+  const metrics = parseExposition(formatMetrics(stats, 40, SELF, 15));
+  assert.equal(metrics.value("likes_total"), 40);
+  assert.equal(metrics.value("likes_primary_share_total"), 15);
+});

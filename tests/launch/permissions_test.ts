@@ -66,6 +66,18 @@ Deno.test("primaryGrants() on ephemeral ports for both sides is one net grant", 
   assert.deepEqual(grants.net, ["127.0.0.1:0"]);
 });
 
+Deno.test("primaryGrants() on Redis adds net to exactly the Redis address, and no state file", () => {
+  const flags = { ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/srv/db" };
+  assert.deepEqual(permissionFlags(primaryGrants({ ...flags, store: "redis://10.0.0.7:6380/2" })), [
+    "--allow-net=127.0.0.1:5000,10.0.0.7:6380",
+    "--allow-read=/srv/log",
+    "--allow-write=/srv/log",
+    "--allow-env=LIKES_TOKEN",
+  ]);
+  assert.deepEqual(primaryGrants({ ...flags, store: "redis://[::1]:6379" }).net, ["127.0.0.1:5000", "[::1]:6379"]);
+  assert.deepEqual(primaryGrants({ ...flags, store: "embedded" }), primaryGrants(flags));
+});
+
 Deno.test("primaryGrants() allows exactly its addresses and files", () => {
   assert.deepEqual(
     permissionFlags(primaryGrants({ ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/srv/db" })),

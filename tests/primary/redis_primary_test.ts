@@ -4,6 +4,7 @@
  * Redis commit and the log write, and Redis going away and coming back.
  */
 import assert from "node:assert/strict";
+import { createClient } from "@redis/client";
 import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
 import { CRASH_AFTER_COMMIT_ENV } from "../../lib/primary/redis_committer.ts";
 import type { PrimaryOptions } from "../../lib/primary/options.ts";
@@ -11,6 +12,10 @@ import { exchange } from "../support/client.ts";
 import { eventually } from "../support/eventually.ts";
 import { primaryEntries } from "../support/logs.ts";
 import { runPrimaryToExit, startPrimary } from "../support/primary.ts";
+import { launchPrimary } from "../../lib/launch/primary_process.ts";
+import { primaryGrants } from "../../lib/launch/permissions.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { primarySpecs } from "../../lib/primary/options.ts";
 import { redisMissing, type RedisServer, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 
@@ -200,3 +205,57 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a primary on Redis runs with its least-privilege grants: net to its addresses and the Redis, its log",
+  async () => {
+    await withRedis(async (redis) => {
+      const dir = await tempDir();
+      const flags = {
+        ...onRedis(redis),
+        host: "127.0.0.1",
+        port: 0,
+        http: "off",
+        log: `${dir}/log`,
+        state: `${dir}/db`,
+      };
+      const primary = await launchPrimary({ args: toFlags(primarySpecs, flags), grants: primaryGrants(flags) });
+      try {
+        assert.deepEqual(await exchange(primary.port, "LikesServer1 1 p 1\n", 1), ["0"]);
+      } finally {
+        assert.equal((await primary.stop()).code, 0, primary.output());
+      }
+    });
+  },
+);
+
+redisTest("a primary stopped while Redis is down stops cleanly: every acknowledged like is in its log", async () => {
+  await withRedis(async (redis) => {
+    const primary = await startPrimary({ flags: onRedis(redis) });
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 3 p 1\n", 1), ["0"]);
+    await redis.stop();
+    const status = await primary.stop();
+    assert.equal(status.code, 0, primary.output());
+    assert.match(primary.output(), /stopped by SIGTERM: total 3/);
+    assert.equal(likes(primaryEntries(primary.log)).length, 1);
+  });
+});
+
+redisTest("a primary whose id another process claimed refuses likes until the claim is its own again", async () => {
+  await withRedis(async (redis) => {
+    const primary = await startPrimary({ flags: onRedis(redis, { primaryId: "taken" }) });
+    const client = createClient({ socket: { host: "127.0.0.1", port: redis.port }, RESP: 2 });
+    await client.connect();
+    try {
+      await client.sendCommand(["SET", "{likes}:claim:taken", "someone-else", "PX", "60000"]);
+      await eventually("/healthz 503 once the claim is lost", async () => await healthz(primary.httpPort) === 503);
+      assert.deepEqual(await exchange(primary.port, "LikesServer1 1 p 1\n", 1), ["1 storage error"]);
+      await client.sendCommand(["DEL", "{likes}:claim:taken"]);
+      await eventually("/healthz 200 once the claim is back", async () => await healthz(primary.httpPort) === 200);
+      assert.deepEqual(await exchange(primary.port, "LikesServer1 1 p 1\n", 1), ["0"]);
+    } finally {
+      client.destroy();
+      await primary.stop();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * The behaviour every store promises, as one suite of tests run against each
- * store through a factory: the Redis store now, the embedded store once it
- * speaks the same batch interface (the integrator adapts it in a factory).
+ * store through a factory: the Redis store (redis_store_test.ts) and the
+ * embedded store (embedded_store_test.ts: its Ledger, LikesLog and Committer).
  *
  * The interface is the smallest one both can offer: commit a batch of likes
  * and hear, per like, its outcome and the total after it; reopen to see what
@@ -77,7 +77,7 @@ export function storeContract(factory: ContractFactory): void {
     }
   });
 
-  test("answers out of order for a seq below the highest that was never applied or left the window", async (open) => {
+  test("answers out of order for a seq below the highest never applied, and never 0 for one that left the window", async (open) => {
     const store = await open();
     try {
       await store.commit([like("p", 1), like("p", 5)]);
@@ -85,8 +85,11 @@ export function storeContract(factory: ContractFactory): void {
       const beyond = Array.from({ length: factory.window }, (_, i) => like("p", 6 + i));
       await store.commit(beyond);
       const result = await store.commit([like("p", 5, 9), like("p", 6, 9)]);
-      // 5 has left the window of the last W applied seqs; 6 is the oldest still in it.
-      assert.deepEqual(result.outcomes, ["out of order", "duplicate"]);
+      // 5 has left the window of the last W applied seqs; 6 is the oldest still in it. A store
+      // may still know 5 was counted (the embedded one keeps the run of consecutive seqs):
+      // either answer keeps it out of the total, and neither promises a count it did not make.
+      assert.ok(["out of order", "duplicate"].includes(result.outcomes[0]), result.outcomes[0]);
+      assert.equal(result.outcomes[1], "duplicate");
       assert.equal(await store.total(), 2 + factory.window);
     } finally {
       await store.close();

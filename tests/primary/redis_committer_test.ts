@@ -1,0 +1,126 @@
+/**
+ * RedisCommitter in process, on a real redis-server and a real log file: the
+ * journal is written to the log after a crash cut a batch's write short,
+ * after a failed log write (a real full tmpfs), and the log's last journal id
+ * is found at start-up.
+ */
+import assert from "node:assert/strict";
+import { formatPrimaryLine, type PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
+import { readLogTail, RedisCommitter } from "../../lib/primary/redis_committer.ts";
+import { RedisStore } from "../../lib/primary/redis_store.ts";
+import { Stats } from "../../lib/primary/stats.ts";
+import { Health } from "../../lib/primary/health.ts";
+import type { Entry } from "../../lib/primary/committer.ts";
+import { primaryEntries } from "../support/logs.ts";
+import { redisMissing, type RedisServer, withRedis } from "../support/redis.ts";
+import { tempDir } from "../support/temp.ts";
+import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
+import { like } from "./store_contract.ts";
+
+const redisTest = (name: string, fn: () => Promise<void>, skip = redisMissing) =>
+  Deno.test({ name, ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
+
+const decoder = new TextDecoder();
+const TIME = new Date("2026-01-01T00:00:00.000Z");
+
+function open(redis: RedisServer): Promise<RedisStore> {
+  return RedisStore.open({ url: redis.url, primaryId: "p", allowVolatile: true });
+}
+
+async function send(committer: RedisCommitter, entries: Entry[]): Promise<string[]> {
+  return decoder.decode(await committer.submit(entries)).split("\n").slice(0, -1);
+}
+
+const counted = (entries: PrimaryLogEntry[]) =>
+  entries.flatMap((e) => e.kind === "like" && !e.duplicate ? [[e.seq, e.total]] : []);
+
+Deno.test("readLogTail() finds the last journal id, the like lines after it, and cuts a torn last line", async () => {
+  const dir = await tempDir();
+  const log = LikesLog.open(`${dir}/log`);
+  try {
+    assert.deepEqual(readLogTail(log), { journalId: "", after: [], notes: [] });
+    const torn = "2026-01-01T00:00:00.000Z LikesServer1 3 To";
+    const after: PrimaryLogEntry = {
+      kind: "like",
+      server: 1,
+      likes: 2,
+      duplicate: false,
+      total: 9,
+      producer: "q",
+      seq: 4,
+    };
+    log.append(
+      formatPrimaryLine({ kind: "journal", id: "5-0" }, TIME) +
+        formatPrimaryLine({ kind: "journal", id: "7-1" }, TIME) +
+        formatPrimaryLine({ kind: "event", text: "Redis journal 9-9 was said, not logged" }, TIME) +
+        formatPrimaryLine(after, TIME) + torn,
+    );
+    const tail = readLogTail(log);
+    assert.equal(tail.journalId, "7-1");
+    assert.deepEqual(tail.after, [after]);
+    assert.match(tail.notes[0], new RegExp(`^Removed a torn last line of ${torn.length} bytes`));
+    assert.ok(decoder.decode(log.read(0, log.size)).endsWith("seq=4\n"));
+  } finally {
+    log.close();
+  }
+});
+
+redisTest("a batch whose log write a crash cut short is completed from the journal, each line once", async () => {
+  await withRedis(async (redis) => {
+    const dir = await tempDir();
+    const store = await open(redis);
+    const log = LikesLog.open(`${dir}/log`);
+    try {
+      // A primary committed this batch, wrote its first line, and died.
+      const { outcomes, totals } = await store.commit([like("a", 1, 2), like("a", 2, 3), like("a", 3, 4)]);
+      assert.deepEqual(outcomes, ["accepted", "accepted", "accepted"]);
+      log.append(formatPrimaryLine(
+        { kind: "like", server: 1, likes: 2, duplicate: false, total: totals[0], producer: "a", seq: 1 },
+        TIME,
+      ));
+      const committer = new RedisCommitter(store, log, new Stats(), { tail: readLogTail(log) });
+      assert.equal(await committer.recover(), 1);
+      assert.equal(committer.total, 9);
+      const entries = primaryEntries(`${dir}/log`);
+      assert.deepEqual(counted(entries), [[1, 2], [2, 5], [3, 9]]);
+      assert.equal(entries.at(-1)?.kind, "journal");
+      assert.deepEqual(await store.readJournal(), [], "confirmed once logged");
+    } finally {
+      log.close();
+      store.close();
+    }
+  });
+});
+
+redisTest(
+  "a log write that fails after the Redis commit answers 1 storage error and logs the batch later",
+  async () => {
+    await withTmpfs("64k", async (disk) => {
+      await withRedis(async (redis) => {
+        const store = await open(redis);
+        const log = LikesLog.open(`${disk}/log`);
+        const health = new Health();
+        try {
+          const committer = new RedisCommitter(store, log, new Stats(), { health, tail: readLogTail(log) });
+          await committer.recover();
+          const filler = await fill(disk);
+          assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["1 storage error"]);
+          assert.match(health.problem ?? "", /Cannot write to the log/);
+          assert.equal((await store.readJournal()).length, 1, "the journal keeps what the log lacks");
+          await Deno.remove(filler);
+          // The retry is a duplicate: counted once, and now in the log from the journal.
+          assert.deepEqual(await send(committer, [like("a", 1, 5), like("a", 2, 1)]), ["0 duplicate", "0"]);
+          assert.equal(health.problem, undefined);
+          const entries = primaryEntries(`${disk}/log`);
+          assert.deepEqual(counted(entries), [[1, 5], [2, 6]]);
+          assert.equal(entries.filter((e) => e.kind === "journal").length, 2);
+        } finally {
+          log.close();
+          store.close();
+        }
+      });
+    });
+  },
+  redisMissing ?? tmpfsUnavailable(),
+);
