@@ -3,7 +3,8 @@
  * state) from a separate load process, in both durability modes, beside the
  * empty Deno server (the runtime's ceiling) and, with --redis, Redis at its
  * peer appendfsync, all driven by the same client; then time start-up replay
- * over a generated log. Reports likes/s, p50/p99, the ratios and the issue's
+ * over a generated log. With --store redis, each cell also runs one primary
+ * on a private redis-server and two primaries sharing it. Reports likes/s, p50/p99, the ratios and the issue's
  * targets as pass/miss marks. Runs with least privilege: see benchGrants() in
  * lib/launch/permissions.ts. How to run and read it: docs/performance.md.
  */
@@ -17,6 +18,7 @@ import {
   formatMatrix,
   parseMatrix,
   runBench,
+  type StoreChoice,
 } from "./lib/bench/run.ts";
 
 interface BenchFlags {
@@ -36,6 +38,8 @@ interface BenchFlags {
   runs: number;
   /** @default {false} */
   redis: boolean;
+  /** @default {"embedded"} */
+  store: StoreChoice;
   /** @default {false} */
   noEmpty: boolean;
   /** @default {2000000} */
@@ -59,6 +63,7 @@ const defaults: BenchFlags = {
   durability: "both",
   runs: 3,
   redis: false,
+  store: "embedded",
   noEmpty: false,
   replayLines: 2_000_000,
   noReplay: false,
@@ -91,6 +96,12 @@ const specs: FlagSpecs<BenchFlags> = {
   redis: {
     help:
       "Also load Redis (INCRBY over RESP, same client) at each cell: appendfsync everysec beside normal, always beside fsync",
+  },
+  store: {
+    help: "redis: at each cell also run one primary on a private redis-server, and two sharing it, beside the " +
+      "embedded store (AOF on; everysec for normal durability, always for fsync)",
+    arg: "STORE",
+    parse: parse.oneOf("embedded", "redis"),
   },
   noEmpty: { help: "Skip the empty Deno line server (the runtime's ceiling) at each cell" },
   replayLines: {
@@ -130,6 +141,7 @@ runProgram("bench", async () => {
     durability: flags.durability,
     runs: flags.runs,
     redis: flags.redis,
+    store: flags.store,
     empty: !flags.noEmpty,
     replayLines: flags.noReplay ? 0 : flags.replayLines,
     idleConnections: flags.idleConnections,

@@ -218,12 +218,16 @@ class Producer {
 }
 
 /**
- * Runs the load against a primary on `port`: connects every connection
- * first, then loads for warm-up plus duration, then waits for the last replies.
+ * Runs the load against a primary on `port`, or spread over several (several
+ * primaries sharing one store: connection i goes to `ports[i % ports.length]`):
+ * connects every connection first, then loads for warm-up plus duration, then
+ * waits for the last replies.
  *
  * @throws {Error} When a connection cannot be opened
  */
-export async function generateLoad(port: number, options: LoadOptions = {}): Promise<LoadResult> {
+export async function generateLoad(port: number | readonly number[], options: LoadOptions = {}): Promise<LoadResult> {
+  const ports = typeof port === "number" ? [port] : port;
+  if (ports.length === 0) throw new RangeError("Cannot generate load: no port to load");
   const {
     protocol = "likes",
     hostname = "127.0.0.1",
@@ -259,7 +263,7 @@ export async function generateLoad(port: number, options: LoadOptions = {}): Pro
   const producers: Producer[] = [];
   try {
     for (let i = 0; i < connections; i++) {
-      const conn = await Deno.connect({ hostname, port });
+      const conn = await Deno.connect({ hostname, port: ports[i % ports.length] });
       conn.setNoDelay(true);
       const resp = protocol === "resp";
       const prefix = resp

@@ -46,16 +46,21 @@ export interface LoadProcessOptions {
 }
 
 /**
- * Loads 127.0.0.1:`port` from a fresh load process and returns what it measured.
+ * Loads 127.0.0.1:`port` (or several ports, connections spread over them in
+ * turn) from a fresh load process and returns what it measured.
  *
  * @throws {Error} When the process fails, reports nothing, or misses its deadline
  */
-export async function runLoadProcess(port: number, options: LoadProcessOptions = {}): Promise<LoadSummary> {
+export async function runLoadProcess(
+  port: number | readonly number[],
+  options: LoadProcessOptions = {},
+): Promise<LoadSummary> {
+  const ports = typeof port === "number" ? [port] : port;
   const { protocol = "likes", connections = 1, pipeline = 1, durationMs = 5000, warmupMs = 1000, onWindow } = options;
   const deadlineMs = options.deadlineMs ?? warmupMs + durationMs + 30_000;
-  const args = launchArgs("lib/bench/load_worker.ts", { net: [`127.0.0.1:${port}`] }, [
+  const args = launchArgs("lib/bench/load_worker.ts", { net: ports.map((p) => `127.0.0.1:${p}`) }, [
     "--port",
-    String(port),
+    ports.join(","),
     "--protocol",
     protocol,
     "--connections",

@@ -13,8 +13,8 @@ import { percentiles } from "./report.ts";
 import type { LoadSummary } from "./load_process.ts";
 
 interface WorkerFlags {
-  /** @default {0} */
-  port: number;
+  /** @default {[]} */
+  port: number[];
   /** @default {"likes"} */
   protocol: LoadProtocol;
   /** @default {1} */
@@ -27,10 +27,22 @@ interface WorkerFlags {
   warmup: number;
 }
 
-const defaults: WorkerFlags = { port: 0, protocol: "likes", connections: 1, pipeline: 1, duration: 5000, warmup: 1000 };
+const defaults: WorkerFlags = {
+  port: [],
+  protocol: "likes",
+  connections: 1,
+  pipeline: 1,
+  duration: 5000,
+  warmup: 1000,
+};
 
 const specs: FlagSpecs<WorkerFlags> = {
-  port: { help: "Port on 127.0.0.1 to load", arg: "PORT", parse: parse.integer(1, 65535) },
+  port: {
+    help: "Port(s) on 127.0.0.1 to load, comma-separated: connections are spread over them in turn",
+    arg: "PORT[,PORT…]",
+    parse: (text) => text.split(",").map((item) => parse.integer(1, 65535)(item.trim())),
+    format: (ports) => ports.join(","),
+  },
   protocol: { help: "likes (LikesServer lines) or resp (Redis INCRBY)", arg: "P", parse: parse.oneOf("likes", "resp") },
   connections: { help: "Connections", arg: "N", parse: parse.integer(1, 100_000) },
   pipeline: { help: "Messages in flight per connection", arg: "N", parse: parse.integer(1, 100_000) },
@@ -44,7 +56,7 @@ runProgram("load_worker", async () => {
     console.log(helpText("load_worker.ts --port PORT [flags]", "The bench's load generator process.", specs, defaults));
     return 0;
   }
-  if (flags.port === 0) throw new RangeError("Cannot generate load: --port is required");
+  if (flags.port.length === 0) throw new RangeError("Cannot generate load: --port is required");
   const cpu: Record<string, number> = {};
   const load = await generateLoad(flags.port, {
     protocol: flags.protocol,

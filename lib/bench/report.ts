@@ -83,6 +83,8 @@ export interface RunSample {
   unanswered: number;
   /** CPU seconds the server used in the window, as it reports it itself; absent for the empty server. */
   serverCpuSeconds?: number;
+  /** CPU seconds the shared store (redis-server) used in the window, for primaries on Redis. */
+  storeCpuSeconds?: number;
   /** CPU seconds the load process used in the window (it shares the machine). */
   loadCpuSeconds: number;
 }
@@ -99,6 +101,7 @@ export interface SideResult {
   /** Summed over the runs. */
   unanswered: number;
   serverCpuSeconds?: number;
+  storeCpuSeconds?: number;
   loadCpuSeconds: number;
   /** Every run, in the order they ran. */
   runs: RunSample[];
@@ -131,6 +134,14 @@ export interface CellResult {
   vsRedis?: number;
   /** Our median rate ÷ the empty server's. */
   vsEmpty?: number;
+  /** One primary with `--store redis://…` (`--store redis` runs); a string when it could not run. */
+  oneOnRedis?: SideResult | string;
+  /** Two primaries sharing that Redis, the load's connections split across them. */
+  twoOnRedis?: SideResult | string;
+  /** oneOnRedis's median rate ÷ ours (the embedded store). */
+  oneOnRedisVsOurs?: number;
+  /** twoOnRedis's median rate ÷ ours. */
+  twoOnRedisVsOurs?: number;
   /** The issue's targets that apply to this cell. */
   targets: TargetMark[];
 }
@@ -199,6 +210,7 @@ export function summarise(runs: RunSample[]): SideResult {
   if (runs.length === 0) throw new RangeError("Cannot summarise: no runs");
   const of = (pick: (run: RunSample) => number) => median(runs.map(pick));
   const cpu = runs.map((run) => run.serverCpuSeconds).filter((value) => value !== undefined);
+  const storeCpu = runs.map((run) => run.storeCpuSeconds).filter((value) => value !== undefined);
   const firstRejection = runs.find((run) => run.firstRejection !== undefined)?.firstRejection;
   return {
     rate: of((run) => run.rate),
@@ -207,6 +219,7 @@ export function summarise(runs: RunSample[]): SideResult {
     ...(firstRejection === undefined ? {} : { firstRejection }),
     unanswered: runs.reduce((sum, run) => sum + run.unanswered, 0),
     ...(cpu.length === runs.length ? { serverCpuSeconds: median(cpu) } : {}),
+    ...(storeCpu.length === runs.length ? { storeCpuSeconds: median(storeCpu) } : {}),
     loadCpuSeconds: of((run) => run.loadCpuSeconds),
     runs,
   };
@@ -219,13 +232,17 @@ export function redisTarget(connections: number, pipeline: number): number {
   return 1.0;
 }
 
+/** Target throughput of primaries on Redis ÷ the embedded store, at 50×32. */
+export const REDIS_STORE_TARGET = 0.5;
+
 /** Replay target, lines/s. */
 export const REPLAY_TARGET = 1_000_000;
 
 /**
  * The issue's targets that apply to `cell`, each marked pass or miss:
  * ours ÷ Redis (both modes), ours ÷ the empty server ≥ 80% without pipelining
- * in normal mode, and p99 ≤ 1 ms at 10×1 in normal mode.
+ * in normal mode, p99 ≤ 1 ms at 10×1 in normal mode, and primaries on Redis
+ * ≥ 0.5× the embedded store at 50×32 (one primary, and two sharing it).
  */
 export function cellTargets(cell: Omit<CellResult, "targets">): TargetMark[] {
   const marks: TargetMark[] = [];
@@ -247,6 +264,18 @@ export function cellTargets(cell: Omit<CellResult, "targets">): TargetMark[] {
   if (cell.durability === "normal" && cell.connections === 10 && cell.pipeline === 1) {
     const p99 = cell.ours.latencyMs.p99;
     marks.push({ target: "p99 ≤ 1 ms", measured: `${p99.toFixed(3)} ms`, pass: p99 <= 1 });
+  }
+  if (cell.connections >= 50 && cell.pipeline >= 32) {
+    for (
+      const [what, ratio] of [["1 on Redis", cell.oneOnRedisVsOurs], ["2 on Redis", cell.twoOnRedisVsOurs]] as const
+    ) {
+      if (ratio === undefined) continue;
+      marks.push({
+        target: `${what} ≥ ${REDIS_STORE_TARGET}× embedded`,
+        measured: `${ratio.toFixed(2)}×`,
+        pass: ratio >= REDIS_STORE_TARGET,
+      });
+    }
   }
   return marks;
 }
@@ -300,10 +329,22 @@ export function formatTable(report: BenchReport): string {
     if (cells.length === 0) continue;
     const withRedis = cells.some((cell) => cell.redis !== undefined);
     const withEmpty = cells.some((cell) => cell.empty !== undefined);
+    const withStore = cells.some((cell) => cell.oneOnRedis !== undefined || cell.twoOnRedis !== undefined);
     const peer = durability === "fsync" ? "always" : "everysec";
     const head = ["C×P", "ours likes/s", "ours p50 / p99 ms"];
     if (withRedis) head.push(`Redis (${peer}) INCRBY/s`, "Redis p50 / p99 ms", "ours ÷ Redis");
     if (withEmpty) head.push("empty Deno /s", "ours ÷ empty");
+    if (withStore) {
+      head.push(
+        "1 primary on Redis likes/s",
+        "p50 / p99 ms",
+        "÷ embedded",
+        "2 primaries on Redis likes/s",
+        "p50 / p99 ms",
+        "÷ embedded",
+        "redis-server CPU s (1 / 2)",
+      );
+    }
     head.push("primary CPU s", "load CPU s", "targets");
     lines.push("", `### ${durability} durability${withRedis ? `, against Redis appendfsync ${peer}` : ""}`, "");
     lines.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
@@ -318,6 +359,24 @@ export function formatTable(report: BenchReport): string {
         const empty = cell.empty;
         if (empty === undefined || typeof empty === "string") row.push(empty ?? "—", "—");
         else row.push(sideRate(empty), cell.vsEmpty === undefined ? "—" : `${Math.round(cell.vsEmpty * 100)}%`);
+      }
+      if (withStore) {
+        const cpu: string[] = [];
+        for (
+          const [side, ratio] of [[cell.oneOnRedis, cell.oneOnRedisVsOurs], [
+            cell.twoOnRedis,
+            cell.twoOnRedisVsOurs,
+          ]] as const
+        ) {
+          if (side === undefined || typeof side === "string") {
+            row.push(side ?? "—", "—", "—");
+            cpu.push("—");
+          } else {
+            row.push(sideRate(side), latency(side), ratio === undefined ? "—" : `${round(ratio, 2)}×`);
+            cpu.push(side.storeCpuSeconds === undefined ? "—" : round(side.storeCpuSeconds, 2));
+          }
+        }
+        row.push(cpu.join(" / "));
       }
       row.push(
         cell.ours.serverCpuSeconds === undefined ? "—" : round(cell.ours.serverCpuSeconds, 2),

@@ -33,6 +33,9 @@ import { toFlags } from "../common/cli.ts";
 /** Where the bench keeps its temp state and its JSON unless told otherwise; its task may write only here. */
 export const DEFAULT_WORK_DIR = "/tmp/likes-bench";
 
+/** Where the bench's primaries keep the total: the embedded store alone, or Redis beside it. */
+export type StoreChoice = "embedded" | "redis";
+
 /** The durability modes to run: one, or both. */
 export type DurabilityChoice = Durability | "both";
 
@@ -84,6 +87,11 @@ export interface BenchOptions {
   runs?: number;
   /** Measure Redis (its peer appendfsync) at each cell too. @default {false} */
   redis?: boolean;
+  /**
+   * `redis`: at each cell also run one primary on a private Redis, and two
+   * primaries sharing it, beside the embedded store. @default {"embedded"}
+   */
+  store?: StoreChoice;
   /** Measure the empty Deno server at each cell too. @default {true} */
   empty?: boolean;
   /** Lines of the log for the start-up replay; 0 skips it. @default {0} */
@@ -120,6 +128,7 @@ async function startBenchPrimary(workDir: string, settings: Partial<PrimaryOptio
     port: 0,
     http: "127.0.0.1:0",
     log: `${dir}/PrimaryLikesLog`,
+    // Unused on Redis (its grants leave it out), but never the default path.
     state: `${dir}/PrimaryLikes.db`,
     ...settings,
   };
@@ -145,10 +154,13 @@ async function stopBenchPrimary({ primary, dir }: BenchPrimary): Promise<void> {
 
 /** A server under test, started fresh for one run. */
 interface Target {
-  port: number;
+  /** The load's connections are spread over these in turn. */
+  ports: number[];
   protocol: LoadProtocol;
   /** Its CPU seconds so far, as it reports them; undefined when it does not. */
   cpuSeconds(): Promise<number> | undefined;
+  /** The shared store's (redis-server's) CPU seconds so far, for primaries on Redis. */
+  storeCpuSeconds?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -156,17 +168,54 @@ async function ourTarget(workDir: string, durability: Durability): Promise<Targe
   const started = await startBenchPrimary(workDir, { durability });
   const { port, httpPort } = started.primary;
   return {
-    port,
+    ports: [port],
     protocol: "likes",
     cpuSeconds: () => scrapePrimaryUse(httpPort).then((use) => use.cpuSeconds),
     stop: () => stopBenchPrimary(started),
   };
 }
 
+/**
+ * `count` primaries (ids p0, p1, …) sharing one fresh redis-server: AOF on,
+ * everysec for normal durability, always for fsync (what the primary requires).
+ */
+async function redisStoreTarget(workDir: string, durability: Durability, count: number): Promise<Target> {
+  const redis = await startRedis({ workDir, appendfsync: durability === "fsync" ? "always" : "everysec" });
+  const primaries: BenchPrimary[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      primaries.push(
+        await startBenchPrimary(workDir, {
+          durability,
+          store: `redis://127.0.0.1:${redis.port}`,
+          primaryId: `p${i}`,
+        }),
+      );
+    }
+  } catch (error) {
+    for (const started of primaries) await stopBenchPrimary(started);
+    await redis.stop();
+    throw error;
+  }
+  return {
+    ports: primaries.map(({ primary }) => primary.port),
+    protocol: "likes",
+    cpuSeconds: async () => {
+      const uses = await Promise.all(primaries.map(({ primary }) => scrapePrimaryUse(primary.httpPort)));
+      return uses.reduce((sum, use) => sum + use.cpuSeconds, 0);
+    },
+    storeCpuSeconds: () => redis.use().then((use) => use.cpuSeconds),
+    async stop() {
+      for (const started of primaries) await stopBenchPrimary(started);
+      await redis.stop();
+    },
+  };
+}
+
 async function redisTarget(workDir: string, appendfsync: Appendfsync): Promise<Target> {
   const redis = await startRedis({ workDir, appendfsync });
   return {
-    port: redis.port,
+    ports: [redis.port],
     protocol: "resp",
     cpuSeconds: () => redis.use().then((use) => use.cpuSeconds),
     stop: () => redis.stop(),
@@ -176,15 +225,16 @@ async function redisTarget(workDir: string, appendfsync: Appendfsync): Promise<T
 async function emptyTarget(): Promise<Target> {
   const empty = await startEmptyServer();
   // The empty server sends the same likes lines' replies: the likes protocol's client counts its `0`s.
-  return { port: empty.port, protocol: "likes", cpuSeconds: () => undefined, stop: () => empty.stop() };
+  return { ports: [empty.port], protocol: "likes", cpuSeconds: () => undefined, stop: () => empty.stop() };
 }
 
 /** One run: a fresh target under a fresh load process, its CPU sampled at the window's edges. */
 async function measure(start: () => Promise<Target>, cell: Cell, options: Required<BenchOptions>): Promise<RunSample> {
   const target = await start();
   const edges: Partial<Record<"start" | "end", Promise<number> | undefined>> = {};
+  const storeEdges: Partial<Record<"start" | "end", Promise<number>>> = {};
   try {
-    const load = await runLoadProcess(target.port, {
+    const load = await runLoadProcess(target.ports, {
       protocol: target.protocol,
       ...cell,
       durationMs: options.durationMs,
@@ -193,9 +243,13 @@ async function measure(start: () => Promise<Target>, cell: Cell, options: Requir
         const cpu = target.cpuSeconds();
         cpu?.catch(() => {/* awaited below */});
         edges[edge] = cpu;
+        const store = target.storeCpuSeconds?.();
+        store?.catch(() => {/* awaited below */});
+        if (store) storeEdges[edge] = store;
       },
     });
     const [start, end] = [await edges.start, await edges.end];
+    const [storeStart, storeEnd] = [await storeEdges.start, await storeEdges.end];
     return {
       rate: load.rate,
       latencyMs: load.latencyMs,
@@ -203,6 +257,7 @@ async function measure(start: () => Promise<Target>, cell: Cell, options: Requir
       ...(load.firstRejection === undefined ? {} : { firstRejection: load.firstRejection }),
       unanswered: load.unanswered,
       ...(start === undefined || end === undefined ? {} : { serverCpuSeconds: end - start }),
+      ...(storeStart === undefined || storeEnd === undefined ? {} : { storeCpuSeconds: storeEnd - storeStart }),
       loadCpuSeconds: load.loadCpuSeconds,
     };
   } finally {
@@ -219,6 +274,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     durability = "both",
     runs = 3,
     redis = false,
+    store = "embedded",
     empty = true,
     replayLines = 0,
     idleConnections = 0,
@@ -236,6 +292,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     durability,
     runs,
     redis,
+    store,
     empty,
     replayLines,
     idleConnections,
@@ -251,7 +308,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     runs,
     cells: [],
   };
-  const missing = redis ? await redisServerMissing() : undefined;
+  const missing = redis || store === "redis" ? await redisServerMissing() : undefined;
   if (missing) progress(`Redis comparison skipped: ${missing}`);
   const modes: Durability[] = durability === "both" ? ["normal", "fsync"] : [durability];
   const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";
@@ -262,6 +319,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     const ours = new Map<Durability, RunSample[]>(modes.map((mode) => [mode, []]));
     const redisRuns = new Map<Durability, RunSample[] | string>(modes.map((mode) => [mode, missing ?? []]));
     let emptyRuns: RunSample[] | string = [];
+    // Primaries on Redis: 1 and 2 sharing it, per mode.
+    const onRedis = new Map<string, RunSample[] | string>();
+    const storeKey = (mode: Durability, count: number) => `${mode} ${count}`;
+    if (store === "redis") {
+      for (const mode of modes) for (const count of [1, 2]) onRedis.set(storeKey(mode, count), missing ?? []);
+    }
     const say = (side: string, sample: RunSample) =>
       progress(
         `${name} run ${ours.get(modes[0])!.length}/${runs} ${side}: ${Math.round(sample.rate)}/s, ` +
@@ -272,6 +335,19 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         const sample = await measure(() => ourTarget(workDir, mode), cell, all);
         ours.get(mode)!.push(sample);
         say(`ours ${mode}`, sample);
+        for (const count of store === "redis" ? [1, 2] : []) {
+          const sofar = onRedis.get(storeKey(mode, count));
+          if (!Array.isArray(sofar)) continue;
+          const side = `${count} primar${count === 1 ? "y" : "ies"} on Redis ${mode}`;
+          try {
+            const sample = await measure(() => redisStoreTarget(workDir, mode, count), cell, all);
+            sofar.push(sample);
+            say(side, sample);
+          } catch (error) {
+            onRedis.set(storeKey(mode, count), failure(side, error));
+            progress(`${name}: ${onRedis.get(storeKey(mode, count))}`);
+          }
+        }
         const sofar = redisRuns.get(mode);
         if (redis && Array.isArray(sofar)) {
           try {
@@ -304,6 +380,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       const oursSide = summarise(ours.get(mode)!);
       const redisRunsOf = redisRuns.get(mode)!;
       const redisSide = !redis ? undefined : typeof redisRunsOf === "string" ? redisRunsOf : summarise(redisRunsOf);
+      const storeSide = (count: number) => {
+        const runs = onRedis.get(storeKey(mode, count));
+        return runs === undefined ? undefined : typeof runs === "string" ? runs : summarise(runs);
+      };
+      const [oneOnRedis, twoOnRedis] = [storeSide(1), storeSide(2)];
+      const ratio = (side: SideResult | string | undefined) =>
+        typeof side === "object" && oursSide.rate > 0 ? side.rate / oursSide.rate : undefined;
       const result: Omit<CellResult, "targets"> = {
         durability: mode,
         ...cell,
@@ -311,6 +394,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         ours: oursSide,
         ...(redisSide === undefined ? {} : { redis: redisSide, appendfsync: peer(mode) }),
         ...(emptySide === undefined ? {} : { empty: emptySide }),
+        ...(oneOnRedis === undefined ? {} : { oneOnRedis }),
+        ...(twoOnRedis === undefined ? {} : { twoOnRedis }),
+        ...(ratio(oneOnRedis) === undefined ? {} : { oneOnRedisVsOurs: ratio(oneOnRedis) }),
+        ...(ratio(twoOnRedis) === undefined ? {} : { twoOnRedisVsOurs: ratio(twoOnRedis) }),
         ...(typeof redisSide === "object" && redisSide.rate > 0 ? { vsRedis: oursSide.rate / redisSide.rate } : {}),
         ...(typeof emptySide === "object" && emptySide.rate > 0 ? { vsEmpty: oursSide.rate / emptySide.rate } : {}),
       };

@@ -2,112 +2,199 @@
  * The Lua script that commits one batch of likes in Redis, atomically and in
  * one round trip: dedupe per producer, one INCRBY of the shared total, and an
  * entry in this primary's journal. Kept apart from the store so that its
- * contract is read in one place.
+ * contract is read in one place; the batch's packing is in redis_batch.ts.
+ *
+ * Its cost is per run, not per like: a batch's likes arrive grouped into runs
+ * (one producer's consecutive seqs, in batch order), and a run above the
+ * producer's highest seq, the common case, is accepted whole with its
+ * precomputed sum. Only a run reaching back to seqs already seen (a retry)
+ * is looked at like by like. The per-like text goes into the journal as it
+ * came, never parsed or rebuilt here.
  *
  * KEYS[1]   the shared total (string holding an integer)
  * KEYS[2]   this primary's journal (stream)
- * KEYS[3..] one sorted set per producer in the batch: its last W applied seqs (member and score = seq)
+ * KEYS[3..] one string per producer in the batch: "<highest seq> <window>", where window is W
+ *           characters, the i-th (from 1) "1" when seq highest - i + 1 was applied, else "0"
  *
  * ARGV[1]   the batch time (ms since the epoch), stored in the journal entry
- * ARGV[2]   W, the dedupe window: applied seqs remembered per producer
+ * ARGV[2]   W, the dedupe window in seqs
  * ARGV[3]   producer TTL (ms): each producer key touched expires this long after; 0 for never
  * ARGV[4]   journal id the primary has logged up to (that entry and older ones are deleted), or ""
- * ARGV[5]   n, the number of likes
- * then 5 per like: server, likes, index of its producer key in KEYS (0 without producer), producer id, seq
+ * ARGV[5]   the runs, 4 numbers each, space-separated: k a n sum
+ *             k    index of the producer in KEYS minus 2 (1 = KEYS[3]), 0 for likes without producer
+ *             a    first seq of the run (0 when k = 0); its seqs are a .. a + n - 1
+ *             n    likes in the run
+ *             sum  their likes
+ * ARGV[6]   the likes in batch order, 4 numbers each: server likes k seq (seq 0 when k = 0); read
+ *           here only for a run reaching below its producer's highest seq; stored in the journal
+ * ARGV[7]   the producer ids, space-separated, in KEYS order; stored in the journal
  *
- * For each like, in order:
- *   without producer                 accepted (0)
- *   seq above the producer's highest accepted (0): the seq joins the window
- *   seq among the last W applied     duplicate (1) (within one batch, among all it applied: the
- *                                    window is cut back to W at the end of the batch)
- *   anything else                    out of order (2): not counted
+ * For each like of a producer, in order:
+ *   seq above the producer's highest   accepted (0): the seq joins the window
+ *   seq in the window, or applied earlier in this batch   duplicate (1): the window is cut
+ *                                      back to the W seqs below the highest at the end of the batch
+ *   anything else                      out of order (2): not counted
+ * A like without producer is accepted.
  *
- * Returns { journal id or "" when n = 0, outcome 1, total after like 1, outcome 2, total 2, ... }.
+ * Returns { journal id or "" for an empty batch, total before the batch, outcomes }: outcomes
+ * has one character per like, "0" "1" or "2", run after run.
  *
- * Journal entry fields: t = batch time, l = one line per like, "\n"-separated:
- *   <server> <likes> <outcome> <total after>[ <producer> <seq>]
+ * Journal entry fields: t = batch time, b = total before the batch, p = ARGV[7], l = ARGV[6],
+ * o = the outcomes as returned.
  *
- * Redis does not roll back a script that fails half-way, so every argument is
- * checked before the first write.
+ * Redis does not roll back a script that fails half-way, so every argument and
+ * every producer's stored window is checked before the first write.
  */
 export const COMMIT_SCRIPT = `
 local window = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-local n = tonumber(ARGV[5])
-if not window or window < 1 or not ttl or not n then
-  return redis.error_reply('ERR likes commit: bad window, ttl or count')
+if not window or window < 1 or not ttl then
+  return redis.error_reply('ERR likes commit: bad window or ttl')
 end
-if #ARGV ~= 5 + n * 5 then
-  return redis.error_reply('ERR likes commit: expected ' .. (5 + n * 5) .. ' arguments, got ' .. #ARGV)
+local producers = #KEYS - 2
+local runs = {}
+for token in string.gmatch(ARGV[5], '%S+') do
+  local number = tonumber(token)
+  if not number or number < 0 then return redis.error_reply('ERR likes commit: bad run ' .. token) end
+  runs[#runs + 1] = number
 end
-for i = 0, n - 1 do
-  local a = 6 + i * 5
-  local k = tonumber(ARGV[a + 2])
-  if not tonumber(ARGV[a + 1]) or not k or k > #KEYS or (k > 0 and (k < 3 or not tonumber(ARGV[a + 4]))) then
-    return redis.error_reply('ERR likes commit: bad like ' .. (i + 1))
+if #runs % 4 ~= 0 then return redis.error_reply('ERR likes commit: runs are not 4 numbers each') end
+for r = 1, #runs, 4 do
+  if runs[r] > producers or runs[r + 2] < 1 then
+    return redis.error_reply('ERR likes commit: bad run ' .. ((r + 3) / 4))
   end
 end
 
+local states = {}
+for first = 3, #KEYS, 1000 do
+  -- unpack() is bounded by the Lua stack.
+  local last = math.min(first + 999, #KEYS)
+  local values = redis.call('MGET', unpack(KEYS, first, last))
+  for i = first, last do
+    local value = values[i - first + 1]
+    local state = { high = -1, old = -1, bits = '', ranges = {} }
+    if value then
+      local high, bits = string.match(value, '^(%d+) ([01]*)$')
+      if not high then return redis.error_reply('ERR likes commit: ' .. KEYS[i] .. ' is not a dedupe window') end
+      state.old = tonumber(high)
+      state.high = state.old
+      state.bits = bits
+    end
+    states[i - 2] = state
+  end
+end
+
+-- The first write: everything above is checked.
 if ARGV[4] ~= '' then
-  redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
-  redis.call('XDEL', KEYS[2], ARGV[4])
-end
-if n == 0 then return { '' } end
-
-local base = tonumber(redis.call('GET', KEYS[1]) or '0')
-local total = base
-local highest = {}
-local adds = {}
-local reply = { '' }
-local lines = {}
-for i = 0, n - 1 do
-  local a = 6 + i * 5
-  local k = tonumber(ARGV[a + 2])
-  local outcome = 0
-  local line = ARGV[a] .. ' ' .. ARGV[a + 1]
-  if k > 0 then
-    local key = KEYS[k]
-    local seqText = ARGV[a + 4]
-    local seq = tonumber(seqText)
-    local high = highest[key]
-    if high == nil then
-      local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-      if top[2] then high = tonumber(top[2]) else high = -1 end
-    end
-    local adding = adds[key]
-    if adding == nil then
-      adding = {}
-      adds[key] = adding
-    end
-    if seq > high then
-      adding[#adding + 1] = seqText
-      adding[#adding + 1] = seqText
-      adding[seqText] = true
-      high = seq
-    elseif adding[seqText] or redis.call('ZSCORE', key, seqText) then
-      outcome = 1
-    else
-      outcome = 2
-    end
-    highest[key] = high
+  -- Everything up to and including that id: one XTRIM to the id just after it, when its parts are exact in Lua.
+  local ms, seq = string.match(ARGV[4], '^(%d+)%-(%d+)$')
+  if ms and #seq < 15 then
+    redis.call('XTRIM', KEYS[2], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+  else
+    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
+    redis.call('XDEL', KEYS[2], ARGV[4])
   end
-  if outcome == 0 then total = total + tonumber(ARGV[a + 1]) end
-  reply[#reply + 1] = outcome
-  reply[#reply + 1] = total
-  line = line .. ' ' .. outcome .. ' ' .. string.format('%d', total)
-  if k > 0 then line = line .. ' ' .. ARGV[a + 3] .. ' ' .. ARGV[a + 4] end
-  lines[#lines + 1] = line
+end
+if #runs == 0 then return { '' } end
+
+-- The slow path's likes per run, from ARGV[6], grouped into runs as the packer did (redis_batch.ts).
+local runLikes
+local function likesOfRun(r)
+  if not runLikes then
+    runLikes = {}
+    local open = {}
+    local fields = {}
+    for token in string.gmatch(ARGV[6], '%S+') do
+      fields[#fields + 1] = tonumber(token)
+      if #fields == 4 then
+        local k, seq = fields[3], fields[4]
+        local run = open[k]
+        if not run or (k > 0 and seq ~= run.next) then
+          run = { next = seq, likes = {} }
+          open[k] = run
+          runLikes[#runLikes + 1] = run.likes
+        end
+        run.likes[#run.likes + 1] = fields[2]
+        run.next = seq + 1
+        fields = {}
+      end
+    end
+  end
+  return runLikes[(r + 3) / 4]
 end
 
-for key, adding in pairs(adds) do
-  -- One ZADD per producer, not per like: it is most of the script's cost. unpack() is bounded by the Lua stack.
-  for first = 1, #adding, 1000 do
-    redis.call('ZADD', key, unpack(adding, first, math.min(first + 999, #adding)))
+local function applied(state, seq)
+  for _, range in ipairs(state.ranges) do
+    if seq >= range[1] and seq <= range[2] then return true end
   end
-  redis.call('ZREMRANGEBYRANK', key, 0, -(window + 1))
-  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  local behind = state.old - seq
+  return behind >= 0 and behind < window and string.byte(state.bits, behind + 1) == 49
 end
-if total ~= base then redis.call('INCRBY', KEYS[1], string.format('%d', total - base)) end
-reply[1] = redis.call('XADD', KEYS[2], '*', 't', ARGV[1], 'l', table.concat(lines, '\\n'))
-return reply
+
+local delta = 0
+local outcomes = {}
+for r = 1, #runs, 4 do
+  local k, a, n, sum = runs[r], runs[r + 1], runs[r + 2], runs[r + 3]
+  local state = states[k]
+  if k == 0 or a > state.high then
+    delta = delta + sum
+    outcomes[#outcomes + 1] = string.rep('0', n)
+    if k > 0 then
+      state.ranges[#state.ranges + 1] = { a, a + n - 1 }
+      state.high = a + n - 1
+    end
+  else
+    local likes = likesOfRun(r)
+    if not likes or #likes ~= n then return redis.error_reply('ERR likes commit: runs do not match the likes') end
+    local chars = {}
+    for i = 1, n do
+      local seq = a + i - 1
+      if seq > state.high then
+        chars[i] = '0'
+        delta = delta + likes[i]
+      elseif applied(state, seq) then
+        chars[i] = '1'
+      else
+        chars[i] = '2'
+      end
+    end
+    local last = a + n - 1
+    if last > state.high then
+      state.ranges[#state.ranges + 1] = { math.max(a, state.high + 1), last }
+      state.high = last
+    end
+    outcomes[#outcomes + 1] = table.concat(chars)
+  end
+end
+
+for k, state in pairs(states) do
+  local high = state.high
+  local shift = high - state.old
+  local bits
+  if state.old < 0 or shift >= window then
+    bits = string.rep('0', window)
+  else
+    bits = string.rep('0', shift) .. string.sub(state.bits, 1, window - shift)
+    if #bits < window then bits = bits .. string.rep('0', window - #bits) end
+  end
+  for _, range in ipairs(state.ranges) do
+    local from, to = high - range[2] + 1, math.min(high - range[1] + 1, window)
+    if from <= window then
+      bits = string.sub(bits, 1, from - 1) .. string.rep('1', to - from + 1) .. string.sub(bits, to + 1)
+    end
+  end
+  local value = string.format('%d', high) .. ' ' .. bits
+  if ttl > 0 then redis.call('SET', KEYS[k + 2], value, 'PX', ttl) else redis.call('SET', KEYS[k + 2], value) end
+end
+-- INCRBY answers the new total: the total before the batch needs no GET of its own.
+local base
+if delta ~= 0 then
+  base = redis.call('INCRBY', KEYS[1], string.format('%d', delta)) - delta
+else
+  base = tonumber(redis.call('GET', KEYS[1]) or '0')
+end
+local outcomeText = table.concat(outcomes)
+local baseText = string.format('%d', base)
+local id = redis.call('XADD', KEYS[2], '*', 't', ARGV[1], 'b', baseText, 'p', ARGV[7], 'l', ARGV[6], 'o', outcomeText)
+return { id, baseText, outcomeText }
 `;

@@ -7,7 +7,8 @@
  * Keys, under a prefix (default `{likes}:`; the braces are a Cluster hash tag
  * that keeps every key in one slot, as a script needs):
  *   <prefix>total               string: the shared total
- *   <prefix>producer:<id>       sorted set: the producer's last W applied seqs; expires after the producer TTL
+ *   <prefix>producer:<id>       string: the producer's highest applied seq and which of the W seqs up to it were
+ *                               applied ("<highest> <W characters 0/1>"); expires after the producer TTL
  *   <prefix>journal:<primary>   stream: one entry per batch this primary committed and has not confirmed as logged
  *
  * The journal is what lets a primary's own log hold every like it committed
@@ -25,6 +26,7 @@ import { createClient } from "@redis/client";
 import type { Like } from "../protocol/message.ts";
 import { type Durability, StoreError } from "./store.ts";
 import { COMMIT_SCRIPT } from "./redis_script.ts";
+import { type JournalLike, type Outcome, packBatch, parseJournalEntry, readOutcomes } from "./redis_batch.ts";
 import { parseRedisUrl } from "./redis_url.ts";
 
 // Kept here too: the store's callers know parseRedisUrl from this module.
@@ -43,8 +45,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export type Outcome = "accepted" | "duplicate" | "out of order";
-const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order"];
+export type { JournalLike, Outcome } from "./redis_batch.ts";
 
 /** The persistence settings of a Redis server, as CONFIG GET returns them. */
 export interface RedisPersistence {
@@ -105,46 +106,12 @@ export interface CommitResult {
   totals: number[];
 }
 
-/** One like as the journal recorded it. */
-export interface JournalLike {
-  server: number;
-  likes: number;
-  outcome: Outcome;
-  total: number;
-  producer?: string;
-  seq?: number;
-}
-
 /** One committed batch from the journal. */
 export interface JournalBatch {
   id: string;
   /** The batch time (ms since the epoch). */
   time: number;
   likes: JournalLike[];
-}
-
-/**
- * Reads the `l` field of a journal entry.
- *
- * @throws {Error} On a line that is not of the journal's form
- */
-export function parseJournalLines(text: string): JournalLike[] {
-  if (text === "") return [];
-  return text.split("\n").map((line) => {
-    const fields = line.split(" ");
-    const [server, likes, outcome, total] = fields.slice(0, 4).map(Number);
-    const bad = (fields.length !== 4 && fields.length !== 6) || [server, likes, outcome, total].some((n) =>
-      !Number.isSafeInteger(n)
-    ) ||
-      OUTCOMES[outcome] === undefined;
-    if (bad) throw new Error(`Cannot read the Redis journal: bad line ${JSON.stringify(line)}`);
-    const like: JournalLike = { server, likes, outcome: OUTCOMES[outcome], total };
-    if (fields.length === 6) {
-      like.producer = fields[4];
-      like.seq = Number(fields[5]);
-    }
-    return like;
-  });
 }
 
 const JOURNAL_PAGE = 1000;
@@ -352,30 +319,33 @@ export class RedisStore {
    * @throws {StoreUnavailableError} When Redis is unreachable, slow or refuses the script
    */
   async commit(likes: readonly Like[], now = Date.now(), loggedUpTo = ""): Promise<CommitResult> {
-    const keys = [this.#keys.total, this.#keys.journal];
-    const index = new Map<string, number>();
-    const args: (string | number)[] = [now, this.#window, this.#ttl, loggedUpTo, likes.length];
     for (const like of likes) {
       if (!Number.isSafeInteger(like.likes) || like.likes < 0) {
         throw new RangeError(`Cannot commit to Redis: likes must be a non-negative integer, got ${like.likes}`);
       }
-      if (like.producer === undefined || like.seq === undefined) {
-        args.push(like.server, like.likes, 0, "", "");
-        continue;
+      if (!Number.isSafeInteger(like.server) || like.server < 0) {
+        throw new RangeError(`Cannot commit to Redis: server must be a non-negative integer, got ${like.server}`);
       }
+      if (like.producer === undefined || like.seq === undefined) continue;
       if (!Number.isSafeInteger(like.seq) || like.seq < 0 || !SAFE_ID.test(like.producer)) {
         throw new RangeError(
           `Cannot commit to Redis: bad producer or seq: ${JSON.stringify(like.producer)} ${like.seq}`,
         );
       }
-      let k = index.get(like.producer);
-      if (k === undefined) {
-        k = keys.push(this.#keys.producer + like.producer);
-        index.set(like.producer, k);
-      }
-      args.push(like.server, like.likes, k, like.producer, like.seq);
     }
-    const tail = [keys.length, ...keys, ...args].map(String);
+    const batch = packBatch(likes);
+    const keys = [this.#keys.total, this.#keys.journal, ...batch.producers.map((id) => this.#keys.producer + id)];
+    const tail = [
+      String(keys.length),
+      ...keys,
+      String(now),
+      String(this.#window),
+      String(this.#ttl),
+      loggedUpTo,
+      batch.runs,
+      batch.likes,
+      batch.producers.join(" "),
+    ];
     const reply = await this.#call("commit", async () => {
       try {
         return await this.#client.sendCommand<Reply>(["EVALSHA", this.#sha, ...tail]);
@@ -384,14 +354,18 @@ export class RedisStore {
         if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
         return await this.#client.sendCommand<Reply>(["EVAL", COMMIT_SCRIPT, ...tail]);
       }
-    }) as (string | number)[];
-    const outcomes: Outcome[] = new Array(likes.length);
-    const totals: number[] = new Array(likes.length);
-    for (let i = 0; i < likes.length; i++) {
-      outcomes[i] = OUTCOMES[reply[1 + 2 * i] as number];
-      totals[i] = reply[2 + 2 * i] as number;
+    }) as string[];
+    if (likes.length === 0) return { journalId: reply[0], outcomes: [], totals: [] };
+    let read;
+    try {
+      read = readOutcomes(likes, batch.outcomeAt, Number(reply[1]), reply[2]);
+    } catch (error) {
+      // Applied in Redis, but this answer cannot be trusted: the journal holds the batch.
+      throw new StoreUnavailableError(
+        `Redis store ${this.url} gave an unreadable commit reply: ${(error as Error).message}`,
+      );
     }
-    return { journalId: reply[0] as string, outcomes, totals };
+    return { journalId: reply[0], ...read };
   }
 
   /** The shared total now. @throws {StoreUnavailableError} */
@@ -423,8 +397,12 @@ export class RedisStore {
         string[],
       ][];
       for (const [id, fields] of page) {
-        const field = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
-        batches.push({ id, time: Number(field("t")), likes: parseJournalLines(field("l")) });
+        const field = (name: string) => {
+          const at = fields.indexOf(name);
+          return at === -1 || at % 2 === 1 ? "" : fields[at + 1];
+        };
+        const entry = parseJournalEntry({ t: field("t"), b: field("b"), p: field("p"), l: field("l"), o: field("o") });
+        batches.push({ id, ...entry });
       }
       if (page.length < JOURNAL_PAGE) return batches;
       start = `(${page[page.length - 1][0]}`;

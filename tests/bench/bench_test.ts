@@ -114,6 +114,62 @@ Deno.test("bench in short mode reports every cell in both modes beside Redis and
   assert.match(stdout, /Replay at start-up: 500 lines/);
 });
 
+Deno.test({
+  name: "bench --store redis runs one and two primaries on a private Redis beside the embedded store, in both modes",
+  ignore: !(await redisInstalled()),
+  async fn() {
+    const workDir = `${await tempDir()}/work`;
+    const args = [
+      "--matrix",
+      "1x1,50x32",
+      "--runs",
+      "1",
+      "--duration",
+      "300ms",
+      "--warmup",
+      "100ms",
+      "--no-empty",
+      "--no-replay",
+      "--idle-connections",
+      "0",
+      "--store",
+      "redis",
+    ];
+    const { code, stdout, stderr } = await bench(workDir, args);
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied|failed/);
+    // Every redis-server's and primary's temp dir is gone.
+    assert.deepEqual(await listDir(workDir), ["result.json"]);
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+    assert.deepEqual(report.cells.map((c) => `${c.durability} ${c.connections}×${c.pipeline}`), [
+      "normal 1×1",
+      "normal 50×32",
+      "fsync 1×1",
+      "fsync 50×32",
+    ]);
+    for (const cell of report.cells) {
+      const name = `${cell.durability} ${cell.connections}×${cell.pipeline}`;
+      for (const side of [cell.oneOnRedis, cell.twoOnRedis]) {
+        assert.ok(typeof side === "object", `${name}: ${side}`);
+        assert.ok(side.rate > 0, name);
+        assert.equal(side.rejected, 0, `${name}: ${side.firstRejection}`);
+        assert.equal(side.unanswered, 0, name);
+        assert.ok(side.storeCpuSeconds! > 0, name);
+        assert.ok(side.serverCpuSeconds! > 0, name);
+      }
+      assert.equal(cell.oneOnRedisVsOurs, (cell.oneOnRedis as { rate: number }).rate / cell.ours.rate);
+      assert.equal(cell.twoOnRedisVsOurs, (cell.twoOnRedis as { rate: number }).rate / cell.ours.rate);
+      const marks = cell.targets.filter((t) => t.target.includes("on Redis")).map((t) => t.target);
+      assert.deepEqual(
+        marks,
+        cell.pipeline === 32 ? ["1 on Redis ≥ 0.5× embedded", "2 on Redis ≥ 0.5× embedded"] : [],
+        name,
+      );
+    }
+    assert.match(stdout, /\| 50×32 \| [\d,]+ \|.*\| [\d,]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+× \| [\d,]+ \|/);
+  },
+});
+
 Deno.test("bench --redis without Redis installed says so and still runs the rest", async () => {
   // A PATH with only deno on it hides redis-server and redis-benchmark whether or not this machine has them.
   const bin = await tempDir();

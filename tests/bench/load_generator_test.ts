@@ -58,3 +58,29 @@ Deno.test("generateLoad() refuses nonsense options", async () => {
   await assert.rejects(generateLoad(1, { pipeline: 1.5 }), RangeError);
   await assert.rejects(generateLoad(1, { warmupMs: -1 }), RangeError);
 });
+
+Deno.test("generateLoad() spreads its connections over several ports in turn", async () => {
+  const [a, b] = [await startPrimary({ flags: { http: "off" } }), await startPrimary({ flags: { http: "off" } })];
+  let load;
+  try {
+    load = await generateLoad([a.port, b.port], {
+      connections: 3,
+      durationMs: 200,
+      warmupMs: 50,
+      producerPrefix: "sp-",
+    });
+  } finally {
+    assert.equal((await a.stop()).code, 0);
+    assert.equal((await b.stop()).code, 0);
+  }
+  assert.ok(load.acknowledged > 0);
+  assert.equal(load.rejected, 0);
+  const producers = (log: string) =>
+    [...new Set(primaryEntries(log).flatMap((e) => e.kind === "like" && e.producer ? [e.producer] : []))].sort();
+  assert.deepEqual(producers(a.log), ["sp-0", "sp-2"]);
+  assert.deepEqual(producers(b.log), ["sp-1"]);
+});
+
+Deno.test("generateLoad() refuses an empty list of ports", async () => {
+  await assert.rejects(generateLoad([], { durationMs: 10 }), /no port to load/);
+});

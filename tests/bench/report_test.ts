@@ -263,3 +263,67 @@ Deno.test("formatJson() writes the whole report as JSON that reads back the same
   assert.ok(json.endsWith("}\n"));
   assert.deepEqual(JSON.parse(json), full);
 });
+
+/** A cell with primaries on Redis beside the embedded store (`--store redis`). */
+function storeCell(
+  connections: number,
+  pipeline: number,
+  embedded: number,
+  one: number | string,
+  two: number | string,
+): CellResult {
+  const sideOf = (rate: number | string) => {
+    if (typeof rate === "string") return rate;
+    const result = side(rate, 0.2, 3);
+    return { ...result, storeCpuSeconds: 0.4 };
+  };
+  const result = {
+    durability: "normal" as const,
+    connections,
+    pipeline,
+    seconds: 5,
+    ours: side(embedded),
+    oneOnRedis: sideOf(one),
+    twoOnRedis: sideOf(two),
+    ...(typeof one === "number" ? { oneOnRedisVsOurs: one / embedded } : {}),
+    ...(typeof two === "number" ? { twoOnRedisVsOurs: two / embedded } : {}),
+  };
+  return { ...result, targets: cellTargets(result) };
+}
+
+Deno.test("cellTargets() asks primaries on Redis for 0.5× the embedded store at 50×32 only", () => {
+  assert.deepEqual(storeCell(50, 32, 1000, 500, 499).targets.map((m) => [m.target, m.measured, m.pass]), [
+    ["1 on Redis ≥ 0.5× embedded", "0.50×", true],
+    ["2 on Redis ≥ 0.5× embedded", "0.50×", false],
+  ]);
+  assert.deepEqual(storeCell(50, 32, 1000, "2 primaries failed: boom", 600).targets.map((m) => m.target), [
+    "2 on Redis ≥ 0.5× embedded",
+  ]);
+  assert.deepEqual(storeCell(10, 16, 1000, 100, 100).targets, []);
+});
+
+Deno.test("formatTable() puts one and two primaries on Redis beside the embedded store, with redis-server's CPU", () => {
+  const table = formatTable({
+    startedAt: "2026-11-28T06:00:00.000Z",
+    command: "deno task bench --store redis",
+    machine: { cores: 2, cpu: "AMD EPYC", os: "linux 6.18", deno: "2.9.6" },
+    runs: 3,
+    cells: [
+      storeCell(10, 1, 40_000, 15_000, "2 primaries on Redis normal failed: boom"),
+      storeCell(50, 32, 800_000, 600_000, 300_000),
+    ],
+  });
+  assert.match(
+    table,
+    /\| 1 primary on Redis likes\/s \| p50 \/ p99 ms \| ÷ embedded \| 2 primaries on Redis likes\/s \|/,
+  );
+  assert.match(
+    table,
+    /\| 10×1 \| 40,000 \| 0\.100 \/ 0\.500 \| 15,000 \| 0\.200 \/ 3\.000 \| 0\.38× \| 2 primaries on Redis normal failed: boom \| — \| — \| 0\.40 \/ — \|/,
+  );
+  assert.match(
+    table,
+    /\| 50×32 \| 800,000 \|.*\| 0\.75× \| 300,000 \| 0\.200 \/ 3\.000 \| 0\.38× \| 0\.40 \/ 0\.40 \|.*✓ 1 on Redis ≥ 0\.5× embedded \(0\.75×\); ✗ miss 2 on Redis ≥ 0\.5× embedded \(0\.38×\) \|$/m,
+  );
+  assert.doesNotMatch(formatTable(report(true)), /on Redis/);
+});

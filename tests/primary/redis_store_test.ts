@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { createClient } from "@redis/client";
 import {
-  parseJournalLines,
   parseRedisUrl,
   persistenceProblem,
   RedisStore,
@@ -9,6 +8,7 @@ import {
   StoreUnavailableError,
 } from "../../lib/primary/redis_store.ts";
 import { StoreError } from "../../lib/primary/store.ts";
+import { packBatch, parseJournalEntry } from "../../lib/primary/redis_batch.ts";
 import { MAX_SEQ } from "../../lib/protocol/message.ts";
 import { sleep } from "../../lib/common/sleep.ts";
 import { like, storeContract } from "./store_contract.ts";
@@ -92,16 +92,73 @@ Deno.test("persistenceProblem() requires appendfsync always for fsync durability
   assert.equal(persistenceProblem({ ...aof, appendfsync: "always" }, "fsync", false), undefined);
 });
 
-Deno.test("parseJournalLines() reads likes with and without producer, and refuses a damaged line", () => {
-  assert.deepEqual(parseJournalLines("1 3 0 10 p 7\n2 4 1 10 p 7\n3 5 2 10 q 1\n4 2 0 12"), [
-    { server: 1, likes: 3, outcome: "accepted", total: 10, producer: "p", seq: 7 },
-    { server: 2, likes: 4, outcome: "duplicate", total: 10, producer: "p", seq: 7 },
-    { server: 3, likes: 5, outcome: "out of order", total: 10, producer: "q", seq: 1 },
-    { server: 4, likes: 2, outcome: "accepted", total: 12 },
+Deno.test("packBatch() groups each producer's consecutive seqs into runs, in order of their first like", () => {
+  const batch = packBatch([
+    like("p", 7, 3, 1),
+    like("q", 1, 4, 2),
+    like("p", 8, 5, 1),
+    like(undefined, undefined, 6, 3),
+    like("p", 8, 9, 1),
+    like(undefined, undefined, 2, 4),
   ]);
-  assert.deepEqual(parseJournalLines(""), []);
-  for (const bad of ["1 3 0", "1 3 9 10", "1 x 0 10", "1 3 0 10 p"]) {
-    assert.throws(() => parseJournalLines(bad), /Cannot read the Redis journal/, bad);
+  assert.deepEqual(batch.producers, ["p", "q"]);
+  assert.equal(batch.likes, "1 3 1 7 2 4 2 1 1 5 1 8 3 6 0 0 1 9 1 8 4 2 0 0");
+  // p 7-8 (sum 8), q 1, no producer (two likes, sum 8), p 8 again: a new run.
+  assert.equal(batch.runs, "1 7 2 8 2 1 1 4 0 0 2 8 1 8 1 9");
+  assert.deepEqual([...batch.outcomeAt], [0, 2, 1, 3, 5, 4]);
+});
+
+Deno.test("parseJournalEntry() reads back what packBatch() packed, with outcomes and totals", () => {
+  const likes = [
+    like("p", 7, 3, 1),
+    like("q", 1, 4, 2),
+    like("p", 8, 5, 1),
+    like(undefined, undefined, 6, 3),
+    like(
+      "p",
+      7,
+      9,
+      1,
+    ),
+  ];
+  const batch = packBatch(likes);
+  // Run order: p 7-8, q 1, no producer, p 7 (a duplicate).
+  const entry = parseJournalEntry({ t: "1000", b: "10", p: batch.producers.join(" "), l: batch.likes, o: "00001" });
+  assert.deepEqual(entry, {
+    time: 1000,
+    likes: [
+      { server: 1, likes: 3, outcome: "accepted", total: 13, producer: "p", seq: 7 },
+      { server: 2, likes: 4, outcome: "accepted", total: 17, producer: "q", seq: 1 },
+      { server: 1, likes: 5, outcome: "accepted", total: 22, producer: "p", seq: 8 },
+      { server: 3, likes: 6, outcome: "accepted", total: 28 },
+      { server: 1, likes: 9, outcome: "duplicate", total: 28, producer: "p", seq: 7 },
+    ],
+  });
+  assert.deepEqual(parseJournalEntry({ t: "5", b: "0", p: "", l: "", o: "" }), { time: 5, likes: [] });
+});
+
+Deno.test("parseJournalEntry() refuses a damaged entry", () => {
+  const good = { t: "1000", b: "10", p: "p q", l: "1 3 1 7 2 4 2 1", o: "02" };
+  assert.equal(parseJournalEntry(good).likes.length, 2);
+  for (
+    const damaged of [
+      { o: "0" },
+      { o: "03" },
+      { o: "012" },
+      { l: "1 3 1 7 2 4 2" },
+      { l: "1 3 3 7 2 4 2 1" },
+      { l: "1 -3 1 7 2 4 2 1" },
+      { l: "1 3 1 7 2 x 2 1" },
+      { l: "1 3 0 7 2 4 2 1" },
+      { b: "" },
+      { t: "1e3" },
+    ]
+  ) {
+    assert.throws(
+      () => parseJournalEntry({ ...good, ...damaged }),
+      /Cannot read the Redis journal/,
+      JSON.stringify(damaged),
+    );
   }
 });
 
@@ -118,12 +175,12 @@ redisTest("RedisStore keeps its keys under the prefix: total, producer window, j
         "t:total",
       ]);
       assert.equal(await raw.sendCommand(["GET", "t:total"]), "5");
-      assert.deepEqual(await raw.sendCommand(["ZRANGE", "t:producer:p", "0", "-1"]), ["4"]);
+      assert.equal(await raw.sendCommand(["GET", "t:producer:p"]), `4 1${"0".repeat(WINDOW - 1)}`);
       const ttl = await raw.sendCommand<number>(["PTTL", "t:producer:p"]);
       assert.ok(ttl > 0 && ttl <= 60_000, String(ttl));
       assert.equal(await raw.sendCommand(["PTTL", "t:total"]), -1);
       assert.deepEqual(await raw.sendCommand(["XRANGE", "t:journal:primary-a", "-", "+"]), [
-        [journalId, ["t", "1000", "l", "1 2 0 2 p 4\n1 3 0 5"]],
+        [journalId, ["t", "1000", "b", "0", "p", "p", "l", "1 2 1 4 1 3 0 0", "o", "00"]],
       ]);
     } finally {
       store.close();
@@ -132,17 +189,26 @@ redisTest("RedisStore keeps its keys under the prefix: total, producer window, j
   });
 });
 
-redisTest("RedisStore window keeps only the last W applied seqs of a producer", async () => {
+redisTest("RedisStore window marks which of the W seqs up to the highest were applied", async () => {
   await withRedis(async (server) => {
     const store = await open(server, { keyPrefix: "w:" });
     const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
     try {
       await store.commit(Array.from({ length: WINDOW + 5 }, (_, i) => like("p", i + 1)));
       await raw.connect();
-      assert.deepEqual(
-        await raw.sendCommand(["ZRANGE", "w:producer:p", "0", "-1"]),
-        Array.from({ length: WINDOW }, (_, i) => String(i + 6)),
-      );
+      assert.equal(await raw.sendCommand(["GET", "w:producer:p"]), `${WINDOW + 5} ${"1".repeat(WINDOW)}`);
+      // 20 jumps ahead: below the highest nothing is accepted any more, and the window now covers 13-20.
+      assert.deepEqual((await store.commit([like("p", 20), like("p", 17), like("p", 13)])).outcomes, [
+        "accepted",
+        "out of order",
+        "duplicate",
+      ]);
+      assert.equal(await raw.sendCommand(["GET", "w:producer:p"]), "20 10000001");
+      assert.deepEqual((await store.commit([like("p", 13), like("p", 12), like("p", 20)])).outcomes, [
+        "duplicate",
+        "out of order",
+        "duplicate",
+      ]);
     } finally {
       store.close();
       raw.destroy();
@@ -343,5 +409,120 @@ store.close();
     const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
     assert.equal(code, 0, decode(stderr));
     assert.equal(decode(stdout), "2\n");
+  });
+});
+
+redisTest(
+  "RedisStore answers a retried run reaching past the highest: old seqs duplicate, new ones counted",
+  async () => {
+    await withRedis(async (server) => {
+      const store = await open(server);
+      try {
+        await store.commit([like("p", 1), like("p", 2), like("p", 3)]);
+        const result = await store.commit([
+          like("p", 2, 5),
+          like(undefined, undefined, 7),
+          like("p", 3, 5),
+          like("p", 4, 5),
+          like("p", 5, 6),
+        ]);
+        assert.deepEqual(result.outcomes, ["duplicate", "accepted", "duplicate", "accepted", "accepted"]);
+        assert.deepEqual(result.totals, [3, 10, 10, 15, 21]);
+        assert.deepEqual((await store.readJournal())[1].likes.map((l) => l.total), [3, 10, 10, 15, 21]);
+        // A gap within one batch: 7 was never applied, though 8 (just above it) was a moment before.
+        assert.deepEqual((await store.commit([like("p", 8), like("p", 7), like("p", 9)])).outcomes, [
+          "accepted",
+          "out of order",
+          "accepted",
+        ]);
+      } finally {
+        store.close();
+      }
+    });
+  },
+);
+
+/** The dedupe rule, written plainly: what the script must answer, like by like. */
+class DedupeModel {
+  readonly #producers = new Map<string, { high: number; applied: Set<number> }>();
+  constructor(readonly window: number) {}
+
+  commit(likes: { producer: string; seq: number }[]): string[] {
+    const before = new Map([...this.#producers].map(([id, s]) => [id, { high: s.high, applied: new Set(s.applied) }]));
+    const added = new Map<string, Set<number>>();
+    const outcomes = likes.map(({ producer, seq }) => {
+      const state = this.#producers.get(producer) ?? { high: -1, applied: new Set<number>() };
+      this.#producers.set(producer, state);
+      const mine = added.get(producer) ?? new Set<number>();
+      added.set(producer, mine);
+      if (seq > state.high) {
+        state.high = seq;
+        mine.add(seq);
+        return "accepted";
+      }
+      const old = before.get(producer);
+      const inOld = old !== undefined && old.high - seq < this.window && old.applied.has(seq);
+      return mine.has(seq) || inOld ? "duplicate" : "out of order";
+    });
+    for (const [id, state] of this.#producers) {
+      const all = new Set([...(before.get(id)?.applied ?? []), ...(added.get(id) ?? [])]);
+      state.applied = new Set([...all].filter((seq) => seq > state.high - this.window));
+    }
+    return outcomes;
+  }
+}
+
+redisTest("RedisStore answers as the plain dedupe rule does over random batches with retries and gaps", async () => {
+  await withRedis(async (server) => {
+    const store = await open(server);
+    const model = new DedupeModel(WINDOW);
+    // A fixed seed: a failure is repeatable.
+    let seed = 12345;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const next = new Map<string, number>();
+    try {
+      for (let round = 0; round < 300; round++) {
+        const batch = Array.from({ length: 1 + random(12) }, () => {
+          const producer = `p${random(3)}`;
+          const high = next.get(producer) ?? 1;
+          // Mostly the next seq; sometimes a retry from the window or beyond it, or a gap ahead.
+          const roll = random(10);
+          const seq = roll < 5 ? high : roll < 8 ? Math.max(1, high - 1 - random(WINDOW + 4)) : high + 1 + random(3);
+          next.set(producer, Math.max(high, seq + 1));
+          return { producer, seq };
+        });
+        const expected = model.commit(batch);
+        const result = await store.commit(batch.map(({ producer, seq }) => like(producer, seq)));
+        assert.deepEqual(result.outcomes, expected, `round ${round}: ${JSON.stringify(batch)}`);
+      }
+    } finally {
+      store.close();
+    }
+  });
+});
+
+redisTest("RedisStore refuses a commit over a damaged dedupe window, changing nothing", async () => {
+  await withRedis(async (server) => {
+    const store = await open(server, { keyPrefix: "d:" });
+    const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
+    try {
+      const first = await store.commit([like("p", 1, 2)]);
+      await raw.connect();
+      await raw.sendCommand(["SET", "d:producer:q", "7 1x"]);
+      await assert.rejects(
+        store.commit([like("p", 2), like("q", 8)], Date.now(), first.journalId),
+        /not a dedupe window/,
+      );
+      assert.equal(await store.total(), 2);
+      // Not even the confirmed journal entry was trimmed: the script wrote nothing.
+      assert.deepEqual((await store.readJournal()).map((b) => b.id), [first.journalId]);
+      assert.equal(await raw.sendCommand(["GET", "d:producer:p"]), `1 1${"0".repeat(WINDOW - 1)}`);
+    } finally {
+      store.close();
+      raw.destroy();
+    }
   });
 });
