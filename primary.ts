@@ -153,7 +153,7 @@ runProgram("primary", async () => {
   const stopWatch = watchLogFile(log, committer, health, options.logCheckEvery);
   // Checkpoints also when no batch comes to trigger one.
   const checkpointTimer = setInterval(
-    () => committer.betweenBatches(() => checkpointer.due() && committer.checkpoint()),
+    () => committer.betweenBatches(() => checkpointer.due() && checkpointer.start(committer.lines)),
     options.checkpointEvery,
   );
 

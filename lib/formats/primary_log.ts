@@ -24,7 +24,7 @@
 import { escapeBytes, escapeText, unescapeBytes } from "../common/escape.ts";
 import { LIKES_SERVER_PREFIX, likesServerName } from "../protocol/names.ts";
 import { splitTimedLine, timedLine } from "./timed_line.ts";
-import { decimalDigits, writeDecimal } from "../common/io.ts";
+import { writeDecimal } from "../common/io.ts";
 
 const encoder = new TextEncoder();
 
@@ -193,18 +193,31 @@ function serverName(n: number): Uint8Array {
   return SERVER_NAMES[n] ??= encoder.encode(`${likesServerName(n)} `);
 }
 
-/** Producer ids seen lately, as bytes: encoding one is an op call, too slow to do per line. */
-const PRODUCER_BYTES = new Map<string, Uint8Array>();
-const PRODUCER_BYTES_MAX = 10_000;
-function producerBytes(id: string): Uint8Array {
-  let bytes = PRODUCER_BYTES.get(id);
+/**
+ * ` producer=<id> seq=` by producer id, as bytes: encoding is an op call, too
+ * slow to do per line, and one copy per line beats three.
+ */
+const PRODUCER_TAILS = new Map<string, Uint8Array>();
+const PRODUCER_TAILS_MAX = 10_000;
+function producerTail(id: string): Uint8Array {
+  let bytes = PRODUCER_TAILS.get(id);
   if (bytes === undefined) {
-    if (PRODUCER_BYTES.size >= PRODUCER_BYTES_MAX) PRODUCER_BYTES.clear();
-    bytes = encoder.encode(id);
-    PRODUCER_BYTES.set(id, bytes);
+    if (PRODUCER_TAILS.size >= PRODUCER_TAILS_MAX) PRODUCER_TAILS.clear();
+    bytes = encoder.encode(` producer=${id} seq=`);
+    PRODUCER_TAILS.set(id, bytes);
   }
   return bytes;
 }
+
+/** Copies `b` into `out` at `at` (room made by the caller); returns the position after it. */
+function put(out: Uint8Array, at: number, b: Uint8Array): number {
+  // A loop beats set()'s call overhead for the few bytes of a field.
+  for (let i = 0; i < b.length; i++) out[at++] = b[i];
+  return at;
+}
+
+/** Room for a like line's numbers: three of at most 16 digits. */
+const NUMBERS_ROOM = 3 * 16;
 
 /**
  * A batch's log lines, written as bytes straight into one reused buffer: no
@@ -216,6 +229,9 @@ function producerBytes(id: string): Uint8Array {
 export class PrimaryLogWriter {
   #bytes = new Uint8Array(64 * 1024);
   #stamp = new Uint8Array(0);
+  /** The producer of the last line and its tail: a connection's lines share one id string. */
+  #lastProducer: string | undefined;
+  #lastTail: Uint8Array = new Uint8Array(0);
   length = 0;
 
   /** The lines written since `begin()`, valid until the next write. */
@@ -238,6 +254,45 @@ export class PrimaryLogWriter {
     producer?: string,
     seq?: number,
   ): void {
+    const withProducer = outcome !== "accepted" || producer !== undefined;
+    if (!isCount(likes) || !isCount(total) || (withProducer && !isCount(seq))) {
+      return this.#oddLike(server, likes, outcome, total, producer, seq);
+    }
+    let tail: Uint8Array | undefined;
+    if (withProducer) {
+      if (producer !== this.#lastProducer || producer === undefined) {
+        this.#lastTail = producerTail(String(producer));
+        this.#lastProducer = producer;
+      }
+      tail = this.#lastTail;
+    }
+    const name = serverName(server);
+    const word = outcome === "accepted" ? TOTAL : outcome === "duplicate" ? DUPLICATE_TOTAL : OUT_OF_ORDER_TOTAL;
+    const stamp = this.#stamp;
+    this.#room(stamp.length + name.length + word.length + (tail?.length ?? 0) + NUMBERS_ROOM + 1);
+    const out = this.#bytes;
+    let at = put(out, this.length, stamp);
+    at = put(out, at, name);
+    at = likes < 10 ? (out[at] = 0x30 + likes, at + 1) : writeDecimal(out, at, likes);
+    at = put(out, at, word);
+    at = writeDecimal(out, at, total);
+    if (tail !== undefined) {
+      at = put(out, at, tail);
+      at = writeDecimal(out, at, seq!);
+    }
+    out[at++] = NEWLINE;
+    this.length = at;
+  }
+
+  /** like() for numbers that are not counts, written as `${value}` writes them (tests build such lines). */
+  #oddLike(
+    server: number,
+    likes: number,
+    outcome: "accepted" | "duplicate" | "out of order",
+    total: number,
+    producer?: string,
+    seq?: number,
+  ): void {
     this.#raw(this.#stamp);
     this.#raw(serverName(server));
     this.#value(likes);
@@ -245,7 +300,7 @@ export class PrimaryLogWriter {
     this.#value(total);
     if (outcome !== "accepted" || producer !== undefined) {
       this.#raw(PRODUCER);
-      this.#raw(producerBytes(String(producer)));
+      this.#text(String(producer));
       this.#raw(SEQ);
       this.#value(seq);
     }
@@ -277,16 +332,7 @@ export class PrimaryLogWriter {
 
   #raw(b: Uint8Array): void {
     this.#room(b.length);
-    // A loop beats set()'s call overhead for the few bytes of a field.
-    if (b.length > 16) {
-      this.#bytes.set(b, this.length);
-      this.length += b.length;
-      return;
-    }
-    const out = this.#bytes;
-    let at = this.length;
-    for (let i = 0; i < b.length; i++) out[at++] = b[i];
-    this.length = at;
+    this.length = put(this.#bytes, this.length, b);
   }
 
   #text(s: string): void {
@@ -303,11 +349,15 @@ export class PrimaryLogWriter {
 
   /** Writes a value as `${value}` would. */
   #value(value: number | undefined): void {
-    if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.#text(`${value}`);
-    const digits = decimalDigits(value);
-    this.#room(digits);
-    this.length = writeDecimal(this.#bytes, this.length, value, digits);
+    if (!isCount(value)) return this.#text(`${value}`);
+    this.#room(16);
+    this.length = writeDecimal(this.#bytes, this.length, value);
   }
+}
+
+/** A non-negative safe integer: written digit by digit, without a string. */
+function isCount(value: number | undefined): value is number {
+  return value !== undefined && Number.isSafeInteger(value) && value >= 0;
 }
 
 // ---- Reading back from bytes, for the start-up replay: no decoding, no regex, no allocation per line.
