@@ -234,6 +234,7 @@ const NUMBERS_ROOM = 3 * 16;
 export class PrimaryLogWriter {
   #bytes = new Uint8Array(64 * 1024);
   #stamp = new Uint8Array(0);
+  #stampTime = NaN;
   /** `<time> LikesServer<N> ` by N, for this batch's time: one copy instead of two per line. */
   #heads: Uint8Array[] = [];
   /** The producer of the last line and its tail: a connection's lines share one id string. */
@@ -249,7 +250,15 @@ export class PrimaryLogWriter {
   /** Empties the buffer; every line written until the next begin() gets this time. */
   begin(time: Date): void {
     this.length = 0;
-    this.#stamp = encoder.encode(`${time.toISOString()} `);
+    const ms = time.getTime();
+    // Batches come many to a millisecond at low concurrency: the stamp, and the heads built on it, carry over.
+    if (ms === this.#stampTime) return;
+    this.#stampTime = ms;
+    const text = `${time.toISOString()} `;
+    const stamp = new Uint8Array(text.length);
+    // ASCII by construction: copied without the op call an encode() costs.
+    for (let i = 0; i < text.length; i++) stamp[i] = text.charCodeAt(i);
+    this.#stamp = stamp;
     this.#heads = [];
   }
 
