@@ -237,7 +237,7 @@ function openEmbeddedStore(options: PrimaryOptions, log: LikesLog, stats: Stats,
       const stopExpiry = scheduleExpiry(committer, ledger, options.producerTtl);
       // Checkpoints also when no batch comes to trigger one.
       const checkpointTimer = setInterval(
-        () => committer.betweenBatches(() => checkpointer.due() && committer.checkpoint()),
+        () => committer.betweenBatches(() => checkpointer.due() && checkpointer.start(committer.lines)),
         options.checkpointEvery,
       );
       return () => {

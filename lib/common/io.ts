@@ -61,8 +61,13 @@ export function isTimeout(reason: unknown): boolean {
 
 /** How many decimal digits a non-negative safe integer has. */
 export function decimalDigits(value: number): number {
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  // Comparisons, not divisions: this runs for every number of every log line.
+  if (value < 1e8) {
+    if (value < 1e4) return value < 10 ? 1 : value < 100 ? 2 : value < 1e3 ? 3 : 4;
+    return value < 1e5 ? 5 : value < 1e6 ? 6 : value < 1e7 ? 7 : 8;
+  }
+  let digits = 9;
+  for (let bound = 1e9; value >= bound; bound *= 10) digits++;
   return digits;
 }
 
@@ -79,12 +84,22 @@ export function writeDecimal(out: Uint8Array, at: number, value: number, digits 
     out[--i] = 0x30 + value % 10;
     value = Math.floor(value / 10);
   }
-  do {
-    out[--i] = 0x30 + value % 10;
-    value = (value / 10) | 0;
-  } while (value > 0);
+  // Two digits per step, from a table: half the divisions.
+  while (value >= 10) {
+    const next = (value / 100) | 0;
+    const pair = (value - next * 100) * 2;
+    out[--i] = DIGIT_PAIRS[pair + 1];
+    out[--i] = DIGIT_PAIRS[pair];
+    value = next;
+  }
+  if (i > at) out[--i] = 0x30 + value;
   return end;
 }
+
+/** "00" to "99" as ASCII, for writeDecimal(). */
+const DIGIT_PAIRS = new TextEncoder().encode(
+  Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0")).join(""),
+);
 
 /** The bytes of `parts`, one after another, in a new array. */
 export function concatBytes(parts: Uint8Array[]): Uint8Array {

@@ -117,12 +117,12 @@ export interface LikesServerLogLine {
 
 const STARTED = /^LikesServer(\d+) started producer=(\S+) pid=(\d+) primary=(\S+)(?: primaries=(\S+))?$/;
 const ACKED = /^LikesServer(\d+) (\d+) 0 seq=(\d+)$/;
-const UNACKNOWLEDGED = /^LikesServer(\d+) (\d+) unacknowledged seq=(\d+) \((.*)\)$/;
+const UNACKNOWLEDGED = /^LikesServer(\d+) (\d+) unacknowledged seq=(\d+) \((.*)\)$/s;
 const REJECTED = /^rejected: ("(?:[^"\\]|\\.)*")$/;
 const FOREIGN_REPLY = /^answered ("(?:[^"\\]|\\.)*"), not 0 or 1: /;
 const ANSWERED = /^LikesServer(\d+) (\d+) answered ("(?:[^"\\]|\\.)*") seq=(\d+)$/;
-const UNKNOWN = /^LikesServer(\d+) (\d+) unknown seq=(\d+) \((.*)\)$/;
-const SEND_ERROR = /^LikesServer(\d+) (\w+) error: (.*) \(attempt (\d+), ([^()]*)\)$/;
+const UNKNOWN = /^LikesServer(\d+) (\d+) unknown seq=(\d+) \((.*)\)$/s;
+const SEND_ERROR = /^LikesServer(\d+) (\w+) error: (.*) \(attempt (\d+), ([^()]*)\)$/s;
 const PARENT_GONE = /^LikesServer(\d+) parent gone \(its pipe on stdin closed\): stopping$/;
 const ENDED = /^LikesServer(\d+) (finished|stopped|failed): sent (\d+) acked (\d+) likes (\d+)$/;
 

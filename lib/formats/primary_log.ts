@@ -25,7 +25,7 @@
 import { escapeBytes, escapeText, unescapeBytes } from "../common/escape.ts";
 import { LIKES_SERVER_PREFIX, likesServerName } from "../protocol/names.ts";
 import { splitTimedLine, timedLine } from "./timed_line.ts";
-import { decimalDigits, writeDecimal } from "../common/io.ts";
+import { writeDecimal } from "../common/io.ts";
 
 const encoder = new TextEncoder();
 
@@ -141,9 +141,9 @@ export interface PrimaryLogLine {
 }
 
 const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate |Out of order )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
-const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/;
-const RECOVERED = /^Recovered total (\d+) from (.*)$/;
-const RESET = /^Started from zero \(reset\) with state (.*)$/;
+const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/s;
+const RECOVERED = /^Recovered total (\d+) from (.*)$/s;
+const RESET = /^Started from zero \(reset\) with state (.*)$/s;
 const STOPPED = /^Stopped by (\S+) with total (\d+)$/;
 const JOURNAL = /^Redis journal (\d+-\d+)$/;
 const JOURNAL_WORDS = "Redis journal ";
@@ -216,18 +216,36 @@ function serverName(n: number): Uint8Array {
   return SERVER_NAMES[n] ??= encoder.encode(`${likesServerName(n)} `);
 }
 
-/** Producer ids seen lately, as bytes: encoding one is an op call, too slow to do per line. */
-const PRODUCER_BYTES = new Map<string, Uint8Array>();
-const PRODUCER_BYTES_MAX = 10_000;
-function producerBytes(id: string): Uint8Array {
-  let bytes = PRODUCER_BYTES.get(id);
+/**
+ * ` producer=<id> seq=` by producer id, as bytes: encoding is an op call, too
+ * slow to do per line, and one copy per line beats three.
+ */
+const PRODUCER_TAILS = new Map<string, Uint8Array>();
+const PRODUCER_TAILS_MAX = 10_000;
+function producerTail(id: string): Uint8Array {
+  let bytes = PRODUCER_TAILS.get(id);
   if (bytes === undefined) {
-    if (PRODUCER_BYTES.size >= PRODUCER_BYTES_MAX) PRODUCER_BYTES.clear();
-    bytes = encoder.encode(id);
-    PRODUCER_BYTES.set(id, bytes);
+    if (PRODUCER_TAILS.size >= PRODUCER_TAILS_MAX) PRODUCER_TAILS.clear();
+    bytes = encoder.encode(` producer=${id} seq=`);
+    PRODUCER_TAILS.set(id, bytes);
   }
   return bytes;
 }
+
+/** Copies `b` into `out` at `at` (room made by the caller); returns the position after it. */
+function put(out: Uint8Array, at: number, b: Uint8Array): number {
+  // A loop beats set()'s call overhead for the few bytes of a field.
+  const n = b.length;
+  if (n > 24) {
+    out.set(b, at);
+    return at + n;
+  }
+  for (let i = 0; i < n; i++) out[at++] = b[i];
+  return at;
+}
+
+/** Room for a like line's numbers: three of at most 16 digits. */
+const NUMBERS_ROOM = 3 * 16;
 
 /**
  * A batch's log lines, written as bytes straight into one reused buffer: no
@@ -239,6 +257,12 @@ function producerBytes(id: string): Uint8Array {
 export class PrimaryLogWriter {
   #bytes = new Uint8Array(64 * 1024);
   #stamp = new Uint8Array(0);
+  #stampTime = NaN;
+  /** `<time> LikesServer<N> ` by N, for this batch's time: one copy instead of two per line. */
+  #heads: Uint8Array[] = [];
+  /** The producer of the last line and its tail: a connection's lines share one id string. */
+  #lastProducer: string | undefined;
+  #lastTail: Uint8Array = new Uint8Array(0);
   length = 0;
 
   /** The lines written since `begin()`, valid until the next write. */
@@ -249,11 +273,69 @@ export class PrimaryLogWriter {
   /** Empties the buffer; every line written until the next begin() gets this time. */
   begin(time: Date): void {
     this.length = 0;
-    this.#stamp = encoder.encode(`${time.toISOString()} `);
+    const ms = time.getTime();
+    // Batches come many to a millisecond at low concurrency: the stamp, and the heads built on it, carry over.
+    if (ms === this.#stampTime) return;
+    this.#stampTime = ms;
+    const text = `${time.toISOString()} `;
+    const stamp = new Uint8Array(text.length);
+    // ASCII by construction: copied without the op call an encode() costs.
+    for (let i = 0; i < text.length; i++) stamp[i] = text.charCodeAt(i);
+    this.#stamp = stamp;
+    this.#heads = [];
+  }
+
+  #head(server: number): Uint8Array {
+    let head = this.#heads[server];
+    if (head === undefined) {
+      const name = serverName(server);
+      head = new Uint8Array(this.#stamp.length + name.length);
+      head.set(this.#stamp);
+      head.set(name, this.#stamp.length);
+      this.#heads[server] = head;
+    }
+    return head;
   }
 
   /** Writes a like line; `producer` and `seq` are written unless it was accepted without them. */
   like(
+    server: number,
+    likes: number,
+    outcome: "accepted" | "duplicate" | "out of order",
+    total: number,
+    producer?: string,
+    seq?: number,
+  ): void {
+    const withProducer = outcome !== "accepted" || producer !== undefined;
+    if (!isCount(likes) || !isCount(total) || (withProducer && !isCount(seq))) {
+      return this.#oddLike(server, likes, outcome, total, producer, seq);
+    }
+    let tail: Uint8Array | undefined;
+    if (withProducer) {
+      if (producer !== this.#lastProducer || producer === undefined) {
+        this.#lastTail = producerTail(String(producer));
+        this.#lastProducer = producer;
+      }
+      tail = this.#lastTail;
+    }
+    const head = this.#head(server);
+    const word = outcome === "accepted" ? TOTAL : outcome === "duplicate" ? DUPLICATE_TOTAL : OUT_OF_ORDER_TOTAL;
+    this.#room(head.length + word.length + (tail?.length ?? 0) + NUMBERS_ROOM + 1);
+    const out = this.#bytes;
+    let at = put(out, this.length, head);
+    at = likes < 10 ? (out[at] = 0x30 + likes, at + 1) : writeDecimal(out, at, likes);
+    at = put(out, at, word);
+    at = writeDecimal(out, at, total);
+    if (tail !== undefined) {
+      at = put(out, at, tail);
+      at = writeDecimal(out, at, seq!);
+    }
+    out[at++] = NEWLINE;
+    this.length = at;
+  }
+
+  /** like() for numbers that are not counts, written as `${value}` writes them (tests build such lines). */
+  #oddLike(
     server: number,
     likes: number,
     outcome: "accepted" | "duplicate" | "out of order",
@@ -268,7 +350,7 @@ export class PrimaryLogWriter {
     this.#value(total);
     if (outcome !== "accepted" || producer !== undefined) {
       this.#raw(PRODUCER);
-      this.#raw(producerBytes(String(producer)));
+      this.#text(String(producer));
       this.#raw(SEQ);
       this.#value(seq);
     }
@@ -306,16 +388,7 @@ export class PrimaryLogWriter {
 
   #raw(b: Uint8Array): void {
     this.#room(b.length);
-    // A loop beats set()'s call overhead for the few bytes of a field.
-    if (b.length > 16) {
-      this.#bytes.set(b, this.length);
-      this.length += b.length;
-      return;
-    }
-    const out = this.#bytes;
-    let at = this.length;
-    for (let i = 0; i < b.length; i++) out[at++] = b[i];
-    this.length = at;
+    this.length = put(this.#bytes, this.length, b);
   }
 
   #text(s: string): void {
@@ -332,11 +405,15 @@ export class PrimaryLogWriter {
 
   /** Writes a value as `${value}` would. */
   #value(value: number | undefined): void {
-    if (value === undefined || !Number.isSafeInteger(value) || value < 0) return this.#text(`${value}`);
-    const digits = decimalDigits(value);
-    this.#room(digits);
-    this.length = writeDecimal(this.#bytes, this.length, value, digits);
+    if (!isCount(value)) return this.#text(`${value}`);
+    this.#room(16);
+    this.length = writeDecimal(this.#bytes, this.length, value);
   }
+}
+
+/** A non-negative safe integer: written digit by digit, without a string. */
+function isCount(value: number | undefined): value is number {
+  return value !== undefined && Number.isSafeInteger(value) && value >= 0;
 }
 
 // ---- Reading back from bytes, for the start-up replay: no decoding, no regex, no allocation per line.
@@ -378,6 +455,9 @@ function digits(bytes: Uint8Array, at: number, count: number): number {
   return n;
 }
 
+/** Producer ids the replay's reader keeps built as strings: a power of two. */
+const ID_SLOTS = 4096;
+
 /**
  * Reads lines of the primary's log one at a time, leaving the fields of the
  * last one read in its properties. One reader is reused for a whole replay.
@@ -393,8 +473,9 @@ export class PrimaryLogReader {
   /** Why the last line is LINE_BAD. */
   error = "";
   #producer = "";
-  #producerBytes = new Uint8Array(64);
-  #producerLength = -1;
+  /** Producer ids by a hash of their bytes (see #rememberProducer). */
+  readonly #idBytes: (Uint8Array | undefined)[] = new Array(ID_SLOTS).fill(undefined);
+  readonly #ids: string[] = new Array(ID_SLOTS).fill("");
   readonly #stamp = new Uint8Array(STAMP);
   #stampValid = false;
 
@@ -456,7 +537,9 @@ export class PrimaryLogReader {
     if (end - i < PRODUCER.length || !at(bytes, i, PRODUCER)) return this.#bad("it has text after its Total");
     i += PRODUCER.length;
     const idStart = i;
-    while (i < end && bytes[i] !== SPACE) i++;
+    // The id's hash is taken in the same pass that finds its end (see #rememberProducer).
+    let hash = 0x811c9dc5;
+    for (let c; i < end && (c = bytes[i]) !== SPACE; i++) hash = Math.imul(hash ^ c, 0x01000193);
     const idEnd = i;
     if (idEnd === idStart || idEnd - idStart > 64) return this.#bad("its producer id is empty or too long");
     if (end - i < SEQ.length || !at(bytes, i, SEQ)) return this.#bad("it has a producer but no seq");
@@ -469,7 +552,7 @@ export class PrimaryLogReader {
     }
     if (digits === 0 || !Number.isSafeInteger(n)) return this.#bad("its seq is not a number");
     this.seq = n;
-    this.#rememberProducer(bytes, idStart, idEnd);
+    this.#rememberProducer(bytes, idStart, idEnd, hash);
     return kind;
   }
 
@@ -478,11 +561,17 @@ export class PrimaryLogReader {
     return LINE_BAD;
   }
 
-  /** Most lines carry the same producer as the line before: reuse its string. */
-  #rememberProducer(bytes: Uint8Array, start: number, end: number): void {
+  /**
+   * The id string for the producer bytes `bytes[start, end)`: the same
+   * string object every time the same id comes back. Building a string per
+   * line, and hashing it anew in the replay's map, cost more than the rest of
+   * the line; an FNV-1a hash of the bytes finds the string already built.
+   */
+  #rememberProducer(bytes: Uint8Array, start: number, end: number, hash: number): void {
     const length = end - start;
-    const known = this.#producerBytes;
-    if (length === this.#producerLength) {
+    const slot = (hash >>> 0) & (ID_SLOTS - 1);
+    const known = this.#idBytes[slot];
+    if (known !== undefined && known.length === length) {
       let same = true;
       for (let k = 0; k < length; k++) {
         if (bytes[start + k] !== known[k]) {
@@ -490,12 +579,17 @@ export class PrimaryLogReader {
           break;
         }
       }
-      if (same) return;
+      if (same) {
+        this.#producer = this.#ids[slot];
+        return;
+      }
     }
     let id = "";
-    for (let k = 0; k < length; k++) id += String.fromCharCode(known[k] = bytes[start + k]);
+    for (let k = start; k < end; k++) id += String.fromCharCode(bytes[k]);
+    // A collision simply replaces the slot: the cache only saves work.
+    this.#idBytes[slot] = bytes.slice(start, end);
+    this.#ids[slot] = id;
     this.#producer = id;
-    this.#producerLength = length;
   }
 
   /** Every line of a batch has the same time: parse it only when it changes. */

@@ -2,9 +2,11 @@
  * Writes the checkpoint (see store.ts) every `every` ms or `bytes` of log,
  * whichever comes first, and at a clean stop, always between batches: never
  * while a batch is written or synced, so that the checkpoint's state is
- * exactly that of the log up to its offset. No like waits for it.
+ * exactly that of the log up to its offset. No like waits for it: in normal
+ * mode the log sync a checkpoint needs runs on a blocking thread, and the
+ * state taken between batches is saved once it is done (see start()).
  */
-import type { Durability, Store } from "./store.ts";
+import type { Durability, LogPosition, Store } from "./store.ts";
 import type { Ledger, ProducerState } from "./ledger.ts";
 import type { LikesLog } from "./likes_log.ts";
 import type { Health } from "./health.ts";
@@ -19,6 +21,15 @@ export interface CheckpointerOptions {
   durability?: Durability;
 }
 
+/** A checkpoint taken between batches, waiting for the log sync that must precede its save. */
+interface Pending {
+  total: number;
+  position: LogPosition;
+  /** The dirty producers' states as they were when taken (copies: the ledger moves on). */
+  producers: [string, ProducerState | undefined][];
+  dirty: Set<string>;
+}
+
 export class Checkpointer {
   readonly #store: Store;
   readonly #log: LikesLog;
@@ -28,9 +39,13 @@ export class Checkpointer {
   readonly #bytes: number;
   readonly #fsync: boolean;
   #logId = "";
-  #lastAt = 0;
+  // The clock starts with the checkpointer: the first is due one period in, as every later one.
+  #lastAt = Date.now();
   #lastOffset = -1;
   #failed = false;
+  /** A checkpoint whose log sync is running; superseded when write() runs meanwhile. */
+  #pending: Pending | undefined;
+  #settled: Promise<void> = Promise.resolve();
 
   constructor(store: Store, log: LikesLog, ledger: Ledger, health: Health, options: CheckpointerOptions = {}) {
     const { every = 5000, bytes = 8 << 20, durability = "normal" } = options;
@@ -48,6 +63,7 @@ export class Checkpointer {
 
   /** Whether enough time or log has passed since the last checkpoint. */
   due(now = Date.now()): boolean {
+    if (this.#pending) return false;
     const grown = this.#log.size - this.#lastOffset;
     if (grown <= 0) return false;
     // After a failure (a full disk, say), retry on the clock, not after every batch.
@@ -63,6 +79,9 @@ export class Checkpointer {
   write(lines: number, all = false): boolean {
     const log = this.#log;
     const ledger = this.#ledger;
+    // A checkpoint still waiting for its sync is superseded: this one covers its producers too.
+    if (this.#pending) ledger.restoreDirty(this.#pending.dirty);
+    this.#pending = undefined;
     const dirty = ledger.takeDirty();
     try {
       // In normal mode the log is not synced per batch; sync it now, so that not
@@ -77,9 +96,7 @@ export class Checkpointer {
       this.#store.save(ledger.total, position, producers, all);
     } catch (error) {
       ledger.restoreDirty(dirty);
-      this.#health.fail("checkpoint", `Cannot write the checkpoint: ${(error as Error).message}`);
-      this.#lastAt = Date.now();
-      this.#failed = true;
+      this.#failedWith(error);
       return false;
     }
     this.#health.ok("checkpoint");
@@ -87,5 +104,72 @@ export class Checkpointer {
     this.#lastAt = Date.now();
     this.#lastOffset = log.size;
     return true;
+  }
+
+  /**
+   * Takes a checkpoint of the changed producers now (between batches, like
+   * write()) and saves it once the log is synced up to its offset, which in
+   * normal mode runs on a blocking thread while batches go on: a sync of
+   * megabytes of log must not stall the event loop. In fsync mode the log is
+   * synced already and the checkpoint is saved at once.
+   */
+  start(lines: number): void {
+    if (this.#fsync) {
+      this.write(lines);
+      return;
+    }
+    if (this.#pending) return;
+    const log = this.#log;
+    const ledger = this.#ledger;
+    const dirty = ledger.takeDirty();
+    let pending: Pending;
+    try {
+      this.#logId ||= log.id();
+      const producers: [string, ProducerState | undefined][] = [];
+      for (const id of dirty) {
+        const state = ledger.producer(id);
+        producers.push([id, state && { ...state }]);
+      }
+      pending = { total: ledger.total, position: positionAt(log, log.size, lines, this.#logId), producers, dirty };
+    } catch (error) {
+      ledger.restoreDirty(dirty);
+      this.#failedWith(error);
+      return;
+    }
+    this.#pending = pending;
+    this.#lastAt = Date.now();
+    this.#lastOffset = pending.position.offset;
+    this.#settled = log.syncAsync().then(
+      () => {
+        if (this.#pending !== pending) return;
+        this.#pending = undefined;
+        try {
+          this.#store.save(pending.total, pending.position, pending.producers, false);
+        } catch (error) {
+          ledger.restoreDirty(pending.dirty);
+          this.#failedWith(error);
+          return;
+        }
+        this.#health.ok("checkpoint");
+        this.#failed = false;
+      },
+      (error) => {
+        if (this.#pending !== pending) return;
+        this.#pending = undefined;
+        ledger.restoreDirty(pending.dirty);
+        this.#failedWith(error);
+      },
+    );
+  }
+
+  /** Resolves when the checkpoint start() began is saved, superseded or failed. */
+  settled(): Promise<void> {
+    return this.#settled;
+  }
+
+  #failedWith(error: unknown): void {
+    this.#health.fail("checkpoint", `Cannot write the checkpoint: ${(error as Error).message}`);
+    this.#lastAt = Date.now();
+    this.#failed = true;
   }
 }

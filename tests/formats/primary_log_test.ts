@@ -257,3 +257,16 @@ Deno.test("PrimaryLogReader reads back every like line that formatPrimaryLine() 
     }),
   );
 });
+
+Deno.test("PrimaryLogReader gives each line its own producer id among more producers than it keeps built", () => {
+  const reader = new PrimaryLogReader();
+  // Same-length ids that differ in one byte, more of them than the reader caches: slots collide.
+  const ids = Array.from({ length: 10_000 }, (_, n) => `LikesServer-${String(n).padStart(5, "0")}`);
+  for (const round of [1, 2]) {
+    for (const [n, id] of ids.entries()) {
+      const line = `2026-01-02T03:04:05.678Z LikesServer1 1 Total ${n} producer=${id} seq=${round}`;
+      read(reader, line);
+      assert.equal(reader.producer, id);
+    }
+  }
+});
