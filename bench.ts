@@ -10,6 +10,7 @@
  */
 import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
+import type { LoadClient } from "./lib/bench/load_client.ts";
 import {
   type Cell,
   DEFAULT_MATRIX,
@@ -40,6 +41,8 @@ interface BenchFlags {
   redis: boolean;
   /** @default {"embedded"} */
   store: StoreChoice;
+  /** @default {"c"} */
+  client: LoadClient;
   /** @default {false} */
   noEmpty: boolean;
   /** @default {2000000} */
@@ -64,6 +67,7 @@ const defaults: BenchFlags = {
   runs: 3,
   redis: false,
   store: "embedded",
+  client: "c",
   noEmpty: false,
   replayLines: 2_000_000,
   noReplay: false,
@@ -102,6 +106,12 @@ const specs: FlagSpecs<BenchFlags> = {
       "embedded store (AOF on; everysec for normal durability, always for fsync)",
     arg: "STORE",
     parse: parse.oneOf("embedded", "redis"),
+  },
+  client: {
+    help: "The load generator for every side: c (lib/bench/load_client.c, built with cc into the work dir) or " +
+      "deno (lib/bench/load_worker.ts)",
+    arg: "CLIENT",
+    parse: parse.oneOf("c", "deno"),
   },
   noEmpty: { help: "Skip the empty Deno line server (the runtime's ceiling) at each cell" },
   replayLines: {
@@ -142,6 +152,7 @@ runProgram("bench", async () => {
     runs: flags.runs,
     redis: flags.redis,
     store: flags.store,
+    client: flags.client,
     empty: !flags.noEmpty,
     replayLines: flags.noReplay ? 0 : flags.replayLines,
     idleConnections: flags.idleConnections,

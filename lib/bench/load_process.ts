@@ -8,7 +8,8 @@
 import { textLines } from "../common/text_lines.ts";
 import { denoCommand, launchArgs } from "../launch/permissions.ts";
 import type { LoadProtocol } from "./load_generator.ts";
-import type { Percentiles } from "./report.ts";
+import { likesServerName } from "../protocol/names.ts";
+import { LatencyHistogram, type Percentiles, percentiles } from "./report.ts";
 
 /** What one load process measured. */
 export interface LoadSummary {
@@ -43,6 +44,8 @@ export interface LoadProcessOptions {
   onWindow?: (edge: "start" | "end") => void;
   /** The load process is killed when it has not reported by then (ms). @default {warmup + duration + 30000} */
   deadlineMs?: number;
+  /** A built C load client (load_client.ts) to run instead of load_worker.ts. @default {undefined} */
+  client?: string;
 }
 
 /**
@@ -58,21 +61,22 @@ export async function runLoadProcess(
   const ports = typeof port === "number" ? [port] : port;
   const { protocol = "likes", connections = 1, pipeline = 1, durationMs = 5000, warmupMs = 1000, onWindow } = options;
   const deadlineMs = options.deadlineMs ?? warmupMs + durationMs + 30_000;
-  const args = launchArgs("lib/bench/load_worker.ts", { net: ports.map((p) => `127.0.0.1:${p}`) }, [
-    "--port",
-    ports.join(","),
-    "--protocol",
-    protocol,
-    "--connections",
-    String(connections),
-    "--pipeline",
-    String(pipeline),
-    "--duration",
-    `${durationMs}ms`,
-    "--warmup",
-    `${warmupMs}ms`,
-  ]);
-  const child = new Deno.Command(denoCommand(), { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+  const shape = ["--connections", String(connections), "--pipeline", String(pipeline)];
+  const [command, args] = options.client === undefined
+    ? [
+      denoCommand(),
+      launchArgs("lib/bench/load_worker.ts", { net: ports.map((p) => `127.0.0.1:${p}`) }, [
+        ...["--port", ports.join(","), "--protocol", protocol, ...shape],
+        ...["--duration", `${durationMs}ms`, "--warmup", `${warmupMs}ms`],
+      ]),
+    ]
+    : [options.client, [
+      ...["--port", ports.join(","), "--protocol", protocol, ...shape],
+      ...["--duration-ms", String(durationMs), "--warmup-ms", String(warmupMs)],
+      // The same likes lines as load_worker.ts sends: LikesServer1, one like, a fresh producer per connection.
+      ...["--prefix", `${likesServerName(1)} 1 bench-${crypto.randomUUID()}-`],
+    ]];
+  const child = new Deno.Command(command, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -80,10 +84,15 @@ export async function runLoadProcess(
   }, deadlineMs);
   const stderr = new Response(child.stderr).text();
   let result: LoadSummary | undefined;
+  // The C client reports its latencies as `latency <µs> <count>` lines, not percentiles.
+  const latencies = new LatencyHistogram();
   try {
     for await (const line of textLines(child.stdout)) {
       if (line === "window start" || line === "window end") onWindow?.(line === "window start" ? "start" : "end");
-      else if (line.startsWith("result ")) result = JSON.parse(line.slice("result ".length));
+      else if (line.startsWith("latency ")) {
+        const [us, count] = line.slice("latency ".length).split(" ").map(Number);
+        latencies.record(us / 1000, count);
+      } else if (line.startsWith("result ")) result = JSON.parse(line.slice("result ".length));
     }
   } finally {
     clearTimeout(timer);
@@ -94,7 +103,7 @@ export async function runLoadProcess(
     const why = status.signal === "SIGKILL" ? `missed its ${deadlineMs}ms deadline` : `exited with ${status.code}`;
     throw new Error(`The load process ${why}${errors ? `: ${errors}` : ""}`);
   }
-  return result;
+  return result.latencyMs === undefined ? { ...result, latencyMs: percentiles(latencies) } : result;
 }
 
 /** The empty server, running. */

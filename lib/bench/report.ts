@@ -190,6 +190,8 @@ export interface BenchReport {
   /** The command line, as given. */
   command: string;
   machine: { cores: number; cpu: string; os: string; deno: string };
+  /** The load generator that drove every side: `c` (load_client.c) or `deno` (load_worker.ts). */
+  client: "c" | "deno";
   /** Runs per side per cell (interleaved: ours, Redis, ..., empty; again). */
   runs: number;
   cells: CellResult[];
@@ -318,7 +320,11 @@ export function formatTable(report: BenchReport): string {
   const { machine } = report;
   const lines = [
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.os}, Deno ${machine.deno}, loopback; ` +
-    `one load process on the same machine drives every side. Started ${report.startedAt}.`,
+    `one load process on the same machine drives every side (${
+      report.client === "c"
+        ? "the C load client, lib/bench/load_client.c"
+        : "the Deno load generator, lib/bench/load_worker.ts"
+    }). Started ${report.startedAt}.`,
     "",
     `Command: \`${report.command}\``,
     "",

@@ -23,6 +23,7 @@ import { type Appendfsync, startRedis } from "./redis.ts";
 import { redisServerMissing } from "../launch/redis_server.ts";
 import type { LoadProtocol } from "./load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "./load_process.ts";
+import { buildLoadClient, type LoadClient } from "./load_client.ts";
 import { measureReplay } from "./replay.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
@@ -92,6 +93,11 @@ export interface BenchOptions {
    * primaries sharing it, beside the embedded store. @default {"embedded"}
    */
   store?: StoreChoice;
+  /**
+   * The load generator for every side: `c` (load_client.c, built with the
+   * system's compiler) or `deno` (load_worker.ts). @default {"c"}
+   */
+  client?: LoadClient;
   /** Measure the empty Deno server at each cell too. @default {true} */
   empty?: boolean;
   /** Lines of the log for the start-up replay; 0 skips it. @default {0} */
@@ -229,12 +235,17 @@ async function emptyTarget(): Promise<Target> {
 }
 
 /** One run: a fresh target under a fresh load process, its CPU sampled at the window's edges. */
-async function measure(start: () => Promise<Target>, cell: Cell, options: Required<BenchOptions>): Promise<RunSample> {
+async function measure(
+  start: () => Promise<Target>,
+  cell: Cell,
+  options: Required<BenchOptions> & { clientPath: string | undefined },
+): Promise<RunSample> {
   const target = await start();
   const edges: Partial<Record<"start" | "end", Promise<number> | undefined>> = {};
   const storeEdges: Partial<Record<"start" | "end", Promise<number>>> = {};
   try {
     const load = await runLoadProcess(target.ports, {
+      client: options.clientPath,
       protocol: target.protocol,
       ...cell,
       durationMs: options.durationMs,
@@ -275,6 +286,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     runs = 3,
     redis = false,
     store = "embedded",
+    client = "c",
     empty = true,
     replayLines = 0,
     idleConnections = 0,
@@ -285,7 +297,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   if (!Number.isInteger(runs) || runs < 1) {
     throw new RangeError(`Cannot bench: runs must be a positive integer, got ${runs}`);
   }
+  await Deno.mkdir(workDir, { recursive: true });
+  const clientPath = client === "c" && matrix.length > 0 ? await buildLoadClient(workDir) : undefined;
   const all = {
+    clientPath,
+    client,
     matrix,
     durationMs,
     warmupMs,
@@ -300,11 +316,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     command,
     progress,
   };
-  await Deno.mkdir(workDir, { recursive: true });
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
     command,
     machine: machine(),
+    client,
     runs,
     cells: [],
   };

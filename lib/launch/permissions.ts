@@ -116,6 +116,12 @@ export function demoRedisDir(logDir: string): string {
   return `${logDir}/likes-demo-redis`;
 }
 
+/** The C compiler the bench runs to build its load client (lib/bench/load_client.ts). */
+export const C_COMPILER = "cc";
+
+/** The bench's built C load client, in its work dir. */
+export const LOAD_CLIENT_BINARY = "load_client";
+
 /**
  * The benchmark: it talks only to processes it starts on 127.0.0.1 (their
  * ephemeral ports are not known in advance, hence the host-wide grant), writes
@@ -123,14 +129,15 @@ export function demoRedisDir(logDir: string): string {
  * log, the JSON), asks for the CPU model and the kernel release for the report
  * (as system info: reading /proc/cpuinfo would need -A), and runs deno (the
  * primary, the load processes, the empty server, each with its own least
- * privilege) and redis-server.
+ * privilege), redis-server, the C compiler and the C load client it built.
  */
 export function benchGrants(options: { workDir: string }): Grants {
   return {
     net: ["127.0.0.1"],
     write: [options.workDir],
     sys: ["cpus", "osRelease"],
-    run: ["deno", "redis-server"],
+    // The C load client: the compiler builds it into the work dir, then it runs from there.
+    run: ["deno", "redis-server", C_COMPILER, `${options.workDir}/${LOAD_CLIENT_BINARY}`],
   };
 }
 

@@ -71,8 +71,9 @@ Deno.test("bench in short mode reports every cell in both modes beside Redis and
   const { code, stdout, stderr } = await bench(workDir, args);
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied/);
-  // The work dir was created, holds the JSON, and every server's temp state and the replay logs are gone.
-  assert.deepEqual(await listDir(workDir), ["result.json"]);
+  // The work dir was created, holds the JSON and the built C client (the bench may not delete a program it
+  // may run), and every server's temp state and the replay logs are gone.
+  assert.deepEqual(await listDir(workDir), ["load_client", "result.json"]);
   assert.ok(stdout.includes(`JSON written to ${workDir}/result.json`), stdout);
   const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
   assert.equal(report.command, `deno task bench --work-dir ${workDir} ${args.join(" ")}`);
@@ -139,7 +140,7 @@ Deno.test({
     assert.equal(code, 0, stderr);
     assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied|failed/);
     // Every redis-server's and primary's temp dir is gone.
-    assert.deepEqual(await listDir(workDir), ["result.json"]);
+    assert.deepEqual(await listDir(workDir), ["load_client", "result.json"]);
     const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
     assert.deepEqual(report.cells.map((c) => `${c.durability} ${c.connections}×${c.pipeline}`), [
       "normal 1×1",
@@ -193,6 +194,9 @@ Deno.test("bench --redis without Redis installed says so and still runs the rest
       "--idle-connections",
       "0",
       "--redis",
+      // No C compiler on that PATH either: the Deno load generator drives the run.
+      "--client",
+      "deno",
     ],
     { PATH: bin },
   );
@@ -209,6 +213,23 @@ Deno.test("bench --redis without Redis installed says so and still runs the rest
   assert.match(String(report.cells[0].redis), /redis-server is not installed/);
   assert.equal(report.idle, undefined);
   assert.match(stdout, /\| 2×2 \| [\d,]+ \|.*\| redis-server is not installed \([^|]+\) \| — \| — \|/);
+});
+
+Deno.test("bench without a C compiler says how to go on in one line and exits 1", async () => {
+  const bin = await tempDir();
+  await Deno.symlink(Deno.execPath(), `${bin}/deno`);
+  const workDir = `${await tempDir()}/work`;
+  const { code, stderr } = await bench(
+    workDir,
+    ["--matrix", "1x1", "--no-replay", "--idle-connections", "0", "--duration", "100ms"],
+    { PATH: bin },
+  );
+  assert.equal(code, 1);
+  // Deno's own notes on the commands missing from PATH come first; ours is the last line.
+  assert.match(
+    stderr.trim().split("\n").at(-1) ?? "",
+    /^bench: Cannot build the C load client: cc could not be run \(.*\); install gcc, or pass --client deno$/,
+  );
 });
 
 Deno.test("bench under a low open-file limit caps the idle check, says so, and still serves a new producer", async () => {

@@ -115,6 +115,7 @@ function report(withRedis: boolean): BenchReport {
     startedAt: "2026-11-28T06:00:00.000Z",
     command: "deno task bench --redis",
     machine: { cores: 2, cpu: "AMD EPYC", os: "linux 6.18", deno: "2.9.6" },
+    client: "c",
     runs: 3,
     cells: [
       cell("normal", 10, 1, 60_000, withRedis ? 50_000 : undefined, 80_000, 0.8),
@@ -307,6 +308,7 @@ Deno.test("formatTable() puts one and two primaries on Redis beside the embedded
     startedAt: "2026-11-28T06:00:00.000Z",
     command: "deno task bench --store redis",
     machine: { cores: 2, cpu: "AMD EPYC", os: "linux 6.18", deno: "2.9.6" },
+    client: "c",
     runs: 3,
     cells: [
       storeCell(10, 1, 40_000, 15_000, "2 primaries on Redis normal failed: boom"),

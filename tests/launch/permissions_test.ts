@@ -50,13 +50,13 @@ Deno.test("the primary, parent, demo, audit and bench tasks are the computed lea
   assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
 });
 
-Deno.test("benchGrants() reaches only 127.0.0.1, writes only its work dir and runs only deno and redis-server", () => {
+Deno.test("benchGrants() reaches only 127.0.0.1, writes only its work dir, runs deno, redis-server, cc and its own built client", () => {
   const flags = permissionFlags(benchGrants({ workDir: "/srv/bench" }));
   assert.deepEqual(flags, [
     "--allow-net=127.0.0.1",
     "--allow-write=/srv/bench",
     "--allow-sys=cpus,osRelease",
-    "--allow-run=deno,redis-server",
+    "--allow-run=deno,redis-server,cc,/srv/bench/load_client",
   ]);
   assert.deepEqual(broadGrants(flags.join(" ")), []);
 });
