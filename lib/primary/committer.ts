@@ -6,12 +6,15 @@
  *      and build its log lines
  *   2. persist: one write() of the lines to the log, the commit record; in
  *      fsync mode also one fdatasync, while the next batch gathers in the
- *      connections' sockets (the more connections send, the more likes per sync)
+ *      connections' sockets (the more connections send, the more likes per sync).
+ *      In fsync mode a batch first waits, up to the commit delay, for as many
+ *      chunks as the fullest recent batch: the connections known to be sending.
  *   3. answer: the clients of the batch, in order
  * A failed write or sync rolls the ledger back, cuts the log back to the end
  * of the last whole batch, and answers `1 storage error`: nothing counted.
  * The checkpoint (SQLite) is written between batches, never on this path.
  */
+import { setImmediate } from "node:timers";
 import type { Durability } from "./store.ts";
 import type { BatchChanges, Ledger } from "./ledger.ts";
 import type { Checkpointer } from "./checkpointer.ts";
@@ -49,9 +52,11 @@ export interface CommitterOptions {
   /** @default {"normal"} */
   durability?: Durability;
   /**
-   * fsync mode: how long a batch gathers after the previous sync before its
-   * own write and sync start, so that more connections share one sync (ms).
-   * @default {0}
+   * fsync mode: the longest a batch waits, once something is submitted, for
+   * as many chunks as the fullest recent batch held before its write and
+   * sync start, so that the connections known to be sending share one sync
+   * (ms; 0: sync as soon as anything waits).
+   * @default {1}
    */
   commitDelay?: number;
   /** Writes the checkpoint between batches when due. @default {undefined} */
@@ -122,9 +127,16 @@ export class Committer {
   #lineCount: number;
   readonly #lines = new PrimaryLogWriter();
   #outcomes = new Uint8Array(4096);
+  /**
+   * fsync mode: chunks the batch waits for. It follows the fullest batch and
+   * falls to what came when the delay ran out, so a connection that went
+   * quiet costs at most one delay.
+   */
+  #expected = 0;
+  #gatherStarted = 0;
 
   constructor(ledger: Ledger, log: LikesLog, stats: Stats, options: CommitterOptions = {}) {
-    const { durability = "normal", commitDelay = 0, checkpointer, health = new Health(), lines = 0 } = options;
+    const { durability = "normal", commitDelay = 1, checkpointer, health = new Health(), lines = 0 } = options;
     if (!(commitDelay >= 0)) throw new RangeError(`Cannot commit: commitDelay must be >= 0, got ${commitDelay}`);
     this.#ledger = ledger;
     this.#log = log;
@@ -163,8 +175,10 @@ export class Committer {
     // microtasks) and submits before the flush, so the batch still spans the
     // connections, without the extra event-loop phase setImmediate costs per
     // round trip (setTimeout(0) costs ~2 ms here).
-    if (this.#fsync && this.#commitDelay > 0) setTimeout(() => this.#flush(), this.#commitDelay);
-    else queueMicrotask(() => this.#flush());
+    if (this.#fsync && this.#commitDelay > 0) {
+      this.#gatherStarted = performance.now();
+      queueMicrotask(() => this.#gather());
+    } else queueMicrotask(() => this.#flush());
   }
 
   /** Resolves when everything submitted so far has been answered. */
@@ -202,6 +216,22 @@ export class Committer {
     this.#log.append(formatPrimaryLine({ kind: "event", text: text.replaceAll("\n", " ") }, new Date()));
     if (this.#fsync) this.#log.sync();
     this.#lineCount++;
+  }
+
+  /**
+   * fsync mode: flushes once as many chunks wait as the fullest recent batch
+   * held, or the commit delay ran out. It looks again each event-loop turn
+   * (setImmediate, a few µs; a timer would fire milliseconds late here), so
+   * every read that completes meanwhile joins. Measured against syncing at
+   * once: +35 % likes/s at 10×1, +20 % at 10×16 (docs/performance.md).
+   */
+  #gather(): void {
+    const waiting = this.#queue.length;
+    if (waiting >= this.#expected || performance.now() - this.#gatherStarted >= this.#commitDelay) {
+      this.#expected = waiting;
+      return this.#flush();
+    }
+    setImmediate(() => this.#gather());
   }
 
   #flush(): void {

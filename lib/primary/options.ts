@@ -45,7 +45,7 @@ export interface PrimaryOptions {
   checkpointEvery: number;
   /** Most log bytes between checkpoints. @default {8388608} */
   checkpointBytes: number;
-  /** fsync mode: time a batch gathers after the previous sync (ms). @default {0} */
+  /** fsync mode: longest a batch waits for the connections known to be sending (ms). @default {1} */
   commitDelay: number;
   /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
   logCheckEvery: number;
@@ -100,7 +100,7 @@ export const primaryDefaults = {
   producerTtl: 86_400_000,
   checkpointEvery: 5000,
   checkpointBytes: 8 << 20,
-  commitDelay: 0,
+  commitDelay: 1,
   logCheckEvery: 1000,
   httpMaxConnections: 64,
   httpHeaderTimeout: 10_000,
@@ -222,7 +222,7 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   },
   checkpointBytes: { help: "Most log bytes between checkpoints", arg: "BYTES", parse: parse.integer(1, 2 ** 40) },
   commitDelay: {
-    help: "fsync mode: wait this long after a sync for more likes to share the next (0: none)",
+    help: "fsync mode: longest a batch waits for as many connections as the last full one, to share a sync (0: none)",
     arg: "DURATION",
     parse: parse.duration,
   },

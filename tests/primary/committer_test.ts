@@ -30,7 +30,7 @@ interface Setup {
   health: Health;
 }
 
-function open(dir: string, durability: Durability = "normal"): Setup {
+function open(dir: string, durability: Durability = "normal", commitDelay?: number): Setup {
   const statePath = `${dir}/state.db`;
   const logPath = `${dir}/PrimaryLikesLog`;
   const store = Store.open(statePath);
@@ -42,6 +42,7 @@ function open(dir: string, durability: Durability = "normal"): Setup {
   const checkpointer = new Checkpointer(store, log, ledger, health, { durability });
   const committer = new Committer(ledger, log, stats, {
     durability,
+    commitDelay,
     checkpointer,
     health,
     lines: recovered.position.lines,
@@ -49,9 +50,13 @@ function open(dir: string, durability: Durability = "normal"): Setup {
   return { dir, statePath, logPath, store, log, ledger, stats, committer, health };
 }
 
-async function withCommitter(fn: (s: Setup) => Promise<void>, durability?: Durability): Promise<void> {
+async function withCommitter(
+  fn: (s: Setup) => Promise<void>,
+  durability?: Durability,
+  commitDelay?: number,
+): Promise<void> {
   const dir = await tempDir();
-  const setup = open(dir, durability);
+  const setup = open(dir, durability, commitDelay);
   try {
     await fn(setup);
   } finally {
@@ -264,6 +269,50 @@ Deno.test("Committer in fsync mode answers each batch after its sync, and batche
     assert.equal(ledger.total, 10);
     assert.ok(stats.commitCount <= 3, `${stats.commitCount} commits`);
   }, "fsync"));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Submits one like per entry of `afterMs`, each that many ms from now; resolves with all replies. */
+function staggered(committer: Committer, afterMs: number[], producer: string): Promise<string[]> {
+  return Promise.all(
+    afterMs.map((ms, i) => sleep(ms).then(() => submitText(committer, [like(1, 1, producer, i + 1)]))),
+  );
+}
+
+Deno.test("Committer in fsync mode waits up to the commit delay for as many chunks as its fullest batch, to share one sync", () =>
+  withCommitter(
+    async ({ committer, stats, ledger }) => {
+      // Three chunks in one turn: one batch, and the committer now expects three.
+      await Promise.all([1, 2, 3].map((n) => submitText(committer, [like(n, 1, `p${n}`, 1)])));
+      assert.equal(stats.commitCount, 1);
+      // Three chunks 20 ms apart, well inside the 300 ms delay: still one batch.
+      assert.deepEqual(await staggered(committer, [0, 20, 40], "q"), ["0\n", "0\n", "0\n"]);
+      assert.equal(stats.commitCount, 2);
+      // A lone chunk waits the whole delay for the two that do not come...
+      let started = performance.now();
+      await submitText(committer, [like(1, 1, "r", 1)]);
+      assert.ok(performance.now() - started >= 290, `answered after ${performance.now() - started} ms`);
+      // ...and then the committer expects one, so the next lone chunk waits for nothing.
+      started = performance.now();
+      await submitText(committer, [like(1, 1, "r", 2)]);
+      assert.ok(performance.now() - started < 290, `answered after ${performance.now() - started} ms`);
+      assert.equal(stats.commitCount, 4);
+      assert.equal(ledger.total, 8);
+    },
+    "fsync",
+    300,
+  ));
+
+Deno.test("Committer in fsync mode with no commit delay syncs each chunk that comes alone", () =>
+  withCommitter(
+    async ({ committer, stats }) => {
+      await Promise.all([1, 2, 3].map((n) => submitText(committer, [like(n, 1, `p${n}`, 1)])));
+      await staggered(committer, [0, 20, 40], "q");
+      assert.equal(stats.commitCount, 4);
+    },
+    "fsync",
+    0,
+  ));
 
 Deno.test("Committer.drained() resolves once every submission has been answered", () =>
   withCommitter(async ({ committer }) => {
