@@ -6,14 +6,19 @@
  *      of the shared total and this primary's journal entry for the batch
  *   2. log: one write of the batch's lines, with their outcomes and the
  *      shared totals, and a `Redis journal <id>` line saying the log holds
- *      that batch (in fsync mode also one fdatasync)
+ *      that batch
  *   3. answer: the clients of the batch, in order
+ * In fsync mode Redis (appendfsync always) has the batch on its disk before
+ * it replies, journal entry included, so the answers do not wait for the
+ * log's own sync: it runs in the background, and only the journal ids it
+ * covers are confirmed to Redis. Until then the journal keeps the batch, and
+ * a power cut that takes the log's unsynced end is repaired from it at start-up.
  * Redis is the commit point; the log is this primary's record of what it
  * acknowledged. A batch that Redis may hold but the log does not (Redis went
  * away mid-commit, the log write failed, the process died) is written to the
  * log from the journal before anything else: at start-up (recover()) and
  * before the next batch. A journal entry is deleted only once the log holds
- * it (confirmed by the next commit's `loggedUpTo`, or trimJournal).
+ * it on disk (confirmed by the next commit's `loggedUpTo`, or trimJournal).
  * Crash point by crash point: docs/redis_store.md.
  */
 import { setImmediate } from "node:timers";
@@ -152,6 +157,15 @@ export class RedisCommitter implements CommitPath {
   #fenced: string | undefined;
   /** The last journal id the log holds. */
   #logged: string;
+  /** The last journal id the log holds on disk (fsync mode: once synced): what Redis may delete up to. */
+  #confirmed: string;
+  /** fsync mode: the log's background sync runs; another is due after it. */
+  #syncing = false;
+  #syncAgain = false;
+  /** The log's size the last finished sync covers. */
+  #syncedSize: number;
+  /** Counts cuts of the log after a failed sync: a batch committed across one is logged from the journal. */
+  #cuts = 0;
   /** Redis may hold a batch the log lacks: write the journal to the log before the next batch. */
   #unlogged = true;
   #total = 0;
@@ -167,6 +181,8 @@ export class RedisCommitter implements CommitPath {
     this.#fsync = durability === "fsync";
     this.#health = health;
     this.#logged = tail?.journalId ?? "";
+    this.#confirmed = this.#logged;
+    this.#syncedSize = log.size;
     this.#partial = tail?.after ?? [];
     this.#crashAfterCommit = crashAfterCommit;
   }
@@ -181,9 +197,9 @@ export class RedisCommitter implements CommitPath {
     return this.#share;
   }
 
-  /** The last journal id the log holds. */
+  /** The last journal id the log holds on disk: Redis may delete its journal up to it. */
   get loggedUpTo(): string {
-    return this.#logged;
+    return this.#confirmed;
   }
 
   /**
@@ -196,6 +212,11 @@ export class RedisCommitter implements CommitPath {
    * @throws {Error} When the log cannot be written or the journal read
    */
   async recover(): Promise<number> {
+    // The log's end may be in the page cache only (a kill -9 before its sync): on disk before it is confirmed.
+    if (this.#fsync) {
+      await this.#log.syncAsync();
+      this.#syncedSize = this.#log.size;
+    }
     const written = await this.#drain();
     this.#total = await this.#store.total();
     return written;
@@ -209,7 +230,7 @@ export class RedisCommitter implements CommitPath {
   }
 
   drained(): Promise<void> {
-    if (!this.#scheduled && !this.#inFlight) return Promise.resolve();
+    if (!this.#scheduled && !this.#inFlight && !this.#syncing) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -290,9 +311,10 @@ export class RedisCommitter implements CommitPath {
       for (const entry of entries) if (entry.kind === "like") likes.push(entry);
     }
     let result: CommitResult | undefined;
+    const cuts = this.#cuts;
     if (likes.length > 0) {
       try {
-        result = await this.#store.commit(likes, now, this.#logged);
+        result = await this.#store.commit(likes, now, this.#confirmed);
       } catch (error) {
         // The script may have run with its reply lost: the journal tells.
         if (error instanceof StoreUnavailableError) this.#unlogged = true;
@@ -300,31 +322,72 @@ export class RedisCommitter implements CommitPath {
         return this.#fail(queue);
       }
       if (this.#crashAfterCommit) Deno.exit(137);
+      if (this.#cuts !== cuts) {
+        // A failed sync cut the log meanwhile: this batch's lines would follow
+        // a gap. The journal writes both, in order, before the next batch.
+        this.#unlogged = true;
+        return this.#fail(queue);
+      }
       this.#health.ok("store");
       this.#total = result.totals[result.totals.length - 1];
     }
-    const before = this.#log.size;
     try {
+      // append() cuts whatever part of the batch reached the log when it fails.
       this.#log.append(this.#encode(queue, result, now));
-      if (this.#fsync) await this.#log.syncAsync();
     } catch (error) {
-      if (this.#fsync) {
-        try {
-          // What the sync failed on cannot be trusted to be on disk: the journal writes it again.
-          this.#log.truncate(before);
-        } catch (cut) {
-          console.error(`primary: Cannot cut an unsynced batch from the log: ${(cut as Error).message}`);
-        }
-      }
       // Redis counted the batch: its journal entry stays until the log holds it.
       if (result !== undefined) this.#unlogged = true;
       this.#health.fail("log", `Cannot write to the log ${this.#log.path}: ${(error as Error).message}`);
       return this.#fail(queue);
     }
     if (result !== undefined) this.#logged = result.journalId;
+    if (this.#fsync) this.#syncSoon();
+    else this.#confirmed = this.#logged;
     this.#health.ok("log");
     this.#stats.recordCommit(performance.now() - started);
     this.#answer(queue, result, now);
+  }
+
+  /**
+   * fsync mode: syncs the log in the background (one sync at a time, the
+   * next covering every write since), then confirms the journal ids it
+   * covers. A failed sync leaves the log's unsynced end untrusted: it is cut
+   * back to the last sync, and the journal writes it again.
+   */
+  #syncSoon(): void {
+    if (this.#syncing) {
+      this.#syncAgain = true;
+      return;
+    }
+    this.#syncing = true;
+    const id = this.#logged;
+    const size = this.#log.size;
+    this.#log.syncAsync().then(() => {
+      // A drain's own sync may have confirmed more meanwhile.
+      if (size < this.#syncedSize) return;
+      this.#confirmed = id;
+      this.#syncedSize = size;
+    }, (error) => {
+      this.#health.fail("log", `Cannot sync the log ${this.#log.path}: ${(error as Error).message}`);
+      try {
+        this.#log.truncate(this.#syncedSize);
+      } catch (cut) {
+        console.error(`primary: Cannot cut an unsynced end from the log: ${(cut as Error).message}`);
+      }
+      this.#cuts++;
+      this.#logged = this.#confirmed;
+      this.#partial = [];
+      this.#unlogged = true;
+      this.#syncAgain = false;
+    }).finally(() => {
+      this.#syncing = false;
+      if (this.#syncAgain) {
+        this.#syncAgain = false;
+        return this.#syncSoon();
+      }
+      if (this.#unlogged) this.poll();
+      this.#wakeIfIdle();
+    });
   }
 
   /** The batch's log lines and its journal line, as one write. */
@@ -432,15 +495,20 @@ export class RedisCommitter implements CommitPath {
         throw new Error(`Cannot write to the log ${this.#log.path}: ${(error as Error).message}`, { cause: error });
       }
       console.error(`primary: ${note}`);
+      this.#health.ok("log");
       this.#logged = batches[batches.length - 1].id;
+      // Synced above in fsync mode, with every write before it.
+      this.#confirmed = this.#logged;
+      this.#syncedSize = this.#log.size;
       const last = batches[batches.length - 1].likes.at(-1);
       if (last !== undefined) this.#total = Math.max(this.#total, last.total);
     }
     this.#unlogged = false;
     this.#partial = [];
-    if (this.#logged !== "") {
+    if (!this.#fsync) this.#confirmed = this.#logged;
+    if (this.#confirmed !== "") {
       try {
-        await this.#store.trimJournal(this.#logged);
+        await this.#store.trimJournal(this.#confirmed);
       } catch { /* the next commit confirms it */ }
     }
     return batches.length;
@@ -452,7 +520,11 @@ export class RedisCommitter implements CommitPath {
     this.#betweenBatches = [];
     for (const fn of deferred) fn();
     this.#schedule();
-    if (this.#scheduled) return;
+    this.#wakeIfIdle();
+  }
+
+  #wakeIfIdle(): void {
+    if (this.#scheduled || this.#inFlight || this.#syncing) return;
     const idle = this.#idle;
     this.#idle = [];
     for (const wake of idle) wake();

@@ -124,3 +124,92 @@ redisTest(
   },
   redisMissing ?? tmpfsUnavailable(),
 );
+
+/** Makes `log`'s background syncs wait for the test, or fail once, around the real sync. */
+function gateSyncs(log: LikesLog) {
+  const real = log.syncAsync.bind(log);
+  const gate = { hold: undefined as PromiseWithResolvers<void> | undefined, failNext: false };
+  log.syncAsync = async () => {
+    await real();
+    if (gate.failNext) {
+      gate.failNext = false;
+      throw new Error("Input/output error (os error 5)");
+    }
+    if (gate.hold) await gate.hold.promise;
+  };
+  return gate;
+}
+
+redisTest(
+  "in fsync mode likes are answered before the log's sync, and the journal keeps them until a sync covers them",
+  async () => {
+    await withRedis(async (redis) => {
+      const dir = await tempDir();
+      const store = await open(redis);
+      const log = LikesLog.open(`${dir}/log`);
+      try {
+        const gate = gateSyncs(log);
+        const committer = new RedisCommitter(store, log, new Stats(), { durability: "fsync", tail: readLogTail(log) });
+        await committer.recover();
+        gate.hold = Promise.withResolvers();
+        assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["0"]);
+        assert.deepEqual(await send(committer, [like("a", 2, 1)]), ["0"]);
+        assert.equal(committer.loggedUpTo, "", "nothing confirmed while the sync runs");
+        const journal = await store.readJournal();
+        assert.equal(journal.length, 2, "the second commit confirmed nothing");
+        gate.hold.resolve();
+        gate.hold = undefined;
+        await committer.drained();
+        assert.equal(committer.loggedUpTo, journal[1].id);
+        assert.deepEqual(await send(committer, [like("a", 3, 1)]), ["0"]);
+        assert.equal((await store.readJournal()).length, 1, "the next commit confirmed both");
+        assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 5], [2, 6], [3, 7]]);
+      } finally {
+        log.close();
+        store.close();
+      }
+    });
+  },
+);
+
+redisTest(
+  "in fsync mode a failed log sync cuts the unsynced lines and the journal writes them again, each once",
+  async () => {
+    await withRedis(async (redis) => {
+      const dir = await tempDir();
+      const store = await open(redis);
+      const log = LikesLog.open(`${dir}/log`);
+      const health = new Health();
+      try {
+        const gate = gateSyncs(log);
+        const committer = new RedisCommitter(store, log, new Stats(), {
+          durability: "fsync",
+          health,
+          tail: readLogTail(log),
+        });
+        await committer.recover();
+        const synced = log.size;
+        gate.failNext = true;
+        gate.hold = Promise.withResolvers();
+        assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["0"]);
+        // Written after the failing sync began: cut with it, since it follows what the sync did not cover.
+        assert.deepEqual(await send(committer, [like("b", 1, 2)]), ["0"]);
+        assert.ok(log.size > synced);
+        gate.hold.resolve();
+        gate.hold = undefined;
+        await committer.drained();
+        assert.equal(health.problem, undefined, "healthy once the journal is in the log");
+        assert.deepEqual(await send(committer, [like("a", 1, 5), like("a", 2, 1)]), ["0 duplicate", "0"]);
+        const entries = primaryEntries(`${dir}/log`);
+        assert.deepEqual(
+          entries.flatMap((e) => e.kind === "like" ? [`${e.producer}:${e.seq}:${e.duplicate}:${e.total}`] : []),
+          ["a:1:false:5", "b:1:false:7", "a:1:true:7", "a:2:false:8"],
+        );
+        assert.ok(entries.some((e) => e.kind === "event" && /from the Redis journal/.test(e.text)));
+      } finally {
+        log.close();
+        store.close();
+      }
+    });
+  },
+);
