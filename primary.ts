@@ -293,6 +293,7 @@ async function openRedisStore(
       health,
       tail,
       crashAfterCommit: crashAfterCommitRequested(),
+      inFlight: options.redisInFlight,
     });
     for (const note of tail.notes) {
       console.error(`primary: ${note}`);

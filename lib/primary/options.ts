@@ -77,6 +77,11 @@ export interface PrimaryOptions {
    * refused; a restart after a crash waits out the dead one's claim. @default {5000}
    */
   redisLease: number;
+  /**
+   * Batches whose Redis commits may be outstanding at once; logs and answers
+   * stay in batch order. @default {2}
+   */
+  redisInFlight: number;
 }
 
 export const primaryDefaults = {
@@ -110,6 +115,7 @@ export const primaryDefaults = {
   allowVolatileStore: false,
   redisTimeout: 2000,
   redisLease: 5000,
+  redisInFlight: 2,
 } satisfies PrimaryOptions;
 
 /** The embedded store's name for `--store`. */
@@ -266,6 +272,11 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     help: "With Redis: this primary's claim on its id lasts this long unless renewed",
     arg: "DURATION",
     parse: parse.positiveDuration,
+  },
+  redisInFlight: {
+    help: "With Redis: batches whose commits may be outstanding at once (logs and answers stay in order)",
+    arg: "N",
+    parse: parse.integer(1, 64),
   },
 };
 

@@ -54,6 +54,14 @@ export interface RedisCommitterOptions {
   tail?: Omit<LogTail, "notes">;
   /** Exit (137) right after a Redis commit, before the log write: a test hook. @default {false} */
   crashAfterCommit?: boolean;
+  /**
+   * Batches whose commits may be outstanding at once: the next batch's commit
+   * goes to Redis while the one before still waits for its reply, so Redis
+   * can take both in one turn (and, with appendfsync always, one AOF sync).
+   * Log writes and answers stay in batch order.
+   * @default {2}
+   */
+  inFlight?: number;
 }
 
 interface Submission {
@@ -149,7 +157,11 @@ export class RedisCommitter implements CommitPath {
   readonly #lines = new PrimaryLogWriter();
   #queue: Submission[] = [];
   #scheduled = false;
-  #inFlight = false;
+  /** Batches between their flush and their answers. */
+  #inFlight = 0;
+  readonly #maxInFlight: number;
+  /** Settles once the last flushed batch has logged and answered: the next one's turn. */
+  #previous: Promise<void> = Promise.resolve();
   #pollDue = false;
   #idle: (() => void)[] = [];
   #betweenBatches: (() => void)[] = [];
@@ -164,8 +176,13 @@ export class RedisCommitter implements CommitPath {
   #syncAgain = false;
   /** The log's size the last finished sync covers. */
   #syncedSize: number;
-  /** Counts cuts of the log after a failed sync: a batch committed across one is logged from the journal. */
-  #cuts = 0;
+  /**
+   * Counts the times the log fell behind Redis (a commit whose reply was lost,
+   * a failed log write, a cut after a failed sync). A batch whose commit was
+   * sent before one is not logged on its own: its lines would follow a gap,
+   * which the journal fills, in order, before the next batch.
+   */
+  #gaps = 0;
   /** Redis may hold a batch the log lacks: write the journal to the log before the next batch. */
   #unlogged = true;
   #total = 0;
@@ -174,7 +191,11 @@ export class RedisCommitter implements CommitPath {
   #partial: LikeLine[] | undefined;
 
   constructor(store: RedisStore, log: LikesLog, stats: Stats, options: RedisCommitterOptions = {}) {
-    const { durability = "normal", health = new Health(), tail, crashAfterCommit = false } = options;
+    const { durability = "normal", health = new Health(), tail, crashAfterCommit = false, inFlight = 2 } = options;
+    if (!Number.isSafeInteger(inFlight) || inFlight < 1) {
+      throw new RangeError(`Cannot commit to Redis: inFlight must be an integer >= 1, got ${inFlight}`);
+    }
+    this.#maxInFlight = inFlight;
     this.#store = store;
     this.#log = log;
     this.#stats = stats;
@@ -230,12 +251,12 @@ export class RedisCommitter implements CommitPath {
   }
 
   drained(): Promise<void> {
-    if (!this.#scheduled && !this.#inFlight && !this.#syncing) return Promise.resolve();
+    if (!this.#scheduled && this.#inFlight === 0 && !this.#syncing) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   betweenBatches(fn: () => void): void {
-    if (!this.#inFlight) fn();
+    if (this.#inFlight === 0) fn();
     else this.#betweenBatches.push(fn);
   }
 
@@ -270,7 +291,9 @@ export class RedisCommitter implements CommitPath {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#inFlight || (this.#queue.length === 0 && !this.#pollDue)) return;
+    if (this.#scheduled || (this.#queue.length === 0 && !this.#pollDue)) return;
+    // Work waiting for a pause between batches gets one: no new batch until those in flight are done.
+    if (this.#inFlight >= (this.#betweenBatches.length > 0 ? 1 : this.#maxInFlight)) return;
     this.#scheduled = true;
     // After this turn's I/O callbacks: every connection with data this turn joins the batch.
     setImmediate(() => this.#flush());
@@ -282,17 +305,42 @@ export class RedisCommitter implements CommitPath {
     this.#queue = [];
     const poll = this.#pollDue;
     this.#pollDue = false;
-    this.#inFlight = true;
-    this.#run(queue, poll).catch((error) => {
-      // A bug, not a store failure: still, nobody is left waiting.
+    this.#inFlight++;
+    const previous = this.#previous;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#previous = promise;
+    this.#run(queue, poll, previous).catch(async (error) => {
+      // A bug, not a store failure: still, nobody is left waiting, and answers keep their order.
       console.error(`primary: Batch failed: ${(error as Error).stack}`);
+      this.#markUnlogged();
+      await previous;
       this.#fail(queue);
-    }).finally(() => this.#afterBatch());
+    }).finally(() => {
+      resolve();
+      this.#inFlight--;
+      this.#afterBatch();
+    });
   }
 
-  async #run(queue: Submission[], poll: boolean): Promise<void> {
-    if (queue.length > 0 && (this.#refusing ?? this.#fenced) !== undefined) return this.#fail(queue);
+  /** The log may now lack a batch Redis counted: the journal is written to it before the next batch. */
+  #markUnlogged(): void {
+    this.#unlogged = true;
+    this.#gaps++;
+  }
+
+  /**
+   * One batch. Its commit is sent at once, even while the batch before waits
+   * for its reply; its log write and answers wait for `previous` (that batch
+   * done), so the log and every connection's replies keep their order.
+   */
+  async #run(queue: Submission[], poll: boolean, previous: Promise<void>): Promise<void> {
+    if (queue.length > 0 && (this.#refusing ?? this.#fenced) !== undefined) {
+      await previous;
+      return this.#fail(queue);
+    }
     if (this.#unlogged) {
+      // The journal goes into the log first, after every batch before this one.
+      await previous;
       try {
         await this.#drain();
       } catch (error) {
@@ -301,6 +349,7 @@ export class RedisCommitter implements CommitPath {
       }
     }
     if (queue.length === 0) {
+      await previous;
       if (poll) await this.#readTotal();
       return;
     }
@@ -311,32 +360,37 @@ export class RedisCommitter implements CommitPath {
       for (const entry of entries) if (entry.kind === "like") likes.push(entry);
     }
     let result: CommitResult | undefined;
-    const cuts = this.#cuts;
+    const gaps = this.#gaps;
     if (likes.length > 0) {
+      let failure: unknown;
       try {
         result = await this.#store.commit(likes, now, this.#confirmed);
       } catch (error) {
+        failure = error;
         // The script may have run with its reply lost: the journal tells.
-        if (error instanceof StoreUnavailableError) this.#unlogged = true;
-        this.#storeFailed(error);
+        if (error instanceof StoreUnavailableError) this.#markUnlogged();
+      }
+      if (this.#crashAfterCommit && result !== undefined) Deno.exit(137);
+      await previous;
+      if (result === undefined) {
+        this.#storeFailed(failure);
         return this.#fail(queue);
       }
-      if (this.#crashAfterCommit) Deno.exit(137);
-      if (this.#cuts !== cuts) {
-        // A failed sync cut the log meanwhile: this batch's lines would follow
-        // a gap. The journal writes both, in order, before the next batch.
-        this.#unlogged = true;
+      if (this.#gaps !== gaps) {
+        // The log fell behind Redis after this commit was sent: its lines
+        // would follow a gap. The journal writes both, in order, first.
+        this.#markUnlogged();
         return this.#fail(queue);
       }
       this.#health.ok("store");
       this.#total = result.totals[result.totals.length - 1];
-    }
+    } else await previous;
     try {
       // append() cuts whatever part of the batch reached the log when it fails.
       this.#log.append(this.#encode(queue, result, now));
     } catch (error) {
       // Redis counted the batch: its journal entry stays until the log holds it.
-      if (result !== undefined) this.#unlogged = true;
+      if (result !== undefined) this.#markUnlogged();
       this.#health.fail("log", `Cannot write to the log ${this.#log.path}: ${(error as Error).message}`);
       return this.#fail(queue);
     }
@@ -374,10 +428,9 @@ export class RedisCommitter implements CommitPath {
       } catch (cut) {
         console.error(`primary: Cannot cut an unsynced end from the log: ${(cut as Error).message}`);
       }
-      this.#cuts++;
       this.#logged = this.#confirmed;
       this.#partial = [];
-      this.#unlogged = true;
+      this.#markUnlogged();
       this.#syncAgain = false;
     }).finally(() => {
       this.#syncing = false;
@@ -515,10 +568,11 @@ export class RedisCommitter implements CommitPath {
   }
 
   #afterBatch(): void {
-    this.#inFlight = false;
-    const deferred = this.#betweenBatches;
-    this.#betweenBatches = [];
-    for (const fn of deferred) fn();
+    if (this.#inFlight === 0) {
+      const deferred = this.#betweenBatches;
+      this.#betweenBatches = [];
+      for (const fn of deferred) fn();
+    }
     this.#schedule();
     this.#wakeIfIdle();
   }

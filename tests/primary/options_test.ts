@@ -38,6 +38,7 @@ Deno.test("the Redis flags read back through toFlags()", () => {
     allowVolatileStore: true,
     redisTimeout: 250,
     redisLease: 3000,
+    redisInFlight: 4,
   };
   assert.deepEqual(parseFlags(toFlags(primarySpecs, options), primarySpecs, primaryDefaults), options);
 });

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { formatPrimaryLine, type PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
 import { LikesLog } from "../../lib/primary/likes_log.ts";
 import { readLogTail, RedisCommitter } from "../../lib/primary/redis_committer.ts";
-import { RedisStore } from "../../lib/primary/redis_store.ts";
+import { RedisStore, StoreUnavailableError } from "../../lib/primary/redis_store.ts";
+import { setImmediate } from "node:timers";
 import { Stats } from "../../lib/primary/stats.ts";
 import { Health } from "../../lib/primary/health.ts";
 import type { Entry } from "../../lib/primary/committer.ts";
@@ -206,6 +207,88 @@ redisTest(
           ["a:1:false:5", "b:1:false:7", "a:1:true:7", "a:2:false:8"],
         );
         assert.ok(entries.some((e) => e.kind === "event" && /from the Redis journal/.test(e.text)));
+      } finally {
+        log.close();
+        store.close();
+      }
+    });
+  },
+);
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+redisTest("with several commits in flight at once, the log and the answers keep batch order", async () => {
+  await withRedis(async (redis) => {
+    const dir = await tempDir();
+    const store = await open(redis);
+    const log = LikesLog.open(`${dir}/log`);
+    try {
+      const commit = store.commit.bind(store);
+      let outstanding = 0;
+      let most = 0;
+      store.commit = async (...args) => {
+        most = Math.max(most, ++outstanding);
+        try {
+          return await commit(...args);
+        } finally {
+          outstanding--;
+        }
+      };
+      const committer = new RedisCommitter(store, log, new Stats(), { inFlight: 4, tail: readLogTail(log) });
+      await committer.recover();
+      const replies: Promise<string[]>[] = [];
+      for (let seq = 1; seq <= 40; seq++) {
+        replies.push(send(committer, [like("a", seq, 1)]));
+        await nextTurn();
+      }
+      assert.deepEqual(await Promise.all(replies), replies.map(() => ["0"]));
+      assert.ok(most >= 2, `at most ${most} commit in flight`);
+      assert.deepEqual(
+        counted(primaryEntries(`${dir}/log`)),
+        Array.from({ length: 40 }, (_, i) => [i + 1, i + 1]),
+      );
+    } finally {
+      log.close();
+      store.close();
+    }
+  });
+});
+
+redisTest(
+  "a commit whose reply is lost fails the batch sent after it too, and the journal logs both in order",
+  async () => {
+    await withRedis(async (redis) => {
+      const dir = await tempDir();
+      const store = await open(redis);
+      const log = LikesLog.open(`${dir}/log`);
+      try {
+        const commit = store.commit.bind(store);
+        let calls = 0;
+        store.commit = async (...args) => {
+          const call = ++calls;
+          const result = await commit(...args);
+          if (call === 2) {
+            // Applied in Redis, reply lost, and late: the third batch's reply comes first.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            throw new StoreUnavailableError("Redis store: connection lost (test)");
+          }
+          return result;
+        };
+        const committer = new RedisCommitter(store, log, new Stats(), { inFlight: 2, tail: readLogTail(log) });
+        await committer.recover();
+        assert.deepEqual(await send(committer, [like("a", 1, 1)]), ["0"]);
+        const second = send(committer, [like("a", 2, 2)]);
+        await nextTurn();
+        const third = send(committer, [like("a", 3, 3)]);
+        assert.deepEqual(await second, ["1 storage error"]);
+        assert.deepEqual(await third, ["1 storage error"], "its lines would have followed a gap");
+        assert.equal(calls, 3, "both commits were sent before either reply");
+        assert.deepEqual(await send(committer, [like("a", 2, 2), like("a", 3, 3), like("a", 4, 4)]), [
+          "0 duplicate",
+          "0 duplicate",
+          "0",
+        ]);
+        assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 1], [2, 3], [3, 6], [4, 10]]);
       } finally {
         log.close();
         store.close();
