@@ -29,6 +29,21 @@ function open(redis: RedisServer): Promise<RedisStore> {
   return RedisStore.open({ url: redis.url, primaryId: "p", allowVolatile: true });
 }
 
+/** A store on a fresh redis-server and a log in a temp dir, for `fn`; both closed after. */
+function withStoreAndLog(fn: (s: { dir: string; store: RedisStore; log: LikesLog }) => Promise<void>): Promise<void> {
+  return withRedis(async (redis) => {
+    const dir = await tempDir();
+    const store = await open(redis);
+    const log = LikesLog.open(`${dir}/log`);
+    try {
+      await fn({ dir, store, log });
+    } finally {
+      log.close();
+      store.close();
+    }
+  });
+}
+
 async function send(committer: RedisCommitter, entries: Entry[]): Promise<string[]> {
   return decoder.decode(await committer.submit(entries)).split("\n").slice(0, -1);
 }
@@ -68,29 +83,21 @@ Deno.test("readLogTail() finds the last journal id, the like lines after it, and
 });
 
 redisTest("a batch whose log write a crash cut short is completed from the journal, each line once", async () => {
-  await withRedis(async (redis) => {
-    const dir = await tempDir();
-    const store = await open(redis);
-    const log = LikesLog.open(`${dir}/log`);
-    try {
-      // A primary committed this batch, wrote its first line, and died.
-      const { outcomes, totals } = await store.commit([like("a", 1, 2), like("a", 2, 3), like("a", 3, 4)]);
-      assert.deepEqual(outcomes, ["accepted", "accepted", "accepted"]);
-      log.append(formatPrimaryLine(
-        { kind: "like", server: 1, likes: 2, duplicate: false, total: totals[0], producer: "a", seq: 1 },
-        TIME,
-      ));
-      const committer = new RedisCommitter(store, log, new Stats(), { tail: readLogTail(log) });
-      assert.equal(await committer.recover(), 1);
-      assert.equal(committer.total, 9);
-      const entries = primaryEntries(`${dir}/log`);
-      assert.deepEqual(counted(entries), [[1, 2], [2, 5], [3, 9]]);
-      assert.equal(entries.at(-1)?.kind, "journal");
-      assert.deepEqual(await store.readJournal(), [], "confirmed once logged");
-    } finally {
-      log.close();
-      store.close();
-    }
+  await withStoreAndLog(async ({ dir, store, log }) => {
+    // A primary committed this batch, wrote its first line, and died.
+    const { outcomes, totals } = await store.commit([like("a", 1, 2), like("a", 2, 3), like("a", 3, 4)]);
+    assert.deepEqual(outcomes, ["accepted", "accepted", "accepted"]);
+    log.append(formatPrimaryLine(
+      { kind: "like", server: 1, likes: 2, duplicate: false, total: totals[0], producer: "a", seq: 1 },
+      TIME,
+    ));
+    const committer = new RedisCommitter(store, log, new Stats(), { tail: readLogTail(log) });
+    assert.equal(await committer.recover(), 1);
+    assert.equal(committer.total, 9);
+    const entries = primaryEntries(`${dir}/log`);
+    assert.deepEqual(counted(entries), [[1, 2], [2, 5], [3, 9]]);
+    assert.equal(entries.at(-1)?.kind, "journal");
+    assert.deepEqual(await store.readJournal(), [], "confirmed once logged");
   });
 });
 
@@ -144,31 +151,23 @@ function gateSyncs(log: LikesLog) {
 redisTest(
   "in fsync mode likes are answered before the log's sync, and the journal keeps them until a sync covers them",
   async () => {
-    await withRedis(async (redis) => {
-      const dir = await tempDir();
-      const store = await open(redis);
-      const log = LikesLog.open(`${dir}/log`);
-      try {
-        const gate = gateSyncs(log);
-        const committer = new RedisCommitter(store, log, new Stats(), { durability: "fsync", tail: readLogTail(log) });
-        await committer.recover();
-        gate.hold = Promise.withResolvers();
-        assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["0"]);
-        assert.deepEqual(await send(committer, [like("a", 2, 1)]), ["0"]);
-        assert.equal(committer.loggedUpTo, "", "nothing confirmed while the sync runs");
-        const journal = await store.readJournal();
-        assert.equal(journal.length, 2, "the second commit confirmed nothing");
-        gate.hold.resolve();
-        gate.hold = undefined;
-        await committer.drained();
-        assert.equal(committer.loggedUpTo, journal[1].id);
-        assert.deepEqual(await send(committer, [like("a", 3, 1)]), ["0"]);
-        assert.equal((await store.readJournal()).length, 1, "the next commit confirmed both");
-        assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 5], [2, 6], [3, 7]]);
-      } finally {
-        log.close();
-        store.close();
-      }
+    await withStoreAndLog(async ({ dir, store, log }) => {
+      const gate = gateSyncs(log);
+      const committer = new RedisCommitter(store, log, new Stats(), { durability: "fsync", tail: readLogTail(log) });
+      await committer.recover();
+      gate.hold = Promise.withResolvers();
+      assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["0"]);
+      assert.deepEqual(await send(committer, [like("a", 2, 1)]), ["0"]);
+      assert.equal(committer.loggedUpTo, "", "nothing confirmed while the sync runs");
+      const journal = await store.readJournal();
+      assert.equal(journal.length, 2, "the second commit confirmed nothing");
+      gate.hold.resolve();
+      gate.hold = undefined;
+      await committer.drained();
+      assert.equal(committer.loggedUpTo, journal[1].id);
+      assert.deepEqual(await send(committer, [like("a", 3, 1)]), ["0"]);
+      assert.equal((await store.readJournal()).length, 1, "the next commit confirmed both");
+      assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 5], [2, 6], [3, 7]]);
     });
   },
 );
@@ -176,41 +175,33 @@ redisTest(
 redisTest(
   "in fsync mode a failed log sync cuts the unsynced lines and the journal writes them again, each once",
   async () => {
-    await withRedis(async (redis) => {
-      const dir = await tempDir();
-      const store = await open(redis);
-      const log = LikesLog.open(`${dir}/log`);
+    await withStoreAndLog(async ({ dir, store, log }) => {
       const health = new Health();
-      try {
-        const gate = gateSyncs(log);
-        const committer = new RedisCommitter(store, log, new Stats(), {
-          durability: "fsync",
-          health,
-          tail: readLogTail(log),
-        });
-        await committer.recover();
-        const synced = log.size;
-        gate.failNext = true;
-        gate.hold = Promise.withResolvers();
-        assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["0"]);
-        // Written after the failing sync began: cut with it, since it follows what the sync did not cover.
-        assert.deepEqual(await send(committer, [like("b", 1, 2)]), ["0"]);
-        assert.ok(log.size > synced);
-        gate.hold.resolve();
-        gate.hold = undefined;
-        await committer.drained();
-        assert.equal(health.problem, undefined, "healthy once the journal is in the log");
-        assert.deepEqual(await send(committer, [like("a", 1, 5), like("a", 2, 1)]), ["0 duplicate", "0"]);
-        const entries = primaryEntries(`${dir}/log`);
-        assert.deepEqual(
-          entries.flatMap((e) => e.kind === "like" ? [`${e.producer}:${e.seq}:${e.duplicate}:${e.total}`] : []),
-          ["a:1:false:5", "b:1:false:7", "a:1:true:7", "a:2:false:8"],
-        );
-        assert.ok(entries.some((e) => e.kind === "event" && /from the Redis journal/.test(e.text)));
-      } finally {
-        log.close();
-        store.close();
-      }
+      const gate = gateSyncs(log);
+      const committer = new RedisCommitter(store, log, new Stats(), {
+        durability: "fsync",
+        health,
+        tail: readLogTail(log),
+      });
+      await committer.recover();
+      const synced = log.size;
+      gate.failNext = true;
+      gate.hold = Promise.withResolvers();
+      assert.deepEqual(await send(committer, [like("a", 1, 5)]), ["0"]);
+      // Written after the failing sync began: cut with it, since it follows what the sync did not cover.
+      assert.deepEqual(await send(committer, [like("b", 1, 2)]), ["0"]);
+      assert.ok(log.size > synced);
+      gate.hold.resolve();
+      gate.hold = undefined;
+      await committer.drained();
+      assert.equal(health.problem, undefined, "healthy once the journal is in the log");
+      assert.deepEqual(await send(committer, [like("a", 1, 5), like("a", 2, 1)]), ["0 duplicate", "0"]);
+      const entries = primaryEntries(`${dir}/log`);
+      assert.deepEqual(
+        entries.flatMap((e) => e.kind === "like" ? [`${e.producer}:${e.seq}:${e.duplicate}:${e.total}`] : []),
+        ["a:1:false:5", "b:1:false:7", "a:1:true:7", "a:2:false:8"],
+      );
+      assert.ok(entries.some((e) => e.kind === "event" && /from the Redis journal/.test(e.text)));
     });
   },
 );
@@ -218,81 +209,65 @@ redisTest(
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 redisTest("with several commits in flight at once, the log and the answers keep batch order", async () => {
-  await withRedis(async (redis) => {
-    const dir = await tempDir();
-    const store = await open(redis);
-    const log = LikesLog.open(`${dir}/log`);
-    try {
-      const commit = store.commit.bind(store);
-      let outstanding = 0;
-      let most = 0;
-      store.commit = async (...args) => {
-        most = Math.max(most, ++outstanding);
-        try {
-          return await commit(...args);
-        } finally {
-          outstanding--;
-        }
-      };
-      const committer = new RedisCommitter(store, log, new Stats(), { inFlight: 4, tail: readLogTail(log) });
-      await committer.recover();
-      const replies: Promise<string[]>[] = [];
-      for (let seq = 1; seq <= 40; seq++) {
-        replies.push(send(committer, [like("a", seq, 1)]));
-        await nextTurn();
+  await withStoreAndLog(async ({ dir, store, log }) => {
+    const commit = store.commit.bind(store);
+    let outstanding = 0;
+    let most = 0;
+    store.commit = async (...args) => {
+      most = Math.max(most, ++outstanding);
+      try {
+        return await commit(...args);
+      } finally {
+        outstanding--;
       }
-      assert.deepEqual(await Promise.all(replies), replies.map(() => ["0"]));
-      assert.ok(most >= 2, `at most ${most} commit in flight`);
-      assert.deepEqual(
-        counted(primaryEntries(`${dir}/log`)),
-        Array.from({ length: 40 }, (_, i) => [i + 1, i + 1]),
-      );
-    } finally {
-      log.close();
-      store.close();
+    };
+    const committer = new RedisCommitter(store, log, new Stats(), { inFlight: 4, tail: readLogTail(log) });
+    await committer.recover();
+    const replies: Promise<string[]>[] = [];
+    for (let seq = 1; seq <= 40; seq++) {
+      replies.push(send(committer, [like("a", seq, 1)]));
+      await nextTurn();
     }
+    assert.deepEqual(await Promise.all(replies), replies.map(() => ["0"]));
+    assert.ok(most >= 2, `at most ${most} commit in flight`);
+    assert.deepEqual(
+      counted(primaryEntries(`${dir}/log`)),
+      Array.from({ length: 40 }, (_, i) => [i + 1, i + 1]),
+    );
   });
 });
 
 redisTest(
   "a commit whose reply is lost fails the batch sent after it too, and the journal logs both in order",
   async () => {
-    await withRedis(async (redis) => {
-      const dir = await tempDir();
-      const store = await open(redis);
-      const log = LikesLog.open(`${dir}/log`);
-      try {
-        const commit = store.commit.bind(store);
-        let calls = 0;
-        store.commit = async (...args) => {
-          const call = ++calls;
-          const result = await commit(...args);
-          if (call === 2) {
-            // Applied in Redis, reply lost, and late: the third batch's reply comes first.
-            await new Promise((resolve) => setTimeout(resolve, 50));
-            throw new StoreUnavailableError("Redis store: connection lost (test)");
-          }
-          return result;
-        };
-        const committer = new RedisCommitter(store, log, new Stats(), { inFlight: 2, tail: readLogTail(log) });
-        await committer.recover();
-        assert.deepEqual(await send(committer, [like("a", 1, 1)]), ["0"]);
-        const second = send(committer, [like("a", 2, 2)]);
-        await nextTurn();
-        const third = send(committer, [like("a", 3, 3)]);
-        assert.deepEqual(await second, ["1 storage error"]);
-        assert.deepEqual(await third, ["1 storage error"], "its lines would have followed a gap");
-        assert.equal(calls, 3, "both commits were sent before either reply");
-        assert.deepEqual(await send(committer, [like("a", 2, 2), like("a", 3, 3), like("a", 4, 4)]), [
-          "0 duplicate",
-          "0 duplicate",
-          "0",
-        ]);
-        assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 1], [2, 3], [3, 6], [4, 10]]);
-      } finally {
-        log.close();
-        store.close();
-      }
+    await withStoreAndLog(async ({ dir, store, log }) => {
+      const commit = store.commit.bind(store);
+      let calls = 0;
+      store.commit = async (...args) => {
+        const call = ++calls;
+        const result = await commit(...args);
+        if (call === 2) {
+          // Applied in Redis, reply lost, and late: the third batch's reply comes first.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          throw new StoreUnavailableError("Redis store: connection lost (test)");
+        }
+        return result;
+      };
+      const committer = new RedisCommitter(store, log, new Stats(), { inFlight: 2, tail: readLogTail(log) });
+      await committer.recover();
+      assert.deepEqual(await send(committer, [like("a", 1, 1)]), ["0"]);
+      const second = send(committer, [like("a", 2, 2)]);
+      await nextTurn();
+      const third = send(committer, [like("a", 3, 3)]);
+      assert.deepEqual(await second, ["1 storage error"]);
+      assert.deepEqual(await third, ["1 storage error"], "its lines would have followed a gap");
+      assert.equal(calls, 3, "both commits were sent before either reply");
+      assert.deepEqual(await send(committer, [like("a", 2, 2), like("a", 3, 3), like("a", 4, 4)]), [
+        "0 duplicate",
+        "0 duplicate",
+        "0",
+      ]);
+      assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 1], [2, 3], [3, 6], [4, 10]]);
     });
   },
 );
