@@ -133,17 +133,17 @@ redisTest(
   redisMissing ?? tmpfsUnavailable(),
 );
 
-/** Makes `log`'s background syncs wait for the test, or fail once, around the real sync. */
+/** Makes `log`'s syncs wait for the test after the real sync, then fail once if asked. */
 function gateSyncs(log: LikesLog) {
   const real = log.syncAsync.bind(log);
   const gate = { hold: undefined as PromiseWithResolvers<void> | undefined, failNext: false };
   log.syncAsync = async () => {
     await real();
+    if (gate.hold) await gate.hold.promise;
     if (gate.failNext) {
       gate.failNext = false;
       throw new Error("Input/output error (os error 5)");
     }
-    if (gate.hold) await gate.hold.promise;
   };
   return gate;
 }
