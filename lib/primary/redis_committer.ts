@@ -171,8 +171,8 @@ export class RedisCommitter implements CommitPath {
   #logged: string;
   /** The last journal id the log holds on disk (fsync mode: once synced): what Redis may delete up to. */
   #confirmed: string;
-  /** fsync mode: the log's background sync runs; another is due after it. */
-  #syncing = false;
+  /** fsync mode: the log's background sync while it runs (its outcome handled); another is due after it. */
+  #sync: Promise<void> | undefined;
   #syncAgain = false;
   /** The log's size the last finished sync covers. */
   #syncedSize: number;
@@ -251,7 +251,7 @@ export class RedisCommitter implements CommitPath {
   }
 
   drained(): Promise<void> {
-    if (!this.#scheduled && this.#inFlight === 0 && !this.#syncing) return Promise.resolve();
+    if (!this.#scheduled && this.#inFlight === 0 && this.#sync === undefined) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -409,14 +409,13 @@ export class RedisCommitter implements CommitPath {
    * back to the last sync, and the journal writes it again.
    */
   #syncSoon(): void {
-    if (this.#syncing) {
+    if (this.#sync !== undefined) {
       this.#syncAgain = true;
       return;
     }
-    this.#syncing = true;
     const id = this.#logged;
     const size = this.#log.size;
-    this.#log.syncAsync().then(() => {
+    this.#sync = this.#log.syncAsync().then(() => {
       // A drain's own sync may have confirmed more meanwhile.
       if (size < this.#syncedSize) return;
       this.#confirmed = id;
@@ -433,7 +432,7 @@ export class RedisCommitter implements CommitPath {
       this.#markUnlogged();
       this.#syncAgain = false;
     }).finally(() => {
-      this.#syncing = false;
+      this.#sync = undefined;
       if (this.#syncAgain) {
         this.#syncAgain = false;
         return this.#syncSoon();
@@ -519,6 +518,9 @@ export class RedisCommitter implements CommitPath {
    * `loggedUpTo` repeats it).
    */
   async #drain(): Promise<number> {
+    // A background sync that fails cuts the log back to the last finished one:
+    // it must not cut what this drain writes, nor leave it confirmed.
+    while (this.#sync !== undefined) await this.#sync;
     const batches = await this.#store.readJournal(this.#logged);
     if (batches.length > 0) {
       let lines = "";
@@ -578,7 +580,7 @@ export class RedisCommitter implements CommitPath {
   }
 
   #wakeIfIdle(): void {
-    if (this.#scheduled || this.#inFlight || this.#syncing) return;
+    if (this.#scheduled || this.#inFlight !== 0 || this.#sync !== undefined) return;
     const idle = this.#idle;
     this.#idle = [];
     for (const wake of idle) wake();

@@ -271,3 +271,34 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "in fsync mode a journal drain waits for the log's background sync, so a failing sync cannot cut what it writes",
+  async () => {
+    await withStoreAndLog(async ({ dir, store, log }) => {
+      const gate = gateSyncs(log);
+      const commit = store.commit.bind(store);
+      let calls = 0;
+      store.commit = async (...args) => {
+        const result = await commit(...args);
+        if (++calls === 2) throw new StoreUnavailableError("Redis store: connection lost (test)");
+        return result;
+      };
+      const committer = new RedisCommitter(store, log, new Stats(), { durability: "fsync", tail: readLogTail(log) });
+      await committer.recover();
+      gate.hold = Promise.withResolvers();
+      gate.failNext = true;
+      assert.deepEqual(await send(committer, [like("a", 1, 1)]), ["0"]);
+      // Counted in Redis, reply lost: the next batch first drains the journal into the log.
+      assert.deepEqual(await send(committer, [like("a", 2, 2)]), ["1 storage error"]);
+      const third = send(committer, [like("a", 3, 3)]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The first batch's sync now fails: the log is cut back to before it.
+      gate.hold.resolve();
+      gate.hold = undefined;
+      assert.deepEqual(await third, ["0"]);
+      await committer.drained();
+      assert.deepEqual(counted(primaryEntries(`${dir}/log`)), [[1, 1], [2, 3], [3, 6]]);
+    });
+  },
+);
