@@ -10,6 +10,8 @@ import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
+import { checkGrants } from "./lib/launch/grant_check.ts";
+import { demoGrants } from "./lib/launch/permissions.ts";
 
 const defaults = {
   ...parentDefaults,
@@ -48,6 +50,8 @@ runProgram("demo", async () => {
   if (options.primaries && options.redis) {
     throw new UsageError("--primaries is for primaries of your own; --redis starts its own: give one of them");
   }
+  // redis-server is asked for only with --redis (the demo:redis task grants it).
+  if (!checkGrants("demo", "demo.ts", demoGrants(options), Deno.args)) return 2;
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
   const stop = new AbortController();
   untilSignal().then(() => stop.abort());

@@ -5,7 +5,7 @@
  * grant and the least-privilege command that has it, not in Deno's
  * permission error from deep inside the start-up.
  */
-import { type Grants, permissionFlags, scriptPath, shellQuote, taskCommand } from "./permissions.ts";
+import { denoInvocation, type Grants, permissionFlags, scriptPath, shellQuote, taskCommand } from "./permissions.ts";
 
 type Kind = keyof Grants;
 
@@ -49,7 +49,9 @@ export function missingGrantMessage(script: string, grants: Grants, args: string
   if (missing.length === 0) return undefined;
   return `Missing ${missing.length === 1 ? "grant" : "grants"} ${
     missing.map(shellQuote).join(" ")
-  } for these flags; run: ${taskCommand(scriptPath(script), grants, args)}`;
+  } for these flags; run: ${
+    taskCommand(scriptPath(script), grants, args, denoInvocation(Deno.execPath(), Deno.version.deno))
+  }`;
 }
 
 /**

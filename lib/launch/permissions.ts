@@ -98,11 +98,13 @@ export function auditGrants(
 }
 
 /**
- * The demo: its primary's dashboard, deno, and for `--redis` redis-server with
- * its directory under the log dir (made by the demo; the demo itself never
- * connects to that redis-server).
+ * The demo: its primary's dashboard and deno; with `--redis` also redis-server
+ * with its directory under the log dir (made by the demo; the demo itself
+ * never connects to that redis-server). Only that mode asks for redis-server,
+ * so a machine without it never hears of it.
  */
-export function demoGrants(options: { http: string; logDir: string }): Grants {
+export function demoGrants(options: { http: string; logDir: string; redis?: boolean }): Grants {
+  if (!options.redis) return { net: [options.http], run: ["deno"] };
   // 127.0.0.1:0: finding a free port for redis-server (which cannot pick one itself).
   return {
     net: [options.http, "127.0.0.1:0"],
@@ -165,11 +167,31 @@ export function shellQuote(word: string): string {
 }
 
 /**
- * The shell command that runs `script` with `grants` and `args`: the deno.json
- * task for the default options, and what a program prints when it lacks a grant.
+ * `deno run`'s own flags for every program: no prompts (a missing grant is an
+ * error, never a question), and quiet, so that the program's output is its
+ * own (Deno would otherwise say, say, that a granted program such as
+ * redis-server is not on PATH, before the program's first line).
  */
-export function taskCommand(script: string, grants: Grants, args: string[] = []): string {
-  return ["deno", "run", "--no-prompt", ...permissionFlags(grants), script, ...args].map(shellQuote).join(" ");
+export const RUN_FLAGS = ["--no-prompt", "--quiet"] as const;
+
+/**
+ * The shell command that runs `script` with `grants` and `args`: the deno.json
+ * task for the default options, and what a program prints when it lacks a
+ * grant (then with `deno` as the user can start it: see denoInvocation()).
+ */
+export function taskCommand(script: string, grants: Grants, args: string[] = [], deno = "deno"): string {
+  return [...deno.split(" "), "run", ...RUN_FLAGS, ...permissionFlags(grants), script, ...args].map(shellQuote).join(
+    " ",
+  );
+}
+
+/**
+ * How the user can start Deno again, judged by the running executable:
+ * `npx -y deno@<version>` when it runs from npx's cache (where no `deno` is
+ * on the user's PATH), else `deno`.
+ */
+export function denoInvocation(execPath: string, version: string): string {
+  return /\/_npx\//.test(execPath) ? `npx -y deno@${version}` : "deno";
 }
 
 /**
@@ -182,7 +204,7 @@ export function launchArgs(script: string, grants: Grants | "all", args: string[
   const config = new URL("deno.json", ROOT).pathname;
   return [
     "run",
-    "--no-prompt",
+    ...RUN_FLAGS,
     `--config=${config}`,
     ...(grants === "all" ? ["-A"] : permissionFlags(grants)),
     scriptPath(script),

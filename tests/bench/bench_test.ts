@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_WORK_DIR } from "../../lib/bench/run.ts";
 import type { BenchReport } from "../../lib/bench/report.ts";
 import { tempDir } from "../support/temp.ts";
+import { requirement, testNeeding } from "../support/requirements.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const TASK: string = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.bench;
@@ -43,16 +44,12 @@ async function listDir(dir: string): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(dir))).map((entry) => entry.name).sort();
 }
 
-async function redisInstalled(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("redis-server", { args: ["--version"], stdout: "null", stderr: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-}
+const REDIS = await requirement("redis");
+const CC = await requirement("cc");
 
-Deno.test("bench in short mode reports every cell in both modes beside Redis and the empty server, and the replay", async () => {
+testNeeding([CC, REDIS], {
+  name: "bench in short mode reports every cell in both modes beside Redis and the empty server, and the replay",
+  fn: async () => {
   const workDir = `${await tempDir()}/work`;
   const args = [
     // Long enough that every cell acknowledges something even on a loaded machine.
@@ -84,10 +81,9 @@ Deno.test("bench in short mode reports every cell in both modes beside Redis and
     report.cells.map((c) => `${c.durability} ${c.connections}×${c.pipeline}`),
     [...cells.map((c) => `normal ${c}`), ...cells.map((c) => `fsync ${c}`)],
   );
-  const redis = await redisInstalled();
   for (const cell of report.cells) {
     const name = `${cell.durability} ${cell.connections}×${cell.pipeline}`;
-    const sides = [cell.ours, cell.empty, ...(redis ? [cell.redis] : [])];
+    const sides = [cell.ours, cell.empty, cell.redis];
     for (const side of sides) {
       assert.ok(typeof side === "object", `${name}: ${side}`);
       assert.equal(side.runs.length, 1, name);
@@ -98,13 +94,9 @@ Deno.test("bench in short mode reports every cell in both modes beside Redis and
     }
     assert.ok(cell.ours.serverCpuSeconds! > 0, name);
     assert.equal(cell.vsEmpty, cell.ours.rate / (cell.empty as { rate: number }).rate);
-    if (redis) {
-      assert.equal(cell.appendfsync, cell.durability === "fsync" ? "always" : "everysec");
-      assert.equal(cell.vsRedis, cell.ours.rate / (cell.redis as { rate: number }).rate);
-      assert.ok(cell.targets.some((t) => t.target.endsWith("× Redis")), name);
-    } else {
-      assert.match(String(cell.redis), /not installed/);
-    }
+    assert.equal(cell.appendfsync, cell.durability === "fsync" ? "always" : "everysec");
+    assert.equal(cell.vsRedis, cell.ours.rate / (cell.redis as { rate: number }).rate);
+    assert.ok(cell.targets.some((t) => t.target.endsWith("× Redis")), name);
   }
   assert.ok(typeof report.replay === "object", String(report.replay));
   assert.equal(report.replay.lines, 500);
@@ -113,11 +105,11 @@ Deno.test("bench in short mode reports every cell in both modes beside Redis and
   assert.match(stdout, /### fsync durability/);
   assert.match(stdout, /\| 50×32 \| [\d,]+ \|/);
   assert.match(stdout, /Replay at start-up: 500 lines/);
+  },
 });
 
-Deno.test({
+testNeeding([CC, REDIS], {
   name: "bench --store redis runs one and two primaries on a private Redis beside the embedded store, in both modes",
-  ignore: !(await redisInstalled()),
   async fn() {
     const workDir = `${await tempDir()}/work`;
     const args = [

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { formatCommitMeasurement, measureRedisCommit } from "../../lib/bench/store_commit.ts";
-import { redisMissing } from "../support/redis.ts";
+import { REDIS } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 
-Deno.test({
+REDIS.test({
   name: "measureRedisCommit() commits batches of each shape and reports likes/s and Redis CPU per like",
-  ignore: redisMissing !== undefined,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { missingGrantMessage, missingGrants } from "../../lib/launch/grant_check.ts";
-import { scriptPath, shellQuote } from "../../lib/launch/permissions.ts";
+import { denoInvocation, scriptPath, shellQuote } from "../../lib/launch/permissions.ts";
 import { textLines } from "../../lib/common/text_lines.ts";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
@@ -34,7 +34,8 @@ async function runAsTask(task: string, script: string, args: string[], cwd: stri
 function printed(stderr: string): { missing: string; command: string } {
   const lines = stderr.trimEnd().split("\n");
   assert.equal(lines.length, 1, `one line expected, got: ${stderr}`);
-  const match = /^\w+: Missing grants? (.+) for these flags; run: (deno run .+)$/.exec(lines[0]);
+  // Under npx (as the README's quick start runs the tests) the command starts with npx, as the user started it.
+  const match = /^\w+: Missing grants? (.+) for these flags; run: ((?:deno|npx -y deno@[\d.]+) run .+)$/.exec(lines[0]);
   assert.ok(match, `unexpected message: ${lines[0]}`);
   return { missing: match[1], command: match[2] };
 }
@@ -122,3 +123,42 @@ Deno.test("shellQuote() words read back unchanged by sh", async () => {
   assert.deepEqual(new TextDecoder().decode(out.stdout).split("\0").slice(0, -1), words);
   assert.equal(shellQuote("--allow-net=127.0.0.1:4242"), "--allow-net=127.0.0.1:4242");
 });
+
+Deno.test("denoInvocation() names npx with this version for a Deno run from npx's cache, else deno", () => {
+  assert.equal(denoInvocation("/root/.npm/_npx/7a40be78/node_modules/deno/deno", "2.9.6"), "npx -y deno@2.9.6");
+  assert.equal(denoInvocation("/usr/lib/node_modules/deno/deno", "2.9.6"), "deno");
+  assert.equal(denoInvocation("/home/me/.deno/bin/deno", "2.9.6"), "deno");
+});
+
+/** This deno, linked (or copied) to `path`, so that it runs with that exec path. */
+async function denoAt(path: string): Promise<string> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  try {
+    await Deno.link(Deno.execPath(), path);
+  } catch {
+    await Deno.copyFile(Deno.execPath(), path);
+  }
+  return path;
+}
+
+for (
+  const [how, where, expected] of [
+    ["through npx", "_npx/4f2a/node_modules/deno/deno", `npx -y deno@${Deno.version.deno} run `],
+    ["as deno from PATH", "bin/deno", "deno run "],
+  ] as const
+) {
+  Deno.test(`a missing grant's command starts Deno the way it was started: ${how}`, async () => {
+    const dir = await tempDir();
+    const deno = await denoAt(`${dir}/${where}`);
+    const out = await new Deno.Command(deno, {
+      args: ["run", "--no-prompt", "--quiet", ...taskGrants("primary"), scriptPath("primary.ts"), "--port", "5000"],
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.equal(printed(stderr).command.startsWith(expected), true, stderr);
+  });
+}

@@ -42,10 +42,14 @@ Deno.test("broadGrants() catches the grants that would leak", () => {
   assert.deepEqual(broadGrants("deno run --allow-read=/tmp/a,/ x.ts"), []);
 });
 
-Deno.test("the primary, parent, demo, audit and bench tasks are the computed least-privilege commands", () => {
+Deno.test("the primary, parent, demo, demo:redis, audit and bench tasks are the computed least-privilege commands", () => {
   assert.equal(tasks.primary, taskCommand("primary.ts", primaryGrants(primaryDefaults)));
   assert.equal(tasks.parent, taskCommand("parent.ts", parentGrants(parentDefaults)));
   assert.equal(tasks.demo, taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http, logDir: "/tmp" })));
+  assert.equal(
+    tasks["demo:redis"],
+    taskCommand("demo.ts", demoGrants({ http: primaryDefaults.http, logDir: "/tmp", redis: true }), ["--redis"]),
+  );
   assert.equal(tasks.audit, taskCommand("audit.ts", auditGrants(auditDefaults)));
   assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
 });

@@ -14,13 +14,16 @@ import { Stats } from "../../lib/primary/stats.ts";
 import { Health } from "../../lib/primary/health.ts";
 import type { Entry } from "../../lib/primary/committer.ts";
 import { primaryEntries } from "../support/logs.ts";
-import { redisMissing, type RedisServer, withRedis } from "../support/redis.ts";
+import { REDIS, type RedisServer, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
-import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
+import { fill, withTmpfs } from "../support/tmpfs.ts";
+import { type Requirement, requirement, testNeeding } from "../support/requirements.ts";
+
+const ROOT = await requirement("root");
 import { like } from "./store_contract.ts";
 
-const redisTest = (name: string, fn: () => Promise<void>, skip = redisMissing) =>
-  Deno.test({ name, ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
+const redisTest = (name: string, fn: () => Promise<void>, needs: Requirement[] = [REDIS]) =>
+  testNeeding(needs, { name, sanitizeOps: false, sanitizeResources: false, fn });
 
 const decoder = new TextDecoder();
 const TIME = new Date("2026-01-01T00:00:00.000Z");
@@ -130,7 +133,7 @@ redisTest(
       });
     });
   },
-  redisMissing ?? tmpfsUnavailable(),
+  [REDIS, ROOT],
 );
 
 /** Makes `log`'s syncs wait for the test after the real sync, then fail once if asked. */

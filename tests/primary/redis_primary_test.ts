@@ -16,12 +16,12 @@ import { launchPrimary } from "../../lib/launch/primary_process.ts";
 import { primaryGrants } from "../../lib/launch/permissions.ts";
 import { toFlags } from "../../lib/common/cli.ts";
 import { primarySpecs } from "../../lib/primary/options.ts";
-import { redisMissing, type RedisServer, withRedis } from "../support/redis.ts";
+import { REDIS, type RedisServer, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 
 // The Redis client's reconnect timers outlive a stopped server in ways the sanitizers count.
 const redisTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: redisMissing !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: REDIS.ignore(name), sanitizeOps: false, sanitizeResources: false, fn });
 
 /** Flags for a primary on `redis` with short Redis timings. */
 function onRedis(redis: RedisServer, flags: Partial<PrimaryOptions> = {}): Partial<PrimaryOptions> {

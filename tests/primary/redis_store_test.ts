@@ -14,14 +14,14 @@ import { sleep } from "../../lib/common/sleep.ts";
 import { like, storeContract } from "./store_contract.ts";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
-import { redisMissing, type RedisServer, startRedis, withRedis } from "../support/redis.ts";
+import { REDIS, type RedisServer, startRedis, withRedis } from "../support/redis.ts";
 
 const WINDOW = 8;
 
 // The client keeps reconnect timers and sockets past a test's end in ways the
 // sanitizers count; every test closes its clients and stops its server.
 const redisTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: redisMissing !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: REDIS.ignore(name), sanitizeOps: false, sanitizeResources: false, fn });
 
 function open(server: RedisServer, options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
   return RedisStore.open({ url: server.url, primaryId: "primary-a", window: WINDOW, ...options });
@@ -31,7 +31,7 @@ storeContract({
   name: "Redis",
   window: WINDOW,
   shared: true,
-  skip: redisMissing,
+  requirement: REDIS,
   async fresh() {
     const server = await startRedis();
     let opened = 0;

@@ -1,21 +1,15 @@
 /**
  * Test support: a real redis-server on an ephemeral port in a temp dir (see
- * lib/launch/redis_server.ts), and the reason to skip Redis tests when
- * redis-server is not installed.
+ * lib/launch/redis_server.ts), and whether Redis tests can run here.
  */
-import {
-  RedisServer,
-  redisServerMissing,
-  type RedisServerOptions,
-  startRedisServer,
-} from "../../lib/launch/redis_server.ts";
+import { RedisServer, type RedisServerOptions, startRedisServer } from "../../lib/launch/redis_server.ts";
+import { type Requirement, requirement } from "./requirements.ts";
 import { tempDir } from "./temp.ts";
 
 export { RedisServer };
 
-/** Why Redis tests cannot run here (printed once), or undefined when they can. */
-export const redisMissing: string | undefined = await redisServerMissing();
-if (redisMissing) console.warn(`Skipping Redis tests: ${redisMissing}`);
+/** redis-server here, for the Redis tests: `REDIS.test({ … })` skips them, saying so, where it is missing. */
+export const REDIS: Requirement = await requirement("redis");
 
 /** Starts a fresh redis-server; the port and directory are chosen unless given. */
 export async function startRedis(options: Partial<RedisServerOptions> = {}): Promise<RedisServer> {

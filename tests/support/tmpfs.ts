@@ -1,14 +1,9 @@
 /**
  * Test support: a real tmpfs of a given size, for tests that need a full disk.
- * Mounting needs root (CI runs as root); elsewhere the test is skipped with a
- * message rather than faked.
+ * Mounting needs root (CI runs as root); elsewhere the test is skipped
+ * (requirement("root")) rather than faked.
  */
 import { tempDir } from "./temp.ts";
-
-/** Why a tmpfs cannot be mounted here, or undefined when it can. */
-export function tmpfsUnavailable(): string | undefined {
-  return Deno.uid() === 0 ? undefined : "mounting a tmpfs needs root";
-}
 
 /** Runs `fn` with a fresh tmpfs of `size` (as mount's size=, e.g. "256k"), unmounted afterwards. */
 export async function withTmpfs(size: string, fn: (dir: string) => Promise<void>): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * A full disk, for real: the primary's log and checkpoint on a small tmpfs
- * this test mounts (as root; otherwise it skips with a message), filled
+ * this test mounts (as root; otherwise it is skipped, and the test command says so), filled
  * mid-run and then freed. Every acknowledged like must survive, nothing
  * refused may be counted, /healthz must say what is wrong meanwhile, and the
  * primary must recover by itself.
@@ -10,22 +10,20 @@ import assert from "node:assert/strict";
 import { startPrimary } from "../support/primary.ts";
 import { exchange, pipeline } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
+import { requirement } from "../support/requirements.ts";
 
 async function run(cmd: string, args: string[]): Promise<boolean> {
   const { success } = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
   return success;
 }
 
-/** Mounts a tmpfs of `size` on a new directory; undefined (with a message) when this machine cannot. */
-async function smallDisk(size: string): Promise<string | undefined> {
-  if (Deno.uid() !== 0) {
-    console.log("skipped: mounting a tmpfs needs root");
-    return undefined;
-  }
+const ROOT = await requirement("root");
+
+/** Mounts a tmpfs of `size` on a new directory (root, checked by ROOT.test). */
+async function smallDisk(size: string): Promise<string> {
   const dir = await tempDir();
   if (!await run("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])) {
-    console.log("skipped: mount -t tmpfs failed (no CAP_SYS_ADMIN here?)");
-    return undefined;
+    throw new Error(`mount -t tmpfs failed on ${dir}, as root`);
   }
   return dir;
 }
@@ -70,66 +68,71 @@ function sumOf(from: number, to: number): number {
 }
 
 for (const durability of ["normal", "fsync"]) {
-  Deno.test(`${durability}: on a full disk likes fail with a storage error, /healthz says why, and all recovers when space returns`, async () => {
-    const dir = await smallDisk("2m");
-    if (!dir) return;
-    try {
-      const args = ["--durability", durability, "--checkpoint-every", "100ms"];
-      const primary = await startPrimary({ dir, args });
+  ROOT.test({
+    name:
+      `${durability}: on a full disk likes fail with a storage error, /healthz says why, and all recovers when space returns`,
+    fn: async () => {
+      const dir = await smallDisk("2m");
       try {
-        assert.deepEqual(await pipeline(primary.port, likes("a", 1, 200)), new Array(200).fill("0"));
-        fill(`${dir}/filler`);
-        // Until the disk has room again, nothing is acknowledged and nothing counted.
-        const refused = await pipeline(primary.port, likes("a", 201, 400));
-        assert.ok(refused.every((reply) => reply === "1 storage error"), refused.join(","));
-        const sick = await health(primary.httpPort);
-        assert.equal(sick.status, 503);
-        assert.match(sick.body, /^unhealthy: Cannot write to the log .*No space left on device/);
-        Deno.removeSync(`${dir}/filler`);
-        // The same likes, retried: now counted, once.
-        assert.deepEqual(await pipeline(primary.port, likes("a", 201, 400)), new Array(200).fill("0"));
-        // The log is healthy at once; a checkpoint that failed meanwhile is retried within --checkpoint-every.
-        await eventually(
-          "/healthz 200 once space returned",
-          async () => (await health(primary.httpPort)).status === 200,
-        );
-        assert.deepEqual(await exchange(primary.port, "LikesServer1 1 a 400\n", 1), ["0 duplicate"]);
+        const args = ["--durability", durability, "--checkpoint-every", "100ms"];
+        const primary = await startPrimary({ dir, args });
+        try {
+          assert.deepEqual(await pipeline(primary.port, likes("a", 1, 200)), new Array(200).fill("0"));
+          fill(`${dir}/filler`);
+          // Until the disk has room again, nothing is acknowledged and nothing counted.
+          const refused = await pipeline(primary.port, likes("a", 201, 400));
+          assert.ok(refused.every((reply) => reply === "1 storage error"), refused.join(","));
+          const sick = await health(primary.httpPort);
+          assert.equal(sick.status, 503);
+          assert.match(sick.body, /^unhealthy: Cannot write to the log .*No space left on device/);
+          Deno.removeSync(`${dir}/filler`);
+          // The same likes, retried: now counted, once.
+          assert.deepEqual(await pipeline(primary.port, likes("a", 201, 400)), new Array(200).fill("0"));
+          // The log is healthy at once; a checkpoint that failed meanwhile is retried within --checkpoint-every.
+          await eventually(
+            "/healthz 200 once space returned",
+            async () => (await health(primary.httpPort)).status === 200,
+          );
+          assert.deepEqual(await exchange(primary.port, "LikesServer1 1 a 400\n", 1), ["0 duplicate"]);
+        } finally {
+          assert.equal((await primary.stop()).code, 0);
+        }
+        const text = Deno.readTextFileSync(`${dir}/PrimaryLikesLog`);
+        assert.ok(text.endsWith("\n"), "no half line");
+        // The log replays (a restart without the checkpoint rebuilds it all) to every acknowledged like, once.
+        Deno.removeSync(`${dir}/PrimaryLikes.db`);
+        const again = await startPrimary({ dir, args });
+        assert.equal(again.total, sumOf(1, 400));
+        assert.equal((await again.stop()).code, 0);
       } finally {
-        assert.equal((await primary.stop()).code, 0);
+        await run("umount", [dir]);
       }
-      const text = Deno.readTextFileSync(`${dir}/PrimaryLikesLog`);
-      assert.ok(text.endsWith("\n"), "no half line");
-      // The log replays (a restart without the checkpoint rebuilds it all) to every acknowledged like, once.
-      Deno.removeSync(`${dir}/PrimaryLikes.db`);
-      const again = await startPrimary({ dir, args });
-      assert.equal(again.total, sumOf(1, 400));
+    },
+  });
+}
+
+ROOT.test({
+  name: "a SIGTERM while the disk is full exits non-zero with one clear line, keeping every acknowledged like",
+  fn: async () => {
+    const dir = await smallDisk("2m");
+    try {
+      const primary = await startPrimary({ dir, args: ["--http", "off"] });
+      assert.deepEqual(await pipeline(primary.port, likes("b", 1, 100)), new Array(100).fill("0"));
+      fill(`${dir}/filler`);
+      const status = await primary.stop("SIGTERM");
+      assert.equal(status.code, 1);
+      const last = primary.output().trim().split("\n").at(-1)!;
+      assert.match(
+        last,
+        /^PrimaryLikesServer stopped by SIGTERM: total \d+, every acknowledged like kept, but could not (log the stop|write the checkpoint).*(No space left on device|disk is full)/,
+      );
+      assert.doesNotMatch(primary.output(), /\n\s+at /, "no stack trace");
+      Deno.removeSync(`${dir}/filler`);
+      const again = await startPrimary({ dir, args: ["--http", "off"] });
+      assert.equal(again.total, sumOf(1, 100));
       assert.equal((await again.stop()).code, 0);
     } finally {
       await run("umount", [dir]);
     }
-  });
-}
-
-Deno.test("a SIGTERM while the disk is full exits non-zero with one clear line, keeping every acknowledged like", async () => {
-  const dir = await smallDisk("2m");
-  if (!dir) return;
-  try {
-    const primary = await startPrimary({ dir, args: ["--http", "off"] });
-    assert.deepEqual(await pipeline(primary.port, likes("b", 1, 100)), new Array(100).fill("0"));
-    fill(`${dir}/filler`);
-    const status = await primary.stop("SIGTERM");
-    assert.equal(status.code, 1);
-    const last = primary.output().trim().split("\n").at(-1)!;
-    assert.match(
-      last,
-      /^PrimaryLikesServer stopped by SIGTERM: total \d+, every acknowledged like kept, but could not (log the stop|write the checkpoint).*(No space left on device|disk is full)/,
-    );
-    assert.doesNotMatch(primary.output(), /\n\s+at /, "no stack trace");
-    Deno.removeSync(`${dir}/filler`);
-    const again = await startPrimary({ dir, args: ["--http", "off"] });
-    assert.equal(again.total, sumOf(1, 100));
-    assert.equal((await again.stop()).code, 0);
-  } finally {
-    await run("umount", [dir]);
-  }
+  },
 });

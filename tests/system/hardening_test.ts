@@ -13,7 +13,8 @@ import type { LikesServerLogEntry } from "../../lib/formats/likes_server_log.ts"
 
 const connectError = (e: LikesServerLogEntry) => e.kind === "send error" && e.phase === "connect";
 import { exchange, readReplies, untilClosed } from "../support/client.ts";
-import { fill, tmpfsUnavailable, withTmpfs } from "../support/tmpfs.ts";
+import { fill, withTmpfs } from "../support/tmpfs.ts";
+import { Requirement, requirement } from "../support/requirements.ts";
 
 const FAST = ["--min-interval", "10ms", "--max-interval", "40ms"];
 
@@ -34,12 +35,10 @@ function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const skipNoTmpfs = tmpfsUnavailable();
-if (skipNoTmpfs) console.log(`skipping the full-disk tests: ${skipNoTmpfs}`);
+const ROOT = await requirement("root");
 
-Deno.test({
+ROOT.test({
   name: "a LikesServer retries a like answered 1 storage error, and it is counted once the disk has room",
-  ignore: skipNoTmpfs !== undefined,
   fn: () =>
     withTmpfs("256k", async (disk) => {
       const dir = await tempDir();
@@ -273,16 +272,13 @@ async function withHostsEntry(name: string, address: string, fn: () => Promise<v
 }
 
 const offLoopback = ownAddress();
-const skipHosts = Deno.uid() !== 0
-  ? "editing /etc/hosts needs root"
-  : offLoopback === undefined
-  ? "this machine has no address off loopback"
-  : undefined;
-if (skipHosts) console.log(`skipping the name-resolution tests: ${skipHosts}`);
+// Root edits /etc/hosts; the name must resolve somewhere off loopback.
+const HOSTS = ROOT.missing === undefined && offLoopback === undefined
+  ? new Requirement("hosts", "this machine has no address off loopback", {})
+  : new Requirement("hosts", ROOT.missing, {});
 
-Deno.test({
+HOSTS.test({
   name: "primary refuses a loopback-looking --host name that resolves off loopback, without a token",
-  ignore: skipHosts !== undefined,
   fn: async () => {
     const name = `127.likes-test-${Deno.pid}.lan`;
     await withHostsEntry(name, offLoopback!, async () => {
@@ -298,9 +294,8 @@ Deno.test({
   },
 });
 
-Deno.test({
+HOSTS.test({
   name: "primary listens without a token on a name that resolves to loopback",
-  ignore: skipHosts !== undefined,
   fn: async () => {
     const name = `127.likes-loop-${Deno.pid}.lan`;
     await withHostsEntry(name, "127.0.0.1", async () => {

@@ -19,12 +19,12 @@ import type { ParentOptions } from "../../lib/supervisor/options.ts";
 import { runAudit } from "../support/audit.ts";
 import { likesServerEntries, primaryEntries, statusEntries } from "../support/logs.ts";
 import { type ParentRun, spawnParent, untilAcked } from "../support/parent.ts";
-import { redisMissing, type RedisServer, withRedis } from "../support/redis.ts";
+import { REDIS, type RedisServer, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 
 // The Redis client's reconnect timers outlive a stopped server in ways the sanitizers count.
 const redisTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: redisMissing !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: REDIS.ignore(name), sanitizeOps: false, sanitizeResources: false, fn });
 
 /** A full run shrunk to a few seconds; the retry window covers a dead primary or a 3 s Redis outage. */
 const RUN: Partial<ParentOptions> = {

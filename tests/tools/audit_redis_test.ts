@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RedisStore } from "../../lib/primary/redis_store.ts";
 import { runAudit } from "../support/audit.ts";
-import { redisMissing, withRedis } from "../support/redis.ts";
+import { REDIS, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 import { freePort } from "../../lib/common/free_port.ts";
 
@@ -11,9 +11,8 @@ function audit(dir: string, logs: string[], store: string) {
   return runAudit({ logDir: dir, servers: 1, primaryLogs: logs, store });
 }
 
-Deno.test({
+REDIS.test({
   name: "audit --store checks the Redis total against the likes counted across the primary logs, with least privilege",
-  ignore: redisMissing !== undefined,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { redisMissing } from "../support/redis.ts";
+import { REDIS } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";
 import { formatStatus, runningChange } from "../../lib/tools/demo.ts";
 import { toFlags } from "../../lib/common/cli.ts";
@@ -11,20 +11,12 @@ const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** Runs demo.ts with the demo task's grants for `logDir`. */
 async function demo(logDir: string, args: string[], env?: Record<string, string>) {
-  const grants = demoGrants({ http: "127.0.0.1:0", logDir });
+  const grants = demoGrants({ http: "127.0.0.1:0", logDir, redis: args.includes("--redis") });
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: launchArgs("demo.ts", grants, ["--log-dir", logDir, ...args]),
     env,
   }).output();
   return { code, stdout: decode(stdout), stderr: decode(stderr) };
-}
-
-/** Whether the primary has the Redis store yet (it arrives with the commit-path rewrite). */
-async function primaryHasStore(): Promise<boolean> {
-  const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: launchArgs("primary.ts", "all", ["--help"]),
-  }).output();
-  return /--store\b/.test(decode(stdout));
 }
 
 Deno.test("demo --redis says in one line that redis-server is missing, and exits 1", async () => {
@@ -47,14 +39,9 @@ Deno.test("demo refuses --redis together with --primaries", async () => {
   assert.match(stderr, /--primaries .* --redis/);
 });
 
-Deno.test({
+REDIS.test({
   name: "demo --redis --primary-count 2 runs two primaries on one Redis and a parent over both; the audit passes",
-  ignore: redisMissing !== undefined,
   async fn(t) {
-    if (!await primaryHasStore()) {
-      console.warn("Skipping: primary.ts --help does not list --store yet (the Redis store is not wired in)");
-      return;
-    }
     const dir = await tempDir();
     const { code, stdout, stderr } = await demo(dir, [
       ...["--redis", "--primary-count", "2", "--servers", "4", "--http", "127.0.0.1:0"],

@@ -1,0 +1,89 @@
+/**
+ * On a machine without redis-server or a C compiler, and with `deno` found
+ * only where the user started it, the programs print only the lines they
+ * write: no runtime notice (such as Deno's "Failed to resolve … for
+ * allow-run") before or among them. Each runs with its deno.json task's
+ * flags, under a PATH that holds deno alone.
+ */
+import assert from "node:assert/strict";
+import { freePort } from "../support/parent.ts";
+import { tempDir } from "../support/temp.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
+
+/** A directory holding deno and nothing else, for PATH. */
+async function onlyDeno(): Promise<string> {
+  const bin = await tempDir();
+  await Deno.symlink(Deno.execPath(), `${bin}/deno`);
+  return bin;
+}
+
+/** Runs deno.json's `task` with `args` (the task's values rewritten by `rewrite`), under a PATH of deno alone. */
+async function runTask(task: string, args: string[], rewrite: (word: string) => string = (word) => word) {
+  const [deno, ...words] = tasks[task].split(" ").map(rewrite);
+  assert.equal(deno, "deno");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...words, ...args],
+    cwd: ROOT,
+    env: { PATH: await onlyDeno() },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test("demo --help prints its help and nothing else", async () => {
+  const { code, stdout, stderr } = await runTask("demo", ["--help"]);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, "");
+  assert.match(stdout, /^Usage: deno task demo \[flags\]\n/);
+});
+
+Deno.test("bench --bogus prints its one usage line and nothing else, without redis-server or cc", async () => {
+  const { code, stdout, stderr } = await runTask("bench", ["--bogus"]);
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.equal(stderr, "bench: Unknown option '--bogus' (see --help)\n");
+});
+
+Deno.test("demo --redis without its grant names the missing grants and a command with them, in one line", async () => {
+  const { code, stdout, stderr } = await runTask("demo", ["--redis"]);
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.match(
+    stderr,
+    /^demo: Missing grants .*--allow-run=redis-server for these flags; run: deno run .*--allow-run=deno,redis-server \S+demo\.ts --redis\n$/,
+  );
+});
+
+Deno.test("a short demo prints only its own lines: no runtime notice on either stream", async () => {
+  const dir = await tempDir();
+  const http = `127.0.0.1:${freePort()}`;
+  const { code, stdout, stderr } = await runTask(
+    "demo",
+    [
+      ...[
+        "--duration",
+        "2s",
+        "--servers",
+        "2",
+        "--stagger",
+        "50ms",
+        "--min-interval",
+        "20ms",
+        "--max-interval",
+        "100ms",
+      ],
+      ...["--log-dir", dir, "--port", String(freePort()), "--http", http],
+    ],
+    (word) => word.replace(/^--allow-net=.*/, `--allow-net=${http}`),
+  );
+  assert.equal(code, 0, stdout + stderr);
+  assert.equal(stderr, "");
+  assert.match(stdout, /OK: every acknowledged like was counted exactly once/);
+  // Deno's own notices are coloured and named (Info, Warning, Download); ours are neither.
+  assert.doesNotMatch(stdout, /\x1b\[|^(Info|Warning|Download|Check) /m);
+});
