@@ -61,12 +61,12 @@ async function install(missing: Map<Program, string>): Promise<void> {
     console.log(`Not installing ${[...missing.keys()].join(", ")} (${why}): the tests that need them will be skipped`);
     return;
   }
+  for (const program of missing.keys()) {
+    console.log(`Installing ${PROGRAMS[program].join(" ")} from Debian (for ${program}, which some tests run)`);
+  }
   try {
     await aptGet(["update", "-qq"]);
-    for (const program of missing.keys()) {
-      console.log(`Installing ${PROGRAMS[program].join(" ")} from Debian (for ${program}, which some tests run)`);
-      await aptGet(["install", "-y", "-qq", ...PROGRAMS[program]]);
-    }
+    await aptGet(["install", "-y", "-qq", ...new Set([...missing.keys()].flatMap((program) => PROGRAMS[program]))]);
   } catch (error) {
     console.log(`Could not install: ${(error as Error).message}; the tests that need it will be skipped`);
   }

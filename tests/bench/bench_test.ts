@@ -50,61 +50,64 @@ const CC = await requirement("cc");
 testNeeding([CC, REDIS], {
   name: "bench in short mode reports every cell in both modes beside Redis and the empty server, and the replay",
   fn: async () => {
-  const workDir = `${await tempDir()}/work`;
-  const args = [
-    // Long enough that every cell acknowledges something even on a loaded machine.
-    "--duration",
-    "300ms",
-    "--warmup",
-    "100ms",
-    "--runs",
-    "1",
-    "--replay-lines",
-    "500",
-    "--idle-connections",
-    "0",
-    "--redis",
-  ];
-  const { code, stdout, stderr } = await bench(workDir, args);
-  assert.equal(code, 0, stderr);
-  assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied/);
-  // The work dir was created, holds the JSON and the built C client (the bench may not delete a program it
-  // may run), and every server's temp state and the replay logs are gone.
-  assert.deepEqual(await listDir(workDir), ["load_client", "result.json"]);
-  assert.ok(stdout.includes(`JSON written to ${workDir}/result.json`), stdout);
-  const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
-  assert.equal(report.command, `deno task bench --work-dir ${workDir} ${args.join(" ")}`);
-  assert.equal(report.runs, 1);
-  assert.ok(report.machine.cores > 0);
-  const cells = ["1×1", "10×1", "50×1", "10×16", "50×32"];
-  assert.deepEqual(
-    report.cells.map((c) => `${c.durability} ${c.connections}×${c.pipeline}`),
-    [...cells.map((c) => `normal ${c}`), ...cells.map((c) => `fsync ${c}`)],
-  );
-  for (const cell of report.cells) {
-    const name = `${cell.durability} ${cell.connections}×${cell.pipeline}`;
-    const sides = [cell.ours, cell.empty, cell.redis];
-    for (const side of sides) {
-      assert.ok(typeof side === "object", `${name}: ${side}`);
-      assert.equal(side.runs.length, 1, name);
-      assert.ok(side.rate > 0, name);
-      assert.equal(side.rejected, 0, `${name}: ${side.firstRejection}`);
-      assert.equal(side.unanswered, 0, name);
-      assert.ok(0 < side.latencyMs.p50 && side.latencyMs.p50 <= side.latencyMs.p99, `${name}: ${JSON.stringify(side)}`);
+    const workDir = `${await tempDir()}/work`;
+    const args = [
+      // Long enough that every cell acknowledges something even on a loaded machine.
+      "--duration",
+      "300ms",
+      "--warmup",
+      "100ms",
+      "--runs",
+      "1",
+      "--replay-lines",
+      "500",
+      "--idle-connections",
+      "0",
+      "--redis",
+    ];
+    const { code, stdout, stderr } = await bench(workDir, args);
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied/);
+    // The work dir was created, holds the JSON and the built C client (the bench may not delete a program it
+    // may run), and every server's temp state and the replay logs are gone.
+    assert.deepEqual(await listDir(workDir), ["load_client", "result.json"]);
+    assert.ok(stdout.includes(`JSON written to ${workDir}/result.json`), stdout);
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+    assert.equal(report.command, `deno task bench --work-dir ${workDir} ${args.join(" ")}`);
+    assert.equal(report.runs, 1);
+    assert.ok(report.machine.cores > 0);
+    const cells = ["1×1", "10×1", "50×1", "10×16", "50×32"];
+    assert.deepEqual(
+      report.cells.map((c) => `${c.durability} ${c.connections}×${c.pipeline}`),
+      [...cells.map((c) => `normal ${c}`), ...cells.map((c) => `fsync ${c}`)],
+    );
+    for (const cell of report.cells) {
+      const name = `${cell.durability} ${cell.connections}×${cell.pipeline}`;
+      const sides = [cell.ours, cell.empty, cell.redis];
+      for (const side of sides) {
+        assert.ok(typeof side === "object", `${name}: ${side}`);
+        assert.equal(side.runs.length, 1, name);
+        assert.ok(side.rate > 0, name);
+        assert.equal(side.rejected, 0, `${name}: ${side.firstRejection}`);
+        assert.equal(side.unanswered, 0, name);
+        assert.ok(
+          0 < side.latencyMs.p50 && side.latencyMs.p50 <= side.latencyMs.p99,
+          `${name}: ${JSON.stringify(side)}`,
+        );
+      }
+      assert.ok(cell.ours.serverCpuSeconds! > 0, name);
+      assert.equal(cell.vsEmpty, cell.ours.rate / (cell.empty as { rate: number }).rate);
+      assert.equal(cell.appendfsync, cell.durability === "fsync" ? "always" : "everysec");
+      assert.equal(cell.vsRedis, cell.ours.rate / (cell.redis as { rate: number }).rate);
+      assert.ok(cell.targets.some((t) => t.target.endsWith("× Redis")), name);
     }
-    assert.ok(cell.ours.serverCpuSeconds! > 0, name);
-    assert.equal(cell.vsEmpty, cell.ours.rate / (cell.empty as { rate: number }).rate);
-    assert.equal(cell.appendfsync, cell.durability === "fsync" ? "always" : "everysec");
-    assert.equal(cell.vsRedis, cell.ours.rate / (cell.redis as { rate: number }).rate);
-    assert.ok(cell.targets.some((t) => t.target.endsWith("× Redis")), name);
-  }
-  assert.ok(typeof report.replay === "object", String(report.replay));
-  assert.equal(report.replay.lines, 500);
-  assert.ok(report.replay.linesPerSecond > 0);
-  assert.match(stdout, /### normal durability/);
-  assert.match(stdout, /### fsync durability/);
-  assert.match(stdout, /\| 50×32 \| [\d,]+ \|/);
-  assert.match(stdout, /Replay at start-up: 500 lines/);
+    assert.ok(typeof report.replay === "object", String(report.replay));
+    assert.equal(report.replay.lines, 500);
+    assert.ok(report.replay.linesPerSecond > 0);
+    assert.match(stdout, /### normal durability/);
+    assert.match(stdout, /### fsync durability/);
+    assert.match(stdout, /\| 50×32 \| [\d,]+ \|/);
+    assert.match(stdout, /Replay at start-up: 500 lines/);
   },
 });
 

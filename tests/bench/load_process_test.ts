@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { respCommand } from "../../lib/bench/load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "../../lib/bench/load_process.ts";
 import { redisCommand, startRedis } from "../../lib/bench/redis.ts";
-import { redisServerMissing } from "../../lib/launch/redis_server.ts";
 import { tempDir } from "../support/temp.ts";
-
-const missing = await redisServerMissing();
+import { REDIS } from "../support/redis.ts";
 
 Deno.test("respCommand() writes a RESP array of bulk strings", () => {
   assert.equal(
@@ -15,9 +13,8 @@ Deno.test("respCommand() writes a RESP array of bulk strings", () => {
   assert.equal(new TextDecoder().decode(respCommand(["é"])), "*1\r\n$2\r\né\r\n");
 });
 
-Deno.test({
+REDIS.test({
   name: "a load process speaking RESP counts real Redis's integer replies, and Redis's own count covers them",
-  ignore: missing !== undefined,
   async fn() {
     const redis = await startRedis({ workDir: await tempDir() });
     let load;
@@ -46,9 +43,8 @@ Deno.test({
   },
 });
 
-Deno.test({
+REDIS.test({
   name: "a load process counts Redis error replies as rejected, with the first one kept",
-  ignore: missing !== undefined,
   async fn() {
     const redis = await startRedis({ workDir: await tempDir() });
     let load;

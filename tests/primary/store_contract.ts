@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { Like } from "../../lib/protocol/message.ts";
+import { type Requirement, testNeeding } from "../support/requirements.ts";
 
 export type ContractOutcome = "accepted" | "duplicate" | "out of order";
 
@@ -29,8 +30,8 @@ export interface ContractFactory {
   fresh(): Promise<{ open(): Promise<ContractStore>; dispose(): Promise<void> }>;
   /** Whether two stores may be open on one state at once (several primaries). */
   shared: boolean;
-  /** A reason to skip the whole suite, or undefined. */
-  skip?: string;
+  /** What the store needs of this machine (the suite is skipped, and says so, where it is missing). */
+  requirement?: Requirement;
 }
 
 export function like(producer: string | undefined, seq: number | undefined, likes = 1, server = 1): Like {
@@ -40,9 +41,8 @@ export function like(producer: string | undefined, seq: number | undefined, like
 /** Registers the contract's tests for `factory`. */
 export function storeContract(factory: ContractFactory): void {
   const test = (name: string, fn: (open: () => Promise<ContractStore>) => Promise<void>) =>
-    Deno.test({
+    testNeeding(factory.requirement ? [factory.requirement] : [], {
       name: `${factory.name} store: ${name}`,
-      ignore: factory.skip !== undefined,
       async fn() {
         const state = await factory.fresh();
         try {

@@ -90,24 +90,16 @@ export async function runSeedClient(
   return replies;
 }
 
-/**
- * Builds seed_client.c into `dir` with the system's C compiler. Returns the
- * binary's path, or undefined when there is no compiler.
- */
-export async function buildSeedClient(dir: string): Promise<string | undefined> {
+/** Builds seed_client.c into `dir` with the system's C compiler (requirement("cc")); returns the binary's path. */
+export async function buildSeedClient(dir: string): Promise<string> {
   const source = new URL("seed_client.c", import.meta.url).pathname;
   const binary = `${dir}/seed_client`;
-  try {
-    const { success, stderr } = await new Deno.Command("cc", {
-      args: ["-O1", "-o", binary, source],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!success) throw new Error(`cc failed: ${decoder.decode(stderr)}`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
+  const { success, stderr } = await new Deno.Command("cc", {
+    args: ["-O1", "-o", binary, source],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`cc failed: ${decoder.decode(stderr)}`);
   return binary;
 }
 

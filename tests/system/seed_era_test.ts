@@ -24,6 +24,7 @@ import {
 import { SEED_PRIMARY_KINDS, startResettingPrimary, startSeedPrimary } from "../support/seed_primaries.ts";
 import { FAST, spawnParent } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { requirement } from "../support/requirements.ts";
 import { isDeepStrictEqual } from "node:util";
 import { likesServerEntries, primaryEntries, statusEntries } from "../support/logs.ts";
 import type { InvalidLine, LikeLine, PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
@@ -117,14 +118,12 @@ Deno.test("seed-era clients are answered as fast as --quiet-end allows when it i
   await clientsAgainstPrimary(["--quiet-end", "20ms"], (kind, port) => runSeedClient(kind, port, MESSAGES));
 });
 
-Deno.test("seed-era clients in C are answered within a second and counted exactly", async () => {
-  const binary = await buildSeedClient(await tempDir());
-  if (binary === undefined) {
-    // The TypeScript models above cover the same behaviours.
-    console.log("No C compiler (cc): skipping the C seed-era clients");
-    return;
-  }
-  await clientsAgainstPrimary([], (kind, port) => runCSeedClient(binary, kind, port, MESSAGES));
+(await requirement("cc")).test({
+  name: "seed-era clients in C are answered within a second and counted exactly",
+  fn: async () => {
+    const binary = await buildSeedClient(await tempDir());
+    await clientsAgainstPrimary([], (kind, port) => runCSeedClient(binary, kind, port, MESSAGES));
+  },
 });
 
 /** Uninitialised-looking bytes where a later read of the buffer starts: junk, a newline, a valid-looking message. */
