@@ -5,6 +5,7 @@
  *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
  *   <time> LikesServer<N> <likes> Out of order Total <total> producer=<id> seq=<seq>
  *   <time> Invalid data[ "<escaped bytes>"] (<reason>) from <address>
+ *   <time> Started a new log with total 0 and state <state file>   (no log and no checkpoint before)
  *   <time> Recovered total <total> from <state file>
  *   <time> Started from zero (reset) with state <state file>
  *   <time> Stopped by <signal> with total <total>
@@ -63,6 +64,12 @@ export interface RecoveredLine {
   state: string;
 }
 
+/** The primary found no log and no checkpoint, and started both anew. */
+export interface NewLogLine {
+  kind: "new";
+  state: string;
+}
+
 /** The primary started from zero (--reset). */
 export interface ResetLine {
   kind: "reset";
@@ -97,6 +104,7 @@ export type PrimaryLogEntry =
   | InvalidLine
   | RecoveredLine
   | ResetLine
+  | NewLogLine
   | StoppedLine
   | JournalLine
   | EventLine;
@@ -120,6 +128,8 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
       return `Recovered total ${entry.total} from ${entry.state}`;
     case "reset":
       return `${RESET_EVENT} with state ${entry.state}`;
+    case "new":
+      return `Started a new log with total 0 and state ${entry.state}`;
     case "stopped":
       return `Stopped by ${entry.signal} with total ${entry.total}`;
     case "journal":
@@ -144,6 +154,7 @@ const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate |Out of order )?Total (\
 const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/s;
 const RECOVERED = /^Recovered total (\d+) from (.*)$/s;
 const RESET = /^Started from zero \(reset\) with state (.*)$/s;
+const NEW_LOG = /^Started a new log with total 0 and state (.*)$/s;
 const STOPPED = /^Stopped by (\S+) with total (\d+)$/;
 const JOURNAL = /^Redis journal (\d+-\d+)$/;
 const JOURNAL_WORDS = "Redis journal ";
@@ -175,6 +186,7 @@ export function parsePrimaryEntry(text: string): PrimaryLogEntry {
   }
   if ((m = RECOVERED.exec(text))) return { kind: "recovered", total: Number(m[1]), state: m[2] };
   if ((m = RESET.exec(text))) return { kind: "reset", state: m[1] };
+  if ((m = NEW_LOG.exec(text))) return { kind: "new", state: m[1] };
   if ((m = STOPPED.exec(text))) return { kind: "stopped", signal: m[1], total: Number(m[2]) };
   if ((m = JOURNAL.exec(text))) return { kind: "journal", id: m[1] };
   return { kind: "event", text };

@@ -126,7 +126,7 @@ export async function audit(
       const entry = parsePrimaryLine(line)?.entry;
       // A restart carries the total over (or resets it): the chain starts again.
       if (entry?.kind === "recovered") previousTotal = entry.total;
-      if (entry?.kind === "reset") previousTotal = 0;
+      if (entry?.kind === "reset" || entry?.kind === "new") previousTotal = 0;
       if (entry?.kind !== "like") continue;
       const where = lineToLine ? `line ${lineNumber}` : `${path} line ${lineNumber}`;
       if (lineToLine) {

@@ -78,6 +78,7 @@ Deno.test("parsePrimaryLine() tells invalid data, start, stop, journal ids and o
   });
   assert.deepEqual(entry("Recovered total 5 from /tmp/x y"), { kind: "recovered", total: 5, state: "/tmp/x y" });
   assert.deepEqual(entry("Started from zero (reset) with state /tmp/s"), { kind: "reset", state: "/tmp/s" });
+  assert.deepEqual(entry("Started a new log with total 0 and state /tmp/s"), { kind: "new", state: "/tmp/s" });
   assert.deepEqual(entry("Stopped by SIGINT with total 7"), { kind: "stopped", signal: "SIGINT", total: 7 });
   assert.deepEqual(entry("Redis journal 1700000000000-3"), { kind: "journal", id: "1700000000000-3" });
   assert.deepEqual(entry("Redis journal x"), { kind: "event", text: "Redis journal x" }, "not a stream id");
@@ -141,6 +142,7 @@ const journal = fc.tuple(fc.nat(), fc.nat()).map(([ms, n]) => ({ kind: "journal"
 const event = fc.oneof(
   fc.record({ kind: fc.constant("recovered" as const), total, state: path }),
   fc.record({ kind: fc.constant("reset" as const), state: path }),
+  fc.record({ kind: fc.constant("new" as const), state: path }),
   fc.record({ kind: fc.constant("stopped" as const), signal: fc.constantFrom("SIGINT", "SIGTERM"), total }),
   journal,
   fc.nat().map((n) => ({
