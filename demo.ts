@@ -6,7 +6,7 @@
  */
 import { type FlagSpecs, parse, parseProgramFlags, runProgram, UsageError } from "./lib/common/cli.ts";
 import { httpAddress, primaryDefaults } from "./lib/primary/options.ts";
-import { type DemoOptions, runDemo } from "./lib/tools/demo.ts";
+import { checkRedisServer, type DemoOptions, runDemo } from "./lib/tools/demo.ts";
 import { checkIntervals } from "./lib/producer/options.ts";
 import { parentDefaults, parentSpecs } from "./lib/supervisor/options.ts";
 import { untilSignal } from "./lib/common/signals.ts";
@@ -51,6 +51,7 @@ runProgram("demo", async () => {
     throw new UsageError("--primaries is for primaries of your own; --redis starts its own: give one of them");
   }
   // redis-server is asked for only with --redis (the demo:redis task grants it).
+  if (options.redis) await checkRedisServer();
   if (!checkGrants("demo", "demo.ts", demoGrants(options), Deno.args)) return 2;
   // Ctrl-C reaches every process of the terminal; the demo waits for them to finish cleanly.
   const stop = new AbortController();

@@ -94,7 +94,21 @@ export function skipSummary(records: readonly SkipRecord[]): string[] {
   return lines;
 }
 
+const HELP = `Usage: deno task test [--no-install] [deno test flags] [paths]
+
+Runs every test (or those under paths). First installs from Debian the programs some tests
+run (redis-server, redis-benchmark, chromium, cc) where they are missing and this machine can
+(root, with apt-get); closes with the tests it could not run and the command that brings them in.
+
+  --no-install   Leave the machine as it is: tests whose programs are missing are skipped
+  --help         This text
+`;
+
 async function main(args: string[]): Promise<number> {
+  if (args.includes("--help")) {
+    console.log(HELP);
+    return 0;
+  }
   const noInstall = args.includes("--no-install");
   const rest = args.filter((arg) => arg !== "--no-install");
   if (!noInstall) await install(await missingPrograms());

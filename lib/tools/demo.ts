@@ -170,16 +170,31 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
 }
 
 /**
+ * Refuses the Redis demo where redis-server is not installed. Checked before
+ * the grant check: without redis-server on PATH, a grant for it cannot help,
+ * and installing it is the step to name.
+ *
+ * @throws {ProgramError} When redis-server is not on PATH or does not run
+ */
+export async function checkRedisServer(): Promise<void> {
+  let missing: string | undefined;
+  try {
+    missing = await redisServerMissing();
+  } catch (error) {
+    // Installed but not granted: the grant check names the grant.
+    if (error instanceof Deno.errors.NotCapable) return;
+    throw error;
+  }
+  if (missing) throw new ProgramError(`Cannot run the Redis demo: ${missing}`);
+}
+
+/**
  * The demo of several primaries on one Redis: a local redis-server from PATH
  * (append-only file on), `primaryCount` primaries with `--store redis://…` on
  * ephemeral ports (the first one serves the dashboard), and a parent with
  * `--primaries`. Kill one primary (its pid is printed) to watch failover.
  */
 async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<number> {
-  const missing = await redisServerMissing();
-  if (missing) {
-    throw new ProgramError(`Cannot run the Redis demo: ${missing}`);
-  }
   const deno = denoCommand();
   const dir = demoRedisDir(options.logDir);
   let redis: RedisServer;

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url);
-const PROGRAMS = ["primary.ts", "parent.ts", "likes_server.ts", "audit.ts", "demo.ts", "bench.ts"];
+const PROGRAMS = ["primary.ts", "parent.ts", "likes_server.ts", "audit.ts", "demo.ts", "bench.ts", "tests/run.ts"];
 /** Deno's own flags, which the README uses in commands. */
-const DENO_FLAGS = /^--(allow-[a-z]+|no-prompt|config|frozen|parallel|check)$/;
+const DENO_FLAGS = /^--(allow-[a-z]+|no-prompt|quiet|config|frozen|parallel|check)$/;
 
 async function helpText(script: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
