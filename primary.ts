@@ -5,9 +5,9 @@
  */
 import { parseProgramFlags, ProgramError, runProgram, UsageError } from "./lib/common/cli.ts";
 import { LogOpenError } from "./lib/common/line_log.ts";
-import { Committer } from "./lib/primary/committer.ts";
-import type { CommitPath } from "./lib/primary/commit_path.ts";
-import { Checkpointer } from "./lib/primary/checkpointer.ts";
+import { Committer } from "./lib/primary/backend/embedded/committer.ts";
+import type { CommitPath } from "./lib/primary/backend/backend.ts";
+import { Checkpointer } from "./lib/primary/backend/embedded/checkpointer.ts";
 import { type HttpServer, startHttp } from "./lib/dashboard/http_server.ts";
 import { Health } from "./lib/primary/health.ts";
 import { Ledger } from "./lib/primary/ledger.ts";
@@ -27,14 +27,14 @@ import {
 import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
-import { expireProducers, scheduleExpiry } from "./lib/primary/producer_expiry.ts";
-import { recover, type Recovered } from "./lib/primary/replay.ts";
-import { Store } from "./lib/primary/store.ts";
+import { expireProducers, scheduleExpiry } from "./lib/primary/backend/embedded/producer_expiry.ts";
+import { recover, type Recovered } from "./lib/primary/backend/embedded/replay.ts";
+import { Store } from "./lib/primary/backend/embedded/store.ts";
 import { watchLogFile } from "./lib/primary/log_watch.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
-import type { RedisCommitter } from "./lib/primary/redis_committer.ts";
+import type { RedisCommitter } from "./lib/primary/backend/redis/committer.ts";
 
 const HELP = {
   usage: "deno task primary [flags]",
@@ -271,9 +271,9 @@ async function openRedisStore(
 ): Promise<OpenStore> {
   const started = performance.now();
   // Loaded only on Redis: the client costs an embedded primary's start-up about a quarter second.
-  const { RedisStore } = await import("./lib/primary/redis_store.ts");
-  const { crashAfterCommitRequested, readLogTail, RedisCommitter } = await import("./lib/primary/redis_committer.ts");
-  const { claimPrimaryId, keepClaim } = await import("./lib/primary/redis_claim.ts");
+  const { RedisStore } = await import("./lib/primary/backend/redis/store.ts");
+  const { crashAfterCommitRequested, readLogTail, RedisCommitter } = await import("./lib/primary/backend/redis/committer.ts");
+  const { claimPrimaryId, keepClaim } = await import("./lib/primary/backend/redis/claim.ts");
   const redis = await RedisStore.open({
     url: options.store,
     primaryId,

@@ -1,8 +1,8 @@
 /** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
 import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
-import type { Durability } from "./store.ts";
-import { parseRedisUrl } from "./redis_url.ts";
+import type { Durability } from "./backend/embedded/store.ts";
+import { parseRedisUrl } from "./backend/redis/url.ts";
 
 export interface PrimaryOptions {
   /** Address to listen on for LikesServers. @default {"127.0.0.1"} */

@@ -5,8 +5,8 @@
  * connections, idle time and unread replies are all bounded.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Entry } from "./committer.ts";
-import type { CommitPath } from "./commit_path.ts";
+import type { Entry } from "./backend/embedded/committer.ts";
+import type { CommitPath } from "./backend/backend.ts";
 import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
 import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";

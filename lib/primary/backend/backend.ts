@@ -3,7 +3,7 @@
  * whichever store it commits to: the embedded one (Committer) or Redis
  * (RedisCommitter).
  */
-import type { Entry } from "./committer.ts";
+import type { Entry } from "./embedded/committer.ts";
 
 export interface CommitPath {
   /** Queues a chunk's messages; resolves with their replies, one line each, in order (bytes: read, never write). */

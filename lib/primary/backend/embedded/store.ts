@@ -11,8 +11,8 @@
  * runs with synchronous=NORMAL in both durability modes.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { ProducerState } from "./ledger.ts";
-import { createPrivateFile } from "../common/private_file.ts";
+import type { ProducerState } from "../../ledger.ts";
+import { createPrivateFile } from "../../../common/private_file.ts";
 
 export type Durability = "normal" | "fsync";
 

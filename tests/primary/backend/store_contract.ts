@@ -8,7 +8,7 @@
  * survived.
  */
 import assert from "node:assert/strict";
-import type { Like } from "../../lib/protocol/message.ts";
+import type { Like } from "../../../lib/protocol/message.ts";
 
 export type ContractOutcome = "accepted" | "duplicate" | "out of order";
 

@@ -22,15 +22,15 @@
  * Crash point by crash point: docs/redis_store.md.
  */
 import { setImmediate } from "node:timers";
-import { type Entry, failedReply } from "./committer.ts";
-import type { CommitPath } from "./commit_path.ts";
-import { Health } from "./health.ts";
-import type { LikesLog } from "./likes_log.ts";
-import type { Like } from "../protocol/message.ts";
-import type { Stats } from "./stats.ts";
-import type { Durability } from "./store.ts";
-import { type CommitResult, type JournalLike, type RedisStore, StoreUnavailableError } from "./redis_store.ts";
-import { formatPrimaryLine, type LikeLine, parsePrimaryLine, PrimaryLogWriter } from "../formats/primary_log.ts";
+import { type Entry, failedReply } from "../embedded/committer.ts";
+import type { CommitPath } from "../backend.ts";
+import { Health } from "../../health.ts";
+import type { LikesLog } from "../../likes_log.ts";
+import type { Like } from "../../../protocol/message.ts";
+import type { Stats } from "../../stats.ts";
+import type { Durability } from "../embedded/store.ts";
+import { type CommitResult, type JournalLike, type RedisStore, StoreUnavailableError } from "./store.ts";
+import { formatPrimaryLine, type LikeLine, parsePrimaryLine, PrimaryLogWriter } from "../../../formats/primary_log.ts";
 
 /**
  * Test hook: with this set to 1 (and readable), the primary exits at once

@@ -7,7 +7,7 @@
  * the total before the batch and one outcome character per like; the totals
  * after each like follow from those.
  */
-import type { Like } from "../protocol/message.ts";
+import type { Like } from "../../../protocol/message.ts";
 
 export type Outcome = "accepted" | "duplicate" | "out of order";
 const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order"];

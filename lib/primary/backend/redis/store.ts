@@ -23,14 +23,14 @@
  * the ack means "in another machine's memory", not "on disk".
  */
 import { createClient } from "@redis/client";
-import type { Like } from "../protocol/message.ts";
-import { type Durability, StoreError } from "./store.ts";
-import { COMMIT_SCRIPT } from "./redis_script.ts";
-import { type JournalLike, type Outcome, packBatch, parseJournalEntry, readOutcomes } from "./redis_batch.ts";
-import { parseRedisUrl } from "./redis_url.ts";
+import type { Like } from "../../../protocol/message.ts";
+import { type Durability, StoreError } from "../embedded/store.ts";
+import { COMMIT_SCRIPT } from "./script.ts";
+import { type JournalLike, type Outcome, packBatch, parseJournalEntry, readOutcomes } from "./batch.ts";
+import { parseRedisUrl } from "./url.ts";
 
 // Kept here too: the store's callers know parseRedisUrl from this module.
-export { parseRedisUrl, type RedisAddress } from "./redis_url.ts";
+export { parseRedisUrl, type RedisAddress } from "./url.ts";
 
 /**
  * Redis cannot be reached, timed out, or refused a command. Retryable: the
@@ -45,7 +45,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export type { JournalLike, Outcome } from "./redis_batch.ts";
+export type { JournalLike, Outcome } from "./batch.ts";
 
 /** The persistence settings of a Redis server, as CONFIG GET returns them. */
 export interface RedisPersistence {

@@ -5,15 +5,15 @@
  * restart does. Outcomes are the committer's replies; the totals after each
  * like are read back from the lines it logged.
  */
-import { Committer } from "../../lib/primary/committer.ts";
-import { Ledger, WINDOW } from "../../lib/primary/ledger.ts";
-import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { recover } from "../../lib/primary/replay.ts";
-import { Stats } from "../../lib/primary/stats.ts";
-import { Store } from "../../lib/primary/store.ts";
-import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
-import { type ContractOutcome, type ContractStore, storeContract } from "./store_contract.ts";
-import { tempDir } from "../support/temp.ts";
+import { Committer } from "../../../../lib/primary/backend/embedded/committer.ts";
+import { Ledger, WINDOW } from "../../../../lib/primary/ledger.ts";
+import { LikesLog } from "../../../../lib/primary/likes_log.ts";
+import { recover } from "../../../../lib/primary/backend/embedded/replay.ts";
+import { Stats } from "../../../../lib/primary/stats.ts";
+import { Store } from "../../../../lib/primary/backend/embedded/store.ts";
+import { parsePrimaryLog } from "../../../../lib/formats/primary_log.ts";
+import { type ContractOutcome, type ContractStore, storeContract } from "../store_contract.ts";
+import { tempDir } from "../../../support/temp.ts";
 
 const decoder = new TextDecoder();
 const OUTCOMES: Record<string, ContractOutcome> = {

@@ -7,9 +7,9 @@
  * state taken between batches is saved once it is done (see start()).
  */
 import type { Durability, LogPosition, Store } from "./store.ts";
-import type { Ledger, ProducerState } from "./ledger.ts";
-import type { LikesLog } from "./likes_log.ts";
-import type { Health } from "./health.ts";
+import type { Ledger, ProducerState } from "../../ledger.ts";
+import type { LikesLog } from "../../likes_log.ts";
+import type { Health } from "../../health.ts";
 import { positionAt } from "./replay.ts";
 
 export interface CheckpointerOptions {

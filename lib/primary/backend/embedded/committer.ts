@@ -16,13 +16,13 @@
  */
 import { setImmediate } from "node:timers";
 import type { Durability } from "./store.ts";
-import type { BatchChanges, Ledger } from "./ledger.ts";
+import type { BatchChanges, Ledger } from "../../ledger.ts";
 import type { Checkpointer } from "./checkpointer.ts";
-import { Health } from "./health.ts";
-import type { LikesLog } from "./likes_log.ts";
-import type { Like } from "../protocol/message.ts";
-import type { Stats } from "./stats.ts";
-import { formatPrimaryLine, PrimaryLogWriter } from "../formats/primary_log.ts";
+import { Health } from "../../health.ts";
+import type { LikesLog } from "../../likes_log.ts";
+import type { Like } from "../../../protocol/message.ts";
+import type { Stats } from "../../stats.ts";
+import { formatPrimaryLine, PrimaryLogWriter } from "../../../formats/primary_log.ts";
 
 /** A line that was not a valid message, with its data already escaped for the log. */
 export interface Rejected {
