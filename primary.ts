@@ -272,7 +272,9 @@ async function openRedisStore(
   const started = performance.now();
   // Loaded only on Redis: the client costs an embedded primary's start-up about a quarter second.
   const { RedisStore } = await import("./lib/primary/backend/redis/store.ts");
-  const { crashAfterCommitRequested, readLogTail, RedisCommitter } = await import("./lib/primary/backend/redis/committer.ts");
+  const { crashAfterCommitRequested, readLogTail, RedisCommitter } = await import(
+    "./lib/primary/backend/redis/committer.ts"
+  );
   const { claimPrimaryId, keepClaim } = await import("./lib/primary/backend/redis/claim.ts");
   const redis = await RedisStore.open({
     url: options.store,

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { type Checkpoint, type LogPosition, Store, StoreError } from "../../../../lib/primary/backend/embedded/store.ts";
+import {
+  type Checkpoint,
+  type LogPosition,
+  Store,
+  StoreError,
+} from "../../../../lib/primary/backend/embedded/store.ts";
 import { withDir } from "../../../support/temp.ts";
 
 const POSITION: LogPosition = { logId: "abc", offset: 567, lines: 9, tail: new TextEncoder().encode("Total 5\n") };
