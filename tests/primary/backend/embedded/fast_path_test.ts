@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Committer, type Entry } from "../../../../lib/primary/backend/embedded/committer.ts";
+import { Committer } from "../../../../lib/primary/backend/embedded/committer.ts";
+import type { Entry } from "../../../../lib/primary/backend/backend.ts";
 import { Ledger } from "../../../../lib/primary/ledger.ts";
 import { LikesLog } from "../../../../lib/primary/likes_log.ts";
 import {

@@ -12,7 +12,7 @@ import { RedisStore, StoreUnavailableError } from "../../../../lib/primary/backe
 import { setImmediate } from "node:timers";
 import { Stats } from "../../../../lib/primary/stats.ts";
 import { Health } from "../../../../lib/primary/health.ts";
-import type { Entry } from "../../../../lib/primary/backend/embedded/committer.ts";
+import type { Entry } from "../../../../lib/primary/backend/backend.ts";
 import { primaryEntries } from "../../../support/logs.ts";
 import { redisMissing, type RedisServer, withRedis } from "../../../support/redis.ts";
 import { tempDir } from "../../../support/temp.ts";

@@ -7,7 +7,7 @@ import {
   type RedisStoreOptions,
   StoreUnavailableError,
 } from "../../../../lib/primary/backend/redis/store.ts";
-import { StoreError } from "../../../../lib/primary/backend/embedded/store.ts";
+import { StoreError } from "../../../../lib/primary/backend/backend.ts";
 import { packBatch, parseJournalEntry } from "../../../../lib/primary/backend/redis/batch.ts";
 import { MAX_SEQ } from "../../../../lib/protocol/message.ts";
 import { sleep } from "../../../../lib/common/sleep.ts";
