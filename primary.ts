@@ -15,6 +15,7 @@ import {
   isLoopback,
   isLoopbackAddress,
   primaryDefaults,
+  type PrimaryOptions,
   primarySpecs,
   probeListenAddress,
   splitAddress,
@@ -91,20 +92,7 @@ runProgram("primary", async () => {
   try {
     addr = server.listen();
     address = options.http;
-    if (options.http !== "off") {
-      const { hostname, port } = splitAddress(options.http);
-      http = await startHttp(hostname, port, {
-        stats,
-        total: store.total,
-        share: store.share,
-        accepting: () => server.accepting,
-        problem: () => health.problem,
-      }, {
-        maxConnections: options.httpMaxConnections,
-        headerTimeout: options.httpHeaderTimeout,
-        idleTimeout: options.httpIdleTimeout,
-      });
-    }
+    if (options.http !== "off") http = await startDashboard(options, store, server, stats, health);
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
     await store.close("not started");
@@ -135,9 +123,36 @@ runProgram("primary", async () => {
   await http?.shutdown();
   stopStoreWork();
   stopWatch();
+  return await finish(signal, store, log);
+});
+
+/** The dashboard on --http, reading the primary's counters and the backend's total. */
+function startDashboard(
+  options: PrimaryOptions,
+  store: Backend,
+  server: PrimaryServer,
+  stats: Stats,
+  health: Health,
+): Promise<HttpServer> {
+  const { hostname, port } = splitAddress(options.http);
+  return startHttp(hostname, port, {
+    stats,
+    total: store.total,
+    share: store.share,
+    accepting: () => server.accepting,
+    problem: () => health.problem,
+  }, {
+    maxConnections: options.httpMaxConnections,
+    headerTimeout: options.httpHeaderTimeout,
+    idleTimeout: options.httpIdleTimeout,
+  });
+}
+
+/** Once nothing is taken or pending: the stop line, the backend's close, the log's; the exit code. */
+async function finish(signal: string, store: Backend, log: LikesLog): Promise<number> {
   let failure: string | undefined;
   try {
-    committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: store.total() }));
+    store.committer.event(formatPrimaryEntry({ kind: "stopped", signal, total: store.total() }));
   } catch (error) {
     failure = `could not log the stop: ${(error as Error).message}`;
   }
@@ -152,4 +167,4 @@ runProgram("primary", async () => {
   }
   console.log(`PrimaryLikesServer stopped by ${signal}: total ${store.total()}`);
   return 0;
-});
+}

@@ -3,7 +3,7 @@
  * entry reads: the likes as one packed text (`server likes k seq` each, k the
  * producer's index, 0 without one), grouped into runs (one producer's
  * consecutive seqs) so that the script's work is per run, not per like (see
- * redis_script.ts). The journal entry keeps the packed text, the producers,
+ * script.ts). The journal entry keeps the packed text, the producers,
  * the total before the batch and one outcome character per like; the totals
  * after each like follow from those.
  */

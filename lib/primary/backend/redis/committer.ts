@@ -267,7 +267,7 @@ export class RedisCommitter extends BatchCommitter {
 
   /**
    * While `reason` is set, likes are answered `1 storage error`: another
-   * process holds this primary's id (see redis_claim.ts). Apart from refuse(),
+   * process holds this primary's id (see claim.ts). Apart from refuse(),
    * which the log watch sets and clears.
    */
   fence(reason: string | undefined): void {
