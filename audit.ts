@@ -5,7 +5,7 @@
  */
 import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts";
 import { audit, formatAudit } from "./lib/tools/audit.ts";
-import { readRedisTotal } from "./lib/primary/redis_store.ts";
+import { readRedisTotal } from "./lib/primary/backend/redis/store.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { auditGrants } from "./lib/launch/permissions.ts";
 import { auditDefaults as defaults, auditSpecs as specs } from "./lib/tools/audit_options.ts";

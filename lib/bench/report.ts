@@ -3,7 +3,7 @@
  * result as a markdown table and as JSON. Pure: no I/O, no clock.
  */
 import { build, type Histogram } from "hdr-histogram-js";
-import type { Durability } from "../primary/store.ts";
+import type { Durability } from "../primary/backend/backend.ts";
 
 /** Latencies are clamped here (about 35 minutes), far beyond any run. */
 const MAX_US = 2 ** 31 - 1;

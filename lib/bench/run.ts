@@ -27,7 +27,7 @@ import { buildLoadClient, type LoadClient } from "./load_client.ts";
 import { measureReplay } from "./replay.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
-import type { Durability } from "../primary/store.ts";
+import type { Durability } from "../primary/backend/backend.ts";
 import { type PrimaryOptions, primarySpecs } from "../primary/options.ts";
 import { toFlags } from "../common/cli.ts";
 

@@ -13,7 +13,7 @@
 import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "../common/cli.ts";
 import { parseRedisInfo, redisCommand, startRedis } from "./redis.ts";
 import { DEFAULT_WORK_DIR, parseMatrix } from "./run.ts";
-import { RedisStore } from "../primary/redis_store.ts";
+import { RedisStore } from "../primary/backend/redis/store.ts";
 import type { Like } from "../protocol/message.ts";
 
 /** A batch shape: `producers` producers, each with `perProducer` consecutive seqs. */

@@ -18,6 +18,9 @@ import type { Like } from "../protocol/message.ts";
 /** Seqs a producer's window covers: its highest counted seq and the 31 below it. */
 export const WINDOW = 32;
 
+/** Producers whose dedupe state is kept, when not given. */
+export const DEFAULT_MAX_PRODUCERS = 100_000;
+
 export interface ProducerState {
   /** Highest sequence number applied for this producer. */
   lastSeq: number;
@@ -66,7 +69,7 @@ export interface BatchChanges {
 }
 
 export interface LedgerOptions {
-  /** Producers remembered at most; the least recently seen are forgotten first. @default {100000} */
+  /** Producers remembered at most; the least recently seen are forgotten first. @default {DEFAULT_MAX_PRODUCERS} */
   maxProducers?: number;
 }
 
@@ -81,7 +84,7 @@ export class Ledger {
   #dirty = new Set<string>();
 
   constructor(total = 0, producers: Iterable<[string, StoredProducer]> = [], options: LedgerOptions = {}) {
-    const { maxProducers = 100_000 } = options;
+    const { maxProducers = DEFAULT_MAX_PRODUCERS } = options;
     if (!Number.isSafeInteger(total) || total < 0) {
       throw new RangeError(`Cannot start the ledger: total must be a non-negative integer, got ${total}`);
     }

@@ -8,7 +8,7 @@
  * path) or not recreatable: likes are answered `1 storage error` and /healthz
  * says why, until the path is free again (then the log is recreated).
  */
-import type { CommitPath } from "./commit_path.ts";
+import type { CommitPath } from "./backend/backend.ts";
 import type { Health } from "./health.ts";
 import type { LikesLog } from "./likes_log.ts";
 

@@ -1,8 +1,16 @@
-/** The primary's flags: every constant of the mission is one, defaulting to the mission's value. */
+/**
+ * The primary's flags: every tunable constant of the mission is one,
+ * defaulting to the mission's value, each imported from the module it tunes.
+ * (The embedded dedupe window, WINDOW in ledger.ts, is not: the checkpoint
+ * stores it as a 32-bit mask.)
+ */
 import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
-import type { Durability } from "./store.ts";
-import { parseRedisUrl } from "./redis_url.ts";
+import { DEFAULT_DURABILITY, DEFAULT_PRODUCER_TTL, type Durability } from "./backend/backend.ts";
+import { EMBEDDED_DEFAULTS } from "./backend/embedded/defaults.ts";
+import { REDIS_DEFAULTS } from "./backend/redis/defaults.ts";
+import { EMBEDDED_STORE, storeUrl } from "./backend/open.ts";
+import { DEFAULT_MAX_PRODUCERS } from "./ledger.ts";
 
 export interface PrimaryOptions {
   /** Address to listen on for LikesServers. @default {"127.0.0.1"} */
@@ -90,7 +98,7 @@ export const primaryDefaults = {
   log: "/tmp/PrimaryLikesLog",
   state: "/tmp/PrimaryLikes.db",
   maxLikes: DEFAULT_MAX_LIKES,
-  durability: "normal",
+  durability: DEFAULT_DURABILITY,
   reset: false,
   http: "127.0.0.1:4243",
   token: undefined,
@@ -101,38 +109,25 @@ export const primaryDefaults = {
   writeTimeout: 10_000,
   maxUnanswered: 1024,
   quietEnd: 200,
-  maxProducers: 100_000,
-  producerTtl: 86_400_000,
-  checkpointEvery: 5000,
-  checkpointBytes: 8 << 20,
-  commitDelay: 1,
+  maxProducers: DEFAULT_MAX_PRODUCERS,
+  producerTtl: DEFAULT_PRODUCER_TTL,
+  checkpointEvery: EMBEDDED_DEFAULTS.checkpointEvery,
+  checkpointBytes: EMBEDDED_DEFAULTS.checkpointBytes,
+  commitDelay: EMBEDDED_DEFAULTS.commitDelay,
   logCheckEvery: 1000,
   httpMaxConnections: 64,
   httpHeaderTimeout: 10_000,
   httpIdleTimeout: 30_000,
-  store: "embedded",
+  store: EMBEDDED_STORE,
   primaryId: undefined,
   allowVolatileStore: false,
-  redisTimeout: 2000,
-  redisLease: 5000,
-  redisInFlight: 2,
+  redisTimeout: REDIS_DEFAULTS.timeout,
+  redisLease: REDIS_DEFAULTS.lease,
+  redisInFlight: REDIS_DEFAULTS.inFlight,
 } satisfies PrimaryOptions;
 
-/** The embedded store's name for `--store`. */
-export const EMBEDDED_STORE = "embedded";
-
-/** `embedded` or a Redis URL (checked, kept as given). */
-export function storeUrl(text: string): string {
-  if (text !== EMBEDDED_STORE) parseRedisUrl(text);
-  return text;
-}
-
-/** The Redis address of `--store`, or undefined for the embedded store. */
-export function redisAddress(options: Pick<PrimaryOptions, "store">): { host: string; port: number } | undefined {
-  if (options.store === EMBEDDED_STORE) return undefined;
-  const { host, port } = parseRedisUrl(options.store);
-  return { host, port };
-}
+// Launch code reads the store's address for its grants, and may import only this module of the primary's.
+export { redisAddress } from "./backend/open.ts";
 
 /** Printable ASCII without spaces, as a Redis key part and a log word. */
 export function primaryIdText(text: string): string {
@@ -140,22 +135,6 @@ export function primaryIdText(text: string): string {
     throw new RangeError(`Expected 1-128 printable ASCII characters without spaces, got ${JSON.stringify(text)}`);
   }
   return text;
-}
-
-/**
- * The id naming this primary's journal: --primary-id, else the likes address,
- * which is stable only on a fixed port.
- *
- * @throws {RangeError} With --port 0 and no --primary-id
- */
-export function primaryIdOf(options: Pick<PrimaryOptions, "primaryId" | "host" | "port">): string {
-  if (options.primaryId !== undefined) return options.primaryId;
-  if (options.port === 0) {
-    throw new RangeError(
-      "A primary on Redis with --port 0 needs --primary-id: its journal must keep one name across restarts",
-    );
-  }
-  return `${options.host}:${options.port}`;
 }
 
 /** `host:port` split at its last colon (IPv6 hosts have colons of their own). */

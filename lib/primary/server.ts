@@ -5,10 +5,10 @@
  * connections, idle time and unread replies are all bounded.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Entry } from "./committer.ts";
-import type { CommitPath } from "./commit_path.ts";
+import type { CommitPath, Entry } from "./backend/backend.ts";
 import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
+import { REASONS, REPLIES } from "../protocol/replies.ts";
 import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
 import { abortable, closeQuietly, writeAll } from "../common/io.ts";
@@ -196,7 +196,10 @@ export class PrimaryServer {
   }
 
   #refuse(conn: Deno.TcpConn): void {
-    conn.write(encoder.encode("1 too many connections\n")).then(() => lingeringClose(conn), () => closeQuietly(conn));
+    conn.write(encoder.encode(`${REPLIES.tooManyConnections}\n`)).then(
+      () => lingeringClose(conn),
+      () => closeQuietly(conn),
+    );
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
@@ -302,7 +305,7 @@ export class PrimaryServer {
       if (next === "overlong") {
         entries.push({
           kind: "invalid",
-          reason: "line too long",
+          reason: REASONS.lineTooLong.text,
           data: escapeBytes(splitter.overlong!.head),
           from: client.from,
         });
@@ -339,15 +342,20 @@ export class PrimaryServer {
       client.authenticated = this.#tokenHash === undefined ||
         timingSafeEqual(sha256(message.token), this.#tokenHash);
       if (client.authenticated) {
-        entries.push({ kind: "reply", text: "0 authenticated" });
+        entries.push({ kind: "reply", text: REPLIES.authenticated });
         return false;
       }
       // Never log the token a client tried.
-      entries.push({ kind: "invalid", reason: "bad token", data: undefined, from: client.from });
+      entries.push({ kind: "invalid", reason: REASONS.badToken.text, data: undefined, from: client.from });
       return true;
     }
     if (!client.authenticated) {
-      entries.push({ kind: "invalid", reason: "authentication required", data: undefined, from: client.from });
+      entries.push({
+        kind: "invalid",
+        reason: REASONS.authenticationRequired.text,
+        data: undefined,
+        from: client.from,
+      });
       return true;
     }
     if (message.kind === "like") {
@@ -412,7 +420,12 @@ export class PrimaryServer {
     if (held === undefined || held.length === 0) return;
     this.#stats.incomplete++;
     // Logged through the committer like any invalid data; nobody is left to read the reply.
-    this.#committer.submit([{ kind: "invalid", reason: "incomplete", data: escapeBytes(held), from: client.from }]);
+    this.#committer.submit([{
+      kind: "invalid",
+      reason: REASONS.incomplete.text,
+      data: escapeBytes(held),
+      from: client.from,
+    }]);
   }
 
   /**

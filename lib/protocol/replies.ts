@@ -1,7 +1,8 @@
 /**
- * What a `1 <reason>` reply tells the sender: whether sending the very same
- * message (same producer and seq) again may succeed. The primary's replies
- * are fixed phrases, so the classification is by exact reason.
+ * The primary's replies, one line each: `0` and its variants for a message
+ * counted (or known), `1 <reason>` for one refused. The primary encodes its
+ * replies from this table and the sender classifies them by it: whether
+ * sending the very same message (same producer and seq) again may succeed.
  *
  * Retryable (transient: nothing was counted, and the cause may pass):
  *   storage error          the batch's log write or commit failed and was rolled back
@@ -20,8 +21,36 @@
  * a reason we do not know could repeat forever within the budget for nothing.
  */
 
+/** The fixed reasons of `1 <reason>` replies, and whether each is worth a retry. */
+export const REASONS = {
+  storageError: { text: "storage error", retryable: true },
+  tooManyConnections: { text: "too many connections", retryable: true },
+  outOfOrder: { text: "out of order", retryable: false },
+  badToken: { text: "bad token", retryable: false },
+  authenticationRequired: { text: "authentication required", retryable: false },
+  lineTooLong: { text: "line too long", retryable: false },
+  incomplete: { text: "incomplete", retryable: false },
+} as const satisfies Record<string, { text: string; retryable: boolean }>;
+
+/** The reply `1 <reason>`, without its newline. */
+export function rejection(reason: string): string {
+  return `1 ${reason}`;
+}
+
+/** Every fixed reply, without its newline. */
+export const REPLIES = {
+  accepted: "0",
+  duplicate: "0 duplicate",
+  authenticated: "0 authenticated",
+  storageError: rejection(REASONS.storageError.text),
+  tooManyConnections: rejection(REASONS.tooManyConnections.text),
+  outOfOrder: rejection(REASONS.outOfOrder.text),
+} as const;
+
 /** Reasons worth retrying with the same producer and seq. */
-export const RETRYABLE_REASONS: ReadonlySet<string> = new Set(["storage error", "too many connections"]);
+export const RETRYABLE_REASONS: ReadonlySet<string> = new Set(
+  Object.values(REASONS).filter((reason) => reason.retryable).map((reason) => reason.text),
+);
 
 /** True when the reply `1 <reason>` is transient, so the same message may be sent again. */
 export function isRetryable(reason: string): boolean {

@@ -2,7 +2,7 @@
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import { likesServerDefaults } from "../producer/options.ts";
 import { parentDefaults } from "../supervisor/options.ts";
-import { parseRedisUrl, type RedisAddress } from "../primary/redis_store.ts";
+import { parseRedisUrl, type RedisAddress } from "../primary/backend/redis/store.ts";
 
 export interface AuditOptions {
   /** Directory of the LikesServer logs. @default {"/tmp"} */

@@ -7,7 +7,7 @@ import { auditGrants, denoCommand, launchArgs, parentGrants, primaryGrants } fro
 import { primaryDefaults, primarySpecs } from "../primary/options.ts";
 import { ProgramError, toFlags } from "../common/cli.ts";
 import { auditSpecs } from "./audit_options.ts";
-import { parseRedisUrl } from "../primary/redis_store.ts";
+import { parseRedisUrl } from "../primary/backend/redis/store.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import { sleep } from "../common/sleep.ts";
 import { type RedisServer, redisServerMissing, startRedisServer } from "../launch/redis_server.ts";

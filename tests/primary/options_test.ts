@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { isLoopbackAddress, primaryDefaults, primaryIdOf, primarySpecs } from "../../lib/primary/options.ts";
+import { isLoopbackAddress, primaryDefaults, primarySpecs } from "../../lib/primary/options.ts";
+import { primaryIdOf } from "../../lib/primary/backend/open.ts";
 import { parseFlags, toFlags, UsageError } from "../../lib/common/cli.ts";
 
 Deno.test("isLoopbackAddress() takes 127.0.0.0/8 and ::1 only, whatever a name looked like", () => {

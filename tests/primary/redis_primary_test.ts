@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createClient } from "@redis/client";
 import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
-import { CRASH_AFTER_COMMIT_ENV } from "../../lib/primary/redis_committer.ts";
+import { CRASH_AFTER_COMMIT_ENV } from "../../lib/primary/backend/redis/committer.ts";
 import type { PrimaryOptions } from "../../lib/primary/options.ts";
 import { exchange } from "../support/client.ts";
 import { eventually } from "../support/eventually.ts";

@@ -3,7 +3,7 @@
  * least-privilege grants, as `deno task audit` runs it, over the logs of a run.
  */
 import { auditGrants, launchArgs } from "../../lib/launch/permissions.ts";
-import { parseRedisUrl } from "../../lib/primary/redis_url.ts";
+import { parseRedisUrl } from "../../lib/primary/backend/redis/url.ts";
 import type { AuditReport } from "../../lib/tools/audit.ts";
 
 export interface AuditRun {

@@ -6,7 +6,7 @@
 import { toFlags } from "../../lib/common/cli.ts";
 import { launchPrimary } from "../../lib/launch/primary_process.ts";
 import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
-import { type Checkpoint, Store } from "../../lib/primary/store.ts";
+import { type Checkpoint, Store } from "../../lib/primary/backend/embedded/store.ts";
 import { tempDir } from "./temp.ts";
 
 export interface PrimaryProcess {

@@ -13,7 +13,7 @@ import type { LikesServerLogEntry } from "../../lib/formats/likes_server_log.ts"
 import { type LaunchedPrimary, launchPrimary } from "../../lib/launch/primary_process.ts";
 import { primaryGrants } from "../../lib/launch/permissions.ts";
 import { type PrimaryOptions, primarySpecs } from "../../lib/primary/options.ts";
-import { readRedisTotal } from "../../lib/primary/redis_store.ts";
+import { readRedisTotal } from "../../lib/primary/backend/redis/store.ts";
 import { likesServerName } from "../../lib/protocol/names.ts";
 import type { ParentOptions } from "../../lib/supervisor/options.ts";
 import { runAudit } from "../support/audit.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RedisStore } from "../../lib/primary/redis_store.ts";
+import { RedisStore } from "../../lib/primary/backend/redis/store.ts";
 import { runAudit } from "../support/audit.ts";
 import { REDIS, withRedis } from "../support/redis.ts";
 import { tempDir } from "../support/temp.ts";

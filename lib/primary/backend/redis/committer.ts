@@ -1,7 +1,7 @@
 /**
  * Group commit on the Redis store, for several primaries sharing one total.
- * Everything submitted in one event-loop turn becomes one batch (as in
- * Committer), in three stages:
+ * Everything submitted in one event-loop turn becomes one batch (the stages
+ * it shares with the embedded store are in batch_committer.ts):
  *   1. commit: one RedisStore.commit round trip does the dedupe, the INCRBY
  *      of the shared total and this primary's journal entry for the batch
  *   2. log: one write of the batch's lines, with their outcomes and the
@@ -22,15 +22,15 @@
  * Crash point by crash point: docs/redis_store.md.
  */
 import { setImmediate } from "node:timers";
-import { type Entry, failedReply } from "./committer.ts";
-import type { CommitPath } from "./commit_path.ts";
-import { Health } from "./health.ts";
-import type { LikesLog } from "./likes_log.ts";
-import type { Like } from "../protocol/message.ts";
-import type { Stats } from "./stats.ts";
-import type { Durability } from "./store.ts";
-import { type CommitResult, type JournalLike, type RedisStore, StoreUnavailableError } from "./redis_store.ts";
-import { formatPrimaryLine, type LikeLine, parsePrimaryLine, PrimaryLogWriter } from "../formats/primary_log.ts";
+import { DEFAULT_DURABILITY, type Durability } from "../backend.ts";
+import { BatchCommitter, type Decider, type Outcome, type Submission } from "../batch_committer.ts";
+import { Health } from "../../health.ts";
+import type { LikesLog } from "../../likes_log.ts";
+import type { Like } from "../../../protocol/message.ts";
+import type { Stats } from "../../stats.ts";
+import { REDIS_DEFAULTS } from "./defaults.ts";
+import { type CommitResult, type JournalLike, type RedisStore, StoreUnavailableError } from "./store.ts";
+import { formatPrimaryLine, type LikeLine, parsePrimaryLine } from "../../../formats/primary_log.ts";
 
 /**
  * Test hook: with this set to 1 (and readable), the primary exits at once
@@ -59,17 +59,11 @@ export interface RedisCommitterOptions {
    * goes to Redis while the one before still waits for its reply, so Redis
    * can take both in one turn (and, with appendfsync always, one AOF sync).
    * Log writes and answers stay in batch order.
-   * @default {2}
+   * @default {REDIS_DEFAULTS.inFlight}
    */
   inFlight?: number;
 }
 
-interface Submission {
-  entries: Entry[];
-  resolve: (replies: Uint8Array) => void;
-}
-
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** A like line as the log writes it, from the journal's record of it. */
@@ -147,15 +141,33 @@ function alreadyLogged(batch: LikeLine[], after: readonly LikeLine[]): number {
   return after.every((line, i) => same(line, batch[i])) ? after.length : 0;
 }
 
-export class RedisCommitter implements CommitPath {
+/** The outcomes and totals Redis returned for a batch, handed to encode() like by like. */
+class Decided implements Decider {
+  #result: CommitResult | undefined;
+  #k = 0;
+  total = 0;
+  /** Likes of the batch accepted into the shared total. */
+  accepted = 0;
+
+  reset(result: CommitResult | undefined): void {
+    this.#result = result;
+    this.#k = 0;
+    this.accepted = 0;
+  }
+
+  apply(like: Like): Outcome {
+    const k = this.#k++;
+    const outcome = this.#result!.outcomes[k];
+    this.total = this.#result!.totals[k];
+    if (outcome === "accepted") this.accepted += like.likes;
+    return outcome;
+  }
+}
+
+export class RedisCommitter extends BatchCommitter {
   readonly #store: RedisStore;
-  readonly #log: LikesLog;
-  readonly #stats: Stats;
-  readonly #fsync: boolean;
-  readonly #health: Health;
   readonly #crashAfterCommit: boolean;
-  readonly #lines = new PrimaryLogWriter();
-  #queue: Submission[] = [];
+  readonly #decided = new Decided();
   #scheduled = false;
   /** Batches between their flush and their answers. */
   #inFlight = 0;
@@ -163,9 +175,7 @@ export class RedisCommitter implements CommitPath {
   /** Settles once the last flushed batch has logged and answered: the next one's turn. */
   #previous: Promise<void> = Promise.resolve();
   #pollDue = false;
-  #idle: (() => void)[] = [];
   #betweenBatches: (() => void)[] = [];
-  #refusing: string | undefined;
   #fenced: string | undefined;
   /** The last journal id the log holds. */
   #logged: string;
@@ -191,16 +201,19 @@ export class RedisCommitter implements CommitPath {
   #partial: LikeLine[] | undefined;
 
   constructor(store: RedisStore, log: LikesLog, stats: Stats, options: RedisCommitterOptions = {}) {
-    const { durability = "normal", health = new Health(), tail, crashAfterCommit = false, inFlight = 2 } = options;
+    const {
+      durability = DEFAULT_DURABILITY,
+      health = new Health(),
+      tail,
+      crashAfterCommit = false,
+      inFlight = REDIS_DEFAULTS.inFlight,
+    } = options;
     if (!Number.isSafeInteger(inFlight) || inFlight < 1) {
       throw new RangeError(`Cannot commit to Redis: inFlight must be an integer >= 1, got ${inFlight}`);
     }
+    super(log, stats, health, durability);
     this.#maxInFlight = inFlight;
     this.#store = store;
-    this.#log = log;
-    this.#stats = stats;
-    this.#fsync = durability === "fsync";
-    this.#health = health;
     this.#logged = tail?.journalId ?? "";
     this.#confirmed = this.#logged;
     this.#syncedSize = log.size;
@@ -234,25 +247,17 @@ export class RedisCommitter implements CommitPath {
    */
   async recover(): Promise<number> {
     // The log's end may be in the page cache only (a kill -9 before its sync): on disk before it is confirmed.
-    if (this.#fsync) {
-      await this.#log.syncAsync();
-      this.#syncedSize = this.#log.size;
+    if (this.fsync) {
+      await this.log.syncAsync();
+      this.#syncedSize = this.log.size;
     }
     const written = await this.#drain();
     this.#total = await this.#store.total();
     return written;
   }
 
-  submit(entries: Entry[]): Promise<Uint8Array> {
-    return new Promise((resolve) => {
-      this.#queue.push({ entries, resolve });
-      this.#schedule();
-    });
-  }
-
-  drained(): Promise<void> {
-    if (!this.#scheduled && this.#inFlight === 0 && this.#sync === undefined) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
+  protected busy(): boolean {
+    return this.#scheduled || this.#inFlight !== 0 || this.#sync !== undefined;
   }
 
   betweenBatches(fn: () => void): void {
@@ -260,24 +265,15 @@ export class RedisCommitter implements CommitPath {
     else this.#betweenBatches.push(fn);
   }
 
-  refuse(reason: string | undefined): void {
-    this.#refusing = reason;
-  }
-
   /**
    * While `reason` is set, likes are answered `1 storage error`: another
-   * process holds this primary's id (see redis_claim.ts). Apart from refuse(),
+   * process holds this primary's id (see claim.ts). Apart from refuse(),
    * which the log watch sets and clears.
    */
   fence(reason: string | undefined): void {
-    if (reason !== undefined) this.#health.fail("claim", reason);
-    else this.#health.ok("claim");
+    if (reason !== undefined) this.health.fail("claim", reason);
+    else this.health.ok("claim");
     this.#fenced = reason;
-  }
-
-  event(text: string): void {
-    this.#log.append(formatPrimaryLine({ kind: "event", text: text.replaceAll("\n", " ") }, new Date()));
-    if (this.#fsync) this.#log.sync();
   }
 
   /**
@@ -287,11 +283,11 @@ export class RedisCommitter implements CommitPath {
    */
   poll(): void {
     this.#pollDue = true;
-    this.#schedule();
+    this.schedule();
   }
 
-  #schedule(): void {
-    if (this.#scheduled || (this.#queue.length === 0 && !this.#pollDue)) return;
+  protected schedule(): void {
+    if (this.#scheduled || (this.queue.length === 0 && !this.#pollDue)) return;
     // Work waiting for a pause between batches gets one: no new batch until those in flight are done.
     if (this.#inFlight >= (this.#betweenBatches.length > 0 ? 1 : this.#maxInFlight)) return;
     this.#scheduled = true;
@@ -301,8 +297,8 @@ export class RedisCommitter implements CommitPath {
 
   #flush(): void {
     this.#scheduled = false;
-    const queue = this.#queue;
-    this.#queue = [];
+    const queue = this.queue;
+    this.queue = [];
     const poll = this.#pollDue;
     this.#pollDue = false;
     this.#inFlight++;
@@ -314,7 +310,7 @@ export class RedisCommitter implements CommitPath {
       console.error(`primary: Batch failed: ${(error as Error).stack}`);
       this.#markUnlogged();
       await previous;
-      this.#fail(queue);
+      this.fail(queue);
     }).finally(() => {
       resolve();
       this.#inFlight--;
@@ -334,9 +330,9 @@ export class RedisCommitter implements CommitPath {
    * done), so the log and every connection's replies keep their order.
    */
   async #run(queue: Submission[], poll: boolean, previous: Promise<void>): Promise<void> {
-    if (queue.length > 0 && (this.#refusing ?? this.#fenced) !== undefined) {
+    if (queue.length > 0 && (this.refusing ?? this.#fenced) !== undefined) {
       await previous;
-      return this.#fail(queue);
+      return this.fail(queue);
     }
     if (this.#unlogged) {
       // The journal goes into the log first, after every batch before this one.
@@ -345,7 +341,7 @@ export class RedisCommitter implements CommitPath {
         await this.#drain();
       } catch (error) {
         this.#storeFailed(error);
-        return this.#fail(queue);
+        return this.fail(queue);
       }
     }
     if (queue.length === 0) {
@@ -374,32 +370,31 @@ export class RedisCommitter implements CommitPath {
       await previous;
       if (result === undefined) {
         this.#storeFailed(failure);
-        return this.#fail(queue);
+        return this.fail(queue);
       }
       if (this.#gaps !== gaps) {
         // The log fell behind Redis after this commit was sent: its lines
         // would follow a gap. The journal writes both, in order, first.
         this.#markUnlogged();
-        return this.#fail(queue);
+        return this.fail(queue);
       }
-      this.#health.ok("store");
+      this.health.ok("store");
       this.#total = result.totals[result.totals.length - 1];
     } else await previous;
     try {
       // append() cuts whatever part of the batch reached the log when it fails.
-      this.#log.append(this.#encode(queue, result, now));
+      this.log.append(this.#encode(queue, result, now));
     } catch (error) {
       // Redis counted the batch: its journal entry stays until the log holds it.
       if (result !== undefined) this.#markUnlogged();
-      this.#health.fail("log", `Cannot write to the log ${this.#log.path}: ${(error as Error).message}`);
-      return this.#fail(queue);
+      this.health.fail("log", `Cannot write to the log ${this.log.path}: ${(error as Error).message}`);
+      return this.fail(queue);
     }
     if (result !== undefined) this.#logged = result.journalId;
-    if (this.#fsync) this.#syncSoon();
+    if (this.fsync) this.#syncSoon();
     else this.#confirmed = this.#logged;
-    this.#health.ok("log");
-    this.#stats.recordCommit(performance.now() - started);
-    this.#answer(queue, result, now);
+    this.#share += this.#decided.accepted;
+    this.answer(queue, now, started);
   }
 
   /**
@@ -414,16 +409,16 @@ export class RedisCommitter implements CommitPath {
       return;
     }
     const id = this.#logged;
-    const size = this.#log.size;
-    this.#sync = this.#log.syncAsync().then(() => {
+    const size = this.log.size;
+    this.#sync = this.log.syncAsync().then(() => {
       // A drain's own sync may have confirmed more meanwhile.
       if (size < this.#syncedSize) return;
       this.#confirmed = id;
       this.#syncedSize = size;
     }, (error) => {
-      this.#health.fail("log", `Cannot sync the log ${this.#log.path}: ${(error as Error).message}`);
+      this.health.fail("log", `Cannot sync the log ${this.log.path}: ${(error as Error).message}`);
       try {
-        this.#log.truncate(this.#syncedSize);
+        this.log.truncate(this.#syncedSize);
       } catch (cut) {
         console.error(`primary: Cannot cut an unsynced end from the log: ${(cut as Error).message}`);
       }
@@ -438,66 +433,21 @@ export class RedisCommitter implements CommitPath {
         return this.#syncSoon();
       }
       if (this.#unlogged) this.poll();
-      this.#wakeIfIdle();
+      this.wakeIfIdle();
     });
   }
 
   /** The batch's log lines and its journal line, as one write. */
   #encode(queue: Submission[], result: CommitResult | undefined, now: number): Uint8Array {
-    const lines = this.#lines;
-    lines.begin(new Date(now));
-    let k = 0;
-    for (const { entries } of queue) {
-      for (const entry of entries) {
-        if (entry.kind === "invalid") lines.invalid(entry.data, entry.reason, entry.from);
-        else if (entry.kind === "like") {
-          lines.like(entry.server, entry.likes, result!.outcomes[k], result!.totals[k], entry.producer, entry.seq);
-          k++;
-        }
-      }
-    }
-    if (result !== undefined) lines.journal(result.journalId);
-    return lines.view;
-  }
-
-  #answer(queue: Submission[], result: CommitResult | undefined, now: number): void {
-    const stats = this.#stats;
-    let k = 0;
-    for (const { entries, resolve } of queue) {
-      let reply = "";
-      for (const entry of entries) {
-        if (entry.kind === "reply") reply += `${entry.text}\n`;
-        else if (entry.kind === "invalid") {
-          stats.invalid++;
-          reply += `1 ${entry.reason}\n`;
-        } else {
-          const outcome = result!.outcomes[k++];
-          if (outcome === "out of order") {
-            stats.failed++;
-            reply += "1 out of order\n";
-            continue;
-          }
-          const duplicate = outcome === "duplicate";
-          stats.recordLike(entry.server, entry.likes, duplicate, now);
-          if (!duplicate) this.#share += entry.likes;
-          reply += duplicate ? "0 duplicate\n" : "0\n";
-        }
-      }
-      resolve(encoder.encode(reply));
-    }
-  }
-
-  /** Answers every like of the queue `1 storage error` (retryable). */
-  #fail(queue: Submission[]): void {
-    for (const { entries, resolve } of queue) {
-      this.#stats.failed += entries.length;
-      resolve(encoder.encode(entries.map(failedReply).join("")));
-    }
+    this.#decided.reset(result);
+    this.encode(queue, this.#decided, now);
+    if (result !== undefined) this.writer.journal(result.journalId);
+    return this.writer.view;
   }
 
   #storeFailed(error: unknown): void {
     const message = (error as Error).message;
-    this.#health.fail(
+    this.health.fail(
       "store",
       error instanceof StoreUnavailableError ? message : `Redis store ${this.#store.url}: ${message}`,
     );
@@ -506,7 +456,7 @@ export class RedisCommitter implements CommitPath {
   async #readTotal(): Promise<void> {
     try {
       this.#total = await this.#store.total();
-      this.#health.ok("store");
+      this.health.ok("store");
     } catch (error) {
       this.#storeFailed(error);
     }
@@ -541,26 +491,26 @@ export class RedisCommitter implements CommitPath {
         `${this.#store.primaryId}: committed in Redis, missing from this log` +
         (skip > 0 ? ` (the first ${skip} lines of the first were already in it, cut short by a crash)` : "");
       const text = formatPrimaryLine({ kind: "event", text: note }, new Date()) + lines;
-      const before = this.#log.size;
+      const before = this.log.size;
       try {
-        this.#log.append(text);
-        if (this.#fsync) await this.#log.syncAsync();
+        this.log.append(text);
+        if (this.fsync) await this.log.syncAsync();
       } catch (error) {
-        if (this.#fsync) this.#log.truncate(before);
-        throw new Error(`Cannot write to the log ${this.#log.path}: ${(error as Error).message}`, { cause: error });
+        if (this.fsync) this.log.truncate(before);
+        throw new Error(`Cannot write to the log ${this.log.path}: ${(error as Error).message}`, { cause: error });
       }
       console.error(`primary: ${note}`);
-      this.#health.ok("log");
+      this.health.ok("log");
       this.#logged = batches[batches.length - 1].id;
       // Synced above in fsync mode, with every write before it.
       this.#confirmed = this.#logged;
-      this.#syncedSize = this.#log.size;
+      this.#syncedSize = this.log.size;
       const last = batches[batches.length - 1].likes.at(-1);
       if (last !== undefined) this.#total = Math.max(this.#total, last.total);
     }
     this.#unlogged = false;
     this.#partial = [];
-    if (!this.#fsync) this.#confirmed = this.#logged;
+    if (!this.fsync) this.#confirmed = this.#logged;
     if (this.#confirmed !== "") {
       try {
         await this.#store.trimJournal(this.#confirmed);
@@ -575,14 +525,7 @@ export class RedisCommitter implements CommitPath {
       this.#betweenBatches = [];
       for (const fn of deferred) fn();
     }
-    this.#schedule();
-    this.#wakeIfIdle();
-  }
-
-  #wakeIfIdle(): void {
-    if (this.#scheduled || this.#inFlight !== 0 || this.#sync !== undefined) return;
-    const idle = this.#idle;
-    this.#idle = [];
-    for (const wake of idle) wake();
+    this.schedule();
+    this.wakeIfIdle();
   }
 }

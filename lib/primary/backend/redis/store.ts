@@ -23,14 +23,15 @@
  * the ack means "in another machine's memory", not "on disk".
  */
 import { createClient } from "@redis/client";
-import type { Like } from "../protocol/message.ts";
-import { type Durability, StoreError } from "./store.ts";
-import { COMMIT_SCRIPT } from "./redis_script.ts";
-import { type JournalLike, type Outcome, packBatch, parseJournalEntry, readOutcomes } from "./redis_batch.ts";
-import { parseRedisUrl } from "./redis_url.ts";
+import type { Like } from "../../../protocol/message.ts";
+import { DEFAULT_DURABILITY, DEFAULT_PRODUCER_TTL, type Durability, StoreError } from "../backend.ts";
+import { COMMIT_SCRIPT } from "./script.ts";
+import { type JournalLike, type Outcome, packBatch, parseJournalEntry, readOutcomes } from "./batch.ts";
+import { parseRedisUrl } from "./url.ts";
+import { REDIS_DEFAULTS } from "./defaults.ts";
 
 // Kept here too: the store's callers know parseRedisUrl from this module.
-export { parseRedisUrl, type RedisAddress } from "./redis_url.ts";
+export { parseRedisUrl, type RedisAddress } from "./url.ts";
 
 /**
  * Redis cannot be reached, timed out, or refused a command. Retryable: the
@@ -45,7 +46,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export type { JournalLike, Outcome } from "./redis_batch.ts";
+export type { JournalLike, Outcome } from "./batch.ts";
 
 /** The persistence settings of a Redis server, as CONFIG GET returns them. */
 export interface RedisPersistence {
@@ -80,19 +81,19 @@ export interface RedisStoreOptions {
   url: string;
   /** Names this primary's journal: stable across its restarts, unique among the primaries sharing the Redis. */
   primaryId: string;
-  /** Prepended to every key. @default {"{likes}:"} */
+  /** Prepended to every key. @default {REDIS_DEFAULTS.keyPrefix} */
   keyPrefix?: string;
-  /** Applied seqs remembered per producer for `duplicate` answers. @default {64} */
+  /** Applied seqs remembered per producer for `duplicate` answers. @default {REDIS_DEFAULTS.window} */
   window?: number;
-  /** A producer's dedupe state expires this long after it was last heard from (ms); 0 for never. @default {86400000} */
+  /** A producer's dedupe state expires this long after it was last heard from (ms); 0 for never. @default {DEFAULT_PRODUCER_TTL} */
   producerTtlMs?: number;
   /** @default {"normal"} */
   durability?: Durability;
   /** Accept a Redis that keeps nothing on disk. @default {false} */
   allowVolatile?: boolean;
-  /** A command without reply for this long fails (ms). @default {2000} */
+  /** A command without reply for this long fails (ms). @default {REDIS_DEFAULTS.timeout} */
   commandTimeoutMs?: number;
-  /** Connecting gives up after this long (ms). @default {2000} */
+  /** Connecting gives up after this long (ms). @default {REDIS_DEFAULTS.timeout} */
   connectTimeoutMs?: number;
 }
 
@@ -174,7 +175,7 @@ export async function readRedisTotal(
   url: string,
   options: { keyPrefix?: string; timeoutMs?: number } = {},
 ): Promise<number> {
-  const { keyPrefix = "{likes}:", timeoutMs = 2000 } = options;
+  const { keyPrefix = REDIS_DEFAULTS.keyPrefix, timeoutMs = REDIS_DEFAULTS.timeout } = options;
   const { host, port, db } = parseRedisUrl(url);
   const client = newClient({ host, port, db, commandTimeoutMs: timeoutMs, connectTimeoutMs: timeoutMs });
   let value: Reply;
@@ -230,13 +231,13 @@ export class RedisStore {
     const {
       url,
       primaryId,
-      keyPrefix = "{likes}:",
-      window = 64,
-      producerTtlMs = 86_400_000,
-      durability = "normal",
+      keyPrefix = REDIS_DEFAULTS.keyPrefix,
+      window = REDIS_DEFAULTS.window,
+      producerTtlMs = DEFAULT_PRODUCER_TTL,
+      durability = DEFAULT_DURABILITY,
       allowVolatile = false,
-      commandTimeoutMs = 2000,
-      connectTimeoutMs = 2000,
+      commandTimeoutMs = REDIS_DEFAULTS.timeout,
+      connectTimeoutMs = REDIS_DEFAULTS.timeout,
     } = options;
     const { host, port, db } = parseRedisUrl(url);
     if (!SAFE_ID.test(primaryId)) {

@@ -5,22 +5,22 @@
  * is found at start-up.
  */
 import assert from "node:assert/strict";
-import { formatPrimaryLine, type PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
-import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { readLogTail, RedisCommitter } from "../../lib/primary/redis_committer.ts";
-import { RedisStore, StoreUnavailableError } from "../../lib/primary/redis_store.ts";
+import { formatPrimaryLine, type PrimaryLogEntry } from "../../../../lib/formats/primary_log.ts";
+import { LikesLog } from "../../../../lib/primary/likes_log.ts";
+import { readLogTail, RedisCommitter } from "../../../../lib/primary/backend/redis/committer.ts";
+import { RedisStore, StoreUnavailableError } from "../../../../lib/primary/backend/redis/store.ts";
 import { setImmediate } from "node:timers";
-import { Stats } from "../../lib/primary/stats.ts";
-import { Health } from "../../lib/primary/health.ts";
-import type { Entry } from "../../lib/primary/committer.ts";
-import { primaryEntries } from "../support/logs.ts";
-import { REDIS, type RedisServer, withRedis } from "../support/redis.ts";
-import { tempDir } from "../support/temp.ts";
-import { fill, withTmpfs } from "../support/tmpfs.ts";
-import { type Requirement, requirement, testNeeding } from "../support/requirements.ts";
+import { Stats } from "../../../../lib/primary/stats.ts";
+import { Health } from "../../../../lib/primary/health.ts";
+import type { Entry } from "../../../../lib/primary/backend/backend.ts";
+import { primaryEntries } from "../../../support/logs.ts";
+import { REDIS, type RedisServer, withRedis } from "../../../support/redis.ts";
+import { tempDir } from "../../../support/temp.ts";
+import { fill, withTmpfs } from "../../../support/tmpfs.ts";
+import { type Requirement, requirement, testNeeding } from "../../../support/requirements.ts";
+import { like } from "../store_contract.ts";
 
 const ROOT = await requirement("root");
-import { like } from "./store_contract.ts";
 
 const redisTest = (name: string, fn: () => Promise<void>, needs: Requirement[] = [REDIS]) =>
   testNeeding(needs, { name, sanitizeOps: false, sanitizeResources: false, fn });

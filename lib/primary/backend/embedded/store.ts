@@ -11,18 +11,9 @@
  * runs with synchronous=NORMAL in both durability modes.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { ProducerState } from "./ledger.ts";
-import { createPrivateFile } from "../common/private_file.ts";
-
-export type Durability = "normal" | "fsync";
-
-/** The state file cannot be used at all (locked, unwritable); the primary exits instead of starting. */
-export class StoreError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "StoreError";
-  }
-}
+import type { ProducerState } from "../../ledger.ts";
+import { createPrivateFile } from "../../../common/private_file.ts";
+import { StoreError } from "../backend.ts";
 
 /** Where in which log a checkpoint stands. */
 export interface LogPosition {

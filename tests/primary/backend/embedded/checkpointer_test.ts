@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { Checkpointer } from "../../lib/primary/checkpointer.ts";
-import { Health } from "../../lib/primary/health.ts";
-import { Ledger } from "../../lib/primary/ledger.ts";
-import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { type Checkpoint, Store } from "../../lib/primary/store.ts";
-import { formatPrimaryLine } from "../../lib/formats/primary_log.ts";
-import { tempDir } from "../support/temp.ts";
+import { Checkpointer } from "../../../../lib/primary/backend/embedded/checkpointer.ts";
+import { Health } from "../../../../lib/primary/health.ts";
+import { Ledger } from "../../../../lib/primary/ledger.ts";
+import { LikesLog } from "../../../../lib/primary/likes_log.ts";
+import { type Checkpoint, Store } from "../../../../lib/primary/backend/embedded/store.ts";
+import { formatPrimaryLine } from "../../../../lib/formats/primary_log.ts";
+import { tempDir } from "../../../support/temp.ts";
 
 interface Setup {
   store: Store;

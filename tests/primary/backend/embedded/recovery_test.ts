@@ -4,15 +4,15 @@
  * both agree with each other and with what clients were told.
  */
 import assert from "node:assert/strict";
-import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
-import type { PrimaryOptions } from "../../lib/primary/options.ts";
-import { runPrimaryToExit, startPrimary, storedCheckpoint, storedTotal } from "../support/primary.ts";
-import { tempDir } from "../support/temp.ts";
-import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { Store } from "../../lib/primary/store.ts";
-import { recover } from "../../lib/primary/replay.ts";
-import type { ProducerState } from "../../lib/primary/ledger.ts";
-import { exchange, pipeline } from "../support/client.ts";
+import { parsePrimaryLog } from "../../../../lib/formats/primary_log.ts";
+import type { PrimaryOptions } from "../../../../lib/primary/options.ts";
+import { runPrimaryToExit, startPrimary, storedCheckpoint, storedTotal } from "../../../support/primary.ts";
+import { tempDir } from "../../../support/temp.ts";
+import { LikesLog } from "../../../../lib/primary/likes_log.ts";
+import { Store } from "../../../../lib/primary/backend/embedded/store.ts";
+import { recover } from "../../../../lib/primary/backend/embedded/replay.ts";
+import type { ProducerState } from "../../../../lib/primary/ledger.ts";
+import { exchange, pipeline } from "../../../support/client.ts";
 
 const encoder = new TextEncoder();
 

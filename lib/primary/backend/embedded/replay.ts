@@ -19,10 +19,10 @@ import {
   LINE_OUT_OF_ORDER,
   LINE_RESET,
   PrimaryLogReader,
-} from "../formats/primary_log.ts";
-import { escapeBytes } from "../common/escape.ts";
-import { advance, newProducer, type ProducerState } from "./ledger.ts";
-import type { LikesLog } from "./likes_log.ts";
+} from "../../../formats/primary_log.ts";
+import { escapeBytes } from "../../../common/escape.ts";
+import { advance, newProducer, type ProducerState } from "../../ledger.ts";
+import type { LikesLog } from "../../likes_log.ts";
 import { type Checkpoint, type LogPosition, type Store, TAIL_BYTES } from "./store.ts";
 
 /** The log cannot be replayed, or does not hold what the checkpoint accounts for: start-up stops. */

@@ -6,15 +6,15 @@ import {
   RedisStore,
   type RedisStoreOptions,
   StoreUnavailableError,
-} from "../../lib/primary/redis_store.ts";
-import { StoreError } from "../../lib/primary/store.ts";
-import { packBatch, parseJournalEntry } from "../../lib/primary/redis_batch.ts";
-import { MAX_SEQ } from "../../lib/protocol/message.ts";
-import { sleep } from "../../lib/common/sleep.ts";
-import { like, storeContract } from "./store_contract.ts";
-import { freePort } from "../support/parent.ts";
-import { tempDir } from "../support/temp.ts";
-import { REDIS, type RedisServer, startRedis, withRedis } from "../support/redis.ts";
+} from "../../../../lib/primary/backend/redis/store.ts";
+import { StoreError } from "../../../../lib/primary/backend/backend.ts";
+import { packBatch, parseJournalEntry } from "../../../../lib/primary/backend/redis/batch.ts";
+import { MAX_SEQ } from "../../../../lib/protocol/message.ts";
+import { sleep } from "../../../../lib/common/sleep.ts";
+import { like, storeContract } from "../store_contract.ts";
+import { freePort } from "../../../support/parent.ts";
+import { tempDir } from "../../../support/temp.ts";
+import { REDIS, type RedisServer, startRedis, withRedis } from "../../../support/redis.ts";
 
 const WINDOW = 8;
 
@@ -386,7 +386,7 @@ redisTest("RedisStore works with no grant but net to the Redis address", async (
   await withRedis(async (server) => {
     const dir = await tempDir();
     const script = `${dir}/probe.ts`;
-    const store = new URL("../../lib/primary/redis_store.ts", import.meta.url).href;
+    const store = new URL("../../../../lib/primary/backend/redis/store.ts", import.meta.url).href;
     await Deno.writeTextFile(
       script,
       `import { RedisStore } from ${JSON.stringify(store)};
@@ -400,7 +400,7 @@ store.close();
       args: [
         "run",
         "--no-prompt",
-        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+        `--config=${new URL("../../../deno.json", import.meta.url).pathname}`,
         `--allow-net=127.0.0.1:${server.port}`,
         script,
         server.url,

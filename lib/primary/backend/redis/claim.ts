@@ -6,8 +6,8 @@
  * is refused at start-up; a primary restarted after a crash waits out its dead
  * predecessor's lease (at most one lease) and then takes the claim.
  */
-import type { RedisStore } from "./redis_store.ts";
-import { sleep } from "../common/sleep.ts";
+import type { RedisStore } from "./store.ts";
+import { sleep } from "../../../common/sleep.ts";
 
 /**
  * Takes the claim on the store's primary id, waiting up to a lease and a bit

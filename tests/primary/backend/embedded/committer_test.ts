@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
-import { Committer, type Entry } from "../../lib/primary/committer.ts";
-import { Ledger } from "../../lib/primary/ledger.ts";
-import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { primaryEntries } from "../support/logs.ts";
-import type { Like } from "../../lib/protocol/message.ts";
-import { Stats } from "../../lib/primary/stats.ts";
-import { type Durability, Store } from "../../lib/primary/store.ts";
-import { Checkpointer } from "../../lib/primary/checkpointer.ts";
-import { Health } from "../../lib/primary/health.ts";
-import { recover } from "../../lib/primary/replay.ts";
-import { tempDir } from "../support/temp.ts";
+import { Committer } from "../../../../lib/primary/backend/embedded/committer.ts";
+import type { Entry } from "../../../../lib/primary/backend/backend.ts";
+import { Ledger } from "../../../../lib/primary/ledger.ts";
+import { LikesLog } from "../../../../lib/primary/likes_log.ts";
+import { primaryEntries } from "../../../support/logs.ts";
+import type { Like } from "../../../../lib/protocol/message.ts";
+import { Stats } from "../../../../lib/primary/stats.ts";
+import type { Durability } from "../../../../lib/primary/backend/backend.ts";
+import { Store } from "../../../../lib/primary/backend/embedded/store.ts";
+import { Checkpointer } from "../../../../lib/primary/backend/embedded/checkpointer.ts";
+import { Health } from "../../../../lib/primary/health.ts";
+import { recover } from "../../../../lib/primary/backend/embedded/replay.ts";
+import { tempDir } from "../../../support/temp.ts";
 
 const decoder = new TextDecoder();
 

@@ -1,15 +1,15 @@
 /**
  * The behaviour every store promises, as one suite of tests run against each
- * store through a factory: the Redis store (redis_store_test.ts) and the
- * embedded store (embedded_store_test.ts: its Ledger, LikesLog and Committer).
+ * store through a factory: the Redis store (redis/store_test.ts) and the
+ * embedded store (embedded/contract_test.ts: its Ledger, LikesLog and Committer).
  *
  * The interface is the smallest one both can offer: commit a batch of likes
  * and hear, per like, its outcome and the total after it; reopen to see what
  * survived.
  */
 import assert from "node:assert/strict";
-import type { Like } from "../../lib/protocol/message.ts";
-import { type Requirement, testNeeding } from "../support/requirements.ts";
+import type { Like } from "../../../lib/protocol/message.ts";
+import { type Requirement, testNeeding } from "../../support/requirements.ts";
 
 export type ContractOutcome = "accepted" | "duplicate" | "out of order";
 

@@ -5,14 +5,21 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Committer, type Entry } from "../../lib/primary/committer.ts";
-import { Ledger } from "../../lib/primary/ledger.ts";
-import { LikesLog } from "../../lib/primary/likes_log.ts";
-import { formatLike, type Message, parseMessage, parseMessageAt, ProducerIds } from "../../lib/protocol/message.ts";
-import { Stats } from "../../lib/primary/stats.ts";
-import { fromLatin1, oracle } from "../support/protocol_oracle.ts";
-import { tempDir } from "../support/temp.ts";
-import { primaryEntries } from "../support/logs.ts";
+import { Committer } from "../../../../lib/primary/backend/embedded/committer.ts";
+import type { Entry } from "../../../../lib/primary/backend/backend.ts";
+import { Ledger } from "../../../../lib/primary/ledger.ts";
+import { LikesLog } from "../../../../lib/primary/likes_log.ts";
+import {
+  formatLike,
+  type Message,
+  parseMessage,
+  parseMessageAt,
+  ProducerIds,
+} from "../../../../lib/protocol/message.ts";
+import { Stats } from "../../../../lib/primary/stats.ts";
+import { fromLatin1, oracle } from "../../../support/protocol_oracle.ts";
+import { tempDir } from "../../../support/temp.ts";
+import { primaryEntries } from "../../../support/logs.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

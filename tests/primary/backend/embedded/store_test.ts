@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { type Checkpoint, type LogPosition, Store, StoreError } from "../../lib/primary/store.ts";
-import { withDir } from "../support/temp.ts";
+import { type Checkpoint, type LogPosition, Store } from "../../../../lib/primary/backend/embedded/store.ts";
+import { StoreError } from "../../../../lib/primary/backend/backend.ts";
+import { withDir } from "../../../support/temp.ts";
 
 const POSITION: LogPosition = { logId: "abc", offset: 567, lines: 9, tail: new TextEncoder().encode("Total 5\n") };
 

@@ -3,11 +3,11 @@
  * entry reads: the likes as one packed text (`server likes k seq` each, k the
  * producer's index, 0 without one), grouped into runs (one producer's
  * consecutive seqs) so that the script's work is per run, not per like (see
- * redis_script.ts). The journal entry keeps the packed text, the producers,
+ * script.ts). The journal entry keeps the packed text, the producers,
  * the total before the batch and one outcome character per like; the totals
  * after each like follow from those.
  */
-import type { Like } from "../protocol/message.ts";
+import type { Like } from "../../../protocol/message.ts";
 
 export type Outcome = "accepted" | "duplicate" | "out of order";
 const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order"];

@@ -2,7 +2,7 @@
  * The Lua script that commits one batch of likes in Redis, atomically and in
  * one round trip: dedupe per producer, one INCRBY of the shared total, and an
  * entry in this primary's journal. Kept apart from the store so that its
- * contract is read in one place; the batch's packing is in redis_batch.ts.
+ * contract is read in one place; the batch's packing is in batch.ts.
  *
  * Its cost is per run, not per like: a batch's likes arrive grouped into runs
  * (one producer's consecutive seqs, in batch order), and a run above the
@@ -97,7 +97,7 @@ if ARGV[4] ~= '' then
 end
 if #runs == 0 then return { '' } end
 
--- The slow path's likes per run, from ARGV[6], grouped into runs as the packer did (redis_batch.ts).
+-- The slow path's likes per run, from ARGV[6], grouped into runs as the packer did (batch.ts).
 local runLikes
 local function likesOfRun(r)
   if not runLikes then

@@ -5,7 +5,7 @@
  * which is harmless (more dedupe state, never less).
  */
 import type { Committer } from "./committer.ts";
-import type { Ledger } from "./ledger.ts";
+import type { Ledger } from "../../ledger.ts";
 
 /** How often a running primary expires producers (ms). */
 export const EXPIRY_INTERVAL = 3_600_000;

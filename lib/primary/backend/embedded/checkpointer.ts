@@ -6,16 +6,18 @@
  * mode the log sync a checkpoint needs runs on a blocking thread, and the
  * state taken between batches is saved once it is done (see start()).
  */
-import type { Durability, LogPosition, Store } from "./store.ts";
-import type { Ledger, ProducerState } from "./ledger.ts";
-import type { LikesLog } from "./likes_log.ts";
-import type { Health } from "./health.ts";
+import type { LogPosition, Store } from "./store.ts";
+import { DEFAULT_DURABILITY, type Durability } from "../backend.ts";
+import { EMBEDDED_DEFAULTS } from "./defaults.ts";
+import type { Ledger, ProducerState } from "../../ledger.ts";
+import type { LikesLog } from "../../likes_log.ts";
+import type { Health } from "../../health.ts";
 import { positionAt } from "./replay.ts";
 
 export interface CheckpointerOptions {
-  /** Longest time between checkpoints while the log grows (ms). @default {5000} */
+  /** Longest time between checkpoints while the log grows (ms). @default {EMBEDDED_DEFAULTS.checkpointEvery} */
   every?: number;
-  /** Most log bytes between checkpoints. @default {8388608} */
+  /** Most log bytes between checkpoints. @default {EMBEDDED_DEFAULTS.checkpointBytes} */
   bytes?: number;
   /** @default {"normal"} */
   durability?: Durability;
@@ -48,7 +50,11 @@ export class Checkpointer {
   #settled: Promise<void> = Promise.resolve();
 
   constructor(store: Store, log: LikesLog, ledger: Ledger, health: Health, options: CheckpointerOptions = {}) {
-    const { every = 5000, bytes = 8 << 20, durability = "normal" } = options;
+    const {
+      every = EMBEDDED_DEFAULTS.checkpointEvery,
+      bytes = EMBEDDED_DEFAULTS.checkpointBytes,
+      durability = DEFAULT_DURABILITY,
+    } = options;
     if (!(every > 0) || !(bytes > 0)) {
       throw new RangeError(`Cannot checkpoint: every and bytes must be positive, got ${every} and ${bytes}`);
     }

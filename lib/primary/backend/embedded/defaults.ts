@@ -1,0 +1,13 @@
+/**
+ * The embedded backend's defaults, each defined once: its classes and the
+ * primary's flags import them from here, a module light enough for the flag
+ * table to load without SQLite.
+ */
+export const EMBEDDED_DEFAULTS = {
+  /** fsync mode: the longest a batch waits for the connections known to be sending (ms). */
+  commitDelay: 1,
+  /** Longest time between checkpoints while the log grows (ms). */
+  checkpointEvery: 5000,
+  /** Most log bytes between checkpoints. */
+  checkpointBytes: 8 << 20,
+} as const;

@@ -1,0 +1,82 @@
+/**
+ * Opens the Redis backend: Redis is the commit point, shared with other
+ * primaries; the log is this primary's record of what it acknowledged. At
+ * start-up the batches Redis committed for it that the log lacks (it died
+ * between the two) are written from its journal. No running-total check: the
+ * totals jump where other primaries counted (the audit checks across all logs).
+ */
+import type { OpenBackend } from "../backend.ts";
+import { primaryIdOf } from "../open.ts";
+import { claimPrimaryId, keepClaim } from "./claim.ts";
+import { crashAfterCommitRequested, readLogTail, RedisCommitter } from "./committer.ts";
+import { RedisStore } from "./store.ts";
+
+export const openRedis: OpenBackend = async (options, { log, stats, health }) => {
+  const started = performance.now();
+  const primaryId = primaryIdOf(options);
+  const redis = await RedisStore.open({
+    url: options.store,
+    primaryId,
+    producerTtlMs: options.producerTtl,
+    durability: options.durability,
+    allowVolatile: options.allowVolatileStore,
+    commandTimeoutMs: options.redisTimeout,
+    connectTimeoutMs: options.redisTimeout,
+  });
+  const claim = crypto.randomUUID();
+  let committer: RedisCommitter;
+  try {
+    await claimPrimaryId(redis, claim, options.redisLease);
+    const tail = readLogTail(log);
+    committer = new RedisCommitter(redis, log, stats, {
+      durability: options.durability,
+      health,
+      tail,
+      crashAfterCommit: crashAfterCommitRequested(),
+      inFlight: options.redisInFlight,
+    });
+    for (const note of tail.notes) {
+      console.error(`primary: ${note}`);
+      committer.event(note);
+    }
+    const written = await committer.recover();
+    committer.event(
+      `Started on the Redis store ${options.store} as primary ${primaryId}: shared total ${committer.total}, ` +
+        `${written} journal batches written to this log, in ${(performance.now() - started).toFixed(0)} ms`,
+    );
+  } catch (error) {
+    await redis.releaseClaim(claim).catch(() => {});
+    redis.close();
+    throw error;
+  }
+  return {
+    committer,
+    total: () => committer.total,
+    share: () => committer.share,
+    serve() {
+      const stopClaim = keepClaim(redis, claim, options.redisLease, (lost) => committer.fence(lost));
+      // The shared total moves with the other primaries' likes; /healthz sees Redis come back.
+      const pollTimer = setInterval(() => committer.poll(), Math.max(1, Math.floor(options.redisLease / 3)));
+      return () => {
+        stopClaim();
+        clearInterval(pollTimer);
+      };
+    },
+    async close() {
+      await committer.drained();
+      // Confirms the last batches, and frees the id at once for a restart. Neither is needed
+      // for correctness (the next start skips what the log holds; the claim lapses), so a
+      // Redis that is away makes a note, not a failed stop.
+      try {
+        if (committer.loggedUpTo !== "") await redis.trimJournal(committer.loggedUpTo);
+        await redis.releaseClaim(claim);
+      } catch (error) {
+        console.error(
+          `primary: Redis did not hear the stop (its claim on ${primaryId} lapses): ${(error as Error).message}`,
+        );
+      }
+      redis.close();
+      return undefined;
+    },
+  };
+};
