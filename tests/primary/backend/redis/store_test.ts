@@ -11,7 +11,7 @@ import { StoreError } from "../../../../lib/primary/backend/backend.ts";
 import { packBatch, parseJournalEntry } from "../../../../lib/primary/backend/redis/batch.ts";
 import { MAX_SEQ } from "../../../../lib/protocol/message.ts";
 import { sleep } from "../../../../lib/common/sleep.ts";
-import { like, storeContract } from "../store_contract.ts";
+import { like } from "../store_contract.ts";
 import { freePort } from "../../../support/parent.ts";
 import { tempDir } from "../../../support/temp.ts";
 import { REDIS, type RedisServer, startRedis, withRedis } from "../../../support/redis.ts";
@@ -26,30 +26,6 @@ const redisTest = (name: string, fn: () => Promise<void>) =>
 function open(server: RedisServer, options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
   return RedisStore.open({ url: server.url, primaryId: "primary-a", window: WINDOW, ...options });
 }
-
-storeContract({
-  name: "Redis",
-  window: WINDOW,
-  shared: true,
-  requirement: REDIS,
-  async fresh() {
-    const server = await startRedis();
-    let opened = 0;
-    return {
-      async open() {
-        const store = await open(server, { primaryId: `primary-${opened++}` });
-        return {
-          commit: (likes) => store.commit(likes),
-          total: () => store.total(),
-          close: () => store.close(),
-        };
-      },
-      async dispose() {
-        await server.stop("SIGKILL");
-      },
-    };
-  },
-});
 
 Deno.test("parseRedisUrl() reads host, port and DB, IPv6 in brackets", () => {
   assert.deepEqual(parseRedisUrl("redis://127.0.0.1:6379"), { host: "127.0.0.1", port: 6379, db: 0 });
