@@ -480,3 +480,25 @@ Deno.test("primary keeps at most --max-producers producers in its state", async 
   }
   assert.deepEqual(storedCheckpoint(primary.state).producers.map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
 });
+
+Deno.test("a first start says it started a new log; a restart says what it replayed and the total it recovered", async () => {
+  const first = await startPrimary();
+  assert.deepEqual(await pipeline(first.port, ["LikesServer1 7"]), ["0"]);
+  assert.equal((await first.stop()).code, 0);
+  const again = await startPrimary({ dir: first.dir });
+  assert.equal((await again.stop()).code, 0);
+  const kinds = primaryEntries(first.log).map((entry) =>
+    entry.kind === "event" ? entry.text.replace(/\d+ ms$/, "N ms") : entry.kind
+  );
+  assert.deepEqual(kinds, [
+    "new",
+    "like",
+    "stopped",
+    "Replayed checkpoint at line 3, then 0 log lines in N ms",
+    "recovered",
+    "stopped",
+  ]);
+  const entries = primaryEntries(first.log);
+  assert.deepEqual(entries[0], { kind: "new", state: first.state });
+  assert.deepEqual(entries[4], { kind: "recovered", total: 7, state: first.state });
+});

@@ -38,15 +38,20 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
       committer.event(note);
     }
     expireProducers(ledger, options.producerTtl);
-    const how = recovered.fromCheckpoint
-      ? `checkpoint at line ${recovered.position.lines - recovered.replayed}, then ${recovered.replayed} log lines`
-      : `${recovered.replayed} log lines`;
-    committer.event(`Replayed ${how} in ${replayMs.toFixed(0)} ms`);
-    committer.event(formatPrimaryEntry(
-      options.reset
-        ? { kind: "reset", state: options.state }
-        : { kind: "recovered", total: ledger.total, state: options.state },
-    ));
+    if (recovered.newLog) {
+      // Nothing was recovered, so say so rather than "Recovered total 0" from a file that did not exist.
+      committer.event(formatPrimaryEntry({ kind: "new", state: options.state }));
+    } else {
+      const how = recovered.fromCheckpoint
+        ? `checkpoint at line ${recovered.position.lines - recovered.replayed}, then ${recovered.replayed} log lines`
+        : `${recovered.replayed} log lines`;
+      committer.event(`Replayed ${how} in ${replayMs.toFixed(0)} ms`);
+      committer.event(formatPrimaryEntry(
+        options.reset
+          ? { kind: "reset", state: options.state }
+          : { kind: "recovered", total: ledger.total, state: options.state },
+      ));
+    }
   } catch (error) {
     store.close();
     throw new ProgramError(`Cannot write to the log ${options.log}: ${(error as Error).message}`, { cause: error });

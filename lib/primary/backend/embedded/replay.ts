@@ -44,6 +44,8 @@ export interface Recovered {
   notes: string[];
   /** Whether the checkpoint was used; false means the state was rebuilt from the whole log. */
   fromCheckpoint: boolean;
+  /** Whether there was nothing to recover: an empty (or no) log and no checkpoint. */
+  newLog: boolean;
 }
 
 const NEWLINE = 0x0a;
@@ -161,6 +163,7 @@ export function recover(log: LikesLog, store: Store, reset: boolean): Recovered 
       replayed: 0,
       notes,
       fromCheckpoint: false,
+      newLog: false,
     };
   }
   const loaded = store.load();
@@ -204,5 +207,6 @@ export function recover(log: LikesLog, store: Store, reset: boolean): Recovered 
     replayed: replayed.lines - start.lines,
     notes,
     fromCheckpoint: checkpoint !== undefined,
+    newLog: end === 0 && torn === 0 && checkpoint === undefined,
   };
 }
