@@ -234,11 +234,14 @@ async function emptyTarget(): Promise<Target> {
   return { ports: [empty.port], protocol: "likes", cpuSeconds: () => undefined, stop: () => empty.stop() };
 }
 
+/** Every bench option, defaults applied, and the built C load client. */
+type MeasureOptions = Required<BenchOptions> & { clientPath: string | undefined };
+
 /** One run: a fresh target under a fresh load process, its CPU sampled at the window's edges. */
 async function measure(
   start: () => Promise<Target>,
   cell: Cell,
-  options: Required<BenchOptions> & { clientPath: string | undefined },
+  options: MeasureOptions,
 ): Promise<RunSample> {
   const target = await start();
   const edges: Partial<Record<"start" | "end", Promise<number> | undefined>> = {};
@@ -299,7 +302,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   }
   await Deno.mkdir(workDir, { recursive: true });
   const clientPath = client === "c" && matrix.length > 0 ? await buildLoadClient(workDir) : undefined;
-  const all = {
+  const all: MeasureOptions = {
     clientPath,
     client,
     matrix,
@@ -327,99 +330,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const missing = redis || store === "redis" ? await redisServerMissing() : undefined;
   if (missing) progress(`Redis comparison skipped: ${missing}`);
   const modes: Durability[] = durability === "both" ? ["normal", "fsync"] : [durability];
-  const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";
-  const failure = (side: string, error: unknown) => `${side} failed: ${(error as Error).message}`;
   const cells: CellResult[] = [];
-  for (const cell of matrix) {
-    const name = `${cell.connections}×${cell.pipeline}`;
-    const ours = new Map<Durability, RunSample[]>(modes.map((mode) => [mode, []]));
-    const redisRuns = new Map<Durability, RunSample[] | string>(modes.map((mode) => [mode, missing ?? []]));
-    let emptyRuns: RunSample[] | string = [];
-    // Primaries on Redis: 1 and 2 sharing it, per mode.
-    const onRedis = new Map<string, RunSample[] | string>();
-    const storeKey = (mode: Durability, count: number) => `${mode} ${count}`;
-    if (store === "redis") {
-      for (const mode of modes) for (const count of [1, 2]) onRedis.set(storeKey(mode, count), missing ?? []);
-    }
-    const say = (side: string, sample: RunSample) =>
-      progress(
-        `${name} run ${ours.get(modes[0])!.length}/${runs} ${side}: ${Math.round(sample.rate)}/s, ` +
-          `p50 ${sample.latencyMs.p50} ms, p99 ${sample.latencyMs.p99} ms`,
-      );
-    for (let run = 0; run < runs; run++) {
-      for (const mode of modes) {
-        const sample = await measure(() => ourTarget(workDir, mode), cell, all);
-        ours.get(mode)!.push(sample);
-        say(`ours ${mode}`, sample);
-        for (const count of store === "redis" ? [1, 2] : []) {
-          const sofar = onRedis.get(storeKey(mode, count));
-          if (!Array.isArray(sofar)) continue;
-          const side = `${count} primar${count === 1 ? "y" : "ies"} on Redis ${mode}`;
-          try {
-            const sample = await measure(() => redisStoreTarget(workDir, mode, count), cell, all);
-            sofar.push(sample);
-            say(side, sample);
-          } catch (error) {
-            onRedis.set(storeKey(mode, count), failure(side, error));
-            progress(`${name}: ${onRedis.get(storeKey(mode, count))}`);
-          }
-        }
-        const sofar = redisRuns.get(mode);
-        if (redis && Array.isArray(sofar)) {
-          try {
-            const sample = await measure(() => redisTarget(workDir, peer(mode)), cell, all);
-            sofar.push(sample);
-            say(`redis ${peer(mode)}`, sample);
-          } catch (error) {
-            redisRuns.set(mode, failure("Redis", error));
-            progress(`${name}: ${redisRuns.get(mode)}`);
-          }
-        }
-      }
-      if (empty && Array.isArray(emptyRuns)) {
-        try {
-          const sample = await measure(emptyTarget, cell, all);
-          emptyRuns.push(sample);
-          say("empty", sample);
-        } catch (error) {
-          emptyRuns = failure("The empty server", error);
-          progress(`${name}: ${emptyRuns}`);
-        }
-      }
-    }
-    const emptySide: SideResult | string | undefined = !empty
-      ? undefined
-      : typeof emptyRuns === "string"
-      ? emptyRuns
-      : summarise(emptyRuns);
-    for (const mode of modes) {
-      const oursSide = summarise(ours.get(mode)!);
-      const redisRunsOf = redisRuns.get(mode)!;
-      const redisSide = !redis ? undefined : typeof redisRunsOf === "string" ? redisRunsOf : summarise(redisRunsOf);
-      const storeSide = (count: number) => {
-        const runs = onRedis.get(storeKey(mode, count));
-        return runs === undefined ? undefined : typeof runs === "string" ? runs : summarise(runs);
-      };
-      const [oneOnRedis, twoOnRedis] = [storeSide(1), storeSide(2)];
-      const ratio = (side: SideResult | string | undefined) =>
-        typeof side === "object" && oursSide.rate > 0 ? side.rate / oursSide.rate : undefined;
-      const result: Omit<CellResult, "targets"> = {
-        durability: mode,
-        ...cell,
-        seconds: durationMs / 1000,
-        ours: oursSide,
-        ...(redisSide === undefined ? {} : { redis: redisSide, appendfsync: peer(mode) }),
-        ...(emptySide === undefined ? {} : { empty: emptySide }),
-        ...(oneOnRedis === undefined ? {} : { oneOnRedis }),
-        ...(twoOnRedis === undefined ? {} : { twoOnRedis }),
-        ...(ratio(oneOnRedis) === undefined ? {} : { oneOnRedisVsOurs: ratio(oneOnRedis) }),
-        ...(ratio(twoOnRedis) === undefined ? {} : { twoOnRedisVsOurs: ratio(twoOnRedis) }),
-        ...(typeof redisSide === "object" && redisSide.rate > 0 ? { vsRedis: oursSide.rate / redisSide.rate } : {}),
-        ...(typeof emptySide === "object" && emptySide.rate > 0 ? { vsEmpty: oursSide.rate / emptySide.rate } : {}),
-      };
-      cells.push({ ...result, targets: cellTargets(result) });
-    }
-  }
+  for (const cell of matrix) cells.push(...summariseCell(cell, modes, await runCell(cell, modes, missing, all), all));
   // One table per mode: all of normal's cells, then fsync's.
   report.cells = modes.flatMap((mode) => cells.filter((cell) => cell.durability === mode));
   if (replayLines > 0) {
@@ -430,32 +342,158 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       progress(report.replay);
     }
   }
-  if (idleConnections > 0) {
-    progress(`Idle check: opening ${idleConnections} producer connections...`);
-    // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
-    const started = await startBenchPrimary(workDir, {
-      durability: modes[0],
-      maxConnections: idleConnections + 100,
-      idleTimeout: 10 * 60_000,
-    });
-    const { primary } = started;
-    try {
-      // Nothing here raises `ulimit -n`: under a low one the check opens what
-      // fits, then closes some so both processes keep spare descriptors, and says so.
-      report.idle = await checkIdleConnections(
-        primary.port,
-        idleConnections,
-        () => scrapePrimaryUse(primary.httpPort),
-        {
-          primaryOutOfFiles: () => primary.output().includes("Too many open files"),
-        },
-      );
-      if (report.idle.error?.startsWith("capped")) progress(`Idle check: ${report.idle.error}`);
-    } catch (error) {
-      report.idle = `Idle check failed: ${(error as Error).message}`;
-    } finally {
-      await stopBenchPrimary(started);
+  if (idleConnections > 0) report.idle = await idleCheck(workDir, modes[0], idleConnections, progress);
+  return report;
+}
+
+const peer = (mode: Durability): Appendfsync => mode === "fsync" ? "always" : "everysec";
+const failure = (side: string, error: unknown) => `${side} failed: ${(error as Error).message}`;
+const storeKey = (mode: Durability, count: number) => `${mode} ${count}`;
+
+/** One cell's samples per side, or why a side could not be measured. */
+interface CellRuns {
+  ours: Map<Durability, RunSample[]>;
+  redis: Map<Durability, RunSample[] | string>;
+  empty: RunSample[] | string;
+  /** Primaries on Redis: 1 and 2 sharing it, per mode (storeKey). */
+  onRedis: Map<string, RunSample[] | string>;
+}
+
+/** Measures every side of one cell, `runs` times, interleaved so that drift hits every side alike. */
+async function runCell(
+  cell: Cell,
+  modes: Durability[],
+  missing: string | undefined,
+  all: MeasureOptions,
+): Promise<CellRuns> {
+  const { runs, redis, store, empty, workDir, progress } = all;
+  const name = `${cell.connections}×${cell.pipeline}`;
+  const result: CellRuns = {
+    ours: new Map(modes.map((mode) => [mode, []])),
+    redis: new Map(modes.map((mode) => [mode, missing ?? []])),
+    empty: [],
+    onRedis: new Map(),
+  };
+  if (store === "redis") {
+    for (const mode of modes) for (const count of [1, 2]) result.onRedis.set(storeKey(mode, count), missing ?? []);
+  }
+  const say = (side: string, sample: RunSample) =>
+    progress(
+      `${name} run ${result.ours.get(modes[0])!.length}/${runs} ${side}: ${Math.round(sample.rate)}/s, ` +
+        `p50 ${sample.latencyMs.p50} ms, p99 ${sample.latencyMs.p99} ms`,
+    );
+  for (let run = 0; run < runs; run++) {
+    for (const mode of modes) {
+      const sample = await measure(() => ourTarget(workDir, mode), cell, all);
+      result.ours.get(mode)!.push(sample);
+      say(`ours ${mode}`, sample);
+      for (const count of store === "redis" ? [1, 2] : []) {
+        const sofar = result.onRedis.get(storeKey(mode, count));
+        if (!Array.isArray(sofar)) continue;
+        const side = `${count} primar${count === 1 ? "y" : "ies"} on Redis ${mode}`;
+        try {
+          const sample = await measure(() => redisStoreTarget(workDir, mode, count), cell, all);
+          sofar.push(sample);
+          say(side, sample);
+        } catch (error) {
+          result.onRedis.set(storeKey(mode, count), failure(side, error));
+          progress(`${name}: ${result.onRedis.get(storeKey(mode, count))}`);
+        }
+      }
+      const sofar = result.redis.get(mode);
+      if (redis && Array.isArray(sofar)) {
+        try {
+          const sample = await measure(() => redisTarget(workDir, peer(mode)), cell, all);
+          sofar.push(sample);
+          say(`redis ${peer(mode)}`, sample);
+        } catch (error) {
+          result.redis.set(mode, failure("Redis", error));
+          progress(`${name}: ${result.redis.get(mode)}`);
+        }
+      }
+    }
+    if (empty && Array.isArray(result.empty)) {
+      try {
+        const sample = await measure(emptyTarget, cell, all);
+        result.empty.push(sample);
+        say("empty", sample);
+      } catch (error) {
+        result.empty = failure("The empty server", error);
+        progress(`${name}: ${result.empty}`);
+      }
     }
   }
-  return report;
+  return result;
+}
+
+/** One result per mode for a cell: each side's medians, the ratios, and the targets' verdicts. */
+function summariseCell(cell: Cell, modes: Durability[], runs: CellRuns, all: MeasureOptions): CellResult[] {
+  const { redis, empty, durationMs } = all;
+  const emptySide: SideResult | string | undefined = !empty
+    ? undefined
+    : typeof runs.empty === "string"
+    ? runs.empty
+    : summarise(runs.empty);
+  return modes.map((mode) => {
+    const oursSide = summarise(runs.ours.get(mode)!);
+    const redisRunsOf = runs.redis.get(mode)!;
+    const redisSide = !redis ? undefined : typeof redisRunsOf === "string" ? redisRunsOf : summarise(redisRunsOf);
+    const storeSide = (count: number) => {
+      const samples = runs.onRedis.get(storeKey(mode, count));
+      return samples === undefined ? undefined : typeof samples === "string" ? samples : summarise(samples);
+    };
+    const [oneOnRedis, twoOnRedis] = [storeSide(1), storeSide(2)];
+    const ratio = (side: SideResult | string | undefined) =>
+      typeof side === "object" && oursSide.rate > 0 ? side.rate / oursSide.rate : undefined;
+    const result: Omit<CellResult, "targets"> = {
+      durability: mode,
+      ...cell,
+      seconds: durationMs / 1000,
+      ours: oursSide,
+      ...(redisSide === undefined ? {} : { redis: redisSide, appendfsync: peer(mode) }),
+      ...(emptySide === undefined ? {} : { empty: emptySide }),
+      ...(oneOnRedis === undefined ? {} : { oneOnRedis }),
+      ...(twoOnRedis === undefined ? {} : { twoOnRedis }),
+      ...(ratio(oneOnRedis) === undefined ? {} : { oneOnRedisVsOurs: ratio(oneOnRedis) }),
+      ...(ratio(twoOnRedis) === undefined ? {} : { twoOnRedisVsOurs: ratio(twoOnRedis) }),
+      ...(typeof redisSide === "object" && redisSide.rate > 0 ? { vsRedis: oursSide.rate / redisSide.rate } : {}),
+      ...(typeof emptySide === "object" && emptySide.rate > 0 ? { vsEmpty: oursSide.rate / emptySide.rate } : {}),
+    };
+    return { ...result, targets: cellTargets(result) };
+  });
+}
+
+/** Opens `count` idle producer connections to a fresh primary and checks a new one is still served. */
+async function idleCheck(
+  workDir: string,
+  durability: Durability,
+  count: number,
+  progress: (line: string) => void,
+): Promise<BenchReport["idle"]> {
+  progress(`Idle check: opening ${count} producer connections...`);
+  // Headroom over the idle ones for the new connection; idle ones must not time out mid-check.
+  const started = await startBenchPrimary(workDir, {
+    durability,
+    maxConnections: count + 100,
+    idleTimeout: 10 * 60_000,
+  });
+  const { primary } = started;
+  try {
+    // Nothing here raises `ulimit -n`: under a low one the check opens what
+    // fits, then closes some so both processes keep spare descriptors, and says so.
+    const idle = await checkIdleConnections(
+      primary.port,
+      count,
+      () => scrapePrimaryUse(primary.httpPort),
+      {
+        primaryOutOfFiles: () => primary.output().includes("Too many open files"),
+      },
+    );
+    if (idle.error?.startsWith("capped")) progress(`Idle check: ${idle.error}`);
+    return idle;
+  } catch (error) {
+    return `Idle check failed: ${(error as Error).message}`;
+  } finally {
+    await stopBenchPrimary(started);
+  }
 }
