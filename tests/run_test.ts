@@ -9,6 +9,7 @@ import { skipSummary } from "./run.ts";
 import { findProgram, installHint } from "./support/requirements.ts";
 import { requirement } from "./support/requirements.ts";
 import { tempDir } from "./support/temp.ts";
+import { onlyDenoPath, runToEnd } from "./support/command.ts";
 
 const RUNNER = new URL("run.ts", import.meta.url).pathname;
 const REQUIREMENTS = new URL("support/requirements.ts", import.meta.url).href;
@@ -28,28 +29,13 @@ Deno.test("needs nothing", () => {});
   return path;
 }
 
-/** A directory for PATH with the tools the runner and the tests use, but none of the optional programs. */
-async function bareBin(): Promise<string> {
-  const bin = await tempDir();
-  await Deno.symlink(Deno.execPath(), `${bin}/deno`);
-  return bin;
-}
-
-async function runTests(args: string[], path: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUNNER, ...args],
-    env: { PATH: path },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+function runTests(args: string[], path: string) {
+  return runToEnd(Deno.execPath(), ["run", "-A", RUNNER, ...args], { env: { PATH: path } });
 }
 
 Deno.test("the test command that cannot install passes on what it ran and closes with each skipped group", async () => {
   const dir = await tempDir();
-  const { code, stdout, stderr } = await runTests([await fixture(dir)], await bareBin());
+  const { code, stdout, stderr } = await runTests([await fixture(dir)], await onlyDenoPath());
   assert.equal(code, 0, stdout + stderr);
   assert.match(stdout, /1 passed \| 0 failed \| 2 ignored/);
   const last = stdout.trimEnd().split("\n").slice(-2);
@@ -65,7 +51,7 @@ Deno.test("the test command that cannot install passes on what it ran and closes
   name: "the test command as root with apt-get installs each missing program's packages, one line each",
   fn: async () => {
     const dir = await tempDir();
-    const bin = await bareBin();
+    const bin = await onlyDenoPath();
     // A stand-in apt-get that records its arguments and installs nothing.
     await Deno.writeTextFile(
       `${bin}/apt-get`,

@@ -8,17 +8,11 @@
 import assert from "node:assert/strict";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
+import { onlyDenoPath, runToEnd } from "../support/command.ts";
 import { REDIS } from "../support/redis.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
-
-/** A directory holding deno and nothing else, for PATH. */
-async function onlyDeno(): Promise<string> {
-  const bin = await tempDir();
-  await Deno.symlink(Deno.execPath(), `${bin}/deno`);
-  return bin;
-}
 
 /**
  * Runs deno.json's `task` with `args` (the task's values rewritten by
@@ -32,16 +26,10 @@ async function runTask(
 ) {
   const [deno, ...words] = tasks[task].split(" ").map(rewrite);
   assert.equal(deno, "deno");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...words, ...args],
+  return await runToEnd(Deno.execPath(), [...words, ...args], {
     cwd: ROOT,
-    env: { PATH: path ?? await onlyDeno() },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+    env: { PATH: path ?? await onlyDenoPath() },
+  });
 }
 
 Deno.test("demo --help prints its help and nothing else", async () => {
