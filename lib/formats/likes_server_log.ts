@@ -7,6 +7,7 @@
  *   <time> LikesServer<N> <likes> unacknowledged seq=<seq> (<why>)     given up
  *   <time> LikesServer<N> <likes> answered "<reply>" seq=<seq>         plain mode: any reply
  *   <time> LikesServer<N> <likes> unknown seq=<seq> (<why>)            plain mode: sent, no reply
+ *   <time> LikesServer<N> discarded <n> bytes after a reply              read past replies since the last message
  *   <time> LikesServer<N> <phase> error: <message> (attempt <n>, <next>)
  *   <time> LikesServer<N> parent gone (its pipe on stdin closed): stopping
  *   <time> LikesServer<N> <finished|stopped|failed>: sent <n> acked <n> likes <n>
@@ -41,6 +42,8 @@ export type LikesServerLogEntry =
   | { kind: "unacknowledged"; server: number; likes: number; seq: number; reason: Unacknowledged }
   | { kind: "answered"; server: number; likes: number; seq: number; reply: string }
   | { kind: "unknown"; server: number; likes: number; seq: number; why: string }
+  /** Bytes read past the ends of replies (padding, leftovers) since the last message, thrown away. */
+  | { kind: "discarded"; server: number; bytes: number }
   | { kind: "send error"; server: number; phase: string; message: string; attempt: number; next: string }
   /** With --parent-pipe: stdin ended, so the parent is gone and the LikesServer stops. */
   | { kind: "parent gone"; server: number }
@@ -100,6 +103,8 @@ export function formatLikesServerEntry(entry: LikesServerLogEntry): string {
       return `${name} ${entry.likes} answered ${escapeText(entry.reply)} seq=${entry.seq}`;
     case "unknown":
       return `${name} ${entry.likes} unknown seq=${entry.seq} (${oneLine(entry.why)})`;
+    case "discarded":
+      return `${name} discarded ${entry.bytes} bytes after a reply`;
     case "send error":
       return `${name} ${describeSendError(entry)}`;
     case "parent gone":
@@ -122,6 +127,7 @@ const REJECTED = /^rejected: ("(?:[^"\\]|\\.)*")$/;
 const FOREIGN_REPLY = /^answered ("(?:[^"\\]|\\.)*"), not 0 or 1: /;
 const ANSWERED = /^LikesServer(\d+) (\d+) answered ("(?:[^"\\]|\\.)*") seq=(\d+)$/;
 const UNKNOWN = /^LikesServer(\d+) (\d+) unknown seq=(\d+) \((.*)\)$/s;
+const DISCARDED = /^LikesServer(\d+) discarded (\d+) bytes after a reply$/;
 const SEND_ERROR = /^LikesServer(\d+) (\w+) error: (.*) \(attempt (\d+), ([^()]*)\)$/s;
 const PARENT_GONE = /^LikesServer(\d+) parent gone \(its pipe on stdin closed\): stopping$/;
 const ENDED = /^LikesServer(\d+) (finished|stopped|failed): sent (\d+) acked (\d+) likes (\d+)$/;
@@ -152,6 +158,7 @@ export function parseLikesServerEntry(text: string): LikesServerLogEntry {
     const started = { kind: "started", server: +m[1], producer: m[2], pid: +m[3], primary: m[4] } as const;
     return m[5] === undefined ? started : { ...started, primaries: m[5] };
   }
+  if ((m = DISCARDED.exec(text))) return { kind: "discarded", server: +m[1], bytes: +m[2] };
   if ((m = SEND_ERROR.exec(text))) {
     return { kind: "send error", server: +m[1], phase: m[2], message: m[3], attempt: +m[4], next: m[5] };
   }

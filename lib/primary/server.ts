@@ -73,6 +73,8 @@ interface Client {
   servers: Set<number>;
   splitter: LineSplitter;
   parseOptions: ParseOptions;
+  /** parseOptions for while the connection has never sent a newline: leading zeros as the original's sscanf took them. */
+  seedParseOptions: ParseOptions;
   authenticated: boolean;
 }
 
@@ -204,6 +206,7 @@ export class PrimaryServer {
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
     const addr = conn.remoteAddr;
+    const parseOptions = { maxLikes: this.#options.maxLikes, producerIds: new ProducerIds() };
     const client: Client = {
       conn,
       from: `${addr.hostname}:${addr.port}`,
@@ -213,7 +216,8 @@ export class PrimaryServer {
       closed: false,
       servers: new Set(),
       splitter: new LineSplitter(this.#options.maxLine),
-      parseOptions: { maxLikes: this.#options.maxLikes, producerIds: new ProducerIds() },
+      parseOptions,
+      seedParseOptions: { ...parseOptions, leadingZeros: true },
       authenticated: this.#tokenHash === undefined,
     };
     this.#clients.add(client);
@@ -336,7 +340,8 @@ export class PrimaryServer {
    * close after the replies.
    */
   #take(client: Client, bytes: Uint8Array, start: number, end: number, entries: Entry[]): boolean {
-    const message = parseMessageAt(bytes, start, end, client.parseOptions);
+    const options = client.splitter.seedEra ? client.seedParseOptions : client.parseOptions;
+    const message = parseMessageAt(bytes, start, end, options);
     if (message.kind === "auth") {
       // Without a configured token any AUTH line is welcome, so clients need not know.
       client.authenticated = this.#tokenHash === undefined ||
@@ -383,13 +388,13 @@ export class PrimaryServer {
   #quietCandidate(client: Client): boolean {
     const { splitter } = client;
     return this.#options.quietEnd > 0 && splitter.seedEra && splitter.pendingInOneRead &&
-      seedVerdict(splitter.held, client.parseOptions) !== "partial";
+      seedVerdict(splitter.held, client.seedParseOptions) !== "partial";
   }
 
   /** Whether held bytes end at a clean EOF: a seed-era message, complete or surely invalid. */
   #endsByEof(client: Client): boolean {
     const { splitter } = client;
-    return splitter.seedEra && seedVerdict(splitter.held, client.parseOptions) !== "partial";
+    return splitter.seedEra && seedVerdict(splitter.held, client.seedParseOptions) !== "partial";
   }
 
   /** True when --quiet-end passes before `read` brings anything: the held bytes are the message. */

@@ -1,14 +1,20 @@
 /**
  * A LikesServer's connection to the primary: sends one line, waits for its
- * reply, with a deadline. Connects lazily and drops the connection on any
- * error, so that the next send starts from a fresh one.
+ * reply, with a deadline. Connects lazily, drops the connection on any error,
+ * and replaces one the peer closed between messages, so that the next send
+ * starts from a fresh one.
  *
- * A reply ends at a newline, a NUL (seed-era primaries answer with C strings,
- * padded with NULs), or the peer's close after some bytes: so `0` followed by
- * a NUL and a close is an answer, not a lost connection.
+ * Where a reply ends is reply_framer.ts's concern: at a newline or a NUL, with
+ * the rest discarded. Here the ends that need a clock or the socket: the peer's
+ * close after some bytes (so `0`, a NUL and a close is an answer, not a lost
+ * connection), and a quiet period after some bytes (a bare `1` on a kept
+ * connection is an answer, not a missing one). A reader runs for as long as
+ * the connection does, so that bytes arriving between messages are counted
+ * and discarded, never taken as the answer to the next one.
  */
 import { escapeText } from "../common/escape.ts";
 import { closeQuietly, writeAll } from "../common/io.ts";
+import { ReplyFramer } from "../protocol/reply_framer.ts";
 import { likesServerDefaults } from "./options.ts";
 
 export type SendPhase = "connect" | "send" | "receive";
@@ -35,25 +41,36 @@ export interface LikesClientOptions {
   token?: string;
   /** How long to wait for a connection and for each reply (ms). @default {5000} */
   timeout?: number;
+  /** Once some bytes of a reply have arrived, this long without more ends it (ms). @default {50} */
+  quiet?: number;
 }
 
-const NEWLINE = 0x0a;
-const NUL = 0x00;
-/** A peer that sends this much without ending its reply has said all it can: the reply is cut there. */
-const MAX_REPLY = 4096;
+/** One open connection and what its reader has seen. */
+interface Connection {
+  conn: Deno.TcpConn;
+  /** The reply being awaited; undefined between messages, when whatever arrives is discarded. */
+  framer: ReplyFramer | undefined;
+  /** The peer closed or reset it, or we closed it: no line may be sent on it any more. */
+  ended: boolean;
+  /** What ended the reading, when it was not a clean close. */
+  error: Error | undefined;
+  /** When the last bytes arrived (performance.now()). */
+  lastBytes: number;
+  /** Wakes the exchange waiting on this connection. */
+  wake: (() => void) | undefined;
+}
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export class LikesClient {
   readonly #host: string;
   readonly #port: number;
   readonly #token: string | undefined;
   readonly #timeout: number;
-  #conn: Deno.TcpConn | undefined;
-  /** Bytes read past the last reply. */
-  #pending: Uint8Array = new Uint8Array(0);
-  readonly #buffer = new Uint8Array(1024);
+  readonly #quiet: number;
+  #connection: Connection | undefined;
+  /** Bytes read and discarded since takeDiscarded() was last called. */
+  #discarded = 0;
 
   constructor(options: LikesClientOptions = {}) {
     const {
@@ -61,14 +78,19 @@ export class LikesClient {
       port = likesServerDefaults.port,
       token,
       timeout = likesServerDefaults.replyTimeout,
+      quiet = likesServerDefaults.replyQuiet,
     } = options;
     if (!Number.isInteger(timeout) || timeout < 1) {
       throw new RangeError(`Cannot create a client: timeout must be a positive integer, got ${timeout}`);
+    }
+    if (!Number.isInteger(quiet) || quiet < 1) {
+      throw new RangeError(`Cannot create a client: quiet must be a positive integer, got ${quiet}`);
     }
     this.#host = host;
     this.#port = port;
     this.#token = token;
     this.#timeout = timeout;
+    this.#quiet = quiet;
   }
 
   get address(): string {
@@ -76,39 +98,57 @@ export class LikesClient {
   }
 
   /**
-   * Sends `line` and returns the primary's reply line.
+   * Sends `line` on the kept connection (a new one if there is none, or the
+   * peer closed it since the last reply) and returns the primary's reply.
    *
    * @throws {SendError} When connecting, sending or receiving fails or times out
    */
   async send(line: string): Promise<string> {
-    const conn = this.#conn ?? await this.#connect();
-    return await this.#exchange(conn, line);
+    if (this.#connection) {
+      // A close or reset that has already reached the socket is seen before the line goes out on a dead connection.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.#connection?.ended) this.close();
+    }
+    const connection = this.#connection ?? await this.#connect();
+    return await this.#exchange(connection, line);
   }
 
   /**
    * Sends `line` on a connection of its own and returns the reply, for a
-   * seed-era primary: several of them serve one message per connection.
+   * primary that serves one message per connection.
    *
    * @throws {SendError} As send(); only a "connect" error means the line surely was not delivered
    */
   async sendAlone(line: string): Promise<string> {
     this.close();
-    const conn = await this.#connect();
+    const connection = await this.#connect();
     try {
-      return await this.#exchange(conn, line);
+      return await this.#exchange(connection, line);
     } finally {
       this.close();
     }
   }
 
-  close(): void {
-    const conn = this.#conn;
-    this.#conn = undefined;
-    this.#pending = new Uint8Array(0);
-    closeQuietly(conn);
+  /** How many bytes were read and discarded (after replies, or between them) since the last call. */
+  takeDiscarded(): number {
+    const discarded = this.#discarded;
+    this.#discarded = 0;
+    return discarded;
   }
 
-  async #connect(): Promise<Deno.TcpConn> {
+  close(): void {
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (connection) this.#end(connection);
+  }
+
+  #end(connection: Connection): void {
+    connection.ended = true;
+    closeQuietly(connection.conn);
+    connection.wake?.();
+  }
+
+  async #connect(): Promise<Connection> {
     let conn: Deno.TcpConn;
     try {
       conn = await Deno.connect({ hostname: this.#host, port: this.#port, signal: AbortSignal.timeout(this.#timeout) });
@@ -119,10 +159,18 @@ export class LikesClient {
         retryable: !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied),
       });
     }
-    this.#conn = conn;
-    this.#pending = new Uint8Array(0);
+    const connection: Connection = {
+      conn,
+      framer: undefined,
+      ended: false,
+      error: undefined,
+      lastBytes: 0,
+      wake: undefined,
+    };
+    this.#connection = connection;
+    this.#read(connection);
     if (this.#token !== undefined) {
-      const reply = await this.#exchange(conn, `AUTH ${this.#token}`);
+      const reply = await this.#exchange(connection, `AUTH ${this.#token}`);
       if (!reply.startsWith("0")) {
         this.close();
         // The reply is outside data: escaped, it cannot forge a line in the logs it reaches.
@@ -131,61 +179,78 @@ export class LikesClient {
         });
       }
     }
-    return conn;
+    return connection;
   }
 
-  async #exchange(conn: Deno.TcpConn, line: string): Promise<string> {
+  /** Reads until the connection ends, handing bytes to the reply awaited or discarding them. */
+  async #read(connection: Connection): Promise<void> {
+    const buffer = new Uint8Array(1024);
     try {
-      const bytes = encoder.encode(`${line}\n`);
-      await writeAll(conn, bytes);
-    } catch (error) {
-      this.close();
-      throw new SendError("send", `Cannot send to ${this.address}: ${(error as Error).message}`, { cause: error });
-    }
-    const timer = setTimeout(() => this.close(), this.#timeout);
-    try {
-      // NUL padding left over from the last reply is not part of this one.
-      let start = 0;
-      while (start < this.#pending.length && this.#pending[start] === NUL) start++;
-      let bytes = this.#pending.subarray(start);
-      let end: number;
-      while ((end = replyEnd(bytes)) === -1) {
-        if (bytes.length >= MAX_REPLY) {
-          this.close();
-          return decodeReply(bytes.subarray(0, MAX_REPLY));
-        }
-        const n = await conn.read(this.#buffer);
-        if (n === null) {
-          if (bytes.length === 0) throw new Error("connection closed by the primary");
-          // The peer's close ends the reply.
-          this.close();
-          return decodeReply(bytes);
-        }
-        const joined = new Uint8Array(bytes.length + n);
-        joined.set(bytes);
-        joined.set(this.#buffer.subarray(0, n), bytes.length);
-        bytes = joined;
+      while (true) {
+        const n = await connection.conn.read(buffer);
+        if (n === null) break;
+        connection.lastBytes = performance.now();
+        if (connection.framer) connection.framer.feed(buffer.subarray(0, n));
+        else this.#discarded += n;
+        connection.wake?.();
       }
-      this.#pending = bytes.slice(end + 1);
-      return decodeReply(bytes.subarray(0, end));
     } catch (error) {
-      const timedOut = this.#conn !== conn;
-      this.close();
-      const reason = timedOut ? `no reply within ${this.#timeout}ms` : (error as Error).message;
-      throw new SendError("receive", `No reply from ${this.address}: ${reason}`, { cause: error });
+      if (!connection.ended) connection.error = error as Error;
     } finally {
-      clearTimeout(timer);
+      connection.ended = true;
+      closeQuietly(connection.conn);
+      if (this.#connection === connection) this.#connection = undefined;
+      connection.wake?.();
     }
   }
-}
 
-/** Where a reply ends in `bytes`: its newline or NUL, or -1. */
-function replyEnd(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] === NEWLINE || bytes[i] === NUL) return i;
-  return -1;
-}
+  async #exchange(connection: Connection, line: string): Promise<string> {
+    const framer = new ReplyFramer();
+    // Set before the line goes out: a fast reply is this line's answer, not leftovers.
+    connection.framer = framer;
+    try {
+      try {
+        await writeAll(connection.conn, encoder.encode(`${line}\n`));
+      } catch (error) {
+        this.#drop(connection);
+        throw new SendError("send", `Cannot send to ${this.address}: ${(error as Error).message}`, { cause: error });
+      }
+      return await this.#awaitReply(connection, framer);
+    } finally {
+      connection.framer = undefined;
+      this.#discarded += framer.discarded;
+    }
+  }
 
-function decodeReply(bytes: Uint8Array): string {
-  const reply = decoder.decode(bytes);
-  return reply.endsWith("\r") ? reply.slice(0, -1) : reply;
+  async #awaitReply(connection: Connection, framer: ReplyFramer): Promise<string> {
+    const deadline = performance.now() + this.#timeout;
+    while (framer.reply === undefined) {
+      const now = performance.now();
+      // The peer's close, the deadline or a quiet period ends a reply that has begun.
+      if (connection.ended || now >= deadline || (framer.started && now - connection.lastBytes >= this.#quiet)) {
+        const reply = framer.end();
+        if (reply !== undefined) return reply;
+        const reason = !connection.ended || now >= deadline
+          ? `no reply within ${this.#timeout}ms`
+          : connection.error?.message ?? "connection closed by the primary";
+        this.#drop(connection);
+        throw new SendError("receive", `No reply from ${this.address}: ${reason}`, { cause: connection.error });
+      }
+      const wait = framer.started ? Math.min(deadline, connection.lastBytes + this.#quiet) - now : deadline - now;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, Math.ceil(wait)));
+        connection.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      connection.wake = undefined;
+    }
+    return framer.reply;
+  }
+
+  #drop(connection: Connection): void {
+    if (this.#connection === connection) this.#connection = undefined;
+    this.#end(connection);
+  }
 }

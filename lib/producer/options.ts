@@ -35,14 +35,26 @@ export interface LikesServerOptions {
   /** How long to wait for a connection or a reply (ms). @default {5000} */
   replyTimeout: number;
   /**
+   * Once some bytes of a reply have arrived, this long without more ends the
+   * reply: a primary may answer a bare `0` or `1` and keep the connection
+   * (the mirror of the primary's --quiet-end). @default {50}
+   */
+  replyQuiet: number;
+  /**
+   * A new connection for every message, closed after its reply, instead of one
+   * kept for the whole run: for primaries that close after each message.
+   * @default {false}
+   */
+  connectPerMessage: boolean;
+  /**
    * Stdin is a pipe held by the parent: its end (EOF) means the parent is gone,
    * and the LikesServer stops. Only the parent passes it. @default {false}
    */
   parentPipe: boolean;
   /**
    * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
-   * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, one
-   * connection per message, for seed-era primaries. @default {"idempotent"}
+   * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, at
+   * most once, for seed-era primaries. @default {"idempotent"}
    */
   protocol: Protocol;
 }
@@ -62,6 +74,8 @@ export const likesServerDefaults = {
   seed: undefined,
   retryFor: 30_000,
   replyTimeout: 5000,
+  replyQuiet: 50,
+  connectPerMessage: false,
   parentPipe: false,
   protocol: "idempotent",
 } satisfies LikesServerOptions;
@@ -84,6 +98,12 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   seed: { help: "Seed for reproducible random choices", arg: "N", parse: parse.integer(0, 2 ** 32 - 1) },
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
+  replyQuiet: {
+    help: "Once a reply has begun, this long without more bytes ends it (a bare 0 or 1)",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
+  connectPerMessage: { help: "Open a connection per message, for primaries that close after each one" },
   parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
   protocol: {
     help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",

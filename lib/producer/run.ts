@@ -15,6 +15,13 @@
  * time is its answer, logged as is and not interpreted (a seed-era primary may
  * answer `1` for success); no reply, or a reset before one, leaves the outcome
  * unknown, which is a failure. At most once, without ids.
+ *
+ * In both modes a LikesServer keeps one connection for its run, as the
+ * original assignment's LikesServers did (some seed-era primaries serve
+ * exactly one connection per LikesServer), and opens a new one only when the
+ * last one broke; `--connect-per-message` opens one per message instead, for
+ * primaries that close after each. Bytes read past a reply are discarded and
+ * logged, one line for all those read since the previous message.
  */
 import { backoffDelay } from "../common/backoff.ts";
 import { LikesClient, SendError } from "./client.ts";
@@ -73,14 +80,21 @@ export async function runLikesServer(
   // Unique per process run: a restarted LikesServer starts a new sequence.
   const producer = `${name}-${crypto.randomUUID()}`;
   const failover = new Failover(primaryAddresses(options), id);
+  const clientOptions = { token: context.token, timeout: options.replyTimeout, quiet: options.replyQuiet };
   const link: Link = {
-    client: new LikesClient({ ...failover.current, token: context.token, timeout: options.replyTimeout }),
+    client: new LikesClient({ ...failover.current, ...clientOptions }),
     count: failover.primaries.length,
     failOver() {
       if (this.count === 1) return;
       this.client.close();
-      this.client = new LikesClient({ ...failover.next(), token: context.token, timeout: options.replyTimeout });
+      logDiscarded();
+      this.client = new LikesClient({ ...failover.next(), ...clientOptions });
     },
+  };
+  // One line for all the bytes read past replies since the last message: a padded reply's tail may take several reads.
+  const logDiscarded = () => {
+    const bytes = link.client.takeDiscarded();
+    if (bytes > 0) log.line(formatLikesServerEntry({ kind: "discarded", server: id, bytes }));
   };
   const summary: RunSummary = { sent: 0, acked: 0, likes: 0, code: 0 };
   const deadline = Date.now() + duration;
@@ -105,7 +119,9 @@ export async function runLikesServer(
       const plain = options.protocol === "plain";
       const line = plain ? formatLike({ server: id, likes }) : formatLike({ server: id, likes, producer, seq });
       summary.sent++;
-      const outcome = await sendWithRetry(link, line, { id, retryFor, random, log, report, stop, plain });
+      logDiscarded();
+      const alone = options.connectPerMessage;
+      const outcome = await sendWithRetry(link, line, { id, retryFor, random, log, report, stop, plain, alone });
       if (outcome.kind === "acked") {
         summary.acked++;
         summary.likes += likes;
@@ -137,6 +153,7 @@ export async function runLikesServer(
     }
   } finally {
     link.client.close();
+    logDiscarded();
   }
   const how = summary.code !== 0 ? "failed" : stop.aborted ? "stopped" : "finished";
   const { sent, acked, likes } = summary;
@@ -160,19 +177,21 @@ interface RetryContext {
   log: LineLog;
   report: (text: string) => void;
   stop: AbortSignal;
-  /** Plain protocol: one connection per message, retried only when it surely was not delivered. */
+  /** Plain protocol: retried only when it surely was not delivered. */
   plain: boolean;
+  /** A connection of its own for each message (--connect-per-message). */
+  alone: boolean;
 }
 
 async function sendWithRetry(link: Link, line: string, context: RetryContext): Promise<Outcome> {
-  const { id, retryFor, random, log, report, stop, plain } = context;
+  const { id, retryFor, random, log, report, stop, plain, alone } = context;
   let firstFailure: number | undefined;
   for (let attempt = 0;; attempt++) {
     const client = link.client;
     let failure: { phase: string; message: string; retryable: boolean };
     try {
-      if (plain) return { kind: "answered", reply: await client.sendAlone(line) };
-      const reply = await client.send(line);
+      const reply = alone ? await client.sendAlone(line) : await client.send(line);
+      if (plain) return { kind: "answered", reply };
       // "0" and "0 duplicate" both mean: counted, exactly once.
       if (reply === "0" || reply.startsWith("0 ")) return { kind: "acked" };
       // Never retried: a peer that answers in other words may well have counted the like.

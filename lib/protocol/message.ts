@@ -11,7 +11,9 @@
  * spaces, tabs and CRs, runs of spaces or tabs between fields, and the name
  * as `LikesServer` or `LikeServer` in any letter case (logged canonically,
  * since the log is written from the parsed server number). Content stays
- * strict: digits only, no leading zeros, limits enforced. AUTH keeps one
+ * strict: digits only, no leading zeros, limits enforced; only a seed-era
+ * connection's like count may have leading zeros (`LikeServer9 06`, from a
+ * `%02d`), as the original's `sscanf("%d")` read it. AUTH keeps one
  * trailing CR only, so that a token's own spaces are never trimmed. Which
  * `1 <reason>` replies are worth retrying is in replies.ts.
  */
@@ -50,6 +52,11 @@ export interface ParseOptions {
   maxLikes?: number;
   /** Reuses the producer id string a connection sent last (see ProducerIds). @default {undefined} */
   producerIds?: ProducerIds;
+  /**
+   * Accepts leading zeros in the like count, as a seed-era client's `%02d`
+   * writes it: for connections that have never sent a newline. @default {false}
+   */
+  leadingZeros?: boolean;
 }
 
 /** Longest producer id. */
@@ -117,20 +124,28 @@ let uintEnd = 0;
 /**
  * Reads an unsigned decimal integer at `start`, stopping at a space, tab or `end`,
  * and leaves its end in `uintEnd`. Returns -1 when there is no digit, a
- * leading zero, a non-digit, or more than `maxDigits` digits.
+ * leading zero (unless `leadingZeros`), a non-digit, or more than `maxDigits`
+ * digits after the leading zeros.
  */
-function readUint(bytes: Uint8Array, start: number, end: number, maxDigits: number): number {
-  let i = start;
+function readUint(bytes: Uint8Array, start: number, end: number, maxDigits: number, leadingZeros = false): number {
+  let first = start;
+  // A zero followed by a digit: so `00` still reads as its last zero.
+  while (
+    leadingZeros && first + 1 < end && bytes[first] === ZERO && bytes[first + 1] >= ZERO && bytes[first + 1] <= NINE
+  ) {
+    first++;
+  }
+  let i = first;
   let value = 0;
   while (i < end && bytes[i] !== SPACE && bytes[i] !== TAB) {
     const c = bytes[i];
     if (c < ZERO || c > NINE) return -1;
-    if (i - start >= maxDigits) return -1;
+    if (i - first >= maxDigits) return -1;
     value = value * 10 + (c - ZERO);
     i++;
   }
   if (i === start) return -1;
-  if (bytes[start] === ZERO && i - start > 1) return -1;
+  if (bytes[first] === ZERO && i - first > 1) return -1;
   uintEnd = i;
   return value;
 }
@@ -192,7 +207,7 @@ export function parseMessage(line: Uint8Array, options: ParseOptions = {}): Mess
  * lines in place in its read buffer without a view per line.
  */
 export function parseMessageAt(bytes: Uint8Array, start: number, end: number, options: ParseOptions = {}): Message {
-  const { maxLikes = DEFAULT_MAX_LIKES, producerIds } = options;
+  const { maxLikes = DEFAULT_MAX_LIKES, producerIds, leadingZeros = false } = options;
   if (startsWith(bytes, start, end, AUTH)) {
     if (end > start && bytes[end - 1] === CR) end--;
     if (end - start === AUTH.length) return invalid("empty token");
@@ -208,7 +223,7 @@ export function parseMessageAt(bytes: Uint8Array, start: number, end: number, op
   if (server < 0 || server > MAX_SERVER_ID) return invalid("bad server number");
   if (uintEnd >= end) return invalid("missing likes");
   let i = skipGap(bytes, uintEnd, end);
-  const likes = readUint(bytes, i, end, 16);
+  const likes = readUint(bytes, i, end, 16, leadingZeros);
   if (likes < 0) return invalid(i < end && bytes[i] === 0x2d ? "negative likes" : "likes not an integer");
   if (likes > maxLikes) return invalid("likes above maximum");
   i = uintEnd;

@@ -48,6 +48,7 @@ Deno.test("formatLikesServerEntry() writes the lines the LikesServer has always 
       next: "retrying in 250ms",
     },
     { kind: "parent gone", server: 4 },
+    { kind: "discarded", server: 4, bytes: 6 },
     { kind: "ended", server: 4, how: "finished", sent: 2, acked: 1, likes: 42 },
   ].map((entry) => formatLikesServerEntry(entry as LikesServerLogEntry));
   assert.deepEqual(lines, [
@@ -58,6 +59,7 @@ Deno.test("formatLikesServerEntry() writes the lines the LikesServer has always 
     "LikesServer0 connect error: Cannot connect (attempt 1, retrying in 5ms)",
     'LikesServer4 reply error: The primary answered "1 storage error" (attempt 2, retrying in 250ms)',
     "LikesServer4 parent gone (its pipe on stdin closed): stopping",
+    "LikesServer4 discarded 6 bytes after a reply",
     "LikesServer4 finished: sent 2 acked 1 likes 42",
   ]);
 });
@@ -128,6 +130,14 @@ const entry: fc.Arbitrary<LikesServerLogEntry> = fc.oneof(
     next: fc.constantFrom("stopping", "giving up", "retrying in 250ms"),
   }),
   fc.record({ kind: fc.constant("parent gone" as const), server }),
+  fc.record({ kind: fc.constant("discarded" as const), server, bytes: count }),
+  fc.record({
+    kind: fc.constant("answered" as const),
+    server,
+    likes: count,
+    seq: count,
+    reply: fc.string({ unit: "grapheme", maxLength: 40 }),
+  }),
   fc.record({
     kind: fc.constant("ended" as const),
     server,

@@ -161,3 +161,72 @@ Deno.test("LikesClient.sendAlone() uses a connection per message and returns any
     await server.close();
   }
 });
+
+Deno.test("LikesClient never reads the bytes after a reply's NUL as the next reply, and counts them as discarded", async () => {
+  const server = scriptedServer((_line, conn) => write(conn, "0\0a\0%s %"));
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5 p 1"), "0");
+    assert.equal(await client.send("LikesServer1 6 p 2"), "0");
+    assert.equal(client.takeDiscarded(), 12);
+    assert.equal(client.takeDiscarded(), 0);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient discards what arrives between replies instead of taking it as the next answer", async () => {
+  let first = true;
+  const server = scriptedServer(async (_line, conn) => {
+    await write(conn, "0\n");
+    if (!first) return;
+    first = false;
+    await new Promise((r) => setTimeout(r, 30));
+    await write(conn, "1 stale\n");
+  });
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "0");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await client.send("LikesServer1 6"), "0");
+    assert.equal(client.takeDiscarded(), "1 stale\n".length);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient ends a bare reply on a kept connection after the quiet period, long before the timeout", async () => {
+  const server = scriptedServer((_line, conn) => write(conn, "1"));
+  const client = new LikesClient({ port: server.port, timeout: 5000, quiet: 50 });
+  try {
+    for (const likes of [5, 6]) {
+      const started = performance.now();
+      assert.equal(await client.send(`LikesServer1 ${likes}`), "1");
+      const ms = performance.now() - started;
+      assert.ok(ms >= 40 && ms < 1000, `answered after ${ms}ms`);
+    }
+    assert.equal(server.accepted(), 1, "the connection is kept");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("LikesClient opens a new connection when the primary closed the last one after its reply", async () => {
+  const server = scriptedServer(async (_line, conn) => {
+    await write(conn, "1\0");
+    conn.close();
+  });
+  const client = new LikesClient({ port: server.port });
+  try {
+    assert.equal(await client.send("LikesServer1 5"), "1");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await client.send("LikesServer1 6"), "1");
+    assert.equal(server.accepted(), 2);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

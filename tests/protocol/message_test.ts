@@ -149,6 +149,19 @@ Deno.test("parseMessage() rejects likes that are not integers", () => {
   }
 });
 
+Deno.test("parseMessage() with leadingZeros reads a like count as sscanf's %d did, and nothing else more loosely", () => {
+  const seed = (line: string) => parseMessage(bytes(line), { leadingZeros: true });
+  assert.deepEqual(seed("LikeServer9 06"), { kind: "like", server: 9, likes: 6 });
+  assert.deepEqual(seed("LikesServer9 00"), { kind: "like", server: 9, likes: 0 });
+  assert.deepEqual(seed(`LikesServer9 ${"0".repeat(30)}42 \t`), { kind: "like", server: 9, likes: 42 });
+  assert.deepEqual(seed("LikesServer9 007 p 3"), { kind: "like", server: 9, likes: 7, producer: "p", seq: 3 });
+  assert.equal(seed("LikesServer9 043").kind, "invalid", "still at most max-likes");
+  for (const line of ["LikesServer09 6", "LikesServer9 0x6", "LikesServer9 0-6", "LikesServer9 6 p 03"]) {
+    assert.equal(seed(line).kind, "invalid", line);
+  }
+  assert.equal(reasonOf("LikeServer9 06"), "likes not an integer", "strict without the option");
+});
+
 Deno.test("parseMessage() rejects likes above the maximum, however many digits", () => {
   assert.equal(reasonOf("LikesServer1 43"), "likes above maximum");
   assert.equal(reasonOf("LikesServer1 9999999999999999"), "likes above maximum");

@@ -32,6 +32,18 @@ Deno.test("childFlags() passes --primaries on to a LikesServer, which parses it 
   assert.ok(!childFlags(1, parentDefaults, undefined).some((flag) => flag.startsWith("--primaries")));
 });
 
+Deno.test("childFlags() passes --reply-quiet and --connect-per-message on to a LikesServer, which parses them back", () => {
+  const parent = parseFlags(["--reply-quiet", "20ms", "--connect-per-message"], parentSpecs, parentDefaults)!;
+  const flags = childFlags(3, parent, undefined);
+  assert.ok(flags.includes("--reply-quiet=20ms") && flags.includes("--connect-per-message"), flags.join(" "));
+  const child = parseFlags(flags, likesServerSpecs, likesServerDefaults)!;
+  assert.equal(child.replyQuiet, 20);
+  assert.equal(child.connectPerMessage, true);
+  const byDefault = parseFlags(childFlags(3, parentDefaults, undefined), likesServerSpecs, likesServerDefaults)!;
+  assert.equal(byDefault.replyQuiet, 50);
+  assert.equal(byDefault.connectPerMessage, false);
+});
+
 Deno.test("childFlags() leaves out the seed when the parent has none", () => {
   const flags = childFlags(0, parentDefaults, undefined);
   assert.ok(!flags.some((flag) => flag.startsWith("--seed")), flags.join(" "));

@@ -7,16 +7,22 @@
  * - `ack`: `ACK\n`, keeping the connection;
  * - `one`: `1` and a NUL (a C string sent with strlen + 1) for success;
  * - `padded`: `Received likes count` in a NUL-padded 1024-byte buffer;
- * - `once`: `Likes received`, no terminator, then closes: one message per connection.
+ * - `once`: `Likes received`, no terminator, then closes: one message per connection;
+ * - `bare`: `1`, no terminator, keeping the connection (`zero`: the same with `0`);
+ * - `cstring`: `0\0a\0%s %`, a C string inside a fixed 8-byte buffer, keeping the connection.
+ *
+ * None keeps ids: a message sent twice is counted twice. With `connections`,
+ * one accepts exactly that many connections (one per LikesServer, as the
+ * original assignment's LikesServers connect once), then stops listening.
  *
  * And one that never answers: startResettingPrimary() resets each connection
  * after reading a message, as a seed-era primary that crashes or bails out does.
  */
 import net from "node:net";
 
-export type SeedPrimaryKind = "ack" | "one" | "padded" | "once";
+export type SeedPrimaryKind = "ack" | "one" | "padded" | "once" | "bare" | "zero" | "cstring";
 
-export const SEED_PRIMARY_KINDS: SeedPrimaryKind[] = ["ack", "one", "padded", "once"];
+export const SEED_PRIMARY_KINDS: SeedPrimaryKind[] = ["ack", "one", "padded", "once", "bare", "cstring"];
 
 export interface SeedPrimary {
   port: number;
@@ -24,6 +30,8 @@ export interface SeedPrimary {
   total(): number;
   /** Messages it read (parsed or not). */
   messages(): number;
+  /** Connections it accepted. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -43,15 +51,22 @@ function answer(kind: SeedPrimaryKind): Uint8Array {
     }
     case "once":
       return encoder.encode("Likes received");
+    case "bare":
+      return encoder.encode("1");
+    case "zero":
+      return encoder.encode("0");
+    case "cstring":
+      return encoder.encode("0\0a\0%s %");
   }
 }
 
-/** Starts a model seed-era primary on an ephemeral loopback port. */
-export function startSeedPrimary(kind: SeedPrimaryKind): SeedPrimary {
+/** Starts a model seed-era primary on an ephemeral loopback port; `connections`: how many it accepts in all. */
+export function startSeedPrimary(kind: SeedPrimaryKind, options: { connections?: number } = {}): SeedPrimary {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   let total = 0;
   let messages = 0;
+  let accepted = 0;
   const serve = async (conn: Deno.Conn) => {
     const buffer = new Uint8Array(1024);
     try {
@@ -78,14 +93,19 @@ export function startSeedPrimary(kind: SeedPrimaryKind): SeedPrimary {
     for await (const conn of listener) {
       conns.add(conn);
       serve(conn);
+      // Later LikesServers' connections are refused: the port is closed.
+      if (++accepted === options.connections) listener.close();
     }
   })().catch(() => {/* listener closed */});
   return {
     port: (listener.addr as Deno.NetAddr).port,
     total: () => total,
     messages: () => messages,
+    connections: () => accepted,
     async close() {
-      listener.close();
+      try {
+        listener.close();
+      } catch { /* closed after its last connection */ }
       for (const conn of conns) {
         try {
           conn.close();
@@ -104,8 +124,10 @@ export function startSeedPrimary(kind: SeedPrimaryKind): SeedPrimary {
 export async function startResettingPrimary(): Promise<SeedPrimary> {
   let total = 0;
   let messages = 0;
+  let accepted = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {/* the client went away */});
@@ -121,6 +143,7 @@ export async function startResettingPrimary(): Promise<SeedPrimary> {
     port: (server.address() as net.AddressInfo).port,
     total: () => total,
     messages: () => messages,
+    connections: () => accepted,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));

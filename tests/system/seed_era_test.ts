@@ -21,8 +21,15 @@ import {
   type SeedReply,
   writeAll,
 } from "../support/seed_clients.ts";
-import { SEED_PRIMARY_KINDS, startResettingPrimary, startSeedPrimary } from "../support/seed_primaries.ts";
-import { FAST, spawnParent } from "../support/parent.ts";
+import {
+  SEED_PRIMARY_KINDS,
+  type SeedPrimary,
+  startResettingPrimary,
+  startSeedPrimary,
+} from "../support/seed_primaries.ts";
+import { FAST, type ParentRun, spawnParent } from "../support/parent.ts";
+import type { ParentOptions } from "../../lib/supervisor/options.ts";
+import type { LikesServerLogEntry } from "../../lib/formats/likes_server_log.ts";
 import { tempDir } from "../support/temp.ts";
 import { requirement } from "../support/requirements.ts";
 import { isDeepStrictEqual } from "node:util";
@@ -279,13 +286,15 @@ for (const kind of SEED_PRIMARY_KINDS) {
           if (e.kind !== "answered") continue;
           answered += e.likes;
           sent++;
-          // Logged as received, NUL padding trimmed, and not interpreted.
-          assert.ok(["ACK", "1", "Received likes count", "Likes received"].includes(e.reply), e.reply);
+          // Logged as received, up to its end, and not interpreted.
+          assert.ok(["ACK", "1", "Received likes count", "Likes received", "0"].includes(e.reply), e.reply);
         }
       }
       assert.ok(sent > 0, "some likes were sent");
       assert.equal(model.messages(), sent, "one message per like: no retries, no idempotent fields");
       assert.equal(model.total(), answered);
+      // One connection per LikesServer, a new one only after the primary closed the last.
+      assert.equal(model.connections(), kind === "once" ? sent : 3);
     } finally {
       await model.close();
     }
@@ -343,4 +352,136 @@ Deno.test("in the default protocol a LikesServer stops at a reply that is not 0 
   } finally {
     await model.close();
   }
+});
+
+/** What a parent run left: each LikesServer's log entries, and the likes they record as answered or acknowledged. */
+async function parentRunAgainst(
+  model: SeedPrimary,
+  flags: Partial<ParentOptions>,
+): Promise<{ run: ParentRun; logs: LikesServerLogEntry[][]; counted: number; sent: number }> {
+  const logDir = await tempDir();
+  const servers = flags.servers ?? 1;
+  const run = await spawnParent(logDir, { ...FAST, port: model.port, ...flags, servers }).done;
+  const logs: LikesServerLogEntry[][] = [];
+  let counted = 0;
+  let sent = 0;
+  for (let id = 0; id < servers; id++) {
+    const log = likesServerEntries(await Deno.readTextFile(`${logDir}/LikesServer${id}`));
+    logs.push(log);
+    for (const e of log) {
+      if (e.kind === "answered" || e.kind === "acked") counted += e.likes;
+      if (e.kind === "ended") sent += e.sent;
+    }
+  }
+  return { run, logs, counted, sent };
+}
+
+/** Checks that every one of `servers` LikesServers exited 0. */
+function allExitedZero(run: ParentRun, servers: number): void {
+  assert.equal(run.code, 0, run.status + run.stderr);
+  const clean = statusEntries(run.status).filter((e) => e.kind === "child ended" && e.code === 0 && e.success);
+  assert.equal(clean.length, servers, run.status);
+}
+
+Deno.test("our parent in plain mode against a primary that serves exactly ten connections and answers a bare 1: all exit 0, totals agree", async () => {
+  const model = startSeedPrimary("bare", { connections: 10 });
+  try {
+    // The timeout of the report: a bare 1 must not wait for it, nor be taken for no reply.
+    const { run, logs, counted, sent } = await parentRunAgainst(model, {
+      servers: 10,
+      protocol: "plain",
+      replyTimeout: 1000,
+    });
+    allExitedZero(run, 10);
+    assert.equal(model.connections(), 10, "one connection per LikesServer for its whole run");
+    assert.ok(sent >= 10, `every LikesServer sent: ${sent}`);
+    assert.equal(model.messages(), sent, "nothing resent");
+    assert.equal(model.total(), counted);
+    for (const log of logs) {
+      for (const e of log) if (e.kind === "answered") assert.equal(e.reply, "1");
+      assert.ok(!log.some((e) => e.kind === "unknown" || e.kind === "send error"), JSON.stringify(log));
+    }
+  } finally {
+    await model.close();
+  }
+});
+
+Deno.test("in the default protocol a bare 0 on a kept connection acknowledges the like: nothing is resent", async () => {
+  const zero = startSeedPrimary("zero");
+  try {
+    const { run, logs, counted, sent } = await parentRunAgainst(zero, { servers: 2, replyTimeout: 1000 });
+    allExitedZero(run, 2);
+    assert.ok(sent > 0);
+    assert.equal(zero.messages(), sent, "each like sent once: the primary has no dedupe");
+    assert.equal(zero.total(), counted);
+    assert.equal(zero.connections(), 2);
+    for (const log of logs) assert.ok(!log.some((e) => e.kind === "send error"), JSON.stringify(log));
+  } finally {
+    await zero.close();
+  }
+});
+
+for (const protocol of ["idempotent", "plain"] as const) {
+  Deno.test(`in ${protocol} mode a reply 0\\0a\\0 in a fixed buffer is 0: the bytes after its NUL are discarded and logged, never read as the next reply`, async () => {
+    const model = startSeedPrimary("cstring");
+    try {
+      const { run, logs, counted, sent } = await parentRunAgainst(model, { servers: 2, protocol });
+      allExitedZero(run, 2);
+      assert.ok(sent > 1, "more than one message per LikesServer, so that leftovers could be misread");
+      assert.equal(model.messages(), sent);
+      assert.equal(model.total(), counted);
+      for (const log of logs) {
+        const replies = log.filter((e) => e.kind === "acked" || e.kind === "answered");
+        for (const e of replies) if (e.kind === "answered") assert.equal(e.reply, "0");
+        // Six leftover bytes (`a\0%s %`) per reply, logged once before the next message or the end.
+        const discarded = log.filter((e) => e.kind === "discarded");
+        assert.equal(discarded.length, replies.length, JSON.stringify(log));
+        for (const e of discarded) assert.equal(e.kind === "discarded" && e.bytes, 6);
+        assert.ok(!log.some((e) => e.kind === "unacknowledged" || e.kind === "send error"), JSON.stringify(log));
+      }
+    } finally {
+      await model.close();
+    }
+  });
+}
+
+Deno.test("with --connect-per-message a LikesServer opens a connection for each message", async () => {
+  const model = startSeedPrimary("ack");
+  try {
+    const { run, sent } = await parentRunAgainst(model, { servers: 2, protocol: "plain", connectPerMessage: true });
+    allExitedZero(run, 2);
+    assert.ok(sent > 2);
+    assert.equal(model.connections(), sent);
+    assert.equal(model.messages(), sent);
+  } finally {
+    await model.close();
+  }
+});
+
+Deno.test("a seed-era connection's like count may have leading zeros; a newline connection's may not", async () => {
+  const primary = await startPrimary({ args: ["--quiet-end", "50ms"] });
+  const encoder = new TextEncoder();
+  try {
+    const replies: string[] = [];
+    for (
+      const bytes of [
+        paddedBuffer("LikeServer9 06"),
+        encoder.encode("LikesServer9 007"),
+        encoder.encode("LikeServer9 06\n"),
+      ]
+    ) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: primary.port });
+      await writeAll(conn, bytes);
+      replies.push(await readReply(conn, 5000));
+      conn.close();
+    }
+    assert.deepEqual(replies, ["0\0", "0\0", "1 likes not an integer\n"]);
+    assert.equal((await stats(primary.httpPort)).total, 13);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+  const entries = primaryEntries(primary.log);
+  assert.ok(entries.some((e) => isDeepStrictEqual(e, like(9, 6, 6))), JSON.stringify(entries));
+  assert.ok(entries.some((e) => isDeepStrictEqual(e, like(9, 7, 13))), JSON.stringify(entries));
+  assert.equal(invalid(entries, "LikeServer9 06", "likes not an integer").length, 1);
 });
