@@ -10,6 +10,7 @@ import { primaryGrants } from "../launch/permissions.ts";
 import { launchPrimary } from "../launch/primary_process.ts";
 import { median, type ReplayResult, replayTargets } from "./report.ts";
 import { formatPrimaryLine } from "../formats/primary_log.ts";
+import { writeAll } from "../common/io.ts";
 
 const encoder = new TextEncoder();
 
@@ -53,8 +54,7 @@ export async function writeReplayLog(path: string, lines: number): Promise<Repla
         );
       }
       const chunk = encoder.encode(text);
-      let written = 0;
-      while (written < chunk.length) written += await file.write(chunk.subarray(written));
+      await writeAll(file, chunk);
       bytes += chunk.length;
     }
   } finally {
