@@ -1,9 +1,9 @@
 /**
  * The import rules that keep lib/'s folders telling the architecture: shared
  * folders depend on no program, the producer never reaches into the primary,
- * a program reaches into another only through the few files named below
- * (the supervisor and launch read other programs' options), and launch,
- * tools and bench are the folders that combine programs.
+ * the supervisor and launch reach other programs only through their options
+ * files (and the primary's flags the dashboard's limits), the dashboard reads
+ * the primary's counters, and only tools and bench import whole programs.
  *
  * The imports are read from the module graph Deno itself builds (`deno info
  * --json`), so that no comment, string or unusual syntax can hide one.
