@@ -13,6 +13,7 @@ import { readEnvToken } from "./lib/protocol/token.ts";
 import { checkGrantablePath } from "./lib/launch/permissions.ts";
 import { likesServerName } from "./lib/protocol/names.ts";
 import { formatLikesServerEntry } from "./lib/formats/likes_server_log.ts";
+import { likesServerLogPath } from "./lib/formats/file_names.ts";
 
 const HELP = {
   usage: "deno run <permissions> likes_server.ts --id N [flags]",
@@ -36,7 +37,7 @@ runProgram("likes_server", async () => {
   parentGone?.then(() => stop.abort());
 
   const name = likesServerName(id);
-  const logPath = `${options.logDir}/${name}`;
+  const logPath = likesServerLogPath(options.logDir, id);
   let log: LineLog;
   try {
     // Locked: a second LikesServer<N> on the same log would tear it (and truncate it first).

@@ -13,6 +13,7 @@ import { supervise } from "./lib/supervisor/supervisor.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, parentGrants } from "./lib/launch/permissions.ts";
 import { formatStatusEntry } from "./lib/formats/status_log.ts";
+import { statusLogPath } from "./lib/formats/file_names.ts";
 
 const HELP = {
   usage: "deno task parent [flags]",
@@ -35,7 +36,7 @@ runProgram("parent", async () => {
     return signal;
   });
 
-  const statusPath = `${options.logDir}/ParentProcessStatus`;
+  const statusPath = statusLogPath(options.logDir);
   let status: LineLog;
   try {
     status = LineLog.open(statusPath, { echo: true });

@@ -10,6 +10,7 @@
  */
 import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "../common/cli.ts";
 import { untilSignal } from "../common/signals.ts";
+import { closeQuietly, writeAll } from "../common/io.ts";
 
 interface EmptyFlags {
   /** @default {"127.0.0.1"} */
@@ -40,14 +41,10 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
       for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) lines++;
       if (lines === 0) continue;
       // A read holds at most 64 KiB, so at most 64 Ki lines: one view always covers them.
-      let written = 0;
-      const reply = ZEROS.subarray(0, 2 * lines);
-      while (written < reply.length) written += await conn.write(reply.subarray(written));
+      await writeAll(conn, ZEROS.subarray(0, 2 * lines));
     }
   } catch { /* the client went away */ }
-  try {
-    conn.close();
-  } catch { /* closed already */ }
+  closeQuietly(conn);
 }
 
 runProgram("empty_server", async () => {

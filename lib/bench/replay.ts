@@ -10,6 +10,8 @@ import { primaryGrants } from "../launch/permissions.ts";
 import { launchPrimary } from "../launch/primary_process.ts";
 import { median, type ReplayResult, replayTargets } from "./report.ts";
 import { formatPrimaryLine } from "../formats/primary_log.ts";
+import { writeAll } from "../common/io.ts";
+import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
 
 const encoder = new TextEncoder();
 
@@ -53,8 +55,7 @@ export async function writeReplayLog(path: string, lines: number): Promise<Repla
         );
       }
       const chunk = encoder.encode(text);
-      let written = 0;
-      while (written < chunk.length) written += await file.write(chunk.subarray(written));
+      await writeAll(file, chunk);
       bytes += chunk.length;
     }
   } finally {
@@ -75,8 +76,8 @@ async function timeStart(dir: string, deadlineMs: number): Promise<{ seconds: nu
     host: "127.0.0.1",
     port: 0,
     http: "off",
-    log: `${dir}/PrimaryLikesLog`,
-    state: `${dir}/PrimaryLikes.db`,
+    log: primaryLogPath(dir),
+    state: primaryStatePath(dir),
   };
   await emptyState(options.state);
   const started = performance.now();
@@ -119,7 +120,7 @@ export async function measureReplay(options: ReplayOptions): Promise<ReplayResul
   const empty = await Deno.makeTempDir({ dir: workDir, prefix: "replay_empty_" });
   try {
     progress(`Replay: writing ${lines.toLocaleString("en-US")} log lines...`);
-    const log = await writeReplayLog(`${full}/PrimaryLikesLog`, lines);
+    const log = await writeReplayLog(primaryLogPath(full), lines);
     const samples: { seconds: number; baselineSeconds: number }[] = [];
     let readyTotal = 0;
     for (let run = 0; run < runs; run++) {

@@ -30,6 +30,7 @@ import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.t
 import type { Durability } from "../primary/backend/backend.ts";
 import { type PrimaryOptions, primarySpecs } from "../primary/options.ts";
 import { toFlags } from "../common/cli.ts";
+import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
 
 /** Where the bench keeps its temp state and its JSON unless told otherwise; its task may write only here. */
 export const DEFAULT_WORK_DIR = "/tmp/likes-bench";
@@ -133,9 +134,9 @@ async function startBenchPrimary(workDir: string, settings: Partial<PrimaryOptio
     host: "127.0.0.1",
     port: 0,
     http: "127.0.0.1:0",
-    log: `${dir}/PrimaryLikesLog`,
+    log: primaryLogPath(dir),
     // Unused on Redis (its grants leave it out), but never the default path.
-    state: `${dir}/PrimaryLikes.db`,
+    state: primaryStatePath(dir),
     ...settings,
   };
   try {

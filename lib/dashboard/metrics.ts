@@ -96,7 +96,12 @@ export function formatMetrics(
 
   // Stats keeps per-bucket counts in ms; Prometheus wants cumulative counts in seconds.
   const histogram = "likes_commit_duration_seconds";
-  out += family(histogram, "histogram", "Time from a batch's start to its SQLite commit.");
+  // The log write is the commit; SQLite is only a checkpoint, off this path.
+  out += family(
+    histogram,
+    "histogram",
+    "Time from a batch's start to its commit: its lines written to the log (and synced, embedded with fsync).",
+  );
   let cumulative = 0;
   for (let i = 0; i < COMMIT_BUCKETS_MS.length; i++) {
     cumulative += stats.commitBuckets[i];

@@ -10,7 +10,7 @@ import { type PrimaryOptions, redisAddress } from "../primary/options.ts";
 import { type LikesServerOptions, primaryAddresses } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
 import { UsageError } from "../common/cli.ts";
-import { likesServerName } from "../protocol/names.ts";
+import { likesServerLogPath, primaryLogPath, statusLogPath } from "../formats/file_names.ts";
 
 export interface Grants {
   net?: string[];
@@ -77,13 +77,13 @@ export function likesServerGrants(
   id: number,
   options: Pick<LikesServerOptions, "host" | "port" | "logDir"> & { primaries?: LikesServerOptions["primaries"] },
 ): Grants {
-  const log = `${options.logDir}/${likesServerName(id)}`;
+  const log = likesServerLogPath(options.logDir, id);
   const net = primaryAddresses(options).map(({ host, port }) => netAddress(host, port));
   return { net, read: [log], write: [log], env: [TOKEN_ENV] };
 }
 
 export function parentGrants(options: { logDir: string }): Grants {
-  const status = `${options.logDir}/ParentProcessStatus`;
+  const status = statusLogPath(options.logDir);
   return { read: [status], write: [status], env: [TOKEN_ENV], run: ["deno"] };
 }
 
@@ -91,8 +91,8 @@ export function parentGrants(options: { logDir: string }): Grants {
 export function auditGrants(
   options: { logDir: string; servers: number; primaryLog?: readonly string[]; store?: { host: string; port: number } },
 ): Grants {
-  const files = [...(options.primaryLog ?? [`${options.logDir}/PrimaryLikesLog`])];
-  for (let i = 0; i < options.servers; i++) files.push(`${options.logDir}/${likesServerName(i)}`);
+  const files = [...(options.primaryLog ?? [primaryLogPath(options.logDir)])];
+  for (let i = 0; i < options.servers; i++) files.push(likesServerLogPath(options.logDir, i));
   if (options.store === undefined) return { read: files };
   return { net: [netAddress(options.store.host, options.store.port)], read: files };
 }

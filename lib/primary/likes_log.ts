@@ -182,8 +182,7 @@ export class LikesLog {
       for (let offset = 0; offset < this.#size;) {
         const n = this.readInto(offset, buffer.subarray(0, Math.min(buffer.length, this.#size - offset)));
         if (n === 0) throw new Error(`the open log ended at byte ${offset} of ${this.#size}`);
-        let written = 0;
-        while (written < n) written += file.writeSync(buffer.subarray(written, n));
+        writeAllSync(file, buffer.subarray(0, n));
         offset += n;
       }
       file.syncDataSync();

@@ -4,6 +4,9 @@
  * (The embedded dedupe window, WINDOW in ledger.ts, is not: the checkpoint
  * stores it as a 32-bit mask.)
  */
+import { DEFAULT_HOST, DEFAULT_PORT } from "../protocol/address.ts";
+import { DEFAULT_PRIMARY_LOG, DEFAULT_PRIMARY_STATE } from "../formats/file_names.ts";
+import { HTTP_DEFAULTS } from "../dashboard/http_options.ts";
 import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import { DEFAULT_DURABILITY, DEFAULT_PRODUCER_TTL, type Durability } from "./backend/backend.ts";
@@ -93,10 +96,10 @@ export interface PrimaryOptions {
 }
 
 export const primaryDefaults = {
-  host: "127.0.0.1",
-  port: 4242,
-  log: "/tmp/PrimaryLikesLog",
-  state: "/tmp/PrimaryLikes.db",
+  host: DEFAULT_HOST,
+  port: DEFAULT_PORT,
+  log: DEFAULT_PRIMARY_LOG,
+  state: DEFAULT_PRIMARY_STATE,
   maxLikes: DEFAULT_MAX_LIKES,
   durability: DEFAULT_DURABILITY,
   reset: false,
@@ -115,9 +118,9 @@ export const primaryDefaults = {
   checkpointBytes: EMBEDDED_DEFAULTS.checkpointBytes,
   commitDelay: EMBEDDED_DEFAULTS.commitDelay,
   logCheckEvery: 1000,
-  httpMaxConnections: 64,
-  httpHeaderTimeout: 10_000,
-  httpIdleTimeout: 30_000,
+  httpMaxConnections: HTTP_DEFAULTS.maxConnections,
+  httpHeaderTimeout: HTTP_DEFAULTS.headerTimeout,
+  httpIdleTimeout: HTTP_DEFAULTS.idleTimeout,
   store: EMBEDDED_STORE,
   primaryId: undefined,
   allowVolatileStore: false,

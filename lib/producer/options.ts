@@ -4,6 +4,8 @@ import { type FlagSpecs, parse, UsageError } from "../common/cli.ts";
 import { formatDuration } from "../common/duration.ts";
 import { formatPrimary, parsePrimaries, type PrimaryAddress } from "./failover.ts";
 import { MAX_SERVER_ID } from "../protocol/names.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../protocol/address.ts";
+import { DEFAULT_LOG_DIR } from "../formats/file_names.ts";
 
 export interface LikesServerOptions {
   /** N in LikesServer<N>; required. @default {undefined} */
@@ -67,10 +69,10 @@ export const likesServerDefaults = {
   minInterval: 1000,
   maxInterval: 5000,
   maxLikes: DEFAULT_MAX_LIKES,
-  host: "127.0.0.1",
-  port: 4242,
+  host: DEFAULT_HOST,
+  port: DEFAULT_PORT,
   primaries: undefined,
-  logDir: "/tmp",
+  logDir: DEFAULT_LOG_DIR,
   seed: undefined,
   retryFor: 30_000,
   replyTimeout: 5000,

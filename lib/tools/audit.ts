@@ -15,6 +15,7 @@ import { parsePrimaryLine } from "../formats/primary_log.ts";
 import { parseLikesServerLine } from "../formats/likes_server_log.ts";
 import { likesServerName } from "../protocol/names.ts";
 import { textLines } from "../common/text_lines.ts";
+import { likesServerLogPath, primaryLogPath } from "../formats/file_names.ts";
 
 export interface ServerAudit {
   name: string;
@@ -75,7 +76,7 @@ async function* lines(path: string): AsyncGenerator<string> {
 export async function audit(
   logDir: string,
   servers: number,
-  primaryLog: string | readonly string[] = `${logDir}/PrimaryLikesLog`,
+  primaryLog: string | readonly string[] = primaryLogPath(logDir),
   options: AuditOptions = {},
 ): Promise<AuditReport> {
   const primaryLogs = typeof primaryLog === "string" ? [primaryLog] : primaryLog;
@@ -100,7 +101,7 @@ export async function audit(
     report.servers.push(entry);
     const sent = new Map<number, Sent>();
     try {
-      for await (const line of lines(`${logDir}/${name}`)) {
+      for await (const line of lines(likesServerLogPath(logDir, id))) {
         const logged = parseLikesServerLine(line)?.entry;
         if (logged?.kind === "started") byProducer.set(logged.producer, { audit: entry, sent });
         if (logged?.kind !== "acked" && logged?.kind !== "unacknowledged") continue;

@@ -15,7 +15,7 @@ import { formatPrimaries } from "../producer/options.ts";
 import { demoRedisDir } from "../launch/permissions.ts";
 import { formatDuration } from "../common/duration.ts";
 import { textLines } from "../common/text_lines.ts";
-import { likesServerName } from "../protocol/names.ts";
+import { likesServerLogPath, primaryLogPath, primaryStatePath, statusLogPath } from "../formats/file_names.ts";
 
 export interface DemoOptions extends ParentOptions {
   /** Dashboard address. @default {"127.0.0.1:4243"} */
@@ -91,8 +91,8 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
     host: options.host,
     port: options.port,
     http: options.http,
-    log: `${options.logDir}/PrimaryLikesLog`,
-    state: `${options.logDir}/PrimaryLikes.db`,
+    log: primaryLogPath(options.logDir),
+    state: primaryStatePath(options.logDir),
   };
   const primaryOptions = { ...primaryDefaults, ...chosen };
   let primary: LaunchedPrimary;
@@ -111,9 +111,9 @@ export async function runDemo(options: DemoOptions, stop: AbortSignal): Promise<
   console.log(`Primary ready: likes on ${options.host}:${primary.port}, total ${primary.total}`);
   console.log(`Dashboard:  http://${options.http}/`);
   console.log(
-    `Logs:       ${primaryOptions.log}, ${options.logDir}/${likesServerName(0)}..${
-      options.servers - 1
-    }, ${options.logDir}/ParentProcessStatus`,
+    `Logs:       ${primaryOptions.log}, ${likesServerLogPath(options.logDir, 0)}..${options.servers - 1}, ${
+      statusLogPath(options.logDir)
+    }`,
   );
   console.log(`Watch:      tail -f ${primaryOptions.log}`);
 
@@ -209,7 +209,7 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
   const logs: string[] = [];
   try {
     for (let i = 0; i < options.primaryCount; i++) {
-      const log = `${options.logDir}/PrimaryLikesLog${i}`;
+      const log = primaryLogPath(options.logDir, i);
       const http = i === 0 ? options.http : "off";
       // Port 0 changes every start: the id names the primary's journal across restarts.
       const flags = {
@@ -217,7 +217,7 @@ async function runRedisDemo(options: DemoOptions, stop: AbortSignal): Promise<nu
         port: 0,
         http,
         log,
-        state: `${options.logDir}/PrimaryLikes${i}.db`,
+        state: primaryStatePath(options.logDir, i),
         maxLikes: options.maxLikes,
         store: redis.url,
         primaryId: `demo-primary-${i}`,

@@ -35,3 +35,107 @@ Deno.test("flagsIn() finds a program's flags and leaves Deno's own out", () => {
     ["--port", "--http-max-connections", "--help"],
   );
 });
+
+/** A grant kind and its values as a task's `--allow-<kind>=<values>` gives them; `["*"]` for no list. */
+type TaskGrants = Map<string, string[]>;
+
+/** The grants of a `deno run` command line, in the order given. */
+function taskGrants(command: string): TaskGrants {
+  const grants: TaskGrants = new Map();
+  for (const word of command.split(/\s+/)) {
+    if (word === "-A" || word === "--allow-all") grants.set("all", ["*"]);
+    const match = /^--allow-([a-z]+)(?:=(.*))?$/.exec(word);
+    if (match) grants.set(match[1], match[2] === undefined ? ["*"] : match[2].split(","));
+  }
+  return grants;
+}
+
+/** `/d/LikesServer0`, …, `/d/LikesServer9` (consecutive, from 0) as the one word `/d/LikesServer0..9`. */
+function compactServerLogs(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const first = /^(.*\/LikesServer)0$/.exec(values[i]);
+    let last = i;
+    while (first && values[last + 1] === `${first[1]}${last + 1 - i}`) last++;
+    out.push(first && last > i ? `${values[i]}..${last - i}` : values[i]);
+    i = last;
+  }
+  return out;
+}
+
+/**
+ * One README cell for `grants`: `kind: \`value\`, …` joined by `; `, in the
+ * order given, read and write shown once as `read+write` when they are equal.
+ */
+function grantsCell(grants: TaskGrants): string {
+  const parts: string[] = [];
+  for (const [kind, values] of grants) {
+    if (kind === "write" && grants.get("read")?.join() === values.join()) continue;
+    const name = kind === "read" && grants.get("write")?.join() === values.join() ? "read+write" : kind;
+    parts.push(`${name}: ${compactServerLogs(values).map((value) => `\`${value}\``).join(", ")}`);
+  }
+  return parts.join("; ");
+}
+
+/** The rows (first cell → second cell) of the first table after `heading` in `markdown`. */
+function tableAfter(markdown: string, heading: string): Map<string, string> {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `README has no ${heading}`);
+  const rows = new Map<string, string>();
+  const lines = markdown.slice(start + heading.length + 2).split("\n");
+  const first = lines.findIndex((line) => line.startsWith("|"));
+  for (const line of lines.slice(first + 2)) {
+    if (!line.startsWith("|")) break;
+    const [name, grants] = line.split("|").slice(1, -1).map((cell) => cell.trim());
+    rows.set(name, grants);
+  }
+  return rows;
+}
+
+/** The README's Permissions rows as the code makes them: each program task of deno.json, and a LikesServer. */
+async function permissionRows(): Promise<Map<string, string>> {
+  const { tasks } = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))) as {
+    tasks: Record<string, string>;
+  };
+  const rows = new Map<string, string>();
+  // The test task runs the suite with -A (the README says so apart); every other deno run task is a program's.
+  for (const [name, command] of Object.entries(tasks)) {
+    if (/^deno run\s/.test(command) && name !== "test") rows.set(`\`${name}\``, grantsCell(taskGrants(command)));
+  }
+  // The parent launches each LikesServer with the grants it computes, for its own flags: these are the defaults'.
+  const { likesServerGrants, permissionFlags } = await import("../../lib/launch/permissions.ts");
+  const { likesServerDefaults } = await import("../../lib/producer/options.ts");
+  const likesServer = taskGrants(permissionFlags(likesServerGrants(0, likesServerDefaults)).join(" "));
+  rows.set(
+    "LikesServer&lt;N&gt;",
+    grantsCell(likesServer).replaceAll("/LikesServer0`", "/LikesServer<N>`"),
+  );
+  return rows;
+}
+
+Deno.test("the README's Permissions table names exactly what deno.json's tasks and a LikesServer are granted", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  const expected = await permissionRows();
+  const shown = tableAfter(readme, "## Permissions");
+  const table = [...expected].map(([name, grants]) => `| ${name} | ${grants} |`).join("\n");
+  assert.deepEqual(Object.fromEntries(shown), Object.fromEntries(expected), `The table should read:\n${table}`);
+});
+
+Deno.test("grantsCell() shows each kind once with its values, read and write together when equal", () => {
+  assert.equal(
+    grantsCell(
+      taskGrants("deno run -q --allow-net=a:1,b:2 --allow-read=/l,/s --allow-write=/l,/s --allow-run=deno x.ts"),
+    ),
+    "net: `a:1`, `b:2`; read+write: `/l`, `/s`; run: `deno`",
+  );
+  assert.equal(grantsCell(taskGrants("deno run --allow-read=/a --allow-write=/b x.ts")), "read: `/a`; write: `/b`");
+  assert.equal(
+    grantsCell(taskGrants("deno run --allow-read=/t/P,/t/LikesServer0,/t/LikesServer1,/t/LikesServer2 x.ts")),
+    "read: `/t/P`, `/t/LikesServer0..2`",
+  );
+});
+
+Deno.test("tableAfter() reads a table's rows whatever their padding", () => {
+  const markdown = "# x\n\n## T\n\ntext\n\n| a   | b |\n| --- | - |\n| one | 1 |\n|two|2 2|\n\nafter\n";
+  assert.deepEqual(Object.fromEntries(tableAfter(markdown, "## T")), { one: "1", two: "2 2" });
+});
