@@ -21,6 +21,27 @@ import {
 
 const CONFIG = new URL("deno.json", import.meta.url).pathname;
 const TESTS = new URL(".", import.meta.url).pathname;
+const ROOT_CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+/**
+ * Caches the npm packages of both lockfiles (the programs' and the tests')
+ * before any test starts, so that no program a test launches downloads one
+ * mid-run (printing a line it did not write), and parallel tests never race
+ * to fetch the same package.
+ */
+async function cachePackages(): Promise<void> {
+  for (const config of [ROOT_CONFIG, CONFIG]) {
+    const { success, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["install", "--frozen", "--quiet", `--config=${config}`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!success) {
+      throw new Error(`Cannot cache the npm packages of ${config}: ${new TextDecoder().decode(stderr).trim()}`);
+    }
+  }
+}
 
 /** The programs missing here, each with why. */
 async function missingPrograms(): Promise<Map<Program, string>> {
@@ -112,6 +133,7 @@ async function main(args: string[]): Promise<number> {
   const noInstall = args.includes("--no-install");
   const rest = args.filter((arg) => arg !== "--no-install");
   if (!noInstall) await install(await missingPrograms());
+  await cachePackages();
 
   const skips = await Deno.makeTempFile({ prefix: "likes_test_skips_" });
   try {

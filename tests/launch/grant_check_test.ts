@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { missingGrantMessage, missingGrants } from "../../lib/launch/grant_check.ts";
-import { denoInvocation, scriptPath, shellQuote } from "../../lib/launch/permissions.ts";
+import { denoInvocation, RUN_FLAGS, scriptPath, shellQuote } from "../../lib/launch/permissions.ts";
 import { textLines } from "../../lib/common/text_lines.ts";
 import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
@@ -20,7 +20,7 @@ const env = { PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` 
 /** Runs `script` as its task would, with `args`; returns its exit code and stderr. */
 async function runAsTask(task: string, script: string, args: string[], cwd: string) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...taskGrants(task), scriptPath(script), ...args],
+    args: ["run", ...RUN_FLAGS, ...taskGrants(task), scriptPath(script), ...args],
     cwd,
     env,
     stdin: "null",
@@ -42,7 +42,9 @@ function printed(stderr: string): { missing: string; command: string } {
 
 /** Runs a printed command in a shell, as the user would paste it. */
 function shell(command: string, cwd: string, stdout: "piped" | "null" = "null"): Deno.ChildProcess {
-  return new Deno.Command("sh", { args: ["-c", `exec ${command}`], cwd, env, stdin: "null", stdout, stderr: "piped" })
+  // Under npx the command starts with npx (a test below holds that); here this very deno runs it, offline.
+  const pasted = command.replace(/^npx -y deno@[\d.]+ /, "deno ");
+  return new Deno.Command("sh", { args: ["-c", `exec ${pasted}`], cwd, env, stdin: "null", stdout, stderr: "piped" })
     .spawn();
 }
 
@@ -151,7 +153,7 @@ for (
     const dir = await tempDir();
     const deno = await denoAt(`${dir}/${where}`);
     const out = await new Deno.Command(deno, {
-      args: ["run", "--no-prompt", "--quiet", ...taskGrants("primary"), scriptPath("primary.ts"), "--port", "5000"],
+      args: ["run", ...RUN_FLAGS, ...taskGrants("primary"), scriptPath("primary.ts"), "--port", "5000"],
       cwd: dir,
       stdin: "null",
       stdout: "piped",
