@@ -154,7 +154,7 @@ async function scratchReplay(log: string): Promise<{ total: number; producers: s
   }
 }
 
-function describe(producers: [string, ProducerState][]): string[] {
+function describe(producers: [string, Omit<ProducerState, "lastLikes">][]): string[] {
   return producers.map(([id, s]) => `${id} ${s.lastSeq} ${s.window.toString(2)} ${s.runStart} ${s.lastSeen}`).sort();
 }
 
