@@ -271,8 +271,7 @@ export abstract class BatchCommitter implements CommitPath {
           if (outcome === SEQ_REUSED) stats.seqReused++;
           else if (outcome === TOO_MANY_PRODUCERS) stats.producersRefused++;
           else stats.newProducersLimited++;
-        }
-        else stats.recordLike(entry.server, entry.likes, outcome === DUPLICATE, now);
+        } else stats.recordLike(entry.server, entry.likes, outcome === DUPLICATE, now);
       }
     }
     return allAccepted;
