@@ -214,7 +214,8 @@ export abstract class BatchCommitter implements CommitPath {
    * submission in order. `started`: when the batch's commit began.
    */
   protected answer(queue: Submission[], now: number, started: number): void {
-    this.health.ok("log");
+    // A batch that wrote nothing (only fixed replies) proves nothing about the log.
+    if (this.writer.length > 0) this.health.ok("log");
     this.stats.recordCommit(performance.now() - started);
     const outcomes = this.#outcomes;
     let k = 0;
