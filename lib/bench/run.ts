@@ -477,6 +477,8 @@ async function idleCheck(
     durability,
     maxConnections: count + 100,
     idleTimeout: 10 * 60_000,
+    // Every idle producer is a new producer id from this one address: the check is of memory, not of that rate.
+    newProducerRate: 0,
   });
   const { primary } = started;
   try {

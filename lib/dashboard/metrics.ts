@@ -93,6 +93,20 @@ export function formatMetrics(
   out += sample("likes_connections_total", stats.connectionsTotal);
   out += family("likes_connections_refused_total", "counter", "Connections refused for the connection limit.");
   out += sample("likes_connections_refused_total", stats.connectionsRefused);
+  out += family(
+    "likes_producers_refused_total",
+    "counter",
+    "New producers refused: the dedupe table was full of live ones (--max-producers).",
+  );
+  out += sample("likes_producers_refused_total", stats.producersRefused);
+  out += family(
+    "likes_new_producers_limited_total",
+    "counter",
+    "New producers refused over their address's --new-producer-rate.",
+  );
+  out += sample("likes_new_producers_limited_total", stats.newProducersLimited);
+  out += family("likes_seq_reused_total", "counter", "Likes refused: a producer's highest seq again with other likes.");
+  out += sample("likes_seq_reused_total", stats.seqReused);
 
   // Stats keeps per-bucket counts in ms; Prometheus wants cumulative counts in seconds.
   const histogram = "likes_commit_duration_seconds";

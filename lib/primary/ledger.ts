@@ -12,6 +12,13 @@
  * a gap. A counted seq is a duplicate; any other seq not above the highest
  * was never counted, or cannot be known to have been, and is "out of order":
  * it is never answered `0`, since `0` promises the like is in the total.
+ *
+ * The state is bounded without ever forgetting a live producer: one seen
+ * within the TTL is kept whatever the traffic, and when the table is full of
+ * live producers a new one is refused (`too many producers`, retryable), since
+ * forgetting a live one would let its retries be counted twice. The likes of
+ * each producer's highest seq are kept too, so that the same seq sent again
+ * with another count is refused rather than answered as if it were counted.
  */
 import type { Like } from "../protocol/message.ts";
 
@@ -20,6 +27,20 @@ export const WINDOW = 32;
 
 /** Producers whose dedupe state is kept, when not given. */
 export const DEFAULT_MAX_PRODUCERS = 100_000;
+
+/**
+ * How long a producer's dedupe state is kept after it was last heard from
+ * (ms), when not given: well beyond a LikesServer's whole retry of one
+ * message (--retry-for 30s plus --reply-timeout 5s), and short enough that a
+ * table filled by fresh ids frees itself.
+ */
+export const DEFAULT_PRODUCER_TTL = 600_000;
+
+/** Decides whether one more new producer may be admitted for a source (the per-address rate limit). */
+export interface NewProducerGate {
+  /** Takes one admission; false when the source has used its share. */
+  admit(now: number): boolean;
+}
 
 export interface ProducerState {
   /** Highest sequence number applied for this producer. */
@@ -30,12 +51,30 @@ export interface ProducerState {
   runStart: number;
   /** Milliseconds since the epoch when the producer was last heard from. */
   lastSeen: number;
+  /** The likes of seq lastSeq, or -1 when not known (restored from a checkpoint). */
+  lastLikes: number;
 }
 
-export type Applied = "accepted" | "duplicate" | "out of order";
+/**
+ * What became of a like: counted, already counted, or refused without being
+ * counted (`seq reused`: the highest seq again with another count; `too many
+ * producers`: a new producer while the table is full of live ones; `too many
+ * new producers`: a new producer over its source's rate).
+ */
+export type Applied =
+  | "accepted"
+  | "duplicate"
+  | "out of order"
+  | "seq reused"
+  | "too many producers"
+  | "too many new producers";
 
 /** A producer as a checkpoint or an older state file stores it; no window means only lastSeq is known. */
-export type StoredProducer = Omit<ProducerState, "window" | "runStart"> & { window?: number; runStart?: number };
+export type StoredProducer = Omit<ProducerState, "window" | "runStart" | "lastLikes"> & {
+  window?: number;
+  runStart?: number;
+  lastLikes?: number;
+};
 
 /**
  * Where `seq` stands against a producer's state: "accepted" when above the
@@ -48,17 +87,18 @@ export function classify(state: ProducerState, seq: number): Applied {
   return behind < WINDOW && ((state.window >>> behind) & 1) === 1 ? "duplicate" : "out of order";
 }
 
-/** The state of a producer first counted at `seq`. */
-export function newProducer(seq: number, now: number): ProducerState {
-  return { lastSeq: seq, window: 1, runStart: seq, lastSeen: now };
+/** The state of a producer first counted at `seq` with `likes`. */
+export function newProducer(seq: number, now: number, likes = -1): ProducerState {
+  return { lastSeq: seq, window: 1, runStart: seq, lastSeen: now, lastLikes: likes };
 }
 
-/** Counts `seq` in the state (it must be above the highest). */
-export function advance(state: ProducerState, seq: number): void {
+/** Counts `seq`, of `likes`, in the state (it must be above the highest). */
+export function advance(state: ProducerState, seq: number, likes = -1): void {
   const shift = seq - state.lastSeq;
   state.window = shift >= WINDOW ? 1 : ((state.window << shift) | 1) >>> 0;
   if (shift !== 1) state.runStart = seq;
   state.lastSeq = seq;
+  state.lastLikes = likes;
 }
 
 /** What one batch changed, for the store. */
@@ -69,14 +109,23 @@ export interface BatchChanges {
 }
 
 export interface LedgerOptions {
-  /** Producers remembered at most; the least recently seen are forgotten first. @default {DEFAULT_MAX_PRODUCERS} */
+  /**
+   * Producers remembered at most; when the table is full, a producer unseen
+   * for `producerTtl` makes room for a new one, and without one the new one is
+   * refused. @default {DEFAULT_MAX_PRODUCERS}
+   */
   maxProducers?: number;
+  /** A producer seen within this long (ms) is never forgotten to make room. @default {DEFAULT_PRODUCER_TTL} */
+  producerTtl?: number;
 }
 
 export class Ledger {
   #total: number;
   readonly #producers: Map<string, ProducerState>;
   readonly #maxProducers: number;
+  readonly #producerTtl: number;
+  // Producers forgotten in the open batch to make room (restored by rollback()).
+  #evicted: string[] = [];
   // Batch journal: the state before the batch, for rollback.
   #totalBefore = 0;
   #before: Map<string, ProducerState | undefined> | undefined;
@@ -84,21 +133,25 @@ export class Ledger {
   #dirty = new Set<string>();
 
   constructor(total = 0, producers: Iterable<[string, StoredProducer]> = [], options: LedgerOptions = {}) {
-    const { maxProducers = DEFAULT_MAX_PRODUCERS } = options;
+    const { maxProducers = DEFAULT_MAX_PRODUCERS, producerTtl = DEFAULT_PRODUCER_TTL } = options;
     if (!Number.isSafeInteger(total) || total < 0) {
       throw new RangeError(`Cannot start the ledger: total must be a non-negative integer, got ${total}`);
     }
     if (!Number.isInteger(maxProducers) || maxProducers < 1) {
       throw new RangeError(`Cannot start the ledger: maxProducers must be positive, got ${maxProducers}`);
     }
+    if (!Number.isInteger(producerTtl) || producerTtl < 0) {
+      throw new RangeError(`Cannot start the ledger: producerTtl must be a non-negative integer, got ${producerTtl}`);
+    }
     this.#total = total;
     // Oldest first, so that eviction takes from the front of the map.
     this.#producers = new Map(
       [...producers].sort((a, b) => a[1].lastSeen - b[1].lastSeen).map((
-        [id, { lastSeq, window = 1, runStart = lastSeq, lastSeen }],
-      ) => [id, { lastSeq, window: (window | 1) >>> 0, runStart, lastSeen }]),
+        [id, { lastSeq, window = 1, runStart = lastSeq, lastSeen, lastLikes = -1 }],
+      ) => [id, { lastSeq, window: (window | 1) >>> 0, runStart, lastSeen, lastLikes }]),
     );
     this.#maxProducers = maxProducers;
+    this.#producerTtl = producerTtl;
   }
 
   get total(): number {
@@ -119,14 +172,17 @@ export class Ledger {
     if (this.#before) throw new Error("Cannot begin a batch: one is already open");
     this.#totalBefore = this.#total;
     this.#before = new Map();
+    if (this.#evicted.length > 0) this.#evicted = [];
   }
 
   /**
    * Applies one like. A like with a producer and sequence number is counted
    * once: a repeat is a duplicate, and one below the producer's highest that
-   * was never counted is out of order; neither changes the total.
+   * was never counted is out of order; neither changes the total. A new
+   * producer is first admitted by `gate` (its source's rate), then given
+   * room (see LedgerOptions.maxProducers).
    */
-  apply(like: Like, now: number): Applied {
+  apply(like: Like, now: number, gate?: NewProducerGate): Applied {
     const before = this.#before;
     if (!before) throw new Error("Cannot apply a like outside a batch");
     if (like.producer !== undefined && like.seq !== undefined) {
@@ -134,13 +190,18 @@ export class Ledger {
       if (state) {
         const applied = classify(state, like.seq);
         if (applied === "out of order") return applied;
+        if (applied === "duplicate" && like.seq === state.lastSeq && like.likes !== state.lastLikes) {
+          if (state.lastLikes >= 0) return "seq reused";
+        }
         if (!before.has(like.producer)) before.set(like.producer, { ...state });
         state.lastSeen = now;
         if (applied === "duplicate") return applied;
-        advance(state, like.seq);
+        advance(state, like.seq, like.likes);
       } else {
+        if (gate !== undefined && !gate.admit(now)) return "too many new producers";
+        if (this.#producers.size >= this.#maxProducers && !this.#makeRoom(now)) return "too many producers";
         if (!before.has(like.producer)) before.set(like.producer, undefined);
-        this.#producers.set(like.producer, newProducer(like.seq, now));
+        this.#producers.set(like.producer, newProducer(like.seq, now, like.likes));
       }
     }
     this.#total += like.likes;
@@ -148,10 +209,30 @@ export class Ledger {
   }
 
   /**
+   * Forgets the least recently seen producer if it is unseen for the TTL, to
+   * make room for a new one; false when every producer is live. Only a full
+   * table gets here, so the valid path never pays for it.
+   */
+  #makeRoom(now: number): boolean {
+    const before = this.#before!;
+    const cutoff = now - this.#producerTtl;
+    for (const [id, state] of this.#producers) {
+      // Touched in this batch: seen now, and its undo is already journalled.
+      if (before.has(id)) continue;
+      // Least recently seen first: once one is live, all the rest are.
+      if (state.lastSeen >= cutoff) return false;
+      before.set(id, state);
+      this.#producers.delete(id);
+      this.#evicted.push(id);
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * What the open batch changed, for the store: the new total, the producers
-   * it touched, and the least recently seen producers to forget if the batch
-   * pushes their number over the limit. The batch stays open until commit()
-   * or rollback().
+   * it touched, and the producers it forgot to make room (each unseen for the
+   * TTL). The batch stays open until commit() or rollback().
    */
   changes(): BatchChanges {
     const before = this.#before;
@@ -161,31 +242,20 @@ export class Ledger {
       const state = this.#producers.get(id);
       if (state) touched.push([id, state]);
     }
-    const evicted: string[] = [];
-    const excess = this.#producers.size - this.#maxProducers;
-    if (excess > 0) {
-      for (const id of this.#producers.keys()) {
-        if (evicted.length === excess) break;
-        if (!before.has(id)) evicted.push(id);
-      }
-    }
-    return { total: this.#total, touched, evicted };
+    return { total: this.#total, touched, evicted: this.#evicted.filter((id) => !this.#producers.has(id)) };
   }
 
-  /** Ends the batch, keeping its changes and forgetting the producers `changes()` evicted. */
+  /** Ends the batch, keeping its changes, the producers it forgot included. */
   commit(changes: BatchChanges): void {
     const before = this.#before;
     if (!before) throw new Error("Cannot commit: no batch is open");
     this.#before = undefined;
     const dirty = this.#dirty;
+    for (const id of changes.evicted) dirty.add(id);
     for (const [id, state] of changes.touched) {
       // Re-insert so that map order stays least-recently-seen first.
       this.#producers.delete(id);
       this.#producers.set(id, state);
-      dirty.add(id);
-    }
-    for (const id of changes.evicted) {
-      this.#producers.delete(id);
       dirty.add(id);
     }
   }

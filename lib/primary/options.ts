@@ -10,6 +10,7 @@ import { HTTP_DEFAULTS } from "../dashboard/http_options.ts";
 import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import { DEFAULT_DURABILITY, DEFAULT_PRODUCER_TTL, type Durability } from "./backend/backend.ts";
+import { DEFAULT_NEW_PRODUCER_BURST, DEFAULT_NEW_PRODUCER_RATE } from "./new_producer_rate.ts";
 import { EMBEDDED_DEFAULTS } from "./backend/embedded/defaults.ts";
 import { REDIS_DEFAULTS } from "./backend/redis/defaults.ts";
 import { EMBEDDED_STORE, storeUrl } from "./backend/open.ts";
@@ -48,10 +49,14 @@ export interface PrimaryOptions {
   maxUnanswered: number;
   /** How long a seed-era message without newline waits for more bytes before it counts as complete (ms); 0 is off. @default {200} */
   quietEnd: number;
-  /** @default {100000} */
+  /** Producers whose dedupe state is kept; a new one beyond is refused while all are live. @default {100000} */
   maxProducers: number;
-  /** Forget a producer's dedupe state after this long unseen. @default {86400000} */
+  /** A producer's dedupe state is kept at least this long after it was last seen (ms). @default {600000} */
   producerTtl: number;
+  /** New producer ids admitted per second per peer address; 0 for no limit. @default {100} */
+  newProducerRate: number;
+  /** New producer ids a peer address may start at once. @default {1000} */
+  newProducerBurst: number;
   /** Longest time between checkpoints while likes arrive (ms). @default {5000} */
   checkpointEvery: number;
   /** Most log bytes between checkpoints. @default {8388608} */
@@ -114,6 +119,8 @@ export const primaryDefaults = {
   quietEnd: 200,
   maxProducers: DEFAULT_MAX_PRODUCERS,
   producerTtl: DEFAULT_PRODUCER_TTL,
+  newProducerRate: DEFAULT_NEW_PRODUCER_RATE,
+  newProducerBurst: DEFAULT_NEW_PRODUCER_BURST,
   checkpointEvery: EMBEDDED_DEFAULTS.checkpointEvery,
   checkpointBytes: EMBEDDED_DEFAULTS.checkpointBytes,
   commitDelay: EMBEDDED_DEFAULTS.commitDelay,
@@ -201,8 +208,26 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     arg: "DURATION",
     parse: parse.durationOrOff,
   },
-  maxProducers: { help: "Producers whose dedupe state is kept", arg: "N", parse: parse.integer(1, 10_000_000) },
-  producerTtl: { help: "Forget a producer unseen this long", arg: "DURATION", parse: parse.duration },
+  maxProducers: {
+    help: "Producers whose dedupe state is kept; beyond, a new one is refused while all are live",
+    arg: "N",
+    parse: parse.integer(1, 10_000_000),
+  },
+  producerTtl: {
+    help: "Keep a producer's dedupe state at least this long after it was last seen",
+    arg: "DURATION",
+    parse: parse.duration,
+  },
+  newProducerRate: {
+    help: "New producer ids admitted per second per address, 0 for no limit",
+    arg: "N",
+    parse: parse.integer(0, 1_000_000),
+  },
+  newProducerBurst: {
+    help: "New producer ids one address may start at once",
+    arg: "N",
+    parse: parse.integer(1, 10_000_000),
+  },
   checkpointEvery: {
     help: "Longest time between checkpoints while likes arrive",
     arg: "DURATION",

@@ -5,7 +5,7 @@
  * connections, idle time and unread replies are all bounded.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { CommitPath, Entry } from "./backend/backend.ts";
+import type { CommitPath, Entry, Source } from "./backend/backend.ts";
 import { escapeBytes } from "../common/escape.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
 import { REASONS, REPLIES } from "../protocol/replies.ts";
@@ -14,6 +14,7 @@ import { sleep } from "../common/sleep.ts";
 import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
 import { primaryDefaults } from "./options.ts";
+import { NewProducerRates } from "./new_producer_rate.ts";
 
 export interface ListenOptions {
   /** @default {"127.0.0.1"} */
@@ -40,6 +41,10 @@ export interface ListenOptions {
   quietEnd?: number;
   /** When set, each connection must first send `AUTH <token>`. @default {undefined} */
   token?: string;
+  /** New producer ids admitted per second per peer address; 0 for no limit. @default {100} */
+  newProducerRate?: number;
+  /** New producer ids a peer address may start at once. @default {1000} */
+  newProducerBurst?: number;
 }
 
 /**
@@ -52,6 +57,7 @@ export interface ListenOptions {
 const MIN_READ = 1024;
 const MAX_READ = 16 * 1024;
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 /** How long stop() lets reads that already completed be processed before closing idle connections (ms). */
 const READ_GRACE = 10;
 /** How long stop() waits for replies to reach clients that are slow to read them (ms). */
@@ -63,6 +69,17 @@ const LINGER_BYTES = 64 * 1024;
 interface Client {
   conn: Deno.TcpConn;
   from: string;
+  hostname: string;
+  /** Who sent its chunks, for the committer: the address and its rate of new producers. */
+  source: Source;
+  /**
+   * Producers of this connection with a like answered `1 storage error`, and
+   * its lowest such seq. Their higher seqs taken in afterwards (already in
+   * flight in a pipeline) are answered `1 storage error` too, until that seq
+   * comes again: counting them would leave the failed seqs below the highest,
+   * where their retries could only be `out of order`.
+   */
+  failed: Map<string, number> | undefined;
   /** Last complete line or reply (ms since epoch): the idle clock. */
   lastActive: number;
   /** When the pending reply write began, 0 when none is pending. */
@@ -85,7 +102,8 @@ function sha256(bytes: Uint8Array): Uint8Array {
 export class PrimaryServer {
   readonly #committer: CommitPath;
   readonly #stats: Stats;
-  readonly #options: Required<Omit<ListenOptions, "token">>;
+  readonly #options: Required<Omit<ListenOptions, "token" | "newProducerRate" | "newProducerBurst">>;
+  readonly #newProducers: NewProducerRates;
   // Only the token's hash is kept, and compared in constant time.
   readonly #tokenHash: Uint8Array | undefined;
   #listener: Deno.TcpListener | undefined;
@@ -107,6 +125,8 @@ export class PrimaryServer {
       maxUnanswered = primaryDefaults.maxUnanswered,
       quietEnd = primaryDefaults.quietEnd,
       token,
+      newProducerRate = primaryDefaults.newProducerRate,
+      newProducerBurst = primaryDefaults.newProducerBurst,
     } = options;
     if (!Number.isInteger(quietEnd) || quietEnd < 0) {
       throw new RangeError(`Cannot start the server: quietEnd must be a non-negative integer, got ${quietEnd}`);
@@ -130,6 +150,7 @@ export class PrimaryServer {
       quietEnd,
     };
     this.#tokenHash = token === undefined ? undefined : sha256(encoder.encode(token));
+    this.#newProducers = new NewProducerRates({ rate: newProducerRate, burst: newProducerBurst });
   }
 
   /** Starts listening and returns the bound address. */
@@ -207,9 +228,13 @@ export class PrimaryServer {
   async #serve(conn: Deno.TcpConn): Promise<void> {
     const addr = conn.remoteAddr;
     const parseOptions = { maxLikes: this.#options.maxLikes, producerIds: new ProducerIds() };
+    const from = `${addr.hostname}:${addr.port}`;
     const client: Client = {
       conn,
-      from: `${addr.hostname}:${addr.port}`,
+      from,
+      hostname: addr.hostname,
+      source: { from, gate: this.#newProducers.open(addr.hostname) },
+      failed: undefined,
       lastActive: Date.now(),
       writingSince: 0,
       reading: false,
@@ -238,6 +263,7 @@ export class PrimaryServer {
       this.#dropIncomplete(client);
       this.#close(client);
       this.#clients.delete(client);
+      this.#newProducers.release(client.hostname);
       this.#stats.connectionsOpen--;
       for (const server of client.servers) this.#stats.server(server).connections--;
     }
@@ -364,6 +390,11 @@ export class PrimaryServer {
       return true;
     }
     if (message.kind === "like") {
+      if (client.failed !== undefined && this.#holdBack(client, message.producer, message.seq)) {
+        this.#stats.failed++;
+        entries.push({ kind: "reply", text: REPLIES.storageError });
+        return false;
+      }
       if (!client.servers.has(message.server)) {
         client.servers.add(message.server);
         this.#stats.server(message.server).connections++;
@@ -378,6 +409,34 @@ export class PrimaryServer {
       });
     }
     return false;
+  }
+
+  /**
+   * Whether a like must be answered `1 storage error` because a lower seq of
+   * its producer failed on this connection (see Client.failed). The failed
+   * seq itself, or any below it, comes first again and lifts the hold.
+   */
+  #holdBack(client: Client, producer: string | undefined, seq: number | undefined): boolean {
+    const failed = client.failed!;
+    if (producer === undefined) return false;
+    const lowest = failed.get(producer);
+    if (lowest === undefined) return false;
+    if (seq! > lowest) return true;
+    failed.delete(producer);
+    if (failed.size === 0) client.failed = undefined;
+    return false;
+  }
+
+  /** Notes, per producer, the lowest seq of a chunk answered `1 storage error` (see Client.failed). */
+  #noteFailures(client: Client, entries: Entry[], replies: Uint8Array): void {
+    const lines = decoder.decode(replies).split("\n");
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.kind !== "like" || entry.producer === undefined || lines[i] !== REPLIES.storageError) continue;
+      client.failed ??= new Map();
+      const lowest = client.failed.get(entry.producer);
+      if (lowest === undefined || entry.seq! < lowest) client.failed.set(entry.producer, entry.seq!);
+    }
   }
 
   /**
@@ -440,7 +499,10 @@ export class PrimaryServer {
    */
   async #answer(client: Client, entries: Entry[], nulFramed: boolean): Promise<void> {
     client.lastActive = Date.now();
-    let replies = await this.#committer.submit(entries);
+    let replies = await this.#committer.submit(entries, client.source);
+    // Every reply is at least two bytes and only `0\n` is exactly two: all
+    // counted, nothing failed, the one check valid traffic pays.
+    if (replies.length !== 2 * entries.length) this.#noteFailures(client, entries, replies);
     if (nulFramed) {
       // The committer's bytes may be shared: change a copy.
       replies = replies.slice();
@@ -455,6 +517,7 @@ export class PrimaryServer {
   // One timer for all connections instead of one per read.
   #sweep(): void {
     const now = Date.now();
+    this.#newProducers.sweep(now);
     const { idleTimeout, writeTimeout } = this.#options;
     for (const client of this.#clients) {
       if (

@@ -33,6 +33,12 @@ export class Stats {
   connectionsOpen = 0;
   connectionsTotal = 0;
   connectionsRefused = 0;
+  /** New producers refused because the dedupe table was full of live ones (also counted in `failed`). */
+  producersRefused = 0;
+  /** New producers refused over their address's --new-producer-rate (also counted in `failed`). */
+  newProducersLimited = 0;
+  /** Likes refused as their producer's highest seq with another count (also counted in `failed`). */
+  seqReused = 0;
   readonly servers = new Map<number, ServerStats>();
   readonly commitBuckets: number[] = COMMIT_BUCKETS_MS.map(() => 0);
   commitCount = 0;

@@ -7,6 +7,9 @@
  * Retryable (transient: nothing was counted, and the cause may pass):
  *   storage error          the batch's log write or commit failed and was rolled back
  *   too many connections   the primary was full when we connected; it closes the connection
+ *   too many producers     a new producer while the primary's dedupe table is full of live
+ *                          ones; room comes as producers go unseen for --producer-ttl
+ *   too many new producers its address started more new producers than --new-producer-rate
  *
  * Final (the same message gets the same answer however often it is sent):
  *   out of order           the primary has applied a higher seq of this producer and this
@@ -14,6 +17,9 @@
  *                          only grows, so a retry cannot change the answer. A LikesServer
  *                          waits for each reply before its next seq, so it meets this only
  *                          when someone else uses its producer id.
+ *   seq reused with other likes
+ *                          the producer's highest counted seq again, with another count: the
+ *                          like counted under that seq is not this one, and this one never will be
  *   bad token, authentication required, line too long, and every parse error
  *                          (likes above maximum, bad producer id, ...): the line itself is wrong
  *
@@ -25,7 +31,10 @@
 export const REASONS = {
   storageError: { text: "storage error", retryable: true },
   tooManyConnections: { text: "too many connections", retryable: true },
+  tooManyProducers: { text: "too many producers", retryable: true },
+  tooManyNewProducers: { text: "too many new producers", retryable: true },
   outOfOrder: { text: "out of order", retryable: false },
+  seqReused: { text: "seq reused with other likes", retryable: false },
   badToken: { text: "bad token", retryable: false },
   authenticationRequired: { text: "authentication required", retryable: false },
   lineTooLong: { text: "line too long", retryable: false },

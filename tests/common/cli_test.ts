@@ -165,7 +165,7 @@ Deno.test("helpText() shows durations of the primary in their readable form", ()
   const text = helpText("primary", "The primary.", primarySpecs, primaryDefaults);
   assert.match(text, /--idle-timeout DURATION +.*\(default: 1m\)/);
   assert.match(text, /--write-timeout DURATION +.*\(default: 10s\)/);
-  assert.match(text, /--producer-ttl DURATION +.*\(default: 24h\)/);
+  assert.match(text, /--producer-ttl DURATION +.*\(default: 10m\)/);
   assert.match(text, /--durability MODE +.*\(default: normal\)/);
   // Every default shown in --help parses back to itself.
   const shown = new Map([...text.matchAll(/--([a-z-]+) \S+ .*\(default: (.*)\)/g)].map((m) => [m[1], m[2]]));

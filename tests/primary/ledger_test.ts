@@ -80,7 +80,7 @@ Deno.test("Ledger counts a (producer, seq) once and answers repeats of counted s
 
 Deno.test("Ledger keeps producers apart", () => {
   const ledger = new Ledger();
-  assert.deepEqual(batch(ledger, [like(1, "a", 1), like(2, "b", 1), like(4, "a", 1)]), [
+  assert.deepEqual(batch(ledger, [like(1, "a", 1), like(2, "b", 1), like(1, "a", 1)]), [
     "accepted",
     "accepted",
     "duplicate",
@@ -117,7 +117,7 @@ Deno.test("Ledger.rollback() restores the total and every producer the batch tou
   assert.equal(ledger.total, 74);
   ledger.rollback();
   assert.equal(ledger.total, 50);
-  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, window: 1, runStart: 4, lastSeen: 100 });
+  assert.deepEqual(ledger.producer("old"), { lastSeq: 4, window: 1, runStart: 4, lastSeen: 100, lastLikes: -1 });
   assert.equal(ledger.producer("new"), undefined);
   assert.equal(ledger.producerCount, 1);
   // The rolled-back sequence numbers count when they come again.
@@ -130,7 +130,7 @@ Deno.test("Ledger.rollback() undoes a duplicate's refresh of last-seen time", ()
   ledger.begin();
   assert.equal(ledger.apply(like(1, "p", 3), 900), "duplicate");
   ledger.rollback();
-  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, window: 1, runStart: 3, lastSeen: 100 });
+  assert.deepEqual(ledger.producer("p"), { lastSeq: 3, window: 1, runStart: 3, lastSeen: 100, lastLikes: -1 });
 });
 
 Deno.test("Ledger.changes() lists the new total and the producers touched, duplicates included", () => {
@@ -143,55 +143,84 @@ Deno.test("Ledger.changes() lists the new total and the producers touched, dupli
   assert.equal(changes.total, 5);
   assert.deepEqual(
     new Map(changes.touched),
-    new Map([["a", { lastSeq: 1, window: 1, runStart: 1, lastSeen: 10 }], ["c", {
+    new Map([["a", { lastSeq: 1, window: 1, runStart: 1, lastSeen: 10, lastLikes: -1 }], ["c", {
       lastSeq: 7,
       window: 1,
       runStart: 7,
       lastSeen: 10,
+      lastLikes: 2,
     }]]),
   );
   assert.deepEqual(changes.evicted, []);
 });
 
-Deno.test("Ledger evicts the least recently seen producers beyond the limit, never one the batch touched", () => {
-  const ledger = new Ledger(0, [["b", { lastSeq: 1, lastSeen: 2 }], ["a", { lastSeq: 1, lastSeen: 1 }]], {
+Deno.test("Ledger refuses a new producer with too many producers when the table is full of live ones", () => {
+  const ledger = new Ledger(0, [], { maxProducers: 2, producerTtl: 1000 });
+  assert.deepEqual(batch(ledger, [like(40, "victim", 1), like(1, "other", 1)], 10), ["accepted", "accepted"]);
+  // A flood of fresh ids, each seen within the TTL of the victim: none gets in, nothing is forgotten.
+  const flood = [];
+  for (let i = 0; i < 1000; i++) flood.push(like(1, `evict${i}`, 1));
+  assert.ok(batch(ledger, flood, 500).every((applied) => applied === "too many producers"));
+  assert.equal(ledger.total, 41);
+  assert.deepEqual(batch(ledger, [like(40, "victim", 1)], 600), ["duplicate"]);
+  assert.equal(ledger.producerCount, 2);
+});
+
+Deno.test("Ledger makes room for a new producer by forgetting one unseen for the TTL, never a live one", () => {
+  const ledger = new Ledger(0, [["old", { lastSeq: 1, lastSeen: 1 }], ["live", { lastSeq: 1, lastSeen: 900 }]], {
     maxProducers: 2,
+    producerTtl: 1000,
   });
   ledger.begin();
-  // "a" is the least recently seen, but this batch touches it: "b" goes instead.
-  ledger.apply(like(1, "a", 2), 10);
-  ledger.apply(like(1, "c", 1), 10);
+  assert.equal(ledger.apply(like(1, "new", 1), 1500), "accepted");
+  // Only "old" was unseen for the TTL; "live" was seen 600 ms ago.
+  assert.equal(ledger.apply(like(1, "newer", 1), 1500), "too many producers");
   const changes = ledger.changes();
-  assert.deepEqual(changes.evicted, ["b"]);
+  assert.deepEqual(changes.evicted, ["old"]);
   ledger.commit(changes);
-  assert.equal(ledger.producerCount, 2);
-  assert.equal(ledger.producer("b"), undefined);
-  // A forgotten producer's old sequence numbers count again: the price of a bounded state.
-  assert.deepEqual(batch(ledger, [like(1, "b", 1)], 20), ["accepted"]);
-  assert.equal(ledger.producer("a"), undefined, "a was now the least recently seen");
+  assert.equal(ledger.producer("old"), undefined);
+  assert.ok(ledger.producer("live"));
+  assert.deepEqual(ledger.takeDirty(), new Set(["old", "new"]));
 });
 
-Deno.test("Ledger eviction follows last-seen time, refreshed by every batch that touches a producer", () => {
-  const ledger = new Ledger(0, [], { maxProducers: 3 });
-  batch(ledger, [like(1, "a", 1)], 1);
-  batch(ledger, [like(1, "b", 1)], 2);
-  batch(ledger, [like(1, "c", 1)], 3);
-  batch(ledger, [like(1, "a", 1)], 4); // a duplicate still shows the producer is alive
-  batch(ledger, [like(1, "d", 1)], 5);
-  assert.equal(ledger.producer("b"), undefined);
-  assert.ok(ledger.producer("a"));
-  assert.ok(ledger.producer("c"));
-  assert.ok(ledger.producer("d"));
-});
-
-Deno.test("Ledger.rollback() leaves eviction undone", () => {
-  const ledger = new Ledger(0, [["a", { lastSeq: 1, lastSeen: 1 }]], { maxProducers: 1 });
+Deno.test("Ledger.rollback() brings back a producer the batch forgot to make room", () => {
+  const ledger = new Ledger(0, [["a", { lastSeq: 1, lastSeen: 1 }]], { maxProducers: 1, producerTtl: 5 });
   ledger.begin();
   ledger.apply(like(1, "b", 1), 10);
   assert.deepEqual(ledger.changes().evicted, ["a"]);
   ledger.rollback();
-  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 1 });
+  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 1, lastLikes: -1 });
+  assert.equal(ledger.producer("b"), undefined);
   assert.equal(ledger.producerCount, 1);
+});
+
+Deno.test("Ledger answers a new producer over its gate's rate with too many new producers, and counts nothing", () => {
+  const ledger = new Ledger();
+  let left = 2;
+  const gate = { admit: () => left-- > 0 };
+  ledger.begin();
+  const applied = ["a", "b", "c"].map((id) => ledger.apply(like(1, id, 1), 10, gate));
+  // A known producer does not need the gate.
+  applied.push(ledger.apply(like(1, "a", 2), 10, gate));
+  ledger.commit(ledger.changes());
+  assert.deepEqual(applied, ["accepted", "accepted", "too many new producers", "accepted"]);
+  assert.equal(ledger.total, 3);
+  assert.equal(ledger.producer("c"), undefined);
+});
+
+Deno.test("Ledger refuses the highest seq sent again with other likes as seq reused, and counts it never", () => {
+  const ledger = new Ledger();
+  assert.deepEqual(batch(ledger, [like(10, "reuse", 1)]), ["accepted"]);
+  assert.deepEqual(batch(ledger, [like(40, "reuse", 1), like(10, "reuse", 1)]), ["seq reused", "duplicate"]);
+  assert.equal(ledger.total, 10);
+  // Within one batch too.
+  assert.deepEqual(batch(ledger, [like(3, "reuse", 2), like(4, "reuse", 2)]), ["accepted", "seq reused"]);
+  assert.equal(ledger.total, 13);
+});
+
+Deno.test("Ledger answers a duplicate as such when a checkpoint did not keep the likes of the highest seq", () => {
+  const ledger = new Ledger(0, [["p", { lastSeq: 5, lastSeen: 1 }]]);
+  assert.deepEqual(batch(ledger, [like(7, "p", 5)]), ["duplicate"]);
 });
 
 Deno.test("Ledger.expire() forgets producers not seen since the cutoff, whatever order they were stored in", () => {

@@ -469,18 +469,20 @@ Deno.test("primary forgets producers past --producer-ttl at start-up, in the sta
   assert.equal(checkpoint.total, 2);
 });
 
-Deno.test("primary keeps at most --max-producers producers in its state", async () => {
+Deno.test("primary keeps at most --max-producers producers in its state, refusing new ones while all are live", async () => {
   const primary = await startPrimary({ flags: { http: "off", maxProducers: 3 } });
   try {
     for (let i = 1; i <= 6; i++) {
-      assert.deepEqual(await exchange(primary.port, `LikesServer1 1 many-${i} 1\n`, 1), ["0"]);
+      assert.deepEqual(await exchange(primary.port, `LikesServer1 1 many-${i} 1\n`, 1), [
+        i <= 3 ? "0" : "1 too many producers",
+      ]);
     }
-    // The most recent are remembered; the oldest was forgotten.
-    assert.deepEqual(await exchange(primary.port, "LikesServer1 1 many-6 1\n", 1), ["0 duplicate"]);
+    // The first are remembered: none was unseen for the TTL.
+    assert.deepEqual(await exchange(primary.port, "LikesServer1 1 many-1 1\n", 1), ["0 duplicate"]);
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.deepEqual(storedCheckpoint(primary.state).producers.map(([id]) => id).sort(), ["many-4", "many-5", "many-6"]);
+  assert.deepEqual(storedCheckpoint(primary.state).producers.map(([id]) => id).sort(), ["many-1", "many-2", "many-3"]);
 });
 
 Deno.test("a first start says it started a new log; a restart says what it replayed and the total it recovered", async () => {

@@ -40,6 +40,8 @@ interface Account {
   /** Every rejected line as the log must show it (an overlong line by its first MAX_LINE bytes). */
   invalid: Map<string, number>;
   lastSeq: Map<string, number>;
+  /** The likes counted under each producer's highest seq. */
+  lastLikes: Map<string, number>;
 }
 
 /**
@@ -78,11 +80,21 @@ function judge(stream: Uint8Array, account: Account): { replies: string[]; cut: 
       reject(line, "1");
     } else if (verdict.kind === "auth") {
       replies.push("0 authenticated");
+    } else if (
+      verdict.producer !== undefined && verdict.seq === account.lastSeq.get(verdict.producer) &&
+      verdict.likes !== account.lastLikes.get(verdict.producer)
+    ) {
+      // Logged in its canonical form: the committer sees the parsed like, not its bytes.
+      const canonical = `LikesServer${verdict.server} ${verdict.likes} ${verdict.producer} ${verdict.seq}`;
+      reject(new TextEncoder().encode(canonical), "1 seq reused with other likes");
     } else if (verdict.producer !== undefined && verdict.seq! <= (account.lastSeq.get(verdict.producer) ?? 0)) {
       account.duplicates++;
       replies.push("0 duplicate");
     } else {
-      if (verdict.producer !== undefined) account.lastSeq.set(verdict.producer, verdict.seq!);
+      if (verdict.producer !== undefined) {
+        account.lastSeq.set(verdict.producer, verdict.seq!);
+        account.lastLikes.set(verdict.producer, verdict.likes);
+      }
       account.total += verdict.likes;
       account.accepted++;
       replies.push("0");
@@ -296,7 +308,14 @@ Deno.test("fuzzed traffic leaves the primary serving, with the exact total and e
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
   console.log(`FUZZ_SEED=${seed}`);
   const traffic = new Traffic(seed);
-  const account: Account = { total: 0, accepted: 0, duplicates: 0, invalid: new Map(), lastSeq: new Map() };
+  const account: Account = {
+    total: 0,
+    accepted: 0,
+    duplicates: 0,
+    invalid: new Map(),
+    lastSeq: new Map(),
+    lastLikes: new Map(),
+  };
   // Without the quiet period, framing depends only on the bytes, never on timing.
   const primary = await startPrimary({ flags: { maxLine: MAX_LINE, quietEnd: 0 } });
   const started = performance.now();

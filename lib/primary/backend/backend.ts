@@ -7,6 +7,7 @@
  */
 import type { Like } from "../../protocol/message.ts";
 import type { Health } from "../health.ts";
+import type { NewProducerGate } from "../ledger.ts";
 import type { LikesLog } from "../likes_log.ts";
 import type { PrimaryOptions } from "../options.ts";
 import type { Stats } from "../stats.ts";
@@ -17,8 +18,7 @@ export type Durability = "normal" | "fsync";
 /** The durability mode when none is given. */
 export const DEFAULT_DURABILITY: Durability = "normal";
 
-/** How long a producer's dedupe state is kept after it was last heard from (ms), when not given. */
-export const DEFAULT_PRODUCER_TTL = 86_400_000;
+export { DEFAULT_PRODUCER_TTL } from "../ledger.ts";
 
 /** The store cannot be used at all (locked, unwritable, volatile); the primary exits instead of starting. */
 export class StoreError extends Error {
@@ -44,13 +44,23 @@ export interface Reply {
   text: string;
 }
 
+/** Where a chunk came from: its peer address, and the rate limit on new producers from that address. */
+export interface Source {
+  from: string;
+  gate: NewProducerGate | undefined;
+}
+
 /** One message of a chunk, as the server hands it to the commit path. */
 export type Entry = Like | Rejected | Reply;
 
 /** What the server, the log watch and the timers need of a committer, whichever backend it commits to. */
 export interface CommitPath {
-  /** Queues a chunk's messages; resolves with their replies, one line each, in order (bytes: read, never write). */
-  submit(entries: Entry[]): Promise<Uint8Array>;
+  /**
+   * Queues a chunk's messages; resolves with their replies, one line each, in
+   * order (bytes: read, never write). `source`: who sent them, for the log and
+   * the rate of new producers.
+   */
+  submit(entries: Entry[], source?: Source): Promise<Uint8Array>;
   /** Resolves when everything submitted so far has been answered. */
   drained(): Promise<void>;
   /** Runs `fn` when no batch is in flight (now, if none is). */

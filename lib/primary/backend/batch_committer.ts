@@ -12,25 +12,28 @@
  * run once per batch, so the hot loops stay monomorphic.
  */
 import { formatPrimaryLine, PrimaryLogWriter } from "../../formats/primary_log.ts";
-import type { Like } from "../../protocol/message.ts";
-import { rejection, REPLIES } from "../../protocol/replies.ts";
+import { escapeText } from "../../common/escape.ts";
+import { formatLike, type Like } from "../../protocol/message.ts";
+import { REASONS, rejection, REPLIES } from "../../protocol/replies.ts";
+import type { Applied, NewProducerGate } from "../ledger.ts";
 import type { Health } from "../health.ts";
 import type { LikesLog } from "../likes_log.ts";
 import type { Stats } from "../stats.ts";
-import type { CommitPath, Durability, Entry } from "./backend.ts";
+import type { CommitPath, Durability, Entry, Source } from "./backend.ts";
 
-/** A chunk's entries and who waits for their replies. */
+/** A chunk's entries, where they came from, and who waits for their replies. */
 export interface Submission {
   entries: Entry[];
+  source: Source | undefined;
   resolve: (replies: Uint8Array) => void;
 }
 
 /** What became of a like. */
-export type Outcome = "accepted" | "duplicate" | "out of order";
+export type Outcome = Applied;
 
 /** Decides each like of a batch in order, as encode() meets them: the ledger, or a store's answer. */
 export interface Decider {
-  apply(like: Like, now: number): Outcome;
+  apply(like: Like, now: number, gate?: NewProducerGate): Outcome;
   /** The total after the like last applied. */
   readonly total: number;
 }
@@ -54,6 +57,22 @@ const DUPLICATE = 1;
 const INVALID = 2;
 const REPLY = 3;
 const OUT_OF_ORDER = 4;
+// Likes refused by the dedupe state, not counted: logged as invalid lines, with these reasons.
+const SEQ_REUSED = 5;
+const TOO_MANY_PRODUCERS = 6;
+const TOO_MANY_NEW_PRODUCERS = 7;
+const REFUSED_REASONS: Record<number, string> = {
+  [SEQ_REUSED]: REASONS.seqReused.text,
+  [TOO_MANY_PRODUCERS]: REASONS.tooManyProducers.text,
+  [TOO_MANY_NEW_PRODUCERS]: REASONS.tooManyNewProducers.text,
+};
+const REFUSED_OUTCOMES: Partial<Record<Outcome, number>> = {
+  "seq reused": SEQ_REUSED,
+  "too many producers": TOO_MANY_PRODUCERS,
+  "too many new producers": TOO_MANY_NEW_PRODUCERS,
+};
+/** The least time between two log lines about refused new producers (ms). */
+export const REFUSAL_LOG_EVERY = 10_000;
 
 /** The reply to an entry of a batch that could not be committed. */
 export function failedReply(entry: Entry): string {
@@ -69,6 +88,7 @@ function replyText(entries: Entry[], outcomes: Uint8Array, first: number): strin
     if (entry.kind === "reply") reply += `${entry.text}\n`;
     else if (entry.kind === "invalid") reply += `${rejection(entry.reason)}\n`;
     else if (outcome === OUT_OF_ORDER) reply += OUT_OF_ORDER_LINE;
+    else if (outcome >= SEQ_REUSED) reply += `${rejection(REFUSED_REASONS[outcome])}\n`;
     else reply += outcome === ACCEPTED ? ACCEPTED_LINE : DUPLICATE_LINE;
   }
   return reply;
@@ -90,6 +110,8 @@ export abstract class BatchCommitter implements CommitPath {
   protected readonly writer = new PrimaryLogWriter();
   #outcomes = new Uint8Array(4096);
   #idle: (() => void)[] = [];
+  #refusalsLogged = 0;
+  #refusalLoggedAt = -Infinity;
 
   constructor(log: LikesLog, stats: Stats, health: Health, durability: Durability) {
     this.log = log;
@@ -103,9 +125,9 @@ export abstract class BatchCommitter implements CommitPath {
    * order, as bytes ready to write: for a chunk of accepted likes nothing is
    * built or encoded. The bytes may be shared: read them, never write to them.
    */
-  submit(entries: Entry[]): Promise<Uint8Array> {
+  submit(entries: Entry[], source?: Source): Promise<Uint8Array> {
     return new Promise((resolve) => {
-      this.queue.push({ entries, resolve });
+      this.queue.push({ entries, source, resolve });
       this.schedule();
     });
   }
@@ -160,7 +182,8 @@ export abstract class BatchCommitter implements CommitPath {
     lines.begin(new Date(now));
     let k = 0;
     let lineCount = 0;
-    for (const { entries } of queue) {
+    for (const { entries, source } of queue) {
+      const gate = source?.gate;
       for (const entry of entries) {
         if (entry.kind === "reply") {
           outcomes[k++] = REPLY;
@@ -172,9 +195,15 @@ export abstract class BatchCommitter implements CommitPath {
           outcomes[k++] = INVALID;
           continue;
         }
-        const applied = decider.apply(entry, now);
-        lines.like(entry.server, entry.likes, applied, decider.total, entry.producer, entry.seq);
-        outcomes[k++] = applied === "accepted" ? ACCEPTED : applied === "duplicate" ? DUPLICATE : OUT_OF_ORDER;
+        const applied = decider.apply(entry, now, gate);
+        if (applied === "accepted" || applied === "duplicate" || applied === "out of order") {
+          lines.like(entry.server, entry.likes, applied, decider.total, entry.producer, entry.seq);
+          outcomes[k++] = applied === "accepted" ? ACCEPTED : applied === "duplicate" ? DUPLICATE : OUT_OF_ORDER;
+        } else {
+          const refused = REFUSED_OUTCOMES[applied]!;
+          lines.invalid(escapeText(formatLike(entry)), REFUSED_REASONS[refused], source?.from ?? "-");
+          outcomes[k++] = refused;
+        }
       }
     }
     return lineCount;
@@ -185,7 +214,8 @@ export abstract class BatchCommitter implements CommitPath {
    * submission in order. `started`: when the batch's commit began.
    */
   protected answer(queue: Submission[], now: number, started: number): void {
-    this.health.ok("log");
+    // A batch that wrote nothing (only fixed replies) proves nothing about the log.
+    if (this.writer.length > 0) this.health.ok("log");
     this.stats.recordCommit(performance.now() - started);
     const outcomes = this.#outcomes;
     let k = 0;
@@ -199,6 +229,23 @@ export abstract class BatchCommitter implements CommitPath {
       }
       k += entries.length;
     }
+    this.#logRefusals();
+  }
+
+  /** One line per REFUSAL_LOG_EVERY at most while new producers are being refused, so a flood cannot flood the log. */
+  #logRefusals(): void {
+    const stats = this.stats;
+    const refused = stats.producersRefused + stats.newProducersLimited;
+    if (refused === this.#refusalsLogged) return;
+    const now = performance.now();
+    if (now - this.#refusalLoggedAt < REFUSAL_LOG_EVERY) return;
+    this.#refusalLoggedAt = now;
+    this.#refusalsLogged = refused;
+    console.error(
+      `primary: Refusing new producers: ${stats.producersRefused} refused as too many producers ` +
+        `(the dedupe table is full of live ones: see --max-producers, --producer-ttl), ` +
+        `${stats.newProducersLimited} as too many new producers from one address (--new-producer-rate), since start`,
+    );
   }
 
   /** Answers every like of the queue `1 storage error`; nothing of it was counted (the health says why). */
@@ -220,7 +267,12 @@ export abstract class BatchCommitter implements CommitPath {
       if (entry.kind === "invalid") stats.invalid++;
       else if (entry.kind === "like") {
         if (outcome === OUT_OF_ORDER) stats.failed++;
-        else stats.recordLike(entry.server, entry.likes, outcome === DUPLICATE, now);
+        else if (outcome >= SEQ_REUSED) {
+          stats.failed++;
+          if (outcome === SEQ_REUSED) stats.seqReused++;
+          else if (outcome === TOO_MANY_PRODUCERS) stats.producersRefused++;
+          else stats.newProducersLimited++;
+        } else stats.recordLike(entry.server, entry.likes, outcome === DUPLICATE, now);
       }
     }
     return allAccepted;

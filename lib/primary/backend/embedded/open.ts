@@ -19,7 +19,10 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
   const store = openCheckpoint(options.state, notes);
   const recovered = recover(log, store, options.reset);
   const replayMs = performance.now() - replayStarted;
-  const ledger = new Ledger(recovered.total, recovered.producers, { maxProducers: options.maxProducers });
+  const ledger = new Ledger(recovered.total, recovered.producers, {
+    maxProducers: options.maxProducers,
+    producerTtl: options.producerTtl,
+  });
   const checkpointer = new Checkpointer(store, log, ledger, health, {
     every: options.checkpointEvery,
     bytes: options.checkpointBytes,

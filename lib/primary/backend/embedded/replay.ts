@@ -96,11 +96,11 @@ export function replayLog(
           const id = reader.producer;
           const state = producers.get(id);
           if (state !== undefined && reader.seq > state.lastSeq) {
-            advance(state, reader.seq);
+            advance(state, reader.seq, reader.likes);
             state.lastSeen = reader.time;
           } else {
             // New, or counted anew after the primary had forgotten the producer (expiry, eviction).
-            producers.set(id, newProducer(reader.seq, reader.time));
+            producers.set(id, newProducer(reader.seq, reader.time, reader.likes));
           }
         }
       } else if (kind === LINE_DUPLICATE || kind === LINE_OUT_OF_ORDER) {
@@ -194,7 +194,7 @@ export function recover(log: LikesLog, store: Store, reset: boolean): Recovered 
       offset: checkpoint.offset,
       lines: checkpoint.lines,
       total: checkpoint.total,
-      producers: new Map(checkpoint.producers),
+      producers: new Map(checkpoint.producers.map(([id, state]) => [id, { ...state, lastLikes: -1 }])),
     }
     : { offset: 0, lines: 0, total: 0, producers: new Map<string, ProducerState>() };
   const replayed = replayLog(log, start, end);

@@ -27,9 +27,16 @@ export interface LogPosition {
   tail: Uint8Array;
 }
 
+/**
+ * A producer as the checkpoint keeps it: without the likes of its highest
+ * seq, which a replay of the log after the checkpoint brings back for the
+ * producers it saw (see docs/exactly-once.md).
+ */
+export type CheckpointProducer = Omit<ProducerState, "lastLikes">;
+
 export interface Checkpoint extends LogPosition {
   total: number;
-  producers: [string, ProducerState][];
+  producers: [string, CheckpointProducer][];
 }
 
 /** How many bytes before its offset a checkpoint keeps to recognise its log. */
@@ -142,7 +149,7 @@ export class Store {
       const producers =
         (this.#db.prepare("SELECT id, last_seq, seq_window, run_start, last_seen FROM checkpoint_producers")
           .all() as { id: string; last_seq: number; seq_window: number; run_start: number; last_seen: number }[])
-          .map((r): [string, ProducerState] => [r.id, {
+          .map((r): [string, CheckpointProducer] => [r.id, {
             lastSeq: r.last_seq,
             window: r.seq_window,
             runStart: r.run_start,
@@ -173,7 +180,7 @@ export class Store {
   save(
     total: number,
     position: LogPosition,
-    producers: Iterable<[string, ProducerState | undefined]>,
+    producers: Iterable<[string, CheckpointProducer | undefined]>,
     all = false,
   ): void {
     const db = this.#db;
