@@ -6,7 +6,9 @@
  *
  * Retryable (transient: nothing was counted, and the cause may pass):
  *   storage error          the batch's log write or commit failed and was rolled back
- *   too many connections   the primary was full when we connected; it closes the connection
+ *   too many connections   the primary was full when we connected (or, not yet authenticated,
+ *                          we made room for a newer connection); it closes the connection
+ *   authentication timeout we did not authenticate within --auth-timeout; it closes the connection
  *
  * Final (the same message gets the same answer however often it is sent):
  *   out of order           the primary has applied a higher seq of this producer and this
@@ -25,6 +27,7 @@
 export const REASONS = {
   storageError: { text: "storage error", retryable: true },
   tooManyConnections: { text: "too many connections", retryable: true },
+  authenticationTimeout: { text: "authentication timeout", retryable: true },
   outOfOrder: { text: "out of order", retryable: false },
   badToken: { text: "bad token", retryable: false },
   authenticationRequired: { text: "authentication required", retryable: false },
