@@ -4,7 +4,6 @@
  * every wait has a deadline; timings are printed, never asserted.
  */
 import assert from "node:assert/strict";
-import { isDeepStrictEqual } from "node:util";
 import { setTimeout as delay } from "node:timers/promises";
 import { type PrimaryProcess, startPrimary } from "../support/primary.ts";
 import { exchange, readReplies, untilClosed } from "../support/client.ts";
