@@ -30,6 +30,30 @@ export function escapeBytes(bytes: Uint8Array): string {
   return out + '"';
 }
 
+/** Characters escapeBytes() writes for the byte `c`. */
+function escapedLength(c: number): number {
+  if (c >= 0x20 && c < 0x7f) return c === 0x22 || c === 0x5c ? 2 : 1;
+  return c === 0x0a || c === 0x0d || c === 0x09 ? 2 : 6;
+}
+
+/**
+ * escapeBytes() of the longest start of `bytes` whose escaped text (without
+ * its quotes) is at most `limit` characters, never cutting an escape in two;
+ * `taken` is how many bytes it holds. Bounds a log line whatever the bytes:
+ * escaping can make one byte six characters.
+ */
+export function escapeBytesWithin(bytes: Uint8Array, limit: number): { literal: string; taken: number } {
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new RangeError(`Cannot escape within a limit: limit must be a non-negative integer, got ${limit}`);
+  }
+  let taken = 0;
+  for (let used = 0; taken < bytes.length; taken++) {
+    used += escapedLength(bytes[taken]);
+    if (used > limit) break;
+  }
+  return { literal: escapeBytes(bytes.subarray(0, taken)), taken };
+}
+
 /** Escapes text (its UTF-8 bytes) the same way. */
 export function escapeText(text: string): string {
   return escapeBytes(new TextEncoder().encode(text));

@@ -4,7 +4,8 @@
  *   <time> LikesServer<N> <likes> Total <total>[ producer=<id> seq=<seq>]
  *   <time> LikesServer<N> <likes> Duplicate Total <total> producer=<id> seq=<seq>
  *   <time> LikesServer<N> <likes> Out of order Total <total> producer=<id> seq=<seq>
- *   <time> Invalid data[ "<escaped bytes>"] (<reason>) from <address>
+ *   <time> Invalid data[ "<escaped bytes>"[...]][ of <length> bytes] (<reason>) from <address>
+ *   <time> Invalid data from <ip>: <count> more (<bytes> bytes) not logged   (past --invalid-log-rate)
  *   <time> Started a new log with total 0 and state <state file>   (no log and no checkpoint before)
  *   <time> Recovered total <total> from <state file>
  *   <time> Started from zero (reset) with state <state file>
@@ -49,12 +50,28 @@ export interface LikeLine {
 /** A line that was not a valid message. */
 export interface InvalidLine {
   kind: "invalid";
-  /** The line's bytes, or undefined when none are logged (a refused token). */
+  /** The line's bytes, or their start, or undefined when none are logged (a refused token). */
   data?: Uint8Array;
+  /**
+   * The whole data's length, present only where the line does not hold it
+   * all: `data` is its start (`"..."... of <length> bytes`) or absent
+   * (`of <length> bytes`: withheld, as before authentication).
+   */
+  length?: number;
   /** A fixed phrase from the parser or the server. */
   reason: string;
   /** The client's address. */
   from: string;
+}
+
+/** Invalid messages from one address that went past --invalid-log-rate in the last second: counted, not logged. */
+export interface UnloggedLine {
+  kind: "unlogged";
+  /** The IP address, without a port: one summary covers all its connections. */
+  from: string;
+  count: number;
+  /** Their data's bytes. */
+  bytes: number;
 }
 
 /** The primary started from its state file with this total. */
@@ -102,6 +119,7 @@ export interface EventLine {
 export type PrimaryLogEntry =
   | LikeLine
   | InvalidLine
+  | UnloggedLine
   | RecoveredLine
   | ResetLine
   | NewLogLine
@@ -121,9 +139,11 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
         : base;
     }
     case "invalid":
-      return `Invalid data ${
-        entry.data === undefined ? "" : `${escapeBytes(entry.data)} `
+      return `Invalid data ${entry.data === undefined ? "" : escapeBytes(entry.data)}${
+        invalidLength(entry.data !== undefined, entry.length)
       }(${entry.reason}) from ${entry.from}`;
+    case "unlogged":
+      return `Invalid data from ${entry.from}: ${entry.count} more (${entry.bytes} bytes) not logged`;
     case "recovered":
       return `Recovered total ${entry.total} from ${entry.state}`;
     case "reset":
@@ -139,6 +159,16 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
   }
 }
 
+/**
+ * What follows an Invalid data line's data: `... of <length> bytes ` after a
+ * cut one, `of <length> bytes ` without one, else a space (or nothing when
+ * there is neither).
+ */
+function invalidLength(withData: boolean, length: number | undefined): string {
+  if (length === undefined) return withData ? " " : "";
+  return `${withData ? "... " : ""}of ${length} bytes `;
+}
+
 /** An entry as a whole log line, newline included. */
 export function formatPrimaryLine(entry: PrimaryLogEntry, time: Date): string {
   return `${timedLine(formatPrimaryEntry(entry), time)}\n`;
@@ -151,7 +181,8 @@ export interface PrimaryLogLine {
 }
 
 const LIKE = /^LikesServer(0|[1-9]\d*) (\d+) (Duplicate |Out of order )?Total (\d+)(?: producer=(\S+) seq=(\d+))?$/;
-const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*") )?\((.*)\) from (\S+)$/s;
+const INVALID = /^Invalid data (?:("(?:[^"\\]|\\.)*")(?: |\.\.\. (?=of )))?(?:of (\d+) bytes )?\((.*)\) from (\S+)$/s;
+const UNLOGGED = /^Invalid data from (\S+): (\d+) more \((\d+) bytes\) not logged$/;
 const RECOVERED = /^Recovered total (\d+) from (.*)$/s;
 const RESET = /^Started from zero \(reset\) with state (.*)$/s;
 const NEW_LOG = /^Started a new log with total 0 and state (.*)$/s;
@@ -179,11 +210,13 @@ export function parsePrimaryEntry(text: string): PrimaryLogEntry {
     return like;
   }
   if ((m = INVALID.exec(text))) {
-    const [, literal, reason, from] = m;
-    return literal === undefined
-      ? { kind: "invalid", reason, from }
-      : { kind: "invalid", data: unescapeBytes(literal), reason, from };
+    const [, literal, length, reason, from] = m;
+    const invalid: InvalidLine = { kind: "invalid", reason, from };
+    if (literal !== undefined) invalid.data = unescapeBytes(literal);
+    if (length !== undefined) invalid.length = Number(length);
+    return invalid;
   }
+  if ((m = UNLOGGED.exec(text))) return { kind: "unlogged", from: m[1], count: Number(m[2]), bytes: Number(m[3]) };
   if ((m = RECOVERED.exec(text))) return { kind: "recovered", total: Number(m[1]), state: m[2] };
   if ((m = RESET.exec(text))) return { kind: "reset", state: m[1] };
   if ((m = NEW_LOG.exec(text))) return { kind: "new", state: m[1] };
@@ -369,14 +402,16 @@ export class PrimaryLogWriter {
     this.#byte(NEWLINE);
   }
 
-  /** Writes an Invalid data line; `escaped` is the data as escapeBytes() gave it, or undefined for none. */
-  invalid(escaped: string | undefined, reason: string, from: string): void {
+  /**
+   * Writes an Invalid data line; `escaped` is the data (or its start) as
+   * escapeBytes() gave it, or undefined for none; `length` the whole data's,
+   * when the line does not hold it all (see InvalidLine).
+   */
+  invalid(escaped: string | undefined, reason: string, from: string, length?: number): void {
     this.#raw(this.#stamp);
     this.#raw(INVALID_DATA);
-    if (escaped !== undefined) {
-      this.#text(escaped);
-      this.#byte(SPACE);
-    }
+    if (escaped !== undefined) this.#text(escaped);
+    if (length !== undefined || escaped !== undefined) this.#text(invalidLength(escaped !== undefined, length));
     this.#text(`(${reason}) from ${from}\n`);
   }
 

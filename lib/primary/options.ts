@@ -15,6 +15,7 @@ import { EMBEDDED_DEFAULTS } from "./backend/embedded/defaults.ts";
 import { REDIS_DEFAULTS } from "./backend/redis/defaults.ts";
 import { EMBEDDED_STORE, storeUrl } from "./backend/open.ts";
 import { DEFAULT_MAX_PRODUCERS } from "./ledger.ts";
+import { DEFAULT_INVALID_LOG_RATE } from "./invalid_log_limit.ts";
 
 export interface PrimaryOptions {
   /** Address to listen on for LikesServers. @default {"127.0.0.1"} */
@@ -47,6 +48,16 @@ export interface PrimaryOptions {
   writeTimeout: number;
   /** @default {1024} */
   maxUnanswered: number;
+  /** Most bytes of escaped data an Invalid data line holds; the line gives the whole length. @default {200} */
+  maxLoggedBytes: number;
+  /** Invalid messages per address per second logged line by line; the rest are summarised. @default {10} */
+  invalidLogRate: number;
+  /** With a token: a connection not authenticated within this long is closed (ms). @default {5000} */
+  authTimeout: number;
+  /** With a token: the percentage of --max-connections that unauthenticated connections may hold. @default {50} */
+  unauthenticatedShare: number;
+  /** Connections from one address off loopback; 0 is no cap. Loopback peers are never capped. @default {1000} */
+  maxConnectionsPerAddress: number;
   /** How long a seed-era message without newline waits for more bytes before it counts as complete (ms); 0 is off. @default {200} */
   quietEnd: number;
   /** Producers whose dedupe state is kept; a new one beyond is refused while all are live. @default {100000} */
@@ -116,6 +127,11 @@ export const primaryDefaults = {
   idleTimeout: 60_000,
   writeTimeout: 10_000,
   maxUnanswered: 1024,
+  maxLoggedBytes: 200,
+  invalidLogRate: DEFAULT_INVALID_LOG_RATE,
+  authTimeout: 5000,
+  unauthenticatedShare: 50,
+  maxConnectionsPerAddress: 1000,
   quietEnd: 200,
   maxProducers: DEFAULT_MAX_PRODUCERS,
   producerTtl: DEFAULT_PRODUCER_TTL,
@@ -202,6 +218,32 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     help: "Lines taken from a connection before its replies are written",
     arg: "N",
     parse: parse.integer(1, 1 << 20),
+  },
+  maxLoggedBytes: {
+    help: "Most bytes of escaped data an Invalid data line holds (it gives the whole length)",
+    arg: "BYTES",
+    parse: parse.integer(0, 1 << 20),
+  },
+  invalidLogRate: {
+    help: "Invalid messages per address per second logged line by line; the rest are summarised each second",
+    arg: "N",
+    parse: parse.integer(0, 1_000_000),
+  },
+  authTimeout: {
+    help: "With a token: close a connection not authenticated within this long",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
+  unauthenticatedShare: {
+    help: "With a token: percentage of --max-connections unauthenticated connections may hold (the oldest make room)",
+    arg: "PERCENT",
+    parse: parse.integer(1, 100),
+  },
+  maxConnectionsPerAddress: {
+    help: "Connections from one address off loopback (loopback is never capped), or off",
+    arg: "N",
+    parse: (text) => text === "off" ? 0 : parse.integer(1, 1_000_000)(text),
+    format: (value) => value === 0 ? "off" : String(value),
   },
   quietEnd: {
     help: "End a newline-less message that parses complete after this quiet period, or off",

@@ -5,15 +5,17 @@
  * connections, idle time and unread replies are all bounded.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { CommitPath, Entry, Source } from "./backend/backend.ts";
-import { escapeBytes } from "../common/escape.ts";
+import type { CommitPath, Entry, Rejected, Source } from "./backend/backend.ts";
+import { escapeBytesWithin } from "../common/escape.ts";
+import { formatPrimaryEntry } from "../formats/primary_log.ts";
+import { InvalidLogLimit } from "./invalid_log_limit.ts";
 import { LineSplitter } from "../protocol/line_splitter.ts";
-import { REASONS, REPLIES } from "../protocol/replies.ts";
+import { REASONS, rejection, REPLIES } from "../protocol/replies.ts";
 import { parseMessageAt, type ParseOptions, ProducerIds } from "../protocol/message.ts";
 import { sleep } from "../common/sleep.ts";
 import { abortable, closeQuietly, writeAll } from "../common/io.ts";
 import type { Stats } from "./stats.ts";
-import { primaryDefaults } from "./options.ts";
+import { isLoopbackAddress, primaryDefaults } from "./options.ts";
 import { NewProducerRates } from "./new_producer_rate.ts";
 
 export interface ListenOptions {
@@ -45,6 +47,20 @@ export interface ListenOptions {
   newProducerRate?: number;
   /** New producer ids a peer address may start at once. @default {1000} */
   newProducerBurst?: number;
+  /** Most bytes of escaped data an Invalid data line holds; the line gives the whole length. @default {200} */
+  maxLoggedBytes?: number;
+  /** Invalid messages per address per second logged line by line; the rest are summarised. @default {10} */
+  invalidLogRate?: number;
+  /** With a token: a connection not authenticated within this long is closed (ms). @default {5000} */
+  authTimeout?: number;
+  /**
+   * With a token: the percentage of maxConnections that unauthenticated
+   * connections may hold; past it (or when all are taken) the oldest of them
+   * makes room for a new connection. @default {50}
+   */
+  unauthenticatedShare?: number;
+  /** Connections from one address off loopback; 0 is no cap. @default {1000} */
+  maxConnectionsPerAddress?: number;
 }
 
 /**
@@ -65,11 +81,15 @@ const STOP_GRACE = 2000;
 /** How long, and for how many bytes, a refused connection is drained before it is closed. */
 const LINGER_MS = 1000;
 const LINGER_BYTES = 64 * 1024;
+/** The period of --invalid-log-rate, which is per second. */
+const SUMMARY_EVERY = 1000;
+const TOO_MANY_CONNECTIONS = encoder.encode(`${REPLIES.tooManyConnections}\n`);
+const AUTH_TIMEOUT = encoder.encode(`${rejection(REASONS.authenticationTimeout.text)}\n`);
 
 interface Client {
   conn: Deno.TcpConn;
+  /** `ip:port`, for the log. */
   from: string;
-  hostname: string;
   /** Who sent its chunks, for the committer: the address and its rate of new producers. */
   source: Source;
   /**
@@ -80,6 +100,12 @@ interface Client {
    * where their retries could only be `out of order`.
    */
   failed: Map<string, number> | undefined;
+  /** The IP address: what the per-address cap and the invalid-log rate count by. */
+  address: string;
+  /** Counted against --max-connections-per-address. */
+  capped: boolean;
+  /** When it was accepted (ms since epoch): the auth clock. */
+  since: number;
   /** Last complete line or reply (ms since epoch): the idle clock. */
   lastActive: number;
   /** When the pending reply write began, 0 when none is pending. */
@@ -102,12 +128,22 @@ function sha256(bytes: Uint8Array): Uint8Array {
 export class PrimaryServer {
   readonly #committer: CommitPath;
   readonly #stats: Stats;
-  readonly #options: Required<Omit<ListenOptions, "token" | "newProducerRate" | "newProducerBurst">>;
+  readonly #options: Required<
+    Omit<ListenOptions, "token" | "newProducerRate" | "newProducerBurst" | "invalidLogRate">
+  >;
   readonly #newProducers: NewProducerRates;
   // Only the token's hash is kept, and compared in constant time.
   readonly #tokenHash: Uint8Array | undefined;
   #listener: Deno.TcpListener | undefined;
   readonly #clients = new Set<Client>();
+  /** With a token: connections not yet authenticated, oldest first (a Set keeps insertion order). */
+  readonly #unauthenticated = new Set<Client>();
+  /** How many of them there may be. */
+  readonly #maxUnauthenticated: number;
+  /** Open connections by address, for the addresses the per-address cap applies to. */
+  readonly #perAddress = new Map<string, number>();
+  readonly #logLimit: InvalidLogLimit;
+  #summaries: ReturnType<typeof setInterval> | undefined;
   readonly #handlers = new Set<Promise<void>>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
@@ -127,11 +163,27 @@ export class PrimaryServer {
       token,
       newProducerRate = primaryDefaults.newProducerRate,
       newProducerBurst = primaryDefaults.newProducerBurst,
+      maxLoggedBytes = primaryDefaults.maxLoggedBytes,
+      invalidLogRate = primaryDefaults.invalidLogRate,
+      authTimeout = primaryDefaults.authTimeout,
+      unauthenticatedShare = primaryDefaults.unauthenticatedShare,
+      maxConnectionsPerAddress = primaryDefaults.maxConnectionsPerAddress,
     } = options;
     if (!Number.isInteger(quietEnd) || quietEnd < 0) {
       throw new RangeError(`Cannot start the server: quietEnd must be a non-negative integer, got ${quietEnd}`);
     }
-    for (const [name, value] of Object.entries({ maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered })) {
+    for (const [name, value] of Object.entries({ maxLoggedBytes, maxConnectionsPerAddress })) {
+      if (!Number.isInteger(value) || value < 0) {
+        throw new RangeError(`Cannot start the server: ${name} must be a non-negative integer, got ${value}`);
+      }
+    }
+    if (!Number.isInteger(unauthenticatedShare) || unauthenticatedShare < 1 || unauthenticatedShare > 100) {
+      throw new RangeError(
+        `Cannot start the server: unauthenticatedShare must be an integer percentage from 1 to 100, got ${unauthenticatedShare}`,
+      );
+    }
+    const limits = { maxLine, maxConnections, idleTimeout, writeTimeout, maxUnanswered, authTimeout };
+    for (const [name, value] of Object.entries(limits)) {
       if (!Number.isInteger(value) || value < 1) {
         throw new RangeError(`Cannot start the server: ${name} must be a positive integer, got ${value}`);
       }
@@ -148,7 +200,13 @@ export class PrimaryServer {
       writeTimeout,
       maxUnanswered,
       quietEnd,
+      maxLoggedBytes,
+      authTimeout,
+      unauthenticatedShare,
+      maxConnectionsPerAddress,
     };
+    this.#maxUnauthenticated = Math.max(1, Math.floor(maxConnections * unauthenticatedShare / 100));
+    this.#logLimit = new InvalidLogLimit(invalidLogRate);
     this.#tokenHash = token === undefined ? undefined : sha256(encoder.encode(token));
     this.#newProducers = new NewProducerRates({ rate: newProducerRate, burst: newProducerBurst });
   }
@@ -158,7 +216,10 @@ export class PrimaryServer {
     const { host, port } = this.#options;
     this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
     this.#acceptLoop(this.#listener);
-    this.#sweeper = setInterval(() => this.#sweep(), Math.min(1000, this.#options.idleTimeout));
+    const { idleTimeout, authTimeout } = this.#options;
+    const sweepEvery = Math.min(1000, idleTimeout, this.#tokenHash === undefined ? Infinity : authTimeout);
+    this.#sweeper = setInterval(() => this.#sweep(), sweepEvery);
+    this.#summaries = setInterval(() => this.#summarise(), SUMMARY_EVERY);
     return this.#listener.addr;
   }
 
@@ -186,6 +247,8 @@ export class PrimaryServer {
     );
     for (const client of this.#clients) this.#close(client);
     await Promise.allSettled([...this.#handlers]);
+    clearInterval(this.#summaries);
+    this.#summarise();
     await this.#committer.drained();
     clearInterval(this.#sweeper);
   }
@@ -207,7 +270,7 @@ export class PrimaryServer {
         await sleep(100);
         continue;
       }
-      if (this.#clients.size >= this.#options.maxConnections) {
+      if (!this.#admit(conn)) {
         this.#stats.connectionsRefused++;
         this.#refuse(conn);
         continue;
@@ -218,8 +281,44 @@ export class PrimaryServer {
     }
   }
 
+  /**
+   * Whether a new connection gets a slot: not past --max-connections-per-address,
+   * and not past --max-connections unless, with a token, an unauthenticated
+   * connection makes room. With a token, unauthenticated connections keep to
+   * their share: the oldest makes room for the new one. So idle connections
+   * that never authenticate cannot keep a producer with the token out.
+   */
+  #admit(conn: Deno.TcpConn): boolean {
+    const { maxConnections, maxConnectionsPerAddress } = this.#options;
+    const address = conn.remoteAddr.hostname;
+    if (
+      maxConnectionsPerAddress > 0 && (this.#perAddress.get(address) ?? 0) >= maxConnectionsPerAddress &&
+      !isLoopbackAddress(address)
+    ) return false;
+    if (this.#tokenHash === undefined) return this.#clients.size < maxConnections;
+    if (this.#clients.size >= maxConnections || this.#unauthenticated.size >= this.#maxUnauthenticated) {
+      const oldest = this.#unauthenticated.values().next();
+      if (oldest.done) return false;
+      this.#cutOff(oldest.value, TOO_MANY_CONNECTIONS);
+      this.#stats.connectionsRefused++;
+    }
+    return true;
+  }
+
+  /**
+   * Ends an unauthenticated connection with a last reply: it has no replies
+   * pending (its first line would have authenticated or closed it).
+   */
+  #cutOff(client: Client, reply: Uint8Array): void {
+    this.#unauthenticated.delete(client);
+    if (client.closed) return;
+    client.closed = true;
+    const { conn } = client;
+    conn.write(reply).catch(() => {}).finally(() => closeQuietly(conn));
+  }
+
   #refuse(conn: Deno.TcpConn): void {
-    conn.write(encoder.encode(`${REPLIES.tooManyConnections}\n`)).then(
+    conn.write(TOO_MANY_CONNECTIONS).then(
       () => lingeringClose(conn),
       () => closeQuietly(conn),
     );
@@ -229,12 +328,16 @@ export class PrimaryServer {
     const addr = conn.remoteAddr;
     const parseOptions = { maxLikes: this.#options.maxLikes, producerIds: new ProducerIds() };
     const from = `${addr.hostname}:${addr.port}`;
+    const { maxConnectionsPerAddress } = this.#options;
+    const capped = maxConnectionsPerAddress > 0 && !isLoopbackAddress(addr.hostname);
     const client: Client = {
       conn,
       from,
-      hostname: addr.hostname,
+      address: addr.hostname,
       source: { from, gate: this.#newProducers.open(addr.hostname) },
       failed: undefined,
+      capped,
+      since: Date.now(),
       lastActive: Date.now(),
       writingSince: 0,
       reading: false,
@@ -246,6 +349,8 @@ export class PrimaryServer {
       authenticated: this.#tokenHash === undefined,
     };
     this.#clients.add(client);
+    if (!client.authenticated) this.#unauthenticated.add(client);
+    if (capped) this.#perAddress.set(client.address, (this.#perAddress.get(client.address) ?? 0) + 1);
     this.#stats.connectionsOpen++;
     this.#stats.connectionsTotal++;
     try {
@@ -263,7 +368,13 @@ export class PrimaryServer {
       this.#dropIncomplete(client);
       this.#close(client);
       this.#clients.delete(client);
-      this.#newProducers.release(client.hostname);
+      this.#newProducers.release(client.address);
+      this.#unauthenticated.delete(client);
+      if (capped) {
+        const open = this.#perAddress.get(client.address)! - 1;
+        if (open === 0) this.#perAddress.delete(client.address);
+        else this.#perAddress.set(client.address, open);
+      }
       this.#stats.connectionsOpen--;
       for (const server of client.servers) this.#stats.server(server).connections--;
     }
@@ -333,12 +444,8 @@ export class PrimaryServer {
     let next;
     while ((next = splitter.next()) !== undefined) {
       if (next === "overlong") {
-        entries.push({
-          kind: "invalid",
-          reason: REASONS.lineTooLong.text,
-          data: escapeBytes(splitter.overlong!.head),
-          from: client.from,
-        });
+        const { head, length } = splitter.overlong!;
+        entries.push(this.#invalid(client, REASONS.lineTooLong.text, head, 0, head.length, length));
         close = true;
         break;
       }
@@ -373,20 +480,19 @@ export class PrimaryServer {
       client.authenticated = this.#tokenHash === undefined ||
         timingSafeEqual(sha256(message.token), this.#tokenHash);
       if (client.authenticated) {
+        this.#unauthenticated.delete(client);
         entries.push({ kind: "reply", text: REPLIES.authenticated });
         return false;
       }
-      // Never log the token a client tried.
-      entries.push({ kind: "invalid", reason: REASONS.badToken.text, data: undefined, from: client.from });
+      // Never log the token a client tried, nor its length.
+      entries.push(this.#invalid(client, REASONS.badToken.text));
+      // Closing after this reply: no longer one of those the oldest of which makes room (#cutOff).
+      this.#unauthenticated.delete(client);
       return true;
     }
     if (!client.authenticated) {
-      entries.push({
-        kind: "invalid",
-        reason: REASONS.authenticationRequired.text,
-        data: undefined,
-        from: client.from,
-      });
+      this.#unauthenticated.delete(client);
+      entries.push(this.#invalid(client, REASONS.authenticationRequired.text, bytes, start, end));
       return true;
     }
     if (message.kind === "like") {
@@ -401,12 +507,7 @@ export class PrimaryServer {
       }
       entries.push(message);
     } else {
-      entries.push({
-        kind: "invalid",
-        reason: message.reason,
-        data: escapeBytes(bytes.subarray(start, end)),
-        from: client.from,
-      });
+      entries.push(this.#invalid(client, message.reason, bytes, start, end));
     }
     return false;
   }
@@ -437,6 +538,50 @@ export class PrimaryServer {
       const lowest = client.failed.get(entry.producer);
       if (lowest === undefined || entry.seq! < lowest) client.failed.set(entry.producer, entry.seq!);
     }
+  }
+
+  /**
+   * The entry for invalid data `bytes[start, end)` of `length` bytes in all:
+   * its data escaped and cut to --max-logged-bytes; withheld (only its
+   * length logged) where it may hold a token, that is before the connection
+   * authenticated to a token, or when it starts like an AUTH line; and past
+   * --invalid-log-rate for its address, not logged at all but counted for
+   * the second's summary. The reply is `1 <reason>` in every case.
+   */
+  #invalid(
+    client: Client,
+    reason: string,
+    bytes?: Uint8Array,
+    start = 0,
+    end = bytes?.length ?? 0,
+    length = end - start,
+  ): Rejected {
+    const from = client.from;
+    if (!this.#logLimit.admit(client.address, length)) {
+      return { kind: "invalid", reason, data: undefined, from, unlogged: true };
+    }
+    if (bytes === undefined) return { kind: "invalid", reason, data: undefined, from };
+    if (!client.authenticated || startsLikeAuth(bytes, start, end)) {
+      return { kind: "invalid", reason, data: undefined, from, length };
+    }
+    const { literal, taken } = escapeBytesWithin(bytes.subarray(start, end), this.#options.maxLoggedBytes);
+    return taken < length
+      ? { kind: "invalid", reason, data: literal, from, length }
+      : { kind: "invalid", reason, data: literal, from };
+  }
+
+  /** Logs the summaries of the second's invalid data that went past --invalid-log-rate. */
+  #summarise(): void {
+    const summaries = this.#logLimit.flush();
+    if (summaries.length === 0) return;
+    this.#committer.betweenBatches(() => {
+      try {
+        for (const summary of summaries) this.#committer.event(formatPrimaryEntry(summary));
+      } catch (error) {
+        // The next batch meets the same log and refuses its likes; this only says what was lost.
+        console.error(`Cannot log ${summaries.length} invalid data summaries: ${(error as Error).message}`);
+      }
+    });
   }
 
   /**
@@ -484,12 +629,7 @@ export class PrimaryServer {
     if (held === undefined || held.length === 0) return;
     this.#stats.incomplete++;
     // Logged through the committer like any invalid data; nobody is left to read the reply.
-    this.#committer.submit([{
-      kind: "invalid",
-      reason: REASONS.incomplete.text,
-      data: escapeBytes(held),
-      from: client.from,
-    }]);
+    this.#committer.submit([this.#invalid(client, REASONS.incomplete.text, held)]);
   }
 
   /**
@@ -518,7 +658,13 @@ export class PrimaryServer {
   #sweep(): void {
     const now = Date.now();
     this.#newProducers.sweep(now);
-    const { idleTimeout, writeTimeout } = this.#options;
+    const { idleTimeout, writeTimeout, authTimeout } = this.#options;
+    // Oldest first: the first one still in time ends the look.
+    for (const client of this.#unauthenticated) {
+      if (now - client.since <= authTimeout) break;
+      this.#committer.submit([this.#invalid(client, REASONS.authenticationTimeout.text)]);
+      this.#cutOff(client, AUTH_TIMEOUT);
+    }
     for (const client of this.#clients) {
       if (
         client.writingSince !== 0 ? now - client.writingSince > writeTimeout : now - client.lastActive > idleTimeout
@@ -547,6 +693,19 @@ function nextBuffer(buffer: Uint8Array<ArrayBuffer>, n: number): Uint8Array<Arra
 }
 
 const NAMES = ["likesserver", "likeserver"].map((text) => new TextEncoder().encode(text));
+
+/**
+ * Whether `bytes[start, end)` begins, after blanks and NULs, with `auth` in
+ * any letter case: a token may follow, mistyped or padded past --max-line,
+ * so such data is never logged.
+ */
+function startsLikeAuth(bytes: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && bytes[i] <= 0x20) i++;
+  if (end - i < 4) return false;
+  return (bytes[i] | 0x20) === 0x61 && (bytes[i + 1] | 0x20) === 0x75 && (bytes[i + 2] | 0x20) === 0x74 &&
+    (bytes[i + 3] | 0x20) === 0x68;
+}
 const AUTH_START = new TextEncoder().encode("auth ");
 
 /** Whether `held` is `name` or its start, in any letter case. */

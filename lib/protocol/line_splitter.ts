@@ -5,9 +5,10 @@
  *
  * A message ends at a newline. Seed-era C clients also end one with the NUL
  * of a fixed-size buffer, so on a connection that has never sent a newline a
- * NUL ends a message too. After such a NUL, and wherever a message would start
- * with a NUL, what follows is padding, "until the reply has been sent": those
- * clients wait for the reply before they send again. The rest of the buffer
+ * NUL ends a message too. After such a NUL what follows is padding, "until
+ * the reply has been sent": those clients wait for the reply before they
+ * send again. NULs where a message would start are padding too, but only
+ * they: the first other byte begins a message, framed as usual. The rest of the buffer
  * can come in later reads (a 4 KiB buffer read 1 KiB at a time, or segments
  * delayed on the way), even after the reply went out, and the server cannot
  * tell such a tail from a new send by its timing. So padding lasts across
@@ -24,6 +25,8 @@ export interface Overlong {
   overlong: true;
   /** The first `maxLine` bytes, for the log. */
   head: Uint8Array;
+  /** Bytes of the line received when it was refused: its length, or as much as came before its end. */
+  length: number;
 }
 
 import { startsWithName } from "./message.ts";
@@ -148,7 +151,7 @@ export class LineSplitter {
       }
       this.#partialReads = 0;
       this.#at = nl + 1;
-      if (this.#tooLong(joined, 0, joined.length)) return this.#overlong(joined, 0);
+      if (this.#tooLong(joined, 0, joined.length)) return this.#overlong(joined, 0, joined.length);
       return this.#line(joined, 0, joined.length);
     }
     const nl = chunk.indexOf(NEWLINE, start);
@@ -158,7 +161,7 @@ export class LineSplitter {
     }
     this.#sawNewline = true;
     this.#at = nl + 1;
-    if (this.#tooLong(chunk, start, nl)) return this.#overlong(chunk, start);
+    if (this.#tooLong(chunk, start, nl)) return this.#overlong(chunk, start, nl);
     return this.#line(chunk, start, nl);
   }
 
@@ -168,9 +171,14 @@ export class LineSplitter {
     if (nul !== -1 && nul < start) nul = this.#nul = chunk.indexOf(NUL, start);
     const held = this.#partial !== undefined && start === 0;
     if (nul === start && !held) {
-      // Padding where a message would start (as in `LikesServer3 23\n\0\0…`): no message, no reply.
-      this.#startPadding(chunk, start);
-      return undefined;
+      // NULs where a message would start (as in `LikesServer3 23\n\0\0…`) are padding, but only
+      // they: the first other byte begins a message, so `\0\0LikesServer1 5\n` is answered.
+      let at = start;
+      while (at < chunk.length && chunk[at] === NUL) at++;
+      this.paddingBytes += at - start;
+      this.#at = at;
+      this.#nul = chunk.indexOf(NUL, at);
+      return this.next();
     }
     const nl = chunk.indexOf(NEWLINE, start);
     if (nul === -1 || this.#sawNewline || (nl !== -1 && nl < nul)) {
@@ -194,7 +202,7 @@ export class LineSplitter {
       this.#partial = undefined;
       this.#partialReads = 0;
     }
-    if (nul - from > this.#maxLine + 1) return this.#overlong(bytes, from);
+    if (nul - from > this.#maxLine + 1) return this.#overlong(bytes, from, nul);
     this.bytes = bytes;
     this.start = from;
     this.end = nul;
@@ -214,10 +222,10 @@ export class LineSplitter {
     return "line";
   }
 
-  #overlong(bytes: Uint8Array, start: number): "overlong" {
+  #overlong(bytes: Uint8Array, start: number, end: number): "overlong" {
     this.#chunk = EMPTY;
     this.#at = 0;
-    this.overlong = { overlong: true, head: bytes.slice(start, start + this.#maxLine) };
+    this.overlong = { overlong: true, head: bytes.slice(start, start + this.#maxLine), length: end - start };
     return "overlong";
   }
 
@@ -228,7 +236,7 @@ export class LineSplitter {
 
   #keep(rest: Uint8Array, copy = false): "overlong" | undefined {
     // +1 leaves room for a CR that may precede the newline still to come.
-    if (rest.length > this.#maxLine + 1) return this.#overlong(rest, 0);
+    if (rest.length > this.#maxLine + 1) return this.#overlong(rest, 0, rest.length);
     // A fresh chunk's rest starts a message (copy); a joined one continues the held one.
     this.#partialReads = copy ? 1 : this.#partialReads + 1;
     this.#partial = copy ? rest.slice() : rest;

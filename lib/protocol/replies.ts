@@ -6,7 +6,9 @@
  *
  * Retryable (transient: nothing was counted, and the cause may pass):
  *   storage error          the batch's log write or commit failed and was rolled back
- *   too many connections   the primary was full when we connected; it closes the connection
+ *   too many connections   the primary was full when we connected (or, not yet authenticated,
+ *                          we made room for a newer connection); it closes the connection
+ *   authentication timeout we did not authenticate within --auth-timeout; it closes the connection
  *   too many producers     a new producer while the primary's dedupe table is full of live
  *                          ones; room comes as producers go unseen for --producer-ttl
  *   too many new producers its address started more new producers than --new-producer-rate
@@ -33,6 +35,7 @@ export const REASONS = {
   tooManyConnections: { text: "too many connections", retryable: true },
   tooManyProducers: { text: "too many producers", retryable: true },
   tooManyNewProducers: { text: "too many new producers", retryable: true },
+  authenticationTimeout: { text: "authentication timeout", retryable: true },
   outOfOrder: { text: "out of order", retryable: false },
   seqReused: { text: "seq reused with other likes", retryable: false },
   badToken: { text: "bad token", retryable: false },

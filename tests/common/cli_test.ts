@@ -178,6 +178,7 @@ Deno.test("isDuration() tells duration flags from the others by their spec alone
   assert.deepEqual(durations, [
     "idleTimeout",
     "writeTimeout",
+    "authTimeout",
     "quietEnd",
     "producerTtl",
     "checkpointEvery",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parsePrimaryLine } from "../../lib/formats/primary_log.ts";
-import { escapeBytes, escapeText, unescapeBytes } from "../../lib/common/escape.ts";
+import { escapeBytes, escapeBytesWithin, escapeText, unescapeBytes } from "../../lib/common/escape.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -82,5 +82,24 @@ Deno.test("an escaped Invalid log line is one line that parses back to the origi
       },
     ),
     { numRuns: 2000 },
+  );
+});
+
+Deno.test("escapeBytesWithin() escapes the longest start of the bytes whose literal fits the limit", () => {
+  assert.deepEqual(escapeBytesWithin(new TextEncoder().encode("abcdef"), 3), { literal: '"abc"', taken: 3 });
+  // Never half an escape: \u00ff takes six characters, so two fit in 13 and not a third.
+  assert.deepEqual(escapeBytesWithin(new Uint8Array([0xff, 0xff, 0xff]), 13), {
+    literal: '"\\u00ff\\u00ff"',
+    taken: 2,
+  });
+  assert.deepEqual(escapeBytesWithin(new Uint8Array([0xff]), 5), { literal: '""', taken: 0 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(400), (data, limit) => {
+      const { literal, taken } = escapeBytesWithin(data, limit);
+      assert.ok(literal.length - 2 <= limit, `${literal.length - 2} > ${limit}`);
+      assert.deepEqual(unescapeBytes(literal), data.subarray(0, taken));
+      if (taken < data.length) assert.ok(escapeBytes(data.subarray(0, taken + 1)).length - 2 > limit, "not maximal");
+    }),
+    { numRuns: 1000 },
   );
 });

@@ -36,7 +36,7 @@ function writeFast(entries: PrimaryLogEntry[], time: Date): string {
   writer.begin(time);
   for (const e of entries) {
     if (e.kind === "like") writer.like(e.server, e.likes, outcomeOf(e), e.total, e.producer, e.seq);
-    else if (e.kind === "invalid") writer.invalid(e.data && escapeBytes(e.data), e.reason, e.from);
+    else if (e.kind === "invalid") writer.invalid(e.data && escapeBytes(e.data), e.reason, e.from, e.length);
     else if (e.kind === "journal") writer.journal(e.id);
     else throw new Error(`The fast writer writes likes, invalid data and journal ids only, not ${e.kind}`);
   }
@@ -87,6 +87,36 @@ Deno.test("parsePrimaryLine() tells invalid data, start, stop, journal ids and o
   assert.equal(parsePrimaryLine("LikesServer1 5 Total 5"), undefined, "a line cut before its time");
 });
 
+Deno.test("an Invalid data line holding only the start of its data gives the whole length", () => {
+  const at = "2025-01-01T00:00:00.000Z";
+  const cut = {
+    kind: "invalid",
+    data: new Uint8Array([0xff, 0xff]),
+    length: 1020,
+    reason: "incomplete",
+    from: "10.0.0.1:4",
+  };
+  assert.equal(
+    formatPrimaryLine(cut as PrimaryLogEntry, TIME),
+    `${at} Invalid data "\\u00ff\\u00ff"... of 1020 bytes (incomplete) from 10.0.0.1:4\n`,
+  );
+  const withheld = { kind: "invalid", length: 16, reason: "incomplete", from: "10.0.0.1:5" };
+  assert.equal(
+    formatPrimaryLine(withheld as PrimaryLogEntry, TIME),
+    `${at} Invalid data of 16 bytes (incomplete) from 10.0.0.1:5\n`,
+  );
+  for (const entry of [cut, withheld]) {
+    assert.deepEqual(parsePrimaryLine(formatPrimaryLine(entry as PrimaryLogEntry, TIME).trimEnd())?.entry, entry);
+  }
+});
+
+Deno.test("the summary of invalid data not logged reads back as its address, count and bytes", () => {
+  const line = "2025-01-01T00:00:00.000Z Invalid data from 10.0.0.7: 3172 more (3235440 bytes) not logged";
+  const entry = { kind: "unlogged", from: "10.0.0.7", count: 3172, bytes: 3235440 };
+  assert.deepEqual(parsePrimaryLine(line)?.entry, entry);
+  assert.equal(formatPrimaryLine(entry as PrimaryLogEntry, TIME), `${line}\n`);
+});
+
 Deno.test("parsePrimaryLog() names a line that has no time", () => {
   assert.throws(
     () => parsePrimaryLog("2025-01-01T00:00:00.000Z Stopped by SIGINT with total 7\nLikesServer1 7 Tot\n"),
@@ -132,12 +162,25 @@ const like = fc.oneof(
     ...(outcome === "out of order" ? { outOfOrder: true as const } : {}),
   })),
 );
+const address = fc.tuple(fc.nat(255), fc.nat(65535)).map(([octet, port]) => `127.0.0.${octet}:${port}`);
 const invalid = fc.record({
   kind: fc.constant("invalid" as const),
   data: fc.option(fc.uint8Array({ maxLength: 100 }), { nil: undefined }),
-  reason: fc.constantFrom("unknown message", "line too long", "bad token", "likes above maximum"),
-  from: fc.tuple(fc.nat(255), fc.nat(65535)).map(([octet, port]) => `127.0.0.${octet}:${port}`),
-}).map(({ data, ...rest }) => (data === undefined ? rest : { ...rest, data }));
+  // The whole data's length, where the line holds only its start, or none of it.
+  more: fc.option(fc.nat(1 << 20), { nil: undefined }),
+  reason: fc.constantFrom("unknown message", "line too long", "bad token", "likes above maximum", "incomplete"),
+  from: address,
+}).map(({ data, more, ...rest }) => ({
+  ...rest,
+  ...(data === undefined ? {} : { data }),
+  ...(more === undefined ? {} : { length: (data?.length ?? 0) + more + (data === undefined ? 0 : 1) }),
+}));
+const unlogged = fc.record({
+  kind: fc.constant("unlogged" as const),
+  from: fc.oneof(fc.nat(255).map((octet) => `10.0.0.${octet}`), fc.constant("::1")),
+  count: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+  bytes: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+});
 const journal = fc.tuple(fc.nat(), fc.nat()).map(([ms, n]) => ({ kind: "journal" as const, id: `${ms}-${n}` }));
 const event = fc.oneof(
   fc.record({ kind: fc.constant("recovered" as const), total, state: path }),
@@ -153,7 +196,7 @@ const event = fc.oneof(
 
 Deno.test("any log line written by formatPrimaryLine() parses back to its entry and time", () => {
   fc.assert(
-    fc.property(fc.oneof(like, invalid, event), time, (entry: PrimaryLogEntry, at) => {
+    fc.property(fc.oneof(like, invalid, unlogged, event), time, (entry: PrimaryLogEntry, at) => {
       const line = formatPrimaryLine(entry, at);
       assert.ok(line.endsWith("\n") && line.indexOf("\n") === line.length - 1, "one line");
       // fast-check builds records without a prototype; the parser, plain objects.

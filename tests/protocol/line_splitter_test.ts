@@ -213,13 +213,29 @@ Deno.test("LineSplitter joins a held seed-era message with the chunk that brings
   assert.equal(splitter.pending, 0);
 });
 
-Deno.test("LineSplitter treats NULs where a message would start as padding, with no message", () => {
+Deno.test("LineSplitter drops only the NULs where a message would start: the first other byte begins one", () => {
   const splitter = new LineSplitter(100);
   assert.deepEqual(frames(splitter, "LikesServer3 23\n\0\0\0garbage\n", "\0\0", "LikesServer3 5\n"), [
-    [["line", "LikesServer3 23"]],
+    [["line", "LikesServer3 23"], ["line", "garbage"]],
     [],
     [["line", "LikesServer3 5"]],
   ]);
+  assert.equal(splitter.paddingBytes, 5);
+  // On a new connection, seed-era or not.
+  assert.deepEqual(frames(new LineSplitter(100), "\0\0\0LikesServer1 5\n"), [[["line", "LikesServer1 5"]]]);
+  assert.deepEqual(frames(new LineSplitter(100), "\0\0", "\0LikesServer1 5\0\0GARBAGE"), [[], [[
+    "nul",
+    "LikesServer1 5",
+  ]]]);
+});
+
+Deno.test("LineSplitter gives the length received of a line too long", () => {
+  const splitter = new LineSplitter(4);
+  frames(splitter, "abcdefghij\n");
+  assert.equal(splitter.overlong?.length, 10);
+  const across = new LineSplitter(4);
+  frames(across, "abc", "defgh");
+  assert.equal(across.overlong?.length, 8);
 });
 
 Deno.test("LineSplitter keeps strict line framing once a connection has sent a newline", () => {

@@ -32,8 +32,12 @@ export class StoreError extends Error {
 export interface Rejected {
   kind: "invalid";
   reason: string;
-  /** The escaped data (see escape.ts), or undefined to log no data. */
+  /** The escaped data (see escape.ts) or its start, or undefined to log no data. */
   data: string | undefined;
+  /** The whole data's length, when `data` holds only its start or none of it (see InvalidLine). */
+  length?: number;
+  /** Answered and counted, but past --invalid-log-rate: only the second's summary line tells of it. */
+  unlogged?: true;
   /** Peer address, for the log. */
   from: string;
 }

@@ -189,12 +189,15 @@ export abstract class BatchCommitter implements CommitPath {
           outcomes[k++] = REPLY;
           continue;
         }
-        lineCount++;
         if (entry.kind === "invalid") {
-          lines.invalid(entry.data, entry.reason, entry.from);
+          if (entry.unlogged === undefined) {
+            lines.invalid(entry.data, entry.reason, entry.from, entry.length);
+            lineCount++;
+          }
           outcomes[k++] = INVALID;
           continue;
         }
+        lineCount++;
         const applied = decider.apply(entry, now, gate);
         if (applied === "accepted" || applied === "duplicate" || applied === "out of order") {
           lines.like(entry.server, entry.likes, applied, decider.total, entry.producer, entry.seq);
