@@ -13,6 +13,7 @@ import { readEnvToken } from "./lib/protocol/token.ts";
 import { checkGrantablePath } from "./lib/launch/permissions.ts";
 import { likesServerName } from "./lib/protocol/names.ts";
 import { formatLikesServerEntry } from "./lib/formats/likes_server_log.ts";
+import { startHeartbeat } from "./lib/producer/heartbeat.ts";
 
 const HELP = {
   usage: "deno run <permissions> likes_server.ts --id N [flags]",
@@ -34,6 +35,8 @@ runProgram("likes_server", async () => {
   // Only the parent passes --parent-pipe: by hand, stdin may be a terminal or /dev/null.
   const parentGone = options.parentPipe ? untilEndOfInput(Deno.stdin.readable) : undefined;
   parentGone?.then(() => stop.abort());
+  // From the start: the parent counts its silence from the launch.
+  const stopHeartbeat = options.parentPipe ? startHeartbeat(options.heartbeat) : undefined;
 
   const name = likesServerName(id);
   const logPath = `${options.logDir}/${name}`;
@@ -59,6 +62,7 @@ runProgram("likes_server", async () => {
     token: readEnvToken(),
   });
   done = true;
+  stopHeartbeat?.();
   log.close();
   return summary.code;
 });

@@ -40,6 +40,11 @@ export interface LikesServerOptions {
    */
   parentPipe: boolean;
   /**
+   * With --parent-pipe: how often to write a heartbeat line on stderr, by
+   * which the parent tells a hung LikesServer from a waiting one. @default {1000}
+   */
+  heartbeat: number;
+  /**
    * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
    * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, one
    * connection per message, for seed-era primaries. @default {"idempotent"}
@@ -63,6 +68,7 @@ export const likesServerDefaults = {
   retryFor: 30_000,
   replyTimeout: 5000,
   parentPipe: false,
+  heartbeat: 1000,
   protocol: "idempotent",
 } satisfies LikesServerOptions;
 
@@ -85,6 +91,11 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   retryFor: { help: "Keep retrying one message this long before giving up", arg: "DURATION", parse: parse.duration },
   replyTimeout: { help: "Wait this long for a connection or a reply", arg: "DURATION", parse: parse.duration },
   parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
+  heartbeat: {
+    help: "With --parent-pipe: write a heartbeat line on stderr this often, for the parent's --hang-grace",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
   protocol: {
     help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",
     arg: "MODE",
