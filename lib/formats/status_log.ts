@@ -19,6 +19,13 @@ import { formatDuration, parseDuration } from "../common/duration.ts";
 import { likesServerName } from "../protocol/names.ts";
 import { splitTimedLine } from "./timed_line.ts";
 
+/**
+ * A line a LikesServer launched by the parent writes on its stderr as a sign
+ * of life (lib/producer/heartbeat.ts). The parent reads every other stderr
+ * line as an error and records it here; this one it never records.
+ */
+export const HEARTBEAT_LINE = "heartbeat";
+
 export type StatusLogEntry =
   | {
     kind: "parent started";

@@ -6,8 +6,7 @@
  * within --hang-grace instead of at the run's final deadline.
  */
 
-/** The line, alone on its line; the parent takes it as a beat, never as an error. */
-export const HEARTBEAT_LINE = "heartbeat";
+import { HEARTBEAT_LINE } from "../formats/status_log.ts";
 
 const encoder = new TextEncoder();
 

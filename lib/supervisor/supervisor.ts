@@ -5,12 +5,11 @@
  */
 import type { LineLog } from "../common/line_log.ts";
 import { childFlags, hangDeadline, type ParentOptions, silenceLimit } from "./options.ts";
-import { HEARTBEAT_LINE } from "../producer/heartbeat.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
 import { deriveSeed } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import { textLines } from "../common/text_lines.ts";
-import { formatStatusEntry } from "../formats/status_log.ts";
+import { formatStatusEntry, HEARTBEAT_LINE } from "../formats/status_log.ts";
 
 export interface ChildResult {
   id: number;
