@@ -7,7 +7,7 @@ import { parseProgramFlags, ProgramError, runProgram } from "./lib/common/cli.ts
 import { audit, formatAudit } from "./lib/tools/audit.ts";
 import { readRedisTotal } from "./lib/primary/backend/redis/store.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
-import { auditGrants } from "./lib/launch/permissions.ts";
+import { auditGrants, checkGrantablePath } from "./lib/launch/permissions.ts";
 import { auditDefaults as defaults, auditSpecs as specs } from "./lib/tools/audit_options.ts";
 
 const HELP = {
@@ -18,6 +18,8 @@ const HELP = {
 runProgram("audit", async () => {
   const options = parseProgramFlags(Deno.args, HELP, specs, defaults);
   if (!options) return 0;
+  // Before the grants: a path no grant can name would get a grant command that can never work.
+  checkGrantablePath("log-dir", options.logDir);
   if (!checkGrants("audit", "audit.ts", auditGrants(options), Deno.args)) return 2;
   let storeTotal: number | undefined;
   if (options.store !== undefined) {

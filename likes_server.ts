@@ -14,6 +14,7 @@ import { checkGrantablePath } from "./lib/launch/permissions.ts";
 import { likesServerName } from "./lib/protocol/names.ts";
 import { formatLikesServerEntry } from "./lib/formats/likes_server_log.ts";
 import { likesServerLogPath } from "./lib/formats/file_names.ts";
+import { startHeartbeat } from "./lib/producer/heartbeat.ts";
 
 const HELP = {
   usage: "deno run <permissions> likes_server.ts --id N [flags]",
@@ -35,6 +36,8 @@ runProgram("likes_server", async () => {
   // Only the parent passes --parent-pipe: by hand, stdin may be a terminal or /dev/null.
   const parentGone = options.parentPipe ? untilEndOfInput(Deno.stdin.readable) : undefined;
   parentGone?.then(() => stop.abort());
+  // From the start: the parent counts its silence from the launch.
+  const stopHeartbeat = options.parentPipe ? startHeartbeat(options.heartbeat) : undefined;
 
   const name = likesServerName(id);
   const logPath = likesServerLogPath(options.logDir, id);
@@ -60,6 +63,7 @@ runProgram("likes_server", async () => {
     token: readEnvToken(),
   });
   done = true;
+  stopHeartbeat?.();
   log.close();
   return summary.code;
 });

@@ -502,6 +502,32 @@ function digits(bytes: Uint8Array, at: number, count: number): number {
   return n;
 }
 
+/** The index after the run of digits at `from` in bytes[from, end), or -1 when there is none. */
+function digitRun(bytes: Uint8Array, from: number, end: number): number {
+  let i = from;
+  while (i < end && bytes[i] >= ZERO && bytes[i] <= ZERO + 9) i++;
+  return i > from ? i : -1;
+}
+
+/**
+ * Whether `bytes[i, end)` is shaped as a like line after its name:
+ * `<word ending in digits> <digits> [Duplicate |Out of order ]Total <digits>`.
+ * No event the primary writes is; a like line with a byte of its name
+ * changed (`LikesServeR0`) is, and must stop the replay, not pass as an event.
+ */
+function likeShaped(bytes: Uint8Array, i: number, end: number): boolean {
+  let space = i;
+  while (space < end && bytes[space] !== SPACE) space++;
+  if (space === i || space === end || !(bytes[space - 1] >= ZERO && bytes[space - 1] <= ZERO + 9)) return false;
+  const afterLikes = digitRun(bytes, space + 1, end);
+  if (afterLikes < 0 || bytes[afterLikes] !== SPACE) return false;
+  let word = afterLikes + 1;
+  if (at(bytes, word, DUPLICATE_WORD)) word += DUPLICATE_WORD.length;
+  else if (at(bytes, word, OUT_OF_ORDER_WORD)) word += OUT_OF_ORDER_WORD.length;
+  return end - word > TOTAL_WORD.length && at(bytes, word, TOTAL_WORD) &&
+    digitRun(bytes, word + TOTAL_WORD.length, end) > 0;
+}
+
 /** Producer ids the replay's reader keeps built as strings: a power of two. */
 const ID_SLOTS = 4096;
 
@@ -537,6 +563,8 @@ export class PrimaryLogReader {
     let i = start + STAMP + 1;
     if (end - i < NAME_BYTES.length || !at(bytes, i, NAME_BYTES)) {
       if (end - i >= RESET_BYTES.length && at(bytes, i, RESET_BYTES)) return LINE_RESET;
+      // Events are rare: only they pay for telling one from a like line whose name was damaged in place.
+      if (likeShaped(bytes, i, end)) return this.#bad("it reads as a like line whose server name is damaged");
       return LINE_OTHER;
     }
     i += NAME_BYTES.length;

@@ -7,6 +7,7 @@
  *   <time> LikesServer<N> could not be started: "<escaped error>" (status 1, failure)
  *   <time> LikesServer<N> "<a line the child wrote on stderr, escaped>"
  *   <time> LikesServer<N> hung: still running <d> after its start, killing it
+ *   <time> LikesServer<N> hung: no sign of life for <d>, killing it
  *   <time> LikesServer<N> ended <status <code>|signal <SIG>> (<success|failure[, hung]>) after <d>
  *   <time> ParentProcess stopping on <signal>
  *   <time> ParentProcess finished: <n> of <n> LikesServers succeeded[, <n> not started]
@@ -17,6 +18,13 @@ import { escapeText, unescapeBytes } from "../common/escape.ts";
 import { formatDuration, parseDuration } from "../common/duration.ts";
 import { likesServerName } from "../protocol/names.ts";
 import { splitTimedLine } from "./timed_line.ts";
+
+/**
+ * A line a LikesServer launched by the parent writes on its stderr as a sign
+ * of life (lib/producer/heartbeat.ts). The parent reads every other stderr
+ * line as an error and records it here; this one it never records.
+ */
+export const HEARTBEAT_LINE = "heartbeat";
 
 export type StatusLogEntry =
   | {
@@ -35,8 +43,11 @@ export type StatusLogEntry =
   | { kind: "child not started"; server: number; error: string }
   /** A line the child wrote on stderr: an error it met. */
   | { kind: "child error"; server: number; text: string }
-  /** Still running `ms` after its start: the parent kills it (see hangDeadline). */
-  | { kind: "child hung"; server: number; ms: number }
+  /**
+   * Still running `ms` after its start (see hangDeadline), or with `silent`,
+   * no heartbeat nor other line for `ms` (see silenceLimit): the parent kills it.
+   */
+  | { kind: "child hung"; server: number; ms: number; silent?: true }
   /** `code` when it exited, `signal` when a signal ended it; `hung` when the parent killed it as hung. */
   | {
     kind: "child ended";
@@ -68,9 +79,11 @@ export function formatStatusEntry(entry: StatusLogEntry): string {
     case "child error":
       return `${likesServerName(entry.server)} ${escapeText(entry.text)}`;
     case "child hung":
-      return `${likesServerName(entry.server)} hung: still running ${
-        formatDuration(entry.ms)
-      } after its start, killing it`;
+      return entry.silent
+        ? `${likesServerName(entry.server)} hung: no sign of life for ${formatDuration(entry.ms)}, killing it`
+        : `${likesServerName(entry.server)} hung: still running ${
+          formatDuration(entry.ms)
+        } after its start, killing it`;
     case "child ended": {
       const how = entry.signal !== undefined ? `signal ${entry.signal}` : `status ${entry.code}`;
       const result = `${entry.success ? "success" : "failure"}${entry.hung ? ", hung" : ""}`;
@@ -99,6 +112,7 @@ const CHILD_STARTED = /^LikesServer(\d+) started pid=(\d+)$/;
 const CHILD_NOT_STARTED = new RegExp(`^LikesServer(\\d+) could not be started: ${LITERAL} \\(status 1, failure\\)$`);
 const CHILD_ERROR = new RegExp(`^LikesServer(\\d+) ${LITERAL}$`);
 const CHILD_HUNG = /^LikesServer(\d+) hung: still running (\S+) after its start, killing it$/;
+const CHILD_SILENT = /^LikesServer(\d+) hung: no sign of life for (\S+), killing it$/;
 const CHILD_ENDED = /^LikesServer(\d+) ended (?:status (\d+)|signal (\S+)) \((success|failure)(, hung)?\) after (\S+)$/;
 const PARENT_STOPPING = /^ParentProcess stopping on (\S+)$/;
 const PARENT_FINISHED = /^ParentProcess finished: (\d+) of (\d+) LikesServers succeeded(?:, (\d+) not started)?$/;
@@ -131,6 +145,9 @@ export function parseStatusEntry(text: string): StatusLogEntry {
     };
   }
   if ((m = CHILD_HUNG.exec(text))) return { kind: "child hung", server: +m[1], ms: readDuration(m[2]) };
+  if ((m = CHILD_SILENT.exec(text))) {
+    return { kind: "child hung", server: +m[1], ms: readDuration(m[2]), silent: true };
+  }
   if ((m = CHILD_NOT_STARTED.exec(text))) {
     return { kind: "child not started", server: +m[1], error: unescapeText(m[2]) };
   }

@@ -54,6 +54,11 @@ export interface LikesServerOptions {
    */
   parentPipe: boolean;
   /**
+   * With --parent-pipe: how often to write a heartbeat line on stderr, by
+   * which the parent tells a hung LikesServer from a waiting one. @default {1000}
+   */
+  heartbeat: number;
+  /**
    * `idempotent`: `LikesServer<N> <likes> <producer> <seq>`, retried until
    * acknowledged, counted once. `plain`: `LikesServer<N> <likes>` only, at
    * most once, for seed-era primaries. @default {"idempotent"}
@@ -79,6 +84,7 @@ export const likesServerDefaults = {
   replyQuiet: 50,
   connectPerMessage: false,
   parentPipe: false,
+  heartbeat: 1000,
   protocol: "idempotent",
 } satisfies LikesServerOptions;
 
@@ -107,6 +113,11 @@ export const likesServerSpecs: FlagSpecs<LikesServerOptions> = {
   },
   connectPerMessage: { help: "Open a connection per message, for primaries that close after each one" },
   parentPipe: { help: "Stop when stdin ends: set by the parent, which holds the other end" },
+  heartbeat: {
+    help: "With --parent-pipe: write a heartbeat line on stderr this often, for the parent's --hang-grace",
+    arg: "DURATION",
+    parse: parse.positiveDuration,
+  },
   protocol: {
     help: "idempotent (ours), or plain for a seed-era primary: `LikesServer<N> <likes>`, at most once",
     arg: "MODE",

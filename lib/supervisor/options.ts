@@ -8,8 +8,10 @@ export interface ParentOptions extends Omit<LikesServerOptions, "id" | "parentPi
   /** Pause between launches (ms). @default {1000} */
   stagger: number;
   /**
-   * A LikesServer not ended by its duration plus retry budget plus this is hung,
-   * and killed. Raised to twice --reply-timeout when below it (see hangDeadline). @default {30000}
+   * A LikesServer silent this long (no heartbeat, no error line) is hung, and
+   * killed; so is one not ended by its duration plus retry budget plus this.
+   * Raised to twice --heartbeat and twice --reply-timeout when below them
+   * (see silenceLimit, hangDeadline). @default {30000}
    */
   hangGrace: number;
 }
@@ -27,7 +29,8 @@ export const parentSpecs: FlagSpecs<ParentOptions> = {
   servers: { help: "How many LikesServers to launch", arg: "N", parse: parse.integer(1, 1000) },
   stagger: { help: "Pause between launches", arg: "DURATION", parse: parse.duration },
   hangGrace: {
-    help: "Kill a LikesServer still running this long after --duration plus --retry-for (at least 2x --reply-timeout)",
+    help:
+      "Kill a LikesServer silent this long (at least 2x --heartbeat), or still running this long after --duration plus --retry-for (at least 2x --reply-timeout)",
     arg: "DURATION",
     parse: parse.duration,
   },
@@ -50,6 +53,16 @@ export function hangDeadline(
   options: Pick<ParentOptions, "duration" | "retryFor" | "hangGrace" | "replyTimeout">,
 ): number {
   return options.duration + options.retryFor + Math.max(options.hangGrace, 2 * options.replyTimeout);
+}
+
+/**
+ * How long a LikesServer may go without a heartbeat or any other line on
+ * stderr before it counts as hung: the grace, never less than two heartbeats,
+ * so that one late beat (a busy machine) is not a hang. Raised rather than
+ * refused, as in hangDeadline().
+ */
+export function silenceLimit(options: Pick<ParentOptions, "hangGrace" | "heartbeat">): number {
+  return Math.max(options.hangGrace, 2 * options.heartbeat);
 }
 
 /** The command-line flags that start a parent with `options` (as the demo does). */

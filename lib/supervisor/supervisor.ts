@@ -4,12 +4,12 @@
  * every error it reported, and stop them all on request.
  */
 import type { LineLog } from "../common/line_log.ts";
-import { childFlags, hangDeadline, type ParentOptions } from "./options.ts";
+import { childFlags, hangDeadline, type ParentOptions, silenceLimit } from "./options.ts";
 import { denoCommand, launchArgs, likesServerGrants } from "../launch/permissions.ts";
 import { deriveSeed } from "../common/random.ts";
 import { sleep } from "../common/sleep.ts";
 import { textLines } from "../common/text_lines.ts";
-import { formatStatusEntry } from "../formats/status_log.ts";
+import { formatStatusEntry, HEARTBEAT_LINE } from "../formats/status_log.ts";
 
 export interface ChildResult {
   id: number;
@@ -69,25 +69,43 @@ async function launch(
   }
   running.set(id, child);
   status.line(formatStatusEntry({ kind: "child started", server: id, pid: child.pid }));
-  // Every line the child writes on stderr is an error it met: record each one.
-  const forwarding = (async () => {
-    for await (const text of textLines(child.stderr)) {
-      status.line(formatStatusEntry({ kind: "child error", server: id, text }));
-    }
-  })();
-  // A child stopped (SIGSTOP) or stuck would keep us waiting for ever: past its
-  // deadline it is recorded as hung and killed, which makes it a failure.
+  // A child stopped (SIGSTOP), blocked or stuck would keep us waiting: silent
+  // past the limit, or still running past its deadline, it is recorded as hung
+  // and killed, which makes it a failure.
   let hung = false;
-  const deadline = hangDeadline(options);
-  const timer = setTimeout(() => {
+  const killHung = (entry: { ms: number; silent?: true }) => {
+    if (hung) return;
     hung = true;
-    status.line(formatStatusEntry({ kind: "child hung", server: id, ms: deadline }));
+    status.line(formatStatusEntry({ kind: "child hung", server: id, ...entry }));
     try {
       child.kill("SIGKILL");
     } catch { /* exited meanwhile */ }
-  }, deadline);
+  };
+  const deadline = hangDeadline(options);
+  const timer = setTimeout(() => killHung({ ms: deadline }), deadline);
+  // One timer for the silence, moved on when it fires rather than at every beat.
+  const limit = silenceLimit(options);
+  let lastSign = performance.now();
+  let silence: ReturnType<typeof setTimeout> | undefined;
+  const watchSilence = (wait: number) => {
+    silence = setTimeout(() => {
+      const quiet = performance.now() - lastSign;
+      if (quiet >= limit) killHung({ ms: limit, silent: true });
+      else watchSilence(limit - quiet);
+    }, wait);
+  };
+  watchSilence(limit);
+  // Every line the child writes on stderr is a sign of life; every one but a heartbeat is an error it met.
+  const forwarding = (async () => {
+    for await (const text of textLines(child.stderr)) {
+      lastSign = performance.now();
+      if (text === HEARTBEAT_LINE) continue;
+      status.line(formatStatusEntry({ kind: "child error", server: id, text }));
+    }
+  })();
   const { code, signal } = await child.status;
   clearTimeout(timer);
+  clearTimeout(silence);
   await forwarding;
   await child.stdin.close().catch(() => {});
   running.delete(id);

@@ -125,8 +125,18 @@ export async function audit(
     for await (const line of lines(path)) {
       lineNumber++;
       const entry = parsePrimaryLine(line)?.entry;
-      // A restart carries the total over (or resets it): the chain starts again.
-      if (entry?.kind === "recovered") previousTotal = entry.total;
+      // A restart carries the total over (or resets it): the chain starts again, but in one log
+      // only from the total the log already holds: a restart that recovered another (a checkpoint
+      // edited by hand, say) is a break, and the log's own total stays the one to check against.
+      if (entry?.kind === "recovered") {
+        if (lineToLine && previousTotal !== undefined && entry.total !== previousTotal) {
+          report.totalBreaks.push(
+            `line ${lineNumber}: Recovered total ${entry.total}, but the running total before it is ${previousTotal}`,
+          );
+        } else {
+          previousTotal = entry.total;
+        }
+      }
       if (entry?.kind === "reset" || entry?.kind === "new") previousTotal = 0;
       if (entry?.kind !== "like") continue;
       const where = lineToLine ? `line ${lineNumber}` : `${path} line ${lineNumber}`;

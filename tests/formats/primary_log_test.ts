@@ -273,6 +273,8 @@ Deno.test("PrimaryLogReader tells the reset line and other events apart, and ref
   assert.equal(read(reader, "2026-01-02T03:04:05.678Z Started from zero (reset) with state /x"), LINE_RESET);
   assert.equal(read(reader, "2026-01-02T03:04:05.678Z Recovered total 3 from /x"), LINE_OTHER);
   assert.equal(read(reader, '2026-01-02T03:04:05.678Z Invalid data "LikesServer1" (bad) from 1.2.3.4:5'), LINE_OTHER);
+  assert.equal(read(reader, "2026-01-02T03:04:05.678Z Replayed 12 log lines in 3 ms"), LINE_OTHER);
+  assert.equal(read(reader, "2026-01-02T03:04:05.678Z Stopped by SIGTERM with total 5"), LINE_OTHER);
   for (
     const bad of [
       "not a time at all, but long enough to look",
@@ -281,6 +283,10 @@ Deno.test("PrimaryLogReader tells the reset line and other events apart, and ref
       "2026-01-02T03:04:05.678Z LikesServer1 5 Total 5 producer=p",
       "2026-01-02T03:04:05.678Z LikesServer1 5 Duplicate Total 5",
       "2026-01-02T03:04:05.678Z LikesServer1 5 Total 5 trailing",
+      // A like line with one byte of its name changed reads as one, never as an event.
+      "2026-01-02T03:04:05.678Z LikesServeR1 5 Total 5",
+      "2026-01-02T03:04:05.678Z likesServer1 5 Duplicate Total 5 producer=p seq=1",
+      "2026-01-02T03:04:05.678Z LikesSe\x00ver12 5 Out of order Total 5 producer=p seq=1",
     ]
   ) {
     assert.equal(read(reader, bad), LINE_BAD, bad);

@@ -99,6 +99,7 @@ const entry: fc.Arbitrary<StatusLogEntry> = fc.oneof(
     primary: fc.constantFrom("127.0.0.1:4242", "[::1]:1"),
   }),
   fc.record({ kind: fc.constant("child hung" as const), server, ms: duration }),
+  fc.record({ kind: fc.constant("child hung" as const), server, ms: duration, silent: fc.constant(true as const) }),
   fc.record({ kind: fc.constant("child started" as const), server, pid: fc.nat() }),
   fc.record({ kind: fc.constant("child not started" as const), server, error: fc.string({ unit: "grapheme" }) }),
   fc.record({ kind: fc.constant("child error" as const), server, text: fc.string({ unit: "grapheme" }) }),

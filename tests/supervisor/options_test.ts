@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../../lib/common/cli.ts";
 import { likesServerDefaults, likesServerSpecs } from "../../lib/producer/options.ts";
-import { childFlags, hangDeadline, parentDefaults, parentFlags, parentSpecs } from "../../lib/supervisor/options.ts";
+import {
+  childFlags,
+  hangDeadline,
+  parentDefaults,
+  parentFlags,
+  parentSpecs,
+  silenceLimit,
+} from "../../lib/supervisor/options.ts";
 
 Deno.test("childFlags() gives a LikesServer every setting of the parent, which it parses back unchanged", () => {
   const parent = parseFlags(
@@ -62,4 +69,15 @@ Deno.test("hangDeadline() is duration plus retry budget plus grace, the grace at
   const base = { duration: 10_000, retryFor: 5000, replyTimeout: 1000 };
   assert.equal(hangDeadline({ ...base, hangGrace: 3000 }), 18_000);
   assert.equal(hangDeadline({ ...base, hangGrace: 500 }), 17_000);
+});
+
+Deno.test("silenceLimit() is the hang grace, never less than two heartbeats", () => {
+  assert.equal(silenceLimit(parentDefaults), 30_000);
+  assert.equal(silenceLimit({ hangGrace: 1000, heartbeat: 100 }), 1000);
+  assert.equal(silenceLimit({ hangGrace: 1000, heartbeat: 800 }), 1600);
+});
+
+Deno.test("the parent passes --heartbeat on to every LikesServer", () => {
+  const flags = childFlags(3, { ...parentDefaults, heartbeat: 250 }, undefined);
+  assert.equal(parseFlags(flags, likesServerSpecs, likesServerDefaults)?.heartbeat, 250);
 });

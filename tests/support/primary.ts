@@ -82,19 +82,28 @@ export function storedTotal(path: string): number {
 /**
  * Runs a primary that is expected to stop on its own (bad flags, state or log)
  * and returns how it ended: with these settings, or raw arguments for bad input.
+ * One still running after `deadline` ms (it started when it should not have)
+ * is killed, and ends with signal SIGKILL's code.
  */
 export async function runPrimaryToExit(
   flags: Partial<PrimaryOptions> | string[],
+  deadline = 30_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const args = Array.isArray(flags) ? ["--port", "0", "--http", "off", ...flags] : toFlags(primarySpecs, {
     port: 0,
     http: "off",
     ...flags,
   });
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
-  }).output();
-  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), deadline);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -199,33 +199,39 @@ Deno.test("a second LikesServer with the same id and log dir refuses to start an
   }
 });
 
-Deno.test("the parent kills a LikesServer hung past its deadline and counts it failed", async () => {
+Deno.test("the parent kills a LikesServer silent for --hang-grace long before its final deadline, and counts it failed", async () => {
   const primary = await startPrimary({ args: ["--http", "off"] });
   const dir = primary.dir;
   let pid = 0;
   try {
+    // A final deadline a minute away: only the missing heartbeats can end this run in seconds.
     const { process, done } = spawnParent(dir, [
-      ...["--port", String(primary.port), "--servers", "1", "--duration", "3s", "--retry-for", "500ms"],
-      ...["--reply-timeout", "200ms", "--hang-grace", "1s", ...FAST],
+      ...["--port", String(primary.port), "--servers", "1", "--duration", "60s", "--retry-for", "500ms"],
+      ...["--reply-timeout", "200ms", "--hang-grace", "1s", "--heartbeat", "100ms", ...FAST],
     ]);
-    const status = await untilEntry(
-      `${dir}/ParentProcessStatus`,
-      statusEntries,
-      (e) => e.kind === "child started" && e.server === 0,
-    );
+    await untilAcked(dir, 0);
+    const status = statusEntries(await Deno.readTextFile(`${dir}/ParentProcessStatus`));
     pid = status.flatMap((e) => e.kind === "child started" && e.server === 0 ? [e.pid] : [])[0];
+    // Alive well past the grace while it runs: its heartbeats keep it so.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.ok(isRunning(pid), "a LikesServer that beats is not hung");
+    const stopped = Date.now();
     Deno.kill(pid, "SIGSTOP");
-    const run = await within(30_000, "the parent's end", done).catch((error) => {
+    const run = await within(20_000, "the parent's end", done).catch((error) => {
       process.kill("SIGKILL");
       throw error;
     });
+    const noticed = Date.now() - stopped;
+    assert.ok(noticed < 8000, `noticed ${noticed}ms after the stop, not within the grace`);
     assert.equal(run.code, 1, run.status);
     const entries = statusEntries(run.status);
-    assert.ok(entries.some((e) => e.kind === "child hung" && e.server === 0 && e.ms === 4500));
+    assert.ok(entries.some((e) => e.kind === "child hung" && e.server === 0 && e.silent && e.ms === 1000), run.status);
+    assert.match(run.status, /LikesServer0 hung: no sign of life for 1s, killing it/);
     assert.ok(
       entries.some((e) => e.kind === "child ended" && e.server === 0 && e.signal === "SIGKILL" && !e.success && e.hung),
     );
     assert.ok(entries.some((e) => e.kind === "parent finished" && e.succeeded === 0 && e.launched === 1));
+    assert.doesNotMatch(run.status, /heartbeat/i, "heartbeats are not recorded as errors");
   } finally {
     if (pid && isRunning(pid)) Deno.kill(pid, "SIGKILL");
     await primary.stop();
@@ -252,6 +258,23 @@ Deno.test("a path with a comma, which no grant can name, is a usage error in eve
     assert.equal(out.code, 2, flag);
     assert.match(new TextDecoder().decode(out.stderr), new RegExp(`^primary: Invalid value for ${flag}: .*comma`));
   }
+  // The audit too, with its task's grants: a usage line, not a grant command that could never work.
+  const audit = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read=/tmp/PrimaryLikesLog",
+      new URL("../../audit.ts", import.meta.url).pathname,
+      "--log-dir",
+      comma,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const auditErr = new TextDecoder().decode(audit.stderr);
+  assert.equal(audit.code, 2, auditErr);
+  assert.match(auditErr, /^audit: Invalid value for --log-dir: ".*a,b" contains a comma.*\n$/);
+  assert.doesNotMatch(auditErr + new TextDecoder().decode(audit.stdout), /--allow-read=/);
 });
 
 /** An IPv4 address of this machine off loopback, or undefined. */

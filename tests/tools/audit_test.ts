@@ -122,3 +122,39 @@ Deno.test("audit() across primary logs reports a like accepted in two logs, a fa
   ]);
   assert.match(formatAudit(report), /1 double-counted/);
 });
+
+Deno.test("audit() reports a Recovered line that disagrees with the running total before it, and keeps the log's own total", async () => {
+  const dir = await logs(
+    [STARTED, "LikesServer0 300 0 seq=1", "LikesServer0 33 0 seq=2"],
+    [
+      "Recovered total 0 from /tmp/x.db",
+      "LikesServer0 300 Total 300 producer=p1 seq=1",
+      "Stopped by SIGTERM with total 300",
+      // A checkpoint edited by hand, trusted by a primary that did not check it against the log.
+      "Recovered total 5300 from /tmp/x.db",
+      "LikesServer0 33 Total 5333 producer=p1 seq=2",
+    ],
+  );
+  const report = await audit(dir, 1);
+  assert.equal(report.ok, false);
+  assert.deepEqual(report.totalBreaks, [
+    "line 4: Recovered total 5300, but the running total before it is 300",
+    "line 5: Total 5333, expected 333",
+  ]);
+  assert.match(formatAudit(report), /MISMATCH/);
+});
+
+Deno.test("audit() accepts a Recovered line equal to the running total before it, and a reset to zero", async () => {
+  const dir = await logs(
+    [STARTED, "LikesServer0 300 0 seq=1", "LikesServer0 33 0 seq=2"],
+    [
+      "LikesServer0 300 Total 300 producer=p1 seq=1",
+      "Recovered total 300 from /tmp/x.db",
+      "Started from zero (reset) with state /tmp/x.db",
+      "LikesServer0 33 Total 33 producer=p1 seq=2",
+    ],
+  );
+  const report = await audit(dir, 1);
+  assert.deepEqual(report.totalBreaks, []);
+  assert.equal(report.ok, true);
+});

@@ -4,13 +4,15 @@
  *
  *   - checkpoint beyond the log's end (log truncated, replaced, lost): stop;
  *     a total never shrinks because a log went missing (--reset starts over)
- *   - checkpoint missing, empty, damaged, from another log, or not matching
- *     the log at its offset: not trusted; the whole log is replayed, and a
- *     line says so
+ *   - checkpoint missing, empty, damaged, failing its checksum, from another
+ *     log, not matching the log at its offset, or holding a total other than
+ *     the running total on the log's last like line before its offset: not
+ *     trusted; the whole log is replayed, and one line says so
  *   - a torn last line (no newline: never acknowledged) is cut, and a line
  *     says how many bytes went; whole lines are never cut
- *   - a line that does not parse, or a Total that is not the running total,
- *     stops start-up with the line number
+ *   - a line that does not parse (a like line damaged in place included), or
+ *     a Total that is not the running total, stops start-up with the line
+ *     number
  */
 import {
   LINE_ACCEPTED,
@@ -61,6 +63,44 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function positionAt(log: LikesLog, offset: number, lines: number, logId = log.id()): LogPosition {
   const from = Math.max(0, offset - TAIL_BYTES);
   return { logId, offset, lines, tail: log.read(from, offset - from) };
+}
+
+/**
+ * The running total at `offset` (the end of a line) as the log itself says
+ * it: the Total of the last like line before it, 0 after a reset or with none
+ * before; a string saying why when the line that would tell does not read.
+ * Read backwards, so it costs the bytes since that line, not the whole log.
+ */
+export function runningTotalAt(log: LikesLog, offset: number): number | string {
+  const reader = new PrimaryLogReader();
+  let buffer = new Uint8Array(Math.min(64 * 1024, Math.max(offset, 1)));
+  let end = offset;
+  while (end > 0) {
+    const from = Math.max(0, end - buffer.length);
+    const length = end - from;
+    const chunk = buffer.subarray(0, length);
+    if (log.readInto(from, chunk) !== length) return `it ended before byte ${end}`;
+    if (end === offset && chunk[length - 1] !== NEWLINE) return "it is not the end of a line";
+    // chunk ends with a newline: each line is (newline before it, its newline].
+    let lineEnd = length - 1;
+    while (lineEnd >= 0) {
+      const newline = lineEnd === 0 ? -1 : chunk.lastIndexOf(NEWLINE, lineEnd - 1);
+      if (newline < 0 && from > 0) break; // the line starts before this chunk
+      const kind = reader.read(chunk, newline + 1, lineEnd);
+      if (kind === LINE_ACCEPTED || kind === LINE_DUPLICATE || kind === LINE_OUT_OF_ORDER) return reader.total;
+      if (kind === LINE_RESET) return 0;
+      if (kind === LINE_BAD) return `the line ending at byte ${from + lineEnd + 1} does not read (${reader.error})`;
+      lineEnd = newline;
+    }
+    if (lineEnd < 0) return 0;
+    if (lineEnd === length - 1) {
+      // One line longer than the buffer: no line of ours is, but read on rather than fail.
+      buffer = new Uint8Array(buffer.length * 2);
+      continue;
+    }
+    end = from + lineEnd + 1;
+  }
+  return 0;
 }
 
 /**
@@ -186,7 +226,16 @@ export function recover(log: LikesLog, store: Store, reset: boolean): Recovered 
     } else if (!equalBytes(found.tail, log.read(from, found.offset - from))) {
       distrust = `The checkpoint ${store.path} does not match ${log.path} at its offset ${found.offset}`;
     } else {
-      checkpoint = found;
+      // The checksum proves the checkpoint is as the primary wrote it; the log proves its total.
+      const logTotal = runningTotalAt(log, found.offset);
+      if (logTotal !== found.total) {
+        distrust = typeof logTotal === "number"
+          ? `The checkpoint ${store.path} holds total ${found.total}, but the running total of ${log.path} ` +
+            `at its offset ${found.offset} is ${logTotal}`
+          : `The checkpoint ${store.path} cannot be checked against ${log.path} at its offset ${found.offset}: ${logTotal}`;
+      } else {
+        checkpoint = found;
+      }
     }
   }
   const start = checkpoint

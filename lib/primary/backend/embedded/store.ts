@@ -9,7 +9,16 @@
  * Nothing here needs to reach the disk for correctness (a checkpoint lost in
  * a crash is an older one, or none: start-up replays more log), so SQLite
  * runs with synchronous=NORMAL in both durability modes.
+ *
+ * A checkpoint carries a checksum of its own content (every field and every
+ * producer row), so that one changed outside the primary (by hand, by a tool,
+ * by damage SQLite does not see) is not trusted: start-up replays the whole
+ * log instead. The producers enter it as a sum of per-row hashes, which a
+ * save updates for the rows it changes rather than rehashing them all. The
+ * checksum is not a secret: one who can rewrite the file and knows the
+ * formula can forge it, so replay.ts also checks the total against the log.
  */
+import { createHash } from "node:crypto";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { ProducerState } from "../../ledger.ts";
 import { createPrivateFile } from "../../../common/private_file.ts";
@@ -41,7 +50,8 @@ export interface Checkpoint extends LogPosition {
 
 /** How many bytes before its offset a checkpoint keeps to recognise its log. */
 export const TAIL_BYTES = 256;
-const VERSION = 3;
+/** 4: with a checksum. A checkpoint of version 3 (none) is not trusted: one whole replay writes a version 4. */
+const VERSION = 4;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -51,7 +61,8 @@ CREATE TABLE IF NOT EXISTS checkpoint (
   log_id TEXT NOT NULL,
   log_offset INTEGER NOT NULL,
   log_lines INTEGER NOT NULL,
-  log_tail BLOB NOT NULL
+  log_tail BLOB NOT NULL,
+  checksum TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS checkpoint_producers (
   id TEXT PRIMARY KEY,
@@ -71,6 +82,9 @@ export class Store {
   readonly #saveState: StatementSync;
   readonly #saveProducer: StatementSync;
   readonly #deleteProducer: StatementSync;
+  readonly #getProducer: StatementSync;
+  /** The producer rows' count and hash sum, once known (see #producerSum). */
+  #rows: RowSum | undefined;
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
 
@@ -78,7 +92,11 @@ export class Store {
     this.path = path;
     this.#db = db;
     this.#saveState = db.prepare(
-      "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO checkpoint (id, version, total, log_id, log_offset, log_lines, log_tail, checksum) " +
+        "VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.#getProducer = db.prepare(
+      "SELECT last_seq, seq_window, run_start, last_seen FROM checkpoint_producers WHERE id = ?",
     );
     this.#saveProducer = db.prepare("INSERT OR REPLACE INTO checkpoint_producers VALUES (?, ?, ?, ?, ?)");
     this.#deleteProducer = db.prepare("DELETE FROM checkpoint_producers WHERE id = ?");
@@ -104,6 +122,11 @@ export class Store {
       // A write transaction up front proves the file is writable and takes the lock.
       db.exec("BEGIN IMMEDIATE");
       db.exec(SCHEMA);
+      // A state file of version 3 has no checksum column: added, its checkpoint then fails as of an older version.
+      const columns = db.prepare("SELECT name FROM pragma_table_info('checkpoint')").all() as { name: string }[];
+      if (!columns.some((c) => c.name === "checksum")) {
+        db.exec("ALTER TABLE checkpoint ADD COLUMN checksum TEXT NOT NULL DEFAULT ''");
+      }
       db.exec("COMMIT");
       return new Store(path, db);
     } catch (error) {
@@ -129,7 +152,7 @@ export class Store {
       const verdict = String(Object.values(check)[0]);
       if (verdict !== "ok") return { untrusted: `is damaged (${verdict.replace(/\s*\n\s*/g, "; ")})` };
       const row = this.#db.prepare(
-        "SELECT version, total, log_id, log_offset, log_lines, log_tail FROM checkpoint WHERE id = 1",
+        "SELECT version, total, log_id, log_offset, log_lines, log_tail, checksum FROM checkpoint WHERE id = 1",
       ).get() as
         | {
           version: number;
@@ -138,6 +161,7 @@ export class Store {
           log_offset: number;
           log_lines: number;
           log_tail: Uint8Array;
+          checksum: string;
         }
         | undefined;
       if (!row) return { untrusted: "holds no checkpoint (it is new, empty, or from an older version)" };
@@ -146,25 +170,15 @@ export class Store {
       if (!numbers.every((n) => Number.isSafeInteger(n) && n >= 0) || !(row.log_tail instanceof Uint8Array)) {
         return { untrusted: "holds values out of range" };
       }
-      const producers =
-        (this.#db.prepare("SELECT id, last_seq, seq_window, run_start, last_seen FROM checkpoint_producers")
-          .all() as { id: string; last_seq: number; seq_window: number; run_start: number; last_seen: number }[])
-          .map((r): [string, CheckpointProducer] => [r.id, {
-            lastSeq: r.last_seq,
-            window: r.seq_window,
-            runStart: r.run_start,
-            lastSeen: r.last_seen,
-          }]);
-      return {
-        checkpoint: {
-          total: row.total,
-          logId: row.log_id,
-          offset: row.log_offset,
-          lines: row.log_lines,
-          tail: row.log_tail,
-          producers,
-        },
-      };
+      const producers = this.#readProducers();
+      const rows = emptySum();
+      for (const [id, state] of producers) addRow(rows, id, state, 1);
+      const position = { logId: row.log_id, offset: row.log_offset, lines: row.log_lines, tail: row.log_tail };
+      if (row.checksum !== checksum(row.total, position, rows)) {
+        return { untrusted: "fails its checksum (it was changed outside the primary)" };
+      }
+      this.#rows = rows;
+      return { checkpoint: { total: row.total, ...position, producers } };
     } catch (error) {
       return { untrusted: `cannot be read (${(error as Error).message.replace(/\s*\n\s*/g, "; ")})` };
     }
@@ -173,7 +187,9 @@ export class Store {
   /**
    * Writes a checkpoint: the total and position, and the producers given
    * (`undefined` deletes one). With `all`, every stored producer not given is
-   * deleted first (a checkpoint from scratch).
+   * deleted first (a checkpoint from scratch). The checksum covers the
+   * stored producers as they are: after a load() that did not trust them,
+   * only a save from scratch makes a checkpoint worth trusting.
    *
    * @throws {StoreError} When the write fails; the previous checkpoint stays whole then
    */
@@ -188,12 +204,36 @@ export class Store {
       this.#begin.run();
       try {
         if (all) db.exec("DELETE FROM checkpoint_producers");
-        this.#saveState.run(VERSION, total, position.logId, position.offset, position.lines, position.tail);
+        // Updated in a copy: a failed save leaves the known sum as the rolled-back table has it.
+        const rows = all ? emptySum() : { ...this.#producerSum() };
         for (const [id, state] of producers) {
-          if (state) this.#saveProducer.run(id, state.lastSeq, state.window, state.runStart, state.lastSeen);
-          else this.#deleteProducer.run(id);
+          const old = all ? undefined : this.#getProducer.get(id) as StoredProducer | undefined;
+          if (old) {
+            addRow(rows, id, {
+              lastSeq: old.last_seq,
+              window: old.seq_window,
+              runStart: old.run_start,
+              lastSeen: old.last_seen,
+            }, -1);
+          }
+          if (state) {
+            this.#saveProducer.run(id, state.lastSeq, state.window, state.runStart, state.lastSeen);
+            addRow(rows, id, state, 1);
+          } else if (old) {
+            this.#deleteProducer.run(id);
+          }
         }
+        this.#saveState.run(
+          VERSION,
+          total,
+          position.logId,
+          position.offset,
+          position.lines,
+          position.tail,
+          checksum(total, position, rows),
+        );
         this.#commit.run();
+        this.#rows = rows;
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK");
         throw error;
@@ -206,4 +246,65 @@ export class Store {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
+
+  /** The stored producers' sum, read from the table the first time a save needs it without a load before. */
+  #producerSum(): RowSum {
+    if (this.#rows) return this.#rows;
+    const rows = emptySum();
+    for (const [id, state] of this.#readProducers()) addRow(rows, id, state, 1);
+    return this.#rows = rows;
+  }
+
+  #readProducers(): [string, CheckpointProducer][] {
+    return (this.#db.prepare("SELECT id, last_seq, seq_window, run_start, last_seen FROM checkpoint_producers")
+      .all() as unknown as (StoredProducer & { id: string })[])
+      .map((r): [string, CheckpointProducer] => [r.id, {
+        lastSeq: r.last_seq,
+        window: r.seq_window,
+        runStart: r.run_start,
+        lastSeen: r.last_seen,
+      }]);
+  }
+}
+
+interface StoredProducer {
+  last_seq: number;
+  seq_window: number;
+  run_start: number;
+  last_seen: number;
+}
+
+/** How many producer rows, and the sum of their hashes in two 32-bit lanes: order does not matter. */
+interface RowSum {
+  count: number;
+  low: number;
+  high: number;
+}
+
+function emptySum(): RowSum {
+  return { count: 0, low: 0, high: 0 };
+}
+
+/** Adds (`sign` 1) or takes away (-1) one producer row's hash. */
+function addRow(sum: RowSum, id: string, state: CheckpointProducer, sign: 1 | -1): void {
+  const text = `${id}\n${state.lastSeq}\n${state.window}\n${state.runStart}\n${state.lastSeen}`;
+  // Two FNV-1a hashes with different offsets: 64 bits, enough that no edit of a row keeps the sum.
+  let a = 0x811c9dc5, b = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  sum.count += sign;
+  sum.low = (sum.low + sign * (a >>> 0)) >>> 0;
+  sum.high = (sum.high + sign * (b >>> 0)) >>> 0;
+}
+
+/** sha256 (hex) of every field of a checkpoint and its producers' sum. */
+function checksum(total: number, position: LogPosition, rows: RowSum): string {
+  return createHash("sha256")
+    .update(`likes checkpoint ${VERSION}\n${total}\n${position.logId}\n${position.offset}\n${position.lines}\n`)
+    .update(position.tail)
+    .update(`\n${rows.count}\n${rows.low}\n${rows.high}`)
+    .digest("hex");
 }

@@ -13,6 +13,7 @@ import { Store } from "../../../../lib/primary/backend/embedded/store.ts";
 import { recover } from "../../../../lib/primary/backend/embedded/replay.ts";
 import type { ProducerState } from "../../../../lib/primary/ledger.ts";
 import { exchange, pipeline } from "../../../support/client.ts";
+import { DatabaseSync } from "node:sqlite";
 
 const encoder = new TextEncoder();
 
@@ -381,5 +382,136 @@ Deno.test("a seq never counted is answered `1 out of order`, never `0 duplicate`
     ]);
   } finally {
     assert.equal((await second.stop()).code, 0);
+  }
+});
+
+/** The lines of `text` saying a checkpoint was not trusted. */
+function distrustLines(text: string): string[] {
+  return text.split("\n").filter((line) => /The checkpoint .* rebuilt the state from the whole log/.test(line));
+}
+
+Deno.test("a checkpoint whose total was edited by hand is not trusted: the whole log is replayed, one line says so, and the log still replays after", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  assert.deepEqual(await exchange(first.port, "LikesServer1 10 edit 1\nLikesServer2 20 edit 2\n", 2), ["0", "0"]);
+  assert.equal((await first.stop()).code, 0);
+  const db = new DatabaseSync(first.state);
+  db.exec("UPDATE checkpoint SET total = total + 5000");
+  db.close();
+
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 30);
+    assert.deepEqual(await exchange(second.port, "LikesServer3 3 edit 3\nLikesServer2 20 edit 2\n", 2), [
+      "0",
+      "0 duplicate",
+    ]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
+  const said = distrustLines(Deno.readTextFileSync(first.log));
+  assert.equal(said.length, 1, said.join("\n"));
+  assert.match(
+    said[0],
+    /The checkpoint .* fails its checksum \(it was changed outside the primary\); rebuilt the state from the whole log/,
+  );
+  assert.equal(distrustLines(second.output()).length, 1, second.output());
+  const third = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  assert.equal(third.total, 33);
+  assert.equal((await third.stop()).code, 0);
+  assert.equal(audit(first.log).last, 33);
+});
+
+Deno.test("a checkpoint whose own checksum holds but whose total is not the log's running total at its offset is not trusted", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  assert.deepEqual(await exchange(first.port, "LikesServer1 10 forged 1\nLikesServer2 20 forged 2\n", 2), [
+    "0",
+    "0",
+  ]);
+  assert.equal((await first.stop()).code, 0);
+  // One who knows how the checksum is made rewrites the checkpoint with it.
+  const store = Store.open(first.state);
+  const loaded = store.load();
+  assert.ok("checkpoint" in loaded, JSON.stringify(loaded));
+  store.save(loaded.checkpoint.total + 5000, loaded.checkpoint, [], false);
+  store.close();
+  assert.equal(storedTotal(first.state), 5030, "the forged checkpoint passes the store's own checks");
+
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  try {
+    assert.equal(second.total, 30);
+    assert.deepEqual(await exchange(second.port, "LikesServer2 20 forged 2\n", 1), ["0 duplicate"]);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+  }
+  const said = distrustLines(Deno.readTextFileSync(first.log));
+  assert.equal(said.length, 1, said.join("\n"));
+  assert.match(
+    said[0],
+    /The checkpoint .* holds total 5030, but the running total of .*PrimaryLikesLog at its offset \d+ is 30; rebuilt/,
+  );
+  assert.equal(storedTotal(first.state), 30);
+});
+
+Deno.test("a checkpoint from the version before checksums is not trusted: one line, a whole replay, and a trusted one written", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  assert.deepEqual(await exchange(first.port, "LikesServer1 10 old 1\n", 1), ["0"]);
+  assert.equal((await first.stop()).code, 0);
+  const checkpoint = storedCheckpoint(first.state);
+  // The previous schema, as a primary of the version before wrote it.
+  Deno.removeSync(first.state);
+  const db = new DatabaseSync(first.state);
+  db.exec(`CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,
+    total INTEGER NOT NULL, log_id TEXT NOT NULL, log_offset INTEGER NOT NULL, log_lines INTEGER NOT NULL,
+    log_tail BLOB NOT NULL);
+  CREATE TABLE checkpoint_producers (id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, seq_window INTEGER NOT NULL,
+    run_start INTEGER NOT NULL, last_seen INTEGER NOT NULL) WITHOUT ROWID;`);
+  db.prepare("INSERT INTO checkpoint VALUES (1, 3, ?, ?, ?, ?, ?)")
+    .run(checkpoint.total, checkpoint.logId, checkpoint.offset, checkpoint.lines, checkpoint.tail);
+  for (const [id, p] of checkpoint.producers) {
+    db.prepare("INSERT INTO checkpoint_producers VALUES (?, ?, ?, ?, ?)").run(
+      id,
+      p.lastSeq,
+      p.window,
+      p.runStart,
+      p.lastSeen,
+    );
+  }
+  db.close();
+
+  const second = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  assert.equal(second.total, 10);
+  assert.deepEqual(await exchange(second.port, "LikesServer1 10 old 1\n", 1), ["0 duplicate"]);
+  assert.equal((await second.stop()).code, 0);
+  const said = distrustLines(second.output());
+  assert.equal(said.length, 1, second.output());
+  assert.match(said[0], /is of version 3, not \d+; rebuilt the state from the whole log/);
+  const third = await startPrimary({ dir: first.dir, args: ["--http", "off"] });
+  assert.equal((await third.stop()).code, 0);
+  assert.deepEqual(distrustLines(third.output()), []);
+  const lines = Deno.readTextFileSync(first.log).split("\n");
+  assert.match(
+    lines.findLast((line) => line.includes(" Replayed "))!,
+    / Replayed checkpoint at line \d+, then 0 log lines/,
+  );
+});
+
+Deno.test("a like line damaged in place stops start-up with its line number instead of being skipped", async () => {
+  const first = await startPrimary({ args: ["--http", "off"] });
+  assert.deepEqual(await exchange(first.port, "LikesServer0 31 flip 1\nLikesServer0 22 flip 2\n", 2), ["0", "0"]);
+  assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL");
+  const lines = Deno.readTextFileSync(first.log).split("\n");
+  const last = lines.findLastIndex((line) => line.includes(" LikesServer0 22 Total 53 "));
+  assert.ok(last > 0);
+  for (
+    const [from, to] of [["LikesServer0", "LikesServeR0"], ["LikesServer0", "LikesSerVer0"], [" Total ", "xTotal "]]
+  ) {
+    const spoiled = [...lines];
+    spoiled[last] = spoiled[last].replace(from, to);
+    Deno.writeTextFileSync(first.log, spoiled.join("\n"));
+    const before = Deno.readFileSync(first.log);
+    const { code, stderr } = await runPrimaryToExit(["--log", first.log, "--state", first.state], 10_000);
+    assert.equal(code, 1, `${to}: ${stderr}`);
+    assert.match(stderr, new RegExp(`^primary: Cannot replay .*: line ${last + 1} does not replay, .*--reset`));
+    assert.deepEqual(Deno.readFileSync(first.log), before, "nothing is cut");
   }
 });

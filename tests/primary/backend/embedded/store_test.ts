@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type Checkpoint, type LogPosition, Store } from "../../../../lib/primary/backend/embedded/store.ts";
 import { StoreError } from "../../../../lib/primary/backend/backend.ts";
 import { withDir } from "../../../support/temp.ts";
+import { DatabaseSync } from "node:sqlite";
 
 const POSITION: LogPosition = { logId: "abc", offset: 567, lines: 9, tail: new TextEncoder().encode("Total 5\n") };
 
@@ -158,6 +159,66 @@ Deno.test("Store keeps the largest sequence number a message may carry exactly",
       const checkpoint = checkpointOf(again);
       assert.deepEqual(checkpoint.producers, [["p", state]]);
       assert.equal(checkpoint.total, Number.MAX_SAFE_INTEGER - 1);
+    } finally {
+      again.close();
+    }
+  }));
+
+Deno.test("Store.load() distrusts a checkpoint whose total, position or producers were edited by hand: its checksum fails", () =>
+  withDir((dir) => {
+    const edits = [
+      "UPDATE checkpoint SET total = total + 5000",
+      "UPDATE checkpoint SET log_lines = log_lines + 1",
+      "UPDATE checkpoint SET log_offset = log_offset - 1",
+      "UPDATE checkpoint SET log_id = 'abd'",
+      "UPDATE checkpoint SET log_tail = X'00'",
+      "UPDATE checkpoint_producers SET last_seq = last_seq + 1 WHERE id = 'a'",
+      "UPDATE checkpoint_producers SET seq_window = 0 WHERE id = 'b'",
+      "UPDATE checkpoint_producers SET last_seen = 0 WHERE id = 'a'",
+      "DELETE FROM checkpoint_producers WHERE id = 'b'",
+      "INSERT INTO checkpoint_producers VALUES ('c', 1, 1, 1, 1)",
+    ];
+    for (const [i, edit] of edits.entries()) {
+      const path = `${dir}/state${i}.db`;
+      const store = Store.open(path);
+      store.save(5, POSITION, [["a", { lastSeq: 3, window: 0b101, runStart: 1, lastSeen: 10 }], ["b", {
+        lastSeq: 1,
+        window: 1,
+        runStart: 1,
+        lastSeen: 11,
+      }]]);
+      // An update of one producer keeps the checksum whole.
+      store.save(6, { ...POSITION, offset: 600 }, [["a", { lastSeq: 4, window: 0b1011, runStart: 1, lastSeen: 12 }]]);
+      assert.equal(checkpointOf(store).total, 6, "untouched, it is trusted");
+      store.close();
+      const db = new DatabaseSync(path);
+      db.exec(edit);
+      db.close();
+      const again = Store.open(path);
+      try {
+        assert.deepEqual(again.load(), { untrusted: "fails its checksum (it was changed outside the primary)" }, edit);
+      } finally {
+        again.close();
+      }
+    }
+  }));
+
+Deno.test("Store.save() from scratch after an untrusted load writes a checkpoint that is trusted again", () =>
+  withDir((dir) => {
+    const path = `${dir}/state.db`;
+    const store = Store.open(path);
+    store.save(5, POSITION, [["a", { lastSeq: 3, window: 1, runStart: 1, lastSeen: 10 }]]);
+    store.close();
+    const db = new DatabaseSync(path);
+    db.exec("UPDATE checkpoint_producers SET last_seq = 99");
+    db.close();
+    const again = Store.open(path);
+    try {
+      assert.ok("untrusted" in again.load());
+      again.save(7, POSITION, [["b", { lastSeq: 1, window: 1, runStart: 1, lastSeen: 11 }]], true);
+      const checkpoint = checkpointOf(again);
+      assert.equal(checkpoint.total, 7);
+      assert.deepEqual(checkpoint.producers.map(([id]) => id), ["b"]);
     } finally {
       again.close();
     }
