@@ -85,16 +85,23 @@ export function storedTotal(path: string): number {
  */
 export async function runPrimaryToExit(
   flags: Partial<PrimaryOptions> | string[],
+  deadlineMs = 30_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const args = Array.isArray(flags) ? ["--port", "0", "--http", "off", ...flags] : toFlags(primarySpecs, {
     port: 0,
     http: "off",
     ...flags,
   });
+  // A primary that starts when it should have refused would run on: killed at the deadline, and said so.
+  const signal = AbortSignal.timeout(deadlineMs);
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
+    signal,
   }).output();
+  if (signal.aborted) {
+    throw new Error(`The primary did not exit within ${deadlineMs} ms: ${new TextDecoder().decode(stderr)}`);
+  }
   return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
 }
