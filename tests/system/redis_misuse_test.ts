@@ -45,17 +45,25 @@ async function metric(port: number, name: string): Promise<number> {
   return Number(match[1]);
 }
 
-/** Waits until the primary has heard from Redis again: /healthz no longer blames the connection. */
-async function untilReconnected(port: number): Promise<void> {
-  await eventually(
-    "the primary to hear from Redis again",
-    async () => !/failed|ECONNREFUSED|closed|timeout/i.test((await healthz(port)).body),
-  );
+const OUTAGE = /failed|offline/;
+
+/** Waits until the primary has seen Redis gone (its poll failed): /healthz blames the connection. */
+async function untilOutageSeen(port: number): Promise<void> {
+  await eventually("the primary to see Redis gone", async () => OUTAGE.test((await healthz(port)).body));
 }
 
-/** Kills Redis, removes everything it kept on disk, and starts it again on the same port and directory. */
-async function loseRedisData(redis: RedisServer): Promise<void> {
+/** Waits until the primary has heard from Redis again: /healthz no longer blames the connection. */
+async function untilReconnected(port: number): Promise<void> {
+  await eventually("the primary to hear from Redis again", async () => !OUTAGE.test((await healthz(port)).body));
+}
+
+/**
+ * Kills Redis, removes everything it kept on disk, and starts it again on the
+ * same port and directory; with `httpPort`, once that primary has seen it gone.
+ */
+async function loseRedisData(redis: RedisServer, httpPort?: number): Promise<void> {
   await redis.stop("SIGKILL");
+  if (httpPort !== undefined) await untilOutageSeen(httpPort);
   await Deno.remove(redis.options.dir, { recursive: true });
   await Deno.mkdir(redis.options.dir);
   await redis.restart();
@@ -71,7 +79,7 @@ redisTest(
       const primary = await startPrimary({ flags: onRedis(redis) });
       try {
         assert.deepEqual(await exchange(primary.port, "LikesServer1 5 p 1\nLikesServer1 6 p 2\n", 2), ["0", "0"]);
-        await loseRedisData(redis);
+        await loseRedisData(redis, primary.httpPort);
         await untilReconnected(primary.httpPort);
         assert.deepEqual(await exchange(primary.port, "LikesServer1 7 p 3\n", 1), ["1 storage error"]);
         const health = await healthz(primary.httpPort);
@@ -169,6 +177,7 @@ redisTest(
     try {
       assert.deepEqual(await exchange(primary.port, "LikesServer1 5 p 1\n", 1), ["0"]);
       await redis.stop("SIGTERM");
+      await untilOutageSeen(primary.httpPort);
       restarted = await startRedis({ dir: redis.options.dir, port: redis.port, appendfsync: "everysec" });
       await untilReconnected(primary.httpPort);
       assert.deepEqual(await exchange(primary.port, "LikesServer1 6 p 2\n", 1), ["1 storage error"]);
@@ -182,7 +191,10 @@ redisTest(
       } finally {
         raw.destroy();
       }
-      await eventually("/healthz 200 once Redis fsyncs again", async () => (await healthz(primary.httpPort)).status === 200);
+      await eventually(
+        "/healthz 200 once Redis fsyncs again",
+        async () => (await healthz(primary.httpPort)).status === 200,
+      );
       assert.deepEqual(await exchange(primary.port, "LikesServer1 6 p 2\n", 1), ["0"]);
     } finally {
       await primary.stop();
@@ -194,7 +206,7 @@ redisTest(
 );
 
 redisTest(
-  "under --durability fsync a Redis restarted with --appendonly no --save \"\" is refused: 1 storage error and /healthz 503",
+  'under --durability fsync a Redis restarted with --appendonly no --save "" is refused: 1 storage error and /healthz 503',
   async () => {
     const redis = await startRedis({ appendfsync: "always" });
     let restarted: RedisServer | undefined;
@@ -202,6 +214,7 @@ redisTest(
     try {
       assert.deepEqual(await exchange(primary.port, "LikesServer1 5 p 1\n", 1), ["0"]);
       await redis.stop("SIGTERM");
+      await untilOutageSeen(primary.httpPort);
       restarted = await startRedis({ dir: redis.options.dir, port: redis.port, appendonly: false, save: "" });
       await untilReconnected(primary.httpPort);
       assert.deepEqual(await exchange(primary.port, "LikesServer1 6 p 2\n", 1), ["1 storage error"]);
@@ -226,6 +239,17 @@ redisTest(
       let b = await startPrimary({ flags: { ...flags, redisLease: LEASE } }).catch(() => undefined);
       assert.equal(b, undefined, "a second primary with a live holder's id does not start");
       assert.deepEqual(await exchange(a.port, "LikesServer1 1 p 1\n", 1), ["0"]);
+      // a's poll confirms what its log holds: the journal keeps no batch of a's for b to copy into its log.
+      const raw = createClient({ socket: { host: "127.0.0.1", port: redis.port }, RESP: 2 });
+      await raw.connect();
+      try {
+        await eventually(
+          "a's journal confirmed",
+          async () => await raw.sendCommand<number>(["XLEN", "{likes}:journal:same"]) === 0,
+        );
+      } finally {
+        raw.destroy();
+      }
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: a.port });
       try {
         a.process.kill("SIGSTOP");

@@ -488,12 +488,17 @@ export class RedisCommitter extends BatchCommitter {
   #storeFailed(error: unknown): void {
     const message = (error as Error).message;
     if (error instanceof StoreRefusedError) {
+      if (error.refusal === "persistence") {
+        this.health.fail("store", message);
+        return this.#note(message);
+      }
+      // Redis answered: whatever outage came before is over; what it answered is the problem now.
+      this.health.ok("store");
       if (error.refusal === "fenced") return this.fence(message);
-      if (error.refusal !== "persistence" && this.#lost === undefined) {
+      if (this.#lost === undefined) {
         this.#lost = message;
         this.health.fail("identity", message);
       }
-      if (error.refusal === "persistence") this.health.fail("store", message);
       return this.#note(message);
     }
     this.health.fail(

@@ -481,7 +481,9 @@ export class RedisStore {
     }
     return new StoreRefusedError(
       "behind",
-      `The Redis store ${this.url} went backwards: its total ${escapeText(found)} is below the ${floor} this primary saw ` +
+      `The Redis store ${this.url} went backwards: its total ${
+        escapeText(found)
+      } is below the ${floor} this primary saw ` +
         `(restored from an older copy?): refusing likes until the operator checks it and restarts the primaries ` +
         `with --adopt-redis-store`,
     );

@@ -28,8 +28,11 @@ const redisTest = (name: string, fn: () => Promise<void>, needs: Requirement[] =
 const decoder = new TextDecoder();
 const TIME = new Date("2026-01-01T00:00:00.000Z");
 
-function open(redis: RedisServer): Promise<RedisStore> {
-  return RedisStore.open({ url: redis.url, primaryId: "p", allowVolatile: true });
+/** A store holding the claim on its primary id, as a primary's is before it commits. */
+async function open(redis: RedisServer): Promise<RedisStore> {
+  const store = await RedisStore.open({ url: redis.url, primaryId: "p", allowVolatile: true });
+  assert.ok(await store.claim(crypto.randomUUID(), 60_000));
+  return store;
 }
 
 /** A store on a fresh redis-server and a log in a temp dir, for `fn`; both closed after. */
