@@ -462,12 +462,14 @@ export class RedisStore {
     const message = String((error as Error)?.message);
     const match = /^LIKES_(IDENTITY|FENCED|BEHIND) (\S*)/.exec(message);
     if (!match) return error;
-    const [, kind, found] = match;
+    const [, kind, text] = match;
+    // What Redis held is outside data: plain when it has the form a primary writes, else escaped.
+    const found = /^[\w-]+$/.test(text) ? text : escapeText(text);
     if (kind === "IDENTITY") {
       return new StoreRefusedError(
         "identity",
         `The Redis store ${this.url} lost its identity (${this.#keys.identity} is ${
-          found === "none" ? "gone: Redis was emptied or lost its data" : `${escapeText(found)}, not ${this.#identity}`
+          found === "none" ? "gone: Redis was emptied or lost its data" : `${found}, not ${this.#identity}`
         }), so its total cannot be trusted: refusing likes until the operator checks it and restarts the ` +
           `primaries with --adopt-redis-store`,
       );
@@ -481,9 +483,7 @@ export class RedisStore {
     }
     return new StoreRefusedError(
       "behind",
-      `The Redis store ${this.url} went backwards: its total ${
-        escapeText(found)
-      } is below the ${floor} this primary saw ` +
+      `The Redis store ${this.url} went backwards: its total ${found} is below the ${floor} this primary saw ` +
         `(restored from an older copy?): refusing likes until the operator checks it and restarts the primaries ` +
         `with --adopt-redis-store`,
     );

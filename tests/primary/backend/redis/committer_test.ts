@@ -57,11 +57,11 @@ async function send(committer: RedisCommitter, entries: Entry[]): Promise<string
 const counted = (entries: PrimaryLogEntry[]) =>
   entries.flatMap((e) => e.kind === "like" && !e.duplicate ? [[e.seq, e.total]] : []);
 
-Deno.test("readLogTail() finds the last journal id, the like lines after it, and cuts a torn last line", async () => {
+Deno.test("readLogTail() finds the last journal id, the like lines after it, the total before it, and cuts a torn last line", async () => {
   const dir = await tempDir();
   const log = LikesLog.open(`${dir}/log`);
   try {
-    assert.deepEqual(readLogTail(log), { journalId: "", after: [], notes: [] });
+    assert.deepEqual(readLogTail(log), { journalId: "", after: [], total: undefined, notes: [] });
     const torn = "2026-01-01T00:00:00.000Z LikesServer1 3 To";
     const after: PrimaryLogEntry = {
       kind: "like",
@@ -74,6 +74,8 @@ Deno.test("readLogTail() finds the last journal id, the like lines after it, and
     };
     log.append(
       formatPrimaryLine({ kind: "journal", id: "5-0" }, TIME) +
+        formatPrimaryLine({ ...after, total: 7, seq: 3 }, TIME) +
+        formatPrimaryLine({ kind: "invalid", reason: "unknown message", from: "127.0.0.1:1" }, TIME) +
         formatPrimaryLine({ kind: "journal", id: "7-1" }, TIME) +
         formatPrimaryLine({ kind: "event", text: "Redis journal 9-9 was said, not logged" }, TIME) +
         formatPrimaryLine(after, TIME) + torn,
@@ -81,6 +83,7 @@ Deno.test("readLogTail() finds the last journal id, the like lines after it, and
     const tail = readLogTail(log);
     assert.equal(tail.journalId, "7-1");
     assert.deepEqual(tail.after, [after]);
+    assert.equal(tail.total, 7, "the shared total of the last like line before the journal line");
     assert.match(tail.notes[0], new RegExp(`^Removed a torn last line of ${torn.length} bytes`));
     assert.ok(decoder.decode(log.read(0, log.size)).endsWith("seq=4\n"));
   } finally {

@@ -141,7 +141,7 @@ Deno.test("parseJournalEntry() refuses a damaged entry", () => {
   }
 });
 
-redisTest("RedisStore keeps its keys under the prefix: total, producer window, journal", async () => {
+redisTest("RedisStore keeps its keys under the prefix: total, producer window, journal, identity, claim", async () => {
   await withRedis(async (server) => {
     const store = await open(server, { keyPrefix: "t:", producerTtlMs: 60_000 });
     const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
@@ -149,6 +149,9 @@ redisTest("RedisStore keeps its keys under the prefix: total, producer window, j
       const { journalId } = await store.commit([like("p", 4, 2), like(undefined, undefined, 3)], 1000);
       await raw.connect();
       assert.deepEqual((await raw.sendCommand<string[]>(["KEYS", "*"])).sort(), [
+        "t:claim:primary-a",
+        "t:epoch:primary-a",
+        "t:identity",
         "t:journal:primary-a",
         "t:producer:p",
         "t:total",
