@@ -85,6 +85,14 @@ runProgram("primary", async () => {
     throw error instanceof ProgramError ? error : new ProgramError((error as Error).message, { cause: error });
   }
   const { committer } = store;
+  if (options.adoptRedisStore) {
+    // The recovery step is all this run does: the operator starts the primaries as usual afterwards.
+    const failure = await store.close("adopted");
+    log.close();
+    if (failure !== undefined) throw new ProgramError(`Adopted the Redis store, but ${failure}`);
+    console.log(`PrimaryLikesServer adopted the Redis store ${options.store}: total ${store.total()}`);
+    return 0;
+  }
 
   const server = new PrimaryServer(committer, stats, { ...options, token });
   let addr: Deno.NetAddr, http: HttpServer | undefined;

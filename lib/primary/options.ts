@@ -109,6 +109,12 @@ export interface PrimaryOptions {
    * stay in batch order. @default {2}
    */
   redisInFlight: number;
+  /**
+   * The operator's recovery step for a Redis that lost its identity or whose
+   * total is below the one this log recorded: give it an identity, raise its
+   * total to the log's last, log that, and exit without listening. @default {false}
+   */
+  adoptRedisStore: boolean;
 }
 
 export const primaryDefaults = {
@@ -150,6 +156,7 @@ export const primaryDefaults = {
   redisTimeout: REDIS_DEFAULTS.timeout,
   redisLease: REDIS_DEFAULTS.lease,
   redisInFlight: REDIS_DEFAULTS.inFlight,
+  adoptRedisStore: false,
 } satisfies PrimaryOptions;
 
 // Launch code reads the store's address for its grants, and may import only this module of the primary's.
@@ -326,6 +333,10 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     help: "With Redis: batches whose commits may be outstanding at once (logs and answers stay in order)",
     arg: "N",
     parse: parse.integer(1, 64),
+  },
+  adoptRedisStore: {
+    help: "With Redis: after checking it, accept a Redis that lost its data or went backwards " +
+      "(new identity, total raised to this log's last), then exit",
   },
 };
 

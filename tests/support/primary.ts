@@ -82,28 +82,28 @@ export function storedTotal(path: string): number {
 /**
  * Runs a primary that is expected to stop on its own (bad flags, state or log)
  * and returns how it ended: with these settings, or raw arguments for bad input.
- * One still running after `deadline` ms (it started when it should not have)
+ * One still running after `deadlineMs` (it started when it should not have)
  * is killed, and ends with signal SIGKILL's code.
  */
 export async function runPrimaryToExit(
   flags: Partial<PrimaryOptions> | string[],
-  deadline = 30_000,
+  deadlineMs = 30_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const args = Array.isArray(flags) ? ["--port", "0", "--http", "off", ...flags] : toFlags(primarySpecs, {
     port: 0,
     http: "off",
     ...flags,
   });
-  const child = new Deno.Command(Deno.execPath(), {
+  // A primary that starts when it should have refused would run on: killed at the deadline, and said so.
+  const signal = AbortSignal.timeout(deadlineMs);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../../primary.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), deadline);
-  try {
-    const { code, stdout, stderr } = await child.output();
-    return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
-  } finally {
-    clearTimeout(timer);
+    signal,
+  }).output();
+  if (signal.aborted) {
+    throw new Error(`The primary did not exit within ${deadlineMs} ms: ${new TextDecoder().decode(stderr)}`);
   }
+  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
 }

@@ -19,6 +19,7 @@ REDIS.test({
     await withRedis(async (server) => {
       const store = await RedisStore.open({ url: server.url, primaryId: "a" });
       try {
+        await store.claim(crypto.randomUUID(), 60_000);
         await store.commit([{ kind: "like", server: 0, likes: 5, producer: "p1", seq: 1 }]);
         await store.commit([{ kind: "like", server: 0, likes: 7, producer: "p1", seq: 2 }]);
       } finally {

@@ -83,9 +83,12 @@ export function primaryIdOf(options: Pick<PrimaryOptions, "primaryId" | "host" |
  * @throws {RangeError} When they do not fit it
  */
 export function checkBackendOptions(
-  options: Pick<PrimaryOptions, "store" | "reset" | "primaryId" | "host" | "port">,
+  options: Pick<PrimaryOptions, "store" | "reset" | "primaryId" | "host" | "port"> & { adoptRedisStore?: boolean },
 ): void {
-  if (!backendOf(options.store).shared) return;
+  if (!backendOf(options.store).shared) {
+    if (options.adoptRedisStore) throw new RangeError("--adopt-redis-store needs --store redis://…");
+    return;
+  }
   primaryIdOf(options);
   if (options.reset) {
     throw new RangeError("--reset cannot be used with --store redis://…: the total is shared with other primaries");

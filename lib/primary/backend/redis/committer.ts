@@ -29,7 +29,13 @@ import type { LikesLog } from "../../likes_log.ts";
 import type { Like } from "../../../protocol/message.ts";
 import type { Stats } from "../../stats.ts";
 import { REDIS_DEFAULTS } from "./defaults.ts";
-import { type CommitResult, type JournalLike, type RedisStore, StoreUnavailableError } from "./store.ts";
+import {
+  type CommitResult,
+  type JournalLike,
+  type RedisStore,
+  StoreRefusedError,
+  StoreUnavailableError,
+} from "./store.ts";
 import { formatPrimaryLine, type LikeLine, parsePrimaryLine } from "../../../formats/primary_log.ts";
 
 /**
@@ -51,7 +57,7 @@ export interface RedisCommitterOptions {
   /** Told of Redis and log failures and recoveries. @default {new Health()} */
   health?: Health;
   /** The end of the log as start-up found it (see readLogTail). @default {{ journalId: "", after: [] }} */
-  tail?: Omit<LogTail, "notes">;
+  tail?: Omit<LogTail, "notes" | "total">;
   /** Exit (137) right after a Redis commit, before the log write: a test hook. @default {false} */
   crashAfterCommit?: boolean;
   /**
@@ -93,6 +99,12 @@ export interface LogTail {
    * had before it was used with Redis. Undefined when there are too many to keep.
    */
   after: LikeLine[] | undefined;
+  /**
+   * The shared total on the last like line before that journal line: the
+   * highest total Redis gave this log, below which it must never be found.
+   * Undefined without a journal line.
+   */
+  total: number | undefined;
   /** Sentences for the log and stderr: what was repaired. */
   notes: string[];
 }
@@ -115,6 +127,7 @@ export function readLogTail(log: LikesLog): LogTail {
   const chunk = 64 * 1024;
   let carry = "";
   let after: LikeLine[] | undefined = [];
+  let journalId: string | undefined;
   for (let to = log.size; to > 0; to -= chunk) {
     const from = Math.max(0, to - chunk);
     const lines = (decoder.decode(log.read(from, to - from)) + carry).split("\n");
@@ -122,14 +135,19 @@ export function readLogTail(log: LikesLog): LogTail {
     carry = from > 0 ? lines.shift()! : "";
     for (let i = lines.length - 1; i >= 0; i--) {
       const entry = parsePrimaryLine(lines[i])?.entry;
-      if (entry?.kind === "journal") return { journalId: entry.id, after: after?.reverse(), notes };
-      if (entry?.kind === "like" && after !== undefined) {
+      if (journalId !== undefined) {
+        // A batch's like lines come before its journal line: the nearest is its last.
+        if (entry?.kind === "like") return { journalId, after: after?.reverse(), total: entry.total, notes };
+        continue;
+      }
+      if (entry?.kind === "journal") journalId = entry.id;
+      else if (entry?.kind === "like" && after !== undefined) {
         after.push(entry);
         if (after.length > TAIL_LINES) after = undefined;
       }
     }
   }
-  return { journalId: "", after: after?.reverse(), notes };
+  return { journalId: journalId ?? "", after: after?.reverse(), total: undefined, notes };
 }
 
 /** How many of `batch`'s lines the log already ends with (a write cut short), 0 if it does not. */
@@ -177,6 +195,12 @@ export class RedisCommitter extends BatchCommitter {
   #pollDue = false;
   #betweenBatches: (() => void)[] = [];
   #fenced: string | undefined;
+  /** Why the store can no longer be trusted (lost its identity, went backwards): for good, until a restart. */
+  #lost: string | undefined;
+  /** The last refusal written to the log: each is written once, not per batch. */
+  #noted: string | undefined;
+  /** The journal id Redis was last told the log holds (trimmed up to). */
+  #trimmed = "";
   /** The last journal id the log holds. */
   #logged: string;
   /** The last journal id the log holds on disk (fsync mode: once synced): what Redis may delete up to. */
@@ -271,9 +295,22 @@ export class RedisCommitter extends BatchCommitter {
    * which the log watch sets and clears.
    */
   fence(reason: string | undefined): void {
-    if (reason !== undefined) this.health.fail("claim", reason);
-    else this.health.ok("claim");
+    if (reason !== undefined) {
+      this.health.fail("claim", reason);
+      if (this.#fenced === undefined) this.#note(reason);
+    } else this.health.ok("claim");
     this.#fenced = reason;
+  }
+
+  /** Writes a refusal to the log once, not once per refused batch. */
+  #note(reason: string): void {
+    if (this.#noted === reason) return;
+    this.#noted = reason;
+    try {
+      this.event(reason);
+    } catch (error) {
+      console.error(`primary: Cannot log "${reason}": ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -330,7 +367,8 @@ export class RedisCommitter extends BatchCommitter {
    * done), so the log and every connection's replies keep their order.
    */
   async #run(queue: Submission[], poll: boolean, previous: Promise<void>): Promise<void> {
-    if (queue.length > 0 && (this.refusing ?? this.#fenced) !== undefined) {
+    // Fenced or lost: not even the journal is read, nor the total (it must not go backwards on the dashboard).
+    if ((this.#fenced ?? this.#lost) !== undefined || (queue.length > 0 && this.refusing !== undefined)) {
       await previous;
       return this.fail(queue);
     }
@@ -357,10 +395,11 @@ export class RedisCommitter extends BatchCommitter {
     }
     let result: CommitResult | undefined;
     const gaps = this.#gaps;
+    const confirmed = this.#confirmed;
     if (likes.length > 0) {
       let failure: unknown;
       try {
-        result = await this.#store.commit(likes, now, this.#confirmed);
+        result = await this.#store.commit(likes, now, confirmed, this.#total);
       } catch (error) {
         failure = error;
         // The script may have run with its reply lost: the journal tells.
@@ -378,7 +417,8 @@ export class RedisCommitter extends BatchCommitter {
         this.#markUnlogged();
         return this.fail(queue);
       }
-      this.health.ok("store");
+      this.#healthy();
+      this.#trimmed = confirmed;
       this.#total = result.totals[result.totals.length - 1];
     } else await previous;
     try {
@@ -447,16 +487,45 @@ export class RedisCommitter extends BatchCommitter {
 
   #storeFailed(error: unknown): void {
     const message = (error as Error).message;
+    if (error instanceof StoreRefusedError) {
+      if (error.refusal === "persistence") {
+        this.health.fail("store", message);
+        return this.#note(message);
+      }
+      // Redis answered: whatever outage came before is over; what it answered is the problem now.
+      this.health.ok("store");
+      if (error.refusal === "fenced") return this.fence(message);
+      if (this.#lost === undefined) {
+        this.#lost = message;
+        this.health.fail("identity", message);
+      }
+      return this.#note(message);
+    }
     this.health.fail(
       "store",
       error instanceof StoreUnavailableError ? message : `Redis store ${this.#store.url}: ${message}`,
     );
   }
 
+  #healthy(): void {
+    this.health.ok("store");
+    this.#noted = undefined;
+  }
+
+  /**
+   * The poll: checks what a commit's guard would (and the persistence
+   * settings), reads the shared total, and confirms what the log holds, so
+   * that the journal keeps no batch long after it was logged.
+   */
   async #readTotal(): Promise<void> {
     try {
-      this.#total = await this.#store.total();
-      this.health.ok("store");
+      this.#total = await this.#store.verify(this.#total);
+      if (this.#confirmed !== this.#trimmed) {
+        const confirmed = this.#confirmed;
+        await this.#store.trimJournal(confirmed);
+        this.#trimmed = confirmed;
+      }
+      this.#healthy();
     } catch (error) {
       this.#storeFailed(error);
     }
@@ -514,6 +583,7 @@ export class RedisCommitter extends BatchCommitter {
     if (this.#confirmed !== "") {
       try {
         await this.#store.trimJournal(this.#confirmed);
+        this.#trimmed = this.#confirmed;
       } catch { /* the next commit confirms it */ }
     }
     return batches.length;

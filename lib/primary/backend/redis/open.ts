@@ -5,7 +5,7 @@
  * between the two) are written from its journal. No running-total check: the
  * totals jump where other primaries counted (the audit checks across all logs).
  */
-import type { OpenBackend } from "../backend.ts";
+import { type OpenBackend, StoreError } from "../backend.ts";
 import { primaryIdOf } from "../open.ts";
 import { claimPrimaryId, keepClaim } from "./claim.ts";
 import { crashAfterCommitRequested, readLogTail, RedisCommitter } from "./committer.ts";
@@ -14,6 +14,8 @@ import { RedisStore } from "./store.ts";
 export const openRedis: OpenBackend = async (options, { log, stats, health }) => {
   const started = performance.now();
   const primaryId = primaryIdOf(options);
+  // Before Redis: whether this log has counted on a Redis store before, and the last total it was given.
+  const tail = readLogTail(log);
   const redis = await RedisStore.open({
     url: options.store,
     primaryId,
@@ -22,12 +24,13 @@ export const openRedis: OpenBackend = async (options, { log, stats, health }) =>
     allowVolatile: options.allowVolatileStore,
     commandTimeoutMs: options.redisTimeout,
     connectTimeoutMs: options.redisTimeout,
+    // An empty Redis is a new store only to a log that never counted on one; to any other, a lost one.
+    createIdentity: tail.journalId === "",
   });
   const claim = crypto.randomUUID();
   let committer: RedisCommitter;
   try {
     await claimPrimaryId(redis, claim, options.redisLease);
-    const tail = readLogTail(log);
     committer = new RedisCommitter(redis, log, stats, {
       durability: options.durability,
       health,
@@ -38,6 +41,30 @@ export const openRedis: OpenBackend = async (options, { log, stats, health }) =>
     for (const note of tail.notes) {
       console.error(`primary: ${note}`);
       committer.event(note);
+    }
+    const floor = tail.total ?? 0;
+    if (options.adoptRedisStore) {
+      const adopted = await redis.adopt(floor);
+      const note = `Adopted the Redis store ${options.store} on the operator's word (--adopt-redis-store): ` +
+        `identity ${adopted.identity}${adopted.created ? " (new)" : ""}, total ${adopted.before}` +
+        (adopted.after !== adopted.before ? ` raised to ${adopted.after}, the last this log recorded` : "");
+      console.error(`primary: ${note}`);
+      committer.event(note);
+    }
+    if (redis.identity === undefined) {
+      throw new StoreError(
+        `The Redis store ${options.store} lost its identity (${redis.identityKey} is gone, though this log counted ` +
+          `on it up to total ${floor}: Redis was emptied or lost its data, or it is another store): check it, ` +
+          `then run the primary once with --adopt-redis-store`,
+      );
+    }
+    const total = await redis.total();
+    if (total < floor) {
+      throw new StoreError(
+        `The Redis store ${options.store} went backwards: its total ${total} is below ${floor}, the last this log ` +
+          `recorded (restored from an older copy, or another store): check it, then run the primary once with ` +
+          `--adopt-redis-store`,
+      );
     }
     const written = await committer.recover();
     committer.event(

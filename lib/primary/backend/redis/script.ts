@@ -1,4 +1,80 @@
 /**
+ * The guard every script that writes for a primary runs first, before any
+ * write: the store is still the one this primary counted on, this primary
+ * still holds its id, and the total has not gone below what it last saw.
+ * Checked in the same atomic step as the write, so that nothing a crash,
+ * a restore or a second primary did between two batches slips through.
+ *
+ * guard(identityKey, claimKey, epochKey, totalKey, identity, token, epoch, leaseMs, floor)
+ *   identityKey  a random id written once, when the store was first used (or adopted)
+ *   claimKey     the claim on the primary id: the holder's token, with a lease
+ *   epochKey     how many times the id was claimed; never expires
+ *   identity     the identity the primary opened the store with
+ *   token        its claim token; epoch: the claim count when it took it
+ *   floor        the lowest total it may find (the last it saw)
+ * A claim that lapsed (Redis away longer than the lease) is taken again when
+ * nobody claimed the id since; once another process has, this primary is
+ * fenced for good.
+ *
+ * Errors (nothing written): LIKES_IDENTITY <found or "none">, LIKES_FENCED <holder or "none">, LIKES_BEHIND <total>.
+ */
+const GUARD = `
+local function guard(identityKey, claimKey, epochKey, totalKey, identity, token, epoch, leaseMs, floor)
+  local found = redis.call('MGET', identityKey, claimKey, epochKey, totalKey)
+  if identity == '' or found[1] ~= identity then
+    return redis.error_reply('LIKES_IDENTITY ' .. (found[1] or 'none'))
+  end
+  if found[2] ~= token and (found[2] or found[3] ~= epoch) then
+    return redis.error_reply('LIKES_FENCED ' .. (found[2] and 'held' or 'none'))
+  end
+  if tonumber(found[4] or '0') < tonumber(floor) then
+    return redis.error_reply('LIKES_BEHIND ' .. (found[4] or '0'))
+  end
+  -- Lapsed, and nobody claimed the id since: ours again (a retake is harmless even if the script fails after it).
+  if found[2] ~= token then redis.call('SET', claimKey, token, 'PX', leaseMs) end
+  return false
+end
+`;
+
+/**
+ * The guard's keys come last in KEYS, its arguments after ARGV[7]: taken off
+ * KEYS before the dedupe reads it, which thus sees the layout described below.
+ */
+const COMMIT_GUARD = `
+local guardKeys = { KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS] }
+for _ = 1, 3 do table.remove(KEYS) end
+local refused = guard(guardKeys[1], guardKeys[2], guardKeys[3], KEYS[1], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+if refused then return refused end
+`;
+
+/**
+ * One page of this primary's journal, read under the guard: a fenced
+ * primary must not copy another's batches into its log.
+ *
+ * KEYS  identity, claim, epoch, total, journal
+ * ARGV  identity, token, epoch, lease (ms), start id (XRANGE form), count
+ */
+export const JOURNAL_SCRIPT = GUARD + `
+local refused = guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], '0')
+if refused then return refused end
+return redis.call('XRANGE', KEYS[5], ARGV[5], '+', 'COUNT', ARGV[6])
+`;
+
+/**
+ * The guard alone, writing nothing but a lapsed claim taken again: for the
+ * primary's poll, so that /healthz tells of a lost store while no likes arrive.
+ *
+ * KEYS  identity, claim, epoch, total
+ * ARGV  identity, token, epoch, lease (ms), floor
+ * Returns the total (nil when unset).
+ */
+export const VERIFY_SCRIPT = GUARD + `
+local refused = guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if refused then return refused end
+return redis.call('GET', KEYS[4])
+`;
+
+/**
  * The Lua script that commits one batch of likes in Redis, atomically and in
  * one round trip: dedupe per producer, one INCRBY of the shared total, and an
  * entry in this primary's journal. Kept apart from the store so that its
@@ -28,6 +104,7 @@
  * ARGV[6]   the likes in batch order, 4 numbers each: server likes k seq (seq 0 when k = 0); read
  *           here only for a run reaching below its producer's highest seq; stored in the journal
  * ARGV[7]   the producer ids, space-separated, in KEYS order; stored in the journal
+ * ARGV[8..12] and the last three KEYS (identity, claim, epoch): the guard's (above)
  *
  * For each like of a producer, in order:
  *   seq above the producer's highest   accepted (0): the seq joins the window
@@ -45,7 +122,7 @@
  * Redis does not roll back a script that fails half-way, so every argument and
  * every producer's stored window is checked before the first write.
  */
-export const COMMIT_SCRIPT = `
+export const COMMIT_SCRIPT = GUARD + COMMIT_GUARD + `
 local window = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 if not window or window < 1 or not ttl then

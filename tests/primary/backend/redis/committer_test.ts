@@ -28,8 +28,11 @@ const redisTest = (name: string, fn: () => Promise<void>, needs: Requirement[] =
 const decoder = new TextDecoder();
 const TIME = new Date("2026-01-01T00:00:00.000Z");
 
-function open(redis: RedisServer): Promise<RedisStore> {
-  return RedisStore.open({ url: redis.url, primaryId: "p", allowVolatile: true });
+/** A store holding the claim on its primary id, as a primary's is before it commits. */
+async function open(redis: RedisServer): Promise<RedisStore> {
+  const store = await RedisStore.open({ url: redis.url, primaryId: "p", allowVolatile: true });
+  assert.ok(await store.claim(crypto.randomUUID(), 60_000));
+  return store;
 }
 
 /** A store on a fresh redis-server and a log in a temp dir, for `fn`; both closed after. */
@@ -54,11 +57,11 @@ async function send(committer: RedisCommitter, entries: Entry[]): Promise<string
 const counted = (entries: PrimaryLogEntry[]) =>
   entries.flatMap((e) => e.kind === "like" && !e.duplicate ? [[e.seq, e.total]] : []);
 
-Deno.test("readLogTail() finds the last journal id, the like lines after it, and cuts a torn last line", async () => {
+Deno.test("readLogTail() finds the last journal id, the like lines after it, the total before it, and cuts a torn last line", async () => {
   const dir = await tempDir();
   const log = LikesLog.open(`${dir}/log`);
   try {
-    assert.deepEqual(readLogTail(log), { journalId: "", after: [], notes: [] });
+    assert.deepEqual(readLogTail(log), { journalId: "", after: [], total: undefined, notes: [] });
     const torn = "2026-01-01T00:00:00.000Z LikesServer1 3 To";
     const after: PrimaryLogEntry = {
       kind: "like",
@@ -71,6 +74,8 @@ Deno.test("readLogTail() finds the last journal id, the like lines after it, and
     };
     log.append(
       formatPrimaryLine({ kind: "journal", id: "5-0" }, TIME) +
+        formatPrimaryLine({ ...after, total: 7, seq: 3 }, TIME) +
+        formatPrimaryLine({ kind: "invalid", reason: "unknown message", from: "127.0.0.1:1" }, TIME) +
         formatPrimaryLine({ kind: "journal", id: "7-1" }, TIME) +
         formatPrimaryLine({ kind: "event", text: "Redis journal 9-9 was said, not logged" }, TIME) +
         formatPrimaryLine(after, TIME) + torn,
@@ -78,6 +83,7 @@ Deno.test("readLogTail() finds the last journal id, the like lines after it, and
     const tail = readLogTail(log);
     assert.equal(tail.journalId, "7-1");
     assert.deepEqual(tail.after, [after]);
+    assert.equal(tail.total, 7, "the shared total of the last like line before the journal line");
     assert.match(tail.notes[0], new RegExp(`^Removed a torn last line of ${torn.length} bytes`));
     assert.ok(decoder.decode(log.read(0, log.size)).endsWith("seq=4\n"));
   } finally {

@@ -23,8 +23,11 @@ const WINDOW = 8;
 const redisTest = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, ignore: REDIS.ignore(name), sanitizeOps: false, sanitizeResources: false, fn });
 
-function open(server: RedisServer, options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
-  return RedisStore.open({ url: server.url, primaryId: "primary-a", window: WINDOW, ...options });
+/** A store holding the claim on its primary id, as a primary's is before it commits. */
+async function open(server: RedisServer, options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
+  const store = await RedisStore.open({ url: server.url, primaryId: "primary-a", window: WINDOW, ...options });
+  assert.ok(await store.claim(crypto.randomUUID(), 60_000));
+  return store;
 }
 
 Deno.test("parseRedisUrl() reads host, port and DB, IPv6 in brackets", () => {
@@ -138,7 +141,7 @@ Deno.test("parseJournalEntry() refuses a damaged entry", () => {
   }
 });
 
-redisTest("RedisStore keeps its keys under the prefix: total, producer window, journal", async () => {
+redisTest("RedisStore keeps its keys under the prefix: total, producer window, journal, identity, claim", async () => {
   await withRedis(async (server) => {
     const store = await open(server, { keyPrefix: "t:", producerTtlMs: 60_000 });
     const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
@@ -146,6 +149,9 @@ redisTest("RedisStore keeps its keys under the prefix: total, producer window, j
       const { journalId } = await store.commit([like("p", 4, 2), like(undefined, undefined, 3)], 1000);
       await raw.connect();
       assert.deepEqual((await raw.sendCommand<string[]>(["KEYS", "*"])).sort(), [
+        "t:claim:primary-a",
+        "t:epoch:primary-a",
+        "t:identity",
         "t:journal:primary-a",
         "t:producer:p",
         "t:total",
@@ -367,6 +373,7 @@ redisTest("RedisStore works with no grant but net to the Redis address", async (
       script,
       `import { RedisStore } from ${JSON.stringify(store)};
 const store = await RedisStore.open({ url: Deno.args[0], primaryId: "probe" });
+await store.claim(crypto.randomUUID(), 60000);
 await store.commit([{ kind: "like", server: 1, likes: 2, producer: "p", seq: 1 }]);
 console.log(await store.total());
 store.close();
