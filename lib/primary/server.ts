@@ -334,7 +334,11 @@ export class PrimaryServer {
       conn,
       from,
       address: addr.hostname,
-      source: { from, gate: this.#newProducers.open(addr.hostname) },
+      source: {
+        from,
+        gate: this.#newProducers.open(addr.hostname),
+        logRefusal: (bytes) => this.#logLimit.admit(addr.hostname, bytes),
+      },
       failed: undefined,
       capped,
       since: Date.now(),

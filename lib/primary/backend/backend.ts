@@ -52,6 +52,12 @@ export interface Reply {
 export interface Source {
   from: string;
   gate: NewProducerGate | undefined;
+  /**
+   * Whether a refusal line of `bytes` from this sender may be logged on its
+   * own; past the sender's --invalid-log-rate it is only counted for the
+   * second's summary, so a flood of refused producers cannot fill the disk.
+   */
+  logRefusal(bytes: number): boolean;
 }
 
 /** One message of a chunk, as the server hands it to the commit path. */

@@ -204,7 +204,12 @@ export abstract class BatchCommitter implements CommitPath {
           outcomes[k++] = applied === "accepted" ? ACCEPTED : applied === "duplicate" ? DUPLICATE : OUT_OF_ORDER;
         } else {
           const refused = REFUSED_OUTCOMES[applied]!;
-          lines.invalid(escapeText(formatLike(entry)), REFUSED_REASONS[refused], source?.from ?? "-");
+          const text = formatLike(entry);
+          if (source === undefined || source.logRefusal(text.length)) {
+            lines.invalid(escapeText(text), REFUSED_REASONS[refused], source?.from ?? "-");
+          } else {
+            lineCount--;
+          }
           outcomes[k++] = refused;
         }
       }
