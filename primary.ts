@@ -50,16 +50,20 @@ runProgram("primary", async () => {
   // resolves to: before anything is opened (by a probe), and again by the
   // address actually bound, since a name may resolve differently the next time.
   const tokenRequired = token === undefined && !options.insecure;
-  const refuse = (address: string | undefined) =>
+  const refuse = (host: string, address: string | undefined, what = "listen") =>
     new UsageError(
-      `Refusing to listen on ${options.host}${
-        address && address !== options.host ? ` (${address})` : ""
+      `Refusing to ${what} on ${host}${
+        address && address !== host ? ` (${address})` : ""
       } without a token: set --token or LIKES_TOKEN, or pass --insecure`,
     );
+  // The dashboard is judged the same way: off loopback it asks for the token too.
+  const dashboard = options.http === "off" ? undefined : splitAddress(options.http);
+  const dashboardOffLoopback = dashboard !== undefined && offLoopback(dashboard.hostname, dashboard.port);
   if (tokenRequired) {
-    if (!isLoopback(options.host)) throw refuse(undefined);
-    const probed = probeListenAddress(options.host, options.port);
-    if (probed !== undefined && !isLoopbackAddress(probed)) throw refuse(probed);
+    if (offLoopback(options.host, options.port)) throw refuse(options.host, probedAddress(options.host, options.port));
+    if (dashboardOffLoopback) {
+      throw refuse(dashboard.hostname, probedAddress(dashboard.hostname, dashboard.port), "serve the dashboard");
+    }
   }
 
   // Caught from here on: a SIGTERM that arrives while we start (or just after the
@@ -100,19 +104,27 @@ runProgram("primary", async () => {
   try {
     addr = server.listen();
     address = options.http;
-    if (options.http !== "off") http = await startDashboard(options, store, server, stats, health);
+    if (options.http !== "off") {
+      http = await startDashboard(options, store, server, stats, health, dashboardOffLoopback ? token : undefined);
+    }
   } catch (error) {
     // A port in use is an operator's mistake, not a bug: one line, not a stack trace.
     await store.close("not started");
     log.close();
     throw new ProgramError(`Cannot listen on ${address}: ${(error as Error).message}`, { cause: error });
   }
-  if (tokenRequired && !isLoopbackAddress(addr.hostname)) {
+  // Again by the addresses bound, since a name may resolve differently the second time.
+  const bound = tokenRequired && !isLoopbackAddress(addr.hostname)
+    ? refuse(options.host, addr.hostname)
+    : http && !isLoopbackAddress(http.addr.hostname) && !dashboardOffLoopback && !options.insecure
+    ? refuse(options.http, http.addr.hostname, "serve the dashboard")
+    : undefined;
+  if (bound) {
     await server.stop();
     await http?.shutdown();
     await store.close("not started");
     log.close();
-    throw refuse(addr.hostname);
+    throw bound;
   }
   // Timers: the store's own (checkpoints and expiry, or the Redis claim and
   // total) and the check that the log file is still where it was.
@@ -135,12 +147,24 @@ runProgram("primary", async () => {
 });
 
 /** The dashboard on --http, reading the primary's counters and the backend's total. */
+/** Whether `host` is, or resolves to, an address off loopback (probed by binding `port`). */
+function offLoopback(host: string, port: number): boolean {
+  if (!isLoopback(host)) return true;
+  const probed = probeListenAddress(host, port);
+  return probed !== undefined && !isLoopbackAddress(probed);
+}
+
+function probedAddress(host: string, port: number): string | undefined {
+  return isLoopback(host) ? probeListenAddress(host, port) : undefined;
+}
+
 function startDashboard(
   options: PrimaryOptions,
   store: Backend,
   server: PrimaryServer,
   stats: Stats,
   health: Health,
+  token: string | undefined,
 ): Promise<HttpServer> {
   const { hostname, port } = splitAddress(options.http);
   return startHttp(hostname, port, {
@@ -153,6 +177,7 @@ function startDashboard(
     maxConnections: options.httpMaxConnections,
     headerTimeout: options.httpHeaderTimeout,
     idleTimeout: options.httpIdleTimeout,
+    token,
   });
 }
 

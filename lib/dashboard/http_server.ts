@@ -57,7 +57,7 @@ export async function startHttp(
   hostname: string,
   port: number,
   sources: HttpSources,
-  options: HttpOptions = {},
+  options: HttpOptions & { token?: string } = {},
 ): Promise<HttpServer> {
   const limits = httpLimits(options);
   const streams = new EventStreams(
@@ -65,7 +65,14 @@ export async function startHttp(
     limits.streamInterval,
   );
   let stopping = false;
-  const router = createRouter({ hostname, sources, streams, maxStreams: limits.maxStreams, stopping: () => stopping });
+  const router = createRouter({
+    hostname,
+    sources,
+    streams,
+    maxStreams: limits.maxStreams,
+    stopping: () => stopping,
+    token: options.token,
+  });
 
   const server = createServer({
     // Both run from the moment a connection is accepted (or a keep-alive

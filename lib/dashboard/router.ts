@@ -12,6 +12,7 @@
  * A request whose Host is neither a loopback name nor the configured host is
  * answered 421 (DNS rebinding). Read-only: nothing here can change the count.
  */
+import { authorizationToken, tokenCheck } from "../protocol/token.ts";
 import { COMMON_HEADERS, LIBRARY_HEADERS, PAGE, PAGE_HEADERS, serveAsset, UPLOT_CSS, UPLOT_JS } from "./assets.ts";
 import { HTTP_DEFAULTS } from "./http_options.ts";
 import { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
@@ -47,6 +48,12 @@ export interface RouterOptions {
   maxStreams?: number;
   /** True once the server is shutting down: no live stream is opened then. @default {() => false} */
   stopping?: () => boolean;
+  /**
+   * The token every request must present (`Authorization: Bearer`, or Basic
+   * with the token as password): set when the dashboard listens off loopback.
+   * @default {undefined}
+   */
+  token?: string;
 }
 
 /** Answers one request. */
@@ -117,7 +124,8 @@ function text(body: string, status: number, headers: Record<string, string> = {}
  * @throws {RangeError} When `maxStreams` is not a positive integer
  */
 export function createRouter(options: RouterOptions): Handler {
-  const { hostname, sources, streams, maxStreams = HTTP_DEFAULTS.maxStreams, stopping = () => false } = options;
+  const { hostname, sources, streams, maxStreams = HTTP_DEFAULTS.maxStreams, stopping = () => false, token } = options;
+  const matches = token === undefined ? undefined : tokenCheck(token);
   if (!Number.isInteger(maxStreams) || maxStreams < 1) {
     throw new RangeError(`Cannot route HTTP requests: maxStreams must be a positive integer, got ${maxStreams}`);
   }
@@ -135,6 +143,14 @@ export function createRouter(options: RouterOptions): Handler {
   };
   return (request) => {
     if (!isAllowedHost(request.headers.get("host"), hostname)) return text("Misdirected request: unknown Host\n", 421);
+    if (matches !== undefined) {
+      const presented = authorizationToken(request.headers.get("authorization"));
+      if (presented === undefined || !matches(presented)) {
+        return text("Unauthorized: present the token as Authorization: Bearer\n", 401, {
+          "www-authenticate": 'Bearer realm="likes", Basic realm="likes"',
+        });
+      }
+    }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text("Method not allowed\n", 405, { allow: "GET, HEAD" });
     }

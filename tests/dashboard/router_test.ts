@@ -5,7 +5,7 @@ import { createRouter, type HttpSources } from "../../lib/dashboard/router.ts";
 import { Stats } from "../../lib/primary/stats.ts";
 
 /** The router alone, served by Deno.serve on a free port: no node adapter involved. */
-async function served(options: { maxStreams?: number } = {}) {
+async function served(options: { maxStreams?: number; token?: string } = {}) {
   const state = { stopping: false, accepting: true };
   const sources: HttpSources = {
     stats: new Stats(),
@@ -127,5 +127,24 @@ Deno.test("createRouter() refuses a maxStreams that is not a positive integer", 
       name: "RangeError",
       message: /^Cannot route HTTP requests: maxStreams must be a positive integer/,
     });
+  }
+});
+
+Deno.test("router with a token answers 401 to a request without it or with a wrong one, and serves one that presents it", async () => {
+  const http = await served({ token: "s3cret" });
+  try {
+    const status = async (headers: Record<string, string>) => {
+      const response = await fetch(`http://127.0.0.1:${http.port}/api/stats`, { headers });
+      await response.body?.cancel();
+      return { status: response.status, challenge: response.headers.get("www-authenticate") };
+    };
+    assert.deepEqual(await status({}), { status: 401, challenge: 'Bearer realm="likes", Basic realm="likes"' });
+    assert.equal((await status({ authorization: "Bearer wrong" })).status, 401);
+    assert.equal((await status({ authorization: "Bearer s3cret" })).status, 200);
+    // A browser, after its own prompt: Basic, with the token as the password.
+    assert.equal((await status({ authorization: `Basic ${btoa("anyone:s3cret")}` })).status, 200);
+    assert.equal((await status({ authorization: `Basic ${btoa("s3cret")}` })).status, 401);
+  } finally {
+    await http.close();
   }
 });

@@ -544,3 +544,42 @@ Deno.test("a flood that exhausts the primary's file descriptors takes down neith
   assert.match(stderr, /Accept failed, retrying every 100ms: Too many open files/);
   assert.equal(stderr.match(/Accept failed/g)?.length, 1, "said once per burst");
 });
+
+Deno.test("primary refuses to serve the dashboard off loopback without a token, before opening any file", async () => {
+  const dir = await tempDir();
+  await assert.rejects(
+    startPrimary({ dir, flags: { http: "0.0.0.0:0" }, env: { LIKES_TOKEN: "" } }),
+    /exited before ready: primary: Refusing to serve the dashboard on 0\.0\.0\.0 without a token/,
+  );
+  assert.deepEqual([...Deno.readDirSync(dir)], []);
+});
+
+Deno.test("the dashboard off loopback answers only requests that present the token, whatever their Host", async () => {
+  // Bound to all addresses for a moment; the test talks to it on loopback only.
+  const primary = await startPrimary({ flags: { http: "0.0.0.0:0", token: "s3cretTOKEN" } });
+  try {
+    const get = async (path: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`http://127.0.0.1:${primary.httpPort}${path}`, { headers });
+      await response.body?.cancel();
+      return response.status;
+    };
+    for (const path of ["/", "/api/stats", "/metrics", "/healthz", "/events"]) {
+      assert.equal(await get(path, { host: "localhost" }), 401, path);
+    }
+    assert.equal(await get("/api/stats", { authorization: "Bearer nope" }), 401);
+    assert.equal(await get("/api/stats", { authorization: "Bearer s3cretTOKEN" }), 200);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+});
+
+Deno.test("the dashboard on loopback needs no token, even when the likes port has one", async () => {
+  const primary = await startPrimary({ flags: { token: "s3cretTOKEN" } });
+  try {
+    const response = await fetch(`http://127.0.0.1:${primary.httpPort}/api/stats`);
+    await response.body?.cancel();
+    assert.equal(response.status, 200);
+  } finally {
+    assert.equal((await primary.stop()).code, 0);
+  }
+});
