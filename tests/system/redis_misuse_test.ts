@@ -281,3 +281,25 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "on Redis the same producer and seq with another count is answered 1 seq reused with other likes, logged as such, and not counted",
+  async () => {
+    await withRedis(async (redis) => {
+      const primary = await startPrimary({ flags: onRedis(redis, { http: "off" }) });
+      try {
+        assert.deepEqual(await exchange(primary.port, "LikesServer4 10 reuse 1\n", 1), ["0"]);
+        assert.deepEqual(await exchange(primary.port, "LikesServer4 40 reuse 1\n", 1), [
+          "1 seq reused with other likes",
+        ]);
+        assert.deepEqual(await exchange(primary.port, "LikesServer4 10 reuse 1\n", 1), ["0 duplicate"]);
+      } finally {
+        assert.equal((await primary.stop()).code, 0);
+      }
+      const log = Deno.readTextFileSync(primary.log);
+      assert.match(log, /Invalid data "LikesServer4 40 reuse 1" \(seq reused with other likes\) from \S+\n/);
+      assert.equal(log.match(/Total 50/g), null);
+      assert.equal(await readRedisTotal(redis.url), 10);
+    });
+  },
+);

@@ -14,6 +14,7 @@ import { primaryDefaults, type PrimaryOptions } from "../../../lib/primary/optio
 import { Stats } from "../../../lib/primary/stats.ts";
 import { parsePrimaryLog } from "../../../lib/formats/primary_log.ts";
 import { sleep } from "../../../lib/common/sleep.ts";
+import { REASONS } from "../../../lib/protocol/replies.ts";
 import { type ContractOutcome, type ContractStore, storeContract } from "./store_contract.ts";
 import { REDIS, startRedis } from "../../support/redis.ts";
 import { tempDir } from "../../support/temp.ts";
@@ -23,6 +24,7 @@ const OUTCOMES: Record<string, ContractOutcome> = {
   "0": "accepted",
   "0 duplicate": "duplicate",
   "1 out of order": "out of order",
+  [`1 ${REASONS.seqReused.text}`]: "seq reused",
 };
 
 /** A shared backend hears of the others' likes by polling, every third of the lease. */
@@ -35,6 +37,8 @@ async function openThroughInterface(options: PrimaryOptions): Promise<ContractSt
   return {
     async commit(likes) {
       const before = log.size;
+      // The total a refused first like leaves as it was (on a shared store, as last heard).
+      let total = backend.total();
       const replies = decoder.decode(await backend.committer.submit([...likes])).split("\n").slice(0, -1);
       const outcomes = replies.map((reply) => {
         const outcome = OUTCOMES[reply];
@@ -42,7 +46,14 @@ async function openThroughInterface(options: PrimaryOptions): Promise<ContractSt
         return outcome;
       });
       const logged = parsePrimaryLog(decoder.decode(log.read(before, log.size - before)));
-      const totals = logged.flatMap(({ entry }) => entry.kind === "like" ? [entry.total] : []);
+      // A refused like is logged as an Invalid data line with its reason, and leaves the total as it was.
+      const totals = logged.flatMap(({ entry }) => {
+        if (entry.kind === "like") return [total = entry.total];
+        return entry.kind === "invalid" && entry.reason === REASONS.seqReused.text ? [total] : [];
+      });
+      if (totals.length !== outcomes.length) {
+        throw new Error(`Logged ${totals.length} lines for ${outcomes.length} likes: ${JSON.stringify(logged)}`);
+      }
       return { outcomes, totals };
     },
     async total() {

@@ -1,7 +1,7 @@
 /**
  * The behaviour every store promises, as one suite of tests run against each
- * store through a factory: the Redis store (redis/store_test.ts) and the
- * embedded store (embedded/contract_test.ts: its Ledger, LikesLog and Committer).
+ * store through a factory: contract_test.ts runs it on the embedded and the
+ * Redis backends, through the backend interface.
  *
  * The interface is the smallest one both can offer: commit a batch of likes
  * and hear, per like, its outcome and the total after it; reopen to see what
@@ -11,10 +11,11 @@ import assert from "node:assert/strict";
 import type { Like } from "../../../lib/protocol/message.ts";
 import { type Requirement, testNeeding } from "../../support/requirements.ts";
 
-export type ContractOutcome = "accepted" | "duplicate" | "out of order";
+export type ContractOutcome = "accepted" | "duplicate" | "out of order" | "seq reused";
 
 /** A store under test, as the contract sees it. */
 export interface ContractStore {
+  /** Per like, its outcome and the total after it (unchanged after a like it refused). */
   commit(likes: readonly Like[]): Promise<{ outcomes: ContractOutcome[]; totals: number[] }>;
   total(): Promise<number>;
   close(): Promise<void> | void;
@@ -69,10 +70,32 @@ export function storeContract(factory: ContractFactory): void {
     const store = await open();
     try {
       await store.commit([like("p", 1), like("p", 2)]);
-      // Each repeat of the highest seq with its own count (another count is seq reused, embedded only so far).
+      // Each repeat of the highest seq with its own count: another count is seq reused (below).
       const result = await store.commit([like("p", 2), like("p", 3), like("p", 3), like("p", 1, 9)]);
       assert.deepEqual(result.outcomes, ["duplicate", "accepted", "duplicate", "duplicate"]);
       assert.deepEqual(result.totals, [2, 3, 3, 3]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("answers the highest seq sent again with another count 1 seq reused with other likes, and counts nothing", async (open) => {
+    const store = await open();
+    try {
+      await store.commit([like("reuse", 1, 10)]);
+      // Across batches, within one (the seq just counted), and its own count still a duplicate after a refusal.
+      const result = await store.commit([
+        like("reuse", 1, 40),
+        like("reuse", 1, 10),
+        like("reuse", 2, 3),
+        like("reuse", 2, 4),
+        like("other", 2, 4),
+      ]);
+      assert.deepEqual(result.outcomes, ["seq reused", "duplicate", "accepted", "seq reused", "accepted"]);
+      assert.deepEqual(result.totals, [10, 10, 13, 13, 17]);
+      // Only the highest seq's count is kept: a lower counted seq with another count is a plain duplicate.
+      assert.deepEqual((await store.commit([like("reuse", 1, 40)])).outcomes, ["duplicate"]);
+      assert.equal(await store.total(), 17);
     } finally {
       await store.close();
     }
@@ -129,6 +152,21 @@ export function storeContract(factory: ContractFactory): void {
         assert.deepEqual(retry.outcomes, ["duplicate", "accepted"]);
         assert.deepEqual(retry.totals, [2, 5]);
         assert.equal(await a.total(), 5);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    test("refuses the highest seq again with another count whichever store on one state it reaches", async (open) => {
+      const [a, b] = [await open(), await open()];
+      try {
+        await a.commit([like("reuse", 1, 10)]);
+        assert.deepEqual((await b.commit([like("reuse", 1, 40), like("reuse", 1, 10)])).outcomes, [
+          "seq reused",
+          "duplicate",
+        ]);
+        assert.equal(await a.total(), 10);
       } finally {
         await a.close();
         await b.close();

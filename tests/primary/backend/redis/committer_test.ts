@@ -111,6 +111,35 @@ redisTest("a batch whose log write a crash cut short is completed from the journ
 });
 
 redisTest(
+  "a seq reused is answered as on the embedded store, and logged as such from a commit and from the journal",
+  async () => {
+    await withStoreAndLog(async ({ dir, store, log }) => {
+      const stats = new Stats();
+      const committer = new RedisCommitter(store, log, stats, { tail: readLogTail(log) });
+      await committer.recover();
+      assert.deepEqual(await send(committer, [like("reuse", 1, 10, 4), like("reuse", 1, 40, 4)]), [
+        "0",
+        "1 seq reused with other likes",
+      ]);
+      assert.equal(stats.seqReused, 1);
+      // Committed by a primary that died before its log write: the journal writes the refusal too.
+      await store.commit([like("reuse", 1, 40, 4), like("reuse", 2, 5, 4)], Date.now(), committer.loggedUpTo);
+      const restarted = new RedisCommitter(store, log, new Stats(), { tail: readLogTail(log) });
+      assert.equal(await restarted.recover(), 1);
+      assert.equal(restarted.total, 15);
+      const entries = primaryEntries(`${dir}/log`);
+      const refusals = entries.flatMap((e) => e.kind === "invalid" ? [[decoder.decode(e.data), e.reason, e.from]] : []);
+      assert.deepEqual(refusals, [
+        ["LikesServer4 40 reuse 1", "seq reused with other likes", "-"],
+        ["LikesServer4 40 reuse 1", "seq reused with other likes", "-"],
+      ]);
+      assert.deepEqual(counted(entries), [[1, 10], [2, 15]]);
+      assert.match(entries.find((e) => e.kind === "event")?.text ?? "", /Wrote 1 batches \(5 likes counted\)/);
+    });
+  },
+);
+
+redisTest(
   "a log write that fails after the Redis commit answers 1 storage error and logs the batch later",
   async () => {
     await withTmpfs("64k", async (disk) => {

@@ -82,8 +82,8 @@ Deno.test("packBatch() groups each producer's consecutive seqs into runs, in ord
   ]);
   assert.deepEqual(batch.producers, ["p", "q"]);
   assert.equal(batch.likes, "1 3 1 7 2 4 2 1 1 5 1 8 3 6 0 0 1 9 1 8 4 2 0 0");
-  // p 7-8 (sum 8), q 1, no producer (two likes, sum 8), p 8 again: a new run.
-  assert.equal(batch.runs, "1 7 2 8 2 1 1 4 0 0 2 8 1 8 1 9");
+  // p 7-8 (sum 8, 5 the last's), q 1, no producer (two likes, sum 8), p 8 again: a new run.
+  assert.equal(batch.runs, "1 7 2 8 5 2 1 1 4 4 0 0 2 8 2 1 8 1 9 9");
   assert.deepEqual([...batch.outcomeAt], [0, 2, 1, 3, 5, 4]);
 });
 
@@ -93,16 +93,12 @@ Deno.test("parseJournalEntry() reads back what packBatch() packed, with outcomes
     like("q", 1, 4, 2),
     like("p", 8, 5, 1),
     like(undefined, undefined, 6, 3),
-    like(
-      "p",
-      7,
-      9,
-      1,
-    ),
+    like("p", 7, 9, 1),
+    like("p", 8, 9, 1),
   ];
   const batch = packBatch(likes);
-  // Run order: p 7-8, q 1, no producer, p 7 (a duplicate).
-  const entry = parseJournalEntry({ t: "1000", b: "10", p: batch.producers.join(" "), l: batch.likes, o: "00001" });
+  // Run order: p 7-8, q 1, no producer, p 7-8 again (a duplicate, then 8 with another count).
+  const entry = parseJournalEntry({ t: "1000", b: "10", p: batch.producers.join(" "), l: batch.likes, o: "000013" });
   assert.deepEqual(entry, {
     time: 1000,
     likes: [
@@ -111,6 +107,7 @@ Deno.test("parseJournalEntry() reads back what packBatch() packed, with outcomes
       { server: 1, likes: 5, outcome: "accepted", total: 22, producer: "p", seq: 8 },
       { server: 3, likes: 6, outcome: "accepted", total: 28 },
       { server: 1, likes: 9, outcome: "duplicate", total: 28, producer: "p", seq: 7 },
+      { server: 1, likes: 9, outcome: "seq reused", total: 28, producer: "p", seq: 8 },
     ],
   });
   assert.deepEqual(parseJournalEntry({ t: "5", b: "0", p: "", l: "", o: "" }), { time: 5, likes: [] });
@@ -122,7 +119,7 @@ Deno.test("parseJournalEntry() refuses a damaged entry", () => {
   for (
     const damaged of [
       { o: "0" },
-      { o: "03" },
+      { o: "04" },
       { o: "012" },
       { l: "1 3 1 7 2 4 2" },
       { l: "1 3 3 7 2 4 2 1" },
@@ -157,7 +154,8 @@ redisTest("RedisStore keeps its keys under the prefix: total, producer window, j
         "t:total",
       ]);
       assert.equal(await raw.sendCommand(["GET", "t:total"]), "5");
-      assert.equal(await raw.sendCommand(["GET", "t:producer:p"]), `4 1${"0".repeat(WINDOW - 1)}`);
+      // The highest seq, its window, and the likes of the highest seq.
+      assert.equal(await raw.sendCommand(["GET", "t:producer:p"]), `4 1${"0".repeat(WINDOW - 1)} 2`);
       const ttl = await raw.sendCommand<number>(["PTTL", "t:producer:p"]);
       assert.ok(ttl > 0 && ttl <= 60_000, String(ttl));
       assert.equal(await raw.sendCommand(["PTTL", "t:total"]), -1);
@@ -178,14 +176,14 @@ redisTest("RedisStore window marks which of the W seqs up to the highest were ap
     try {
       await store.commit(Array.from({ length: WINDOW + 5 }, (_, i) => like("p", i + 1)));
       await raw.connect();
-      assert.equal(await raw.sendCommand(["GET", "w:producer:p"]), `${WINDOW + 5} ${"1".repeat(WINDOW)}`);
+      assert.equal(await raw.sendCommand(["GET", "w:producer:p"]), `${WINDOW + 5} ${"1".repeat(WINDOW)} 1`);
       // 20 jumps ahead: below the highest nothing is accepted any more, and the window now covers 13-20.
       assert.deepEqual((await store.commit([like("p", 20), like("p", 17), like("p", 13)])).outcomes, [
         "accepted",
         "out of order",
         "duplicate",
       ]);
-      assert.equal(await raw.sendCommand(["GET", "w:producer:p"]), "20 10000001");
+      assert.equal(await raw.sendCommand(["GET", "w:producer:p"]), "20 10000001 1");
       assert.deepEqual((await store.commit([like("p", 13), like("p", 12), like("p", 20)])).outcomes, [
         "duplicate",
         "out of order",
@@ -197,6 +195,71 @@ redisTest("RedisStore window marks which of the W seqs up to the highest were ap
     }
   });
 });
+
+redisTest(
+  "RedisStore answers the highest seq sent again with another count seq reused, journals it, and counts nothing",
+  async () => {
+    await withRedis(async (server) => {
+      const store = await open(server, { keyPrefix: "r:" });
+      const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
+      try {
+        await store.commit([like("reuse", 1, 10)]);
+        // The count of 1 was kept by a run above the highest (the fast path), that of 3 by a retry's run (the slow path).
+        const result = await store.commit([
+          like("reuse", 1, 40),
+          like("reuse", 2, 3),
+          like("reuse", 3, 5),
+          like("reuse", 3, 6),
+          like("reuse", 1, 40),
+        ]);
+        assert.deepEqual(result.outcomes, ["seq reused", "accepted", "accepted", "seq reused", "duplicate"]);
+        assert.deepEqual(result.totals, [10, 13, 18, 18, 18]);
+        assert.equal(await store.total(), 18);
+        await raw.connect();
+        assert.equal(await raw.sendCommand(["GET", "r:producer:reuse"]), `3 111${"0".repeat(WINDOW - 3)} 5`);
+        const journal = await store.readJournal();
+        assert.deepEqual(journal[1].likes.map((l) => l.outcome), result.outcomes);
+        // A seq reused changes no state: the right count is still a duplicate, the next seq still counted.
+        assert.deepEqual((await store.commit([like("reuse", 3, 5), like("reuse", 4, 1)])).outcomes, [
+          "duplicate",
+          "accepted",
+        ]);
+      } finally {
+        store.close();
+        raw.destroy();
+      }
+    });
+  },
+);
+
+redisTest(
+  "RedisStore treats a producer key written without a count as an unknown count: a plain duplicate until its next seq",
+  async () => {
+    await withRedis(async (server) => {
+      const store = await open(server, { keyPrefix: "o:" });
+      const raw = createClient({ socket: { host: "127.0.0.1", port: server.port } });
+      try {
+        await raw.connect();
+        // As a primary from before counts were kept wrote it: seqs 5 and 4 applied.
+        await raw.sendCommand(["SET", "o:producer:old", `5 11${"0".repeat(WINDOW - 2)}`]);
+        assert.deepEqual((await store.commit([like("old", 5, 40), like("old", 5, 7)])).outcomes, [
+          "duplicate",
+          "duplicate",
+        ]);
+        assert.equal(await raw.sendCommand(["GET", "o:producer:old"]), `5 11${"0".repeat(WINDOW - 2)}`);
+        assert.deepEqual((await store.commit([like("old", 6, 2), like("old", 6, 3)])).outcomes, [
+          "accepted",
+          "seq reused",
+        ]);
+        assert.equal(await raw.sendCommand(["GET", "o:producer:old"]), `6 111${"0".repeat(WINDOW - 3)} 2`);
+        assert.equal(await store.total(), 2);
+      } finally {
+        store.close();
+        raw.destroy();
+      }
+    });
+  },
+);
 
 redisTest("RedisStore journal holds each committed batch until the primary confirms it logged it", async () => {
   await withRedis(async (server) => {
@@ -252,9 +315,14 @@ redisTest("RedisStore counts totals and seqs exactly beyond 32 bits", async () =
     const store = await open(server);
     try {
       const big = 2 ** 40 + 1;
-      const result = await store.commit([like("p", MAX_SEQ - 1, big), like("p", MAX_SEQ, big), like("p", MAX_SEQ)]);
-      assert.deepEqual(result.outcomes, ["accepted", "accepted", "duplicate"]);
-      assert.deepEqual(result.totals, [big, 2 * big, 2 * big]);
+      const result = await store.commit([
+        like("p", MAX_SEQ - 1, big),
+        like("p", MAX_SEQ, big),
+        like("p", MAX_SEQ, big),
+        like("p", MAX_SEQ, big + 1),
+      ]);
+      assert.deepEqual(result.outcomes, ["accepted", "accepted", "duplicate", "seq reused"]);
+      assert.deepEqual(result.totals, [big, 2 * big, 2 * big, 2 * big]);
       assert.equal((await store.readJournal())[0].likes[1].seq, MAX_SEQ);
       assert.equal(await store.total(), 2 * big);
     } finally {
@@ -427,25 +495,29 @@ redisTest(
 
 /** The dedupe rule, written plainly: what the script must answer, like by like. */
 class DedupeModel {
-  readonly #producers = new Map<string, { high: number; applied: Set<number> }>();
+  readonly #producers = new Map<string, { high: number; likes: number; applied: Set<number> }>();
   constructor(readonly window: number) {}
 
-  commit(likes: { producer: string; seq: number }[]): string[] {
-    const before = new Map([...this.#producers].map(([id, s]) => [id, { high: s.high, applied: new Set(s.applied) }]));
+  commit(likes: { producer: string; seq: number; likes: number }[]): string[] {
+    const before = new Map(
+      [...this.#producers].map(([id, s]) => [id, { high: s.high, likes: s.likes, applied: new Set(s.applied) }]),
+    );
     const added = new Map<string, Set<number>>();
-    const outcomes = likes.map(({ producer, seq }) => {
-      const state = this.#producers.get(producer) ?? { high: -1, applied: new Set<number>() };
+    const outcomes = likes.map(({ producer, seq, likes }) => {
+      const state = this.#producers.get(producer) ?? { high: -1, likes: -1, applied: new Set<number>() };
       this.#producers.set(producer, state);
       const mine = added.get(producer) ?? new Set<number>();
       added.set(producer, mine);
       if (seq > state.high) {
         state.high = seq;
+        state.likes = likes;
         mine.add(seq);
         return "accepted";
       }
       const old = before.get(producer);
       const inOld = old !== undefined && old.high - seq < this.window && old.applied.has(seq);
-      return mine.has(seq) || inOld ? "duplicate" : "out of order";
+      if (!mine.has(seq) && !inOld) return "out of order";
+      return seq === state.high && likes !== state.likes ? "seq reused" : "duplicate";
     });
     for (const [id, state] of this.#producers) {
       const all = new Set([...(before.get(id)?.applied ?? []), ...(added.get(id) ?? [])]);
@@ -455,37 +527,41 @@ class DedupeModel {
   }
 }
 
-redisTest("RedisStore answers as the plain dedupe rule does over random batches with retries and gaps", async () => {
-  await withRedis(async (server) => {
-    const store = await open(server);
-    const model = new DedupeModel(WINDOW);
-    // A fixed seed: a failure is repeatable.
-    let seed = 12345;
-    const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
-    const next = new Map<string, number>();
-    try {
-      for (let round = 0; round < 300; round++) {
-        const batch = Array.from({ length: 1 + random(12) }, () => {
-          const producer = `p${random(3)}`;
-          const high = next.get(producer) ?? 1;
-          // Mostly the next seq; sometimes a retry from the window or beyond it, or a gap ahead.
-          const roll = random(10);
-          const seq = roll < 5 ? high : roll < 8 ? Math.max(1, high - 1 - random(WINDOW + 4)) : high + 1 + random(3);
-          next.set(producer, Math.max(high, seq + 1));
-          return { producer, seq };
-        });
-        const expected = model.commit(batch);
-        const result = await store.commit(batch.map(({ producer, seq }) => like(producer, seq)));
-        assert.deepEqual(result.outcomes, expected, `round ${round}: ${JSON.stringify(batch)}`);
+redisTest(
+  "RedisStore answers as the plain dedupe rule does over random batches with retries, gaps and reused seqs",
+  async () => {
+    await withRedis(async (server) => {
+      const store = await open(server);
+      const model = new DedupeModel(WINDOW);
+      // A fixed seed: a failure is repeatable.
+      let seed = 12345;
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      const next = new Map<string, number>();
+      try {
+        for (let round = 0; round < 300; round++) {
+          const batch = Array.from({ length: 1 + random(12) }, () => {
+            const producer = `p${random(3)}`;
+            const high = next.get(producer) ?? 1;
+            // Mostly the next seq; sometimes a retry from the window or beyond it, or a gap ahead.
+            const roll = random(10);
+            const seq = roll < 5 ? high : roll < 8 ? Math.max(1, high - 1 - random(WINDOW + 4)) : high + 1 + random(3);
+            next.set(producer, Math.max(high, seq + 1));
+            // Now and then another count: a seq reused when it is the highest.
+            return { producer, seq, likes: random(6) === 0 ? 2 : 1 };
+          });
+          const expected = model.commit(batch);
+          const result = await store.commit(batch.map(({ producer, seq, likes }) => like(producer, seq, likes)));
+          assert.deepEqual(result.outcomes, expected, `round ${round}: ${JSON.stringify(batch)}`);
+        }
+      } finally {
+        store.close();
       }
-    } finally {
-      store.close();
-    }
-  });
-});
+    });
+  },
+);
 
 redisTest("RedisStore refuses a commit over a damaged dedupe window, changing nothing", async () => {
   await withRedis(async (server) => {
@@ -502,7 +578,7 @@ redisTest("RedisStore refuses a commit over a damaged dedupe window, changing no
       assert.equal(await store.total(), 2);
       // Not even the confirmed journal entry was trimmed: the script wrote nothing.
       assert.deepEqual((await store.readJournal()).map((b) => b.id), [first.journalId]);
-      assert.equal(await raw.sendCommand(["GET", "d:producer:p"]), `1 1${"0".repeat(WINDOW - 1)}`);
+      assert.equal(await raw.sendCommand(["GET", "d:producer:p"]), `1 1${"0".repeat(WINDOW - 1)} 2`);
     } finally {
       store.close();
       raw.destroy();
