@@ -137,7 +137,7 @@ export function storeContract(factory: ContractFactory): void {
     const second = await open();
     try {
       assert.equal(await second.total(), 5);
-      assert.deepEqual((await second.commit([like("p", 2), like("p", 3)])).outcomes, ["duplicate", "accepted"]);
+      assert.deepEqual((await second.commit([like("p", 2, 3), like("p", 3)])).outcomes, ["duplicate", "accepted"]);
     } finally {
       await second.close();
     }

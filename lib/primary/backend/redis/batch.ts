@@ -9,8 +9,9 @@
  */
 import type { Like } from "../../../protocol/message.ts";
 
-export type Outcome = "accepted" | "duplicate" | "out of order";
-const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order"];
+export type Outcome = "accepted" | "duplicate" | "out of order" | "seq reused";
+/** By the script's outcome character: "0" accepted ... "3" seq reused. */
+const OUTCOMES: readonly Outcome[] = ["accepted", "duplicate", "out of order", "seq reused"];
 
 /** One like of a packed batch. */
 export interface PackedLike {
@@ -28,11 +29,14 @@ export interface PackedBatch {
   producers: string[];
   /** `server likes k seq` per like, space-separated (ARGV[6], the journal's `l`). */
   likes: string;
-  /** `k a n sum` per run (ARGV[5]). */
+  /** `k a n sum last` per run (ARGV[5]). */
   runs: string;
   /** Per like: where its outcome character is in the script's reply. */
   outcomeAt: Int32Array;
 }
+
+/** Numbers per run in ARGV[5]. */
+const RUN = 5;
 
 /**
  * Groups likes into runs, in order of their first like: a producer's run goes
@@ -40,6 +44,7 @@ export interface PackedBatch {
  * The script's slow path groups the same way (likesOfRun): change both or neither.
  */
 function groupRuns(likes: readonly PackedLike[]): { runs: number[]; outcomeAt: Int32Array } {
+  // k a n sum last: `last` is the likes of the run's last seq, the producer's count for it once the run is its highest.
   const runs: number[] = [];
   const open = new Map<number, { at: number; next: number }>();
   const runOf = new Int32Array(likes.length);
@@ -50,19 +55,20 @@ function groupRuns(likes: readonly PackedLike[]): { runs: number[]; outcomeAt: I
     if (run === undefined || (k > 0 && seq !== run.next)) {
       run = { at: runs.length, next: seq };
       open.set(k, run);
-      runs.push(k, k === 0 ? 0 : seq, 0, 0);
+      runs.push(k, k === 0 ? 0 : seq, 0, 0, 0);
     }
     runOf[i] = run.at;
     position[i] = runs[run.at + 2];
     runs[run.at + 2] += 1;
     runs[run.at + 3] += count;
+    runs[run.at + 4] = count;
     run.next = seq + 1;
   }
   // Outcomes come back run after run.
-  const offsets = new Int32Array(runs.length / 4);
-  for (let r = 1; r < offsets.length; r++) offsets[r] = offsets[r - 1] + runs[(r - 1) * 4 + 2];
+  const offsets = new Int32Array(runs.length / RUN);
+  for (let r = 1; r < offsets.length; r++) offsets[r] = offsets[r - 1] + runs[(r - 1) * RUN + 2];
   const outcomeAt = new Int32Array(likes.length);
-  for (let i = 0; i < likes.length; i++) outcomeAt[i] = offsets[runOf[i] / 4] + position[i];
+  for (let i = 0; i < likes.length; i++) outcomeAt[i] = offsets[runOf[i] / RUN] + position[i];
   return { runs, outcomeAt };
 }
 

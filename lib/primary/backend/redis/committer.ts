@@ -26,7 +26,6 @@ import { DEFAULT_DURABILITY, type Durability } from "../backend.ts";
 import { BatchCommitter, type Decider, type Outcome, type Submission } from "../batch_committer.ts";
 import { Health } from "../../health.ts";
 import type { LikesLog } from "../../likes_log.ts";
-import type { Like } from "../../../protocol/message.ts";
 import type { Stats } from "../../stats.ts";
 import { REDIS_DEFAULTS } from "./defaults.ts";
 import {
@@ -36,7 +35,9 @@ import {
   StoreRefusedError,
   StoreUnavailableError,
 } from "./store.ts";
-import { formatPrimaryLine, type LikeLine, parsePrimaryLine } from "../../../formats/primary_log.ts";
+import { formatPrimaryLine, type InvalidLine, type LikeLine, parsePrimaryLine } from "../../../formats/primary_log.ts";
+import { formatLike, type Like } from "../../../protocol/message.ts";
+import { REASONS } from "../../../protocol/replies.ts";
 
 /**
  * Test hook: with this set to 1 (and readable), the primary exits at once
@@ -71,9 +72,17 @@ export interface RedisCommitterOptions {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
-/** A like line as the log writes it, from the journal's record of it. */
-function likeLine(like: JournalLike): LikeLine {
+/**
+ * A like's line as the log writes it, from the journal's record of it: a
+ * like line, or for a like refused as seq reused the Invalid data line the
+ * commit path writes (its sender's address is not in the journal).
+ */
+function journalLine(like: JournalLike): LikeLine | InvalidLine {
+  if (like.outcome === "seq reused") {
+    return { kind: "invalid", data: encoder.encode(formatLike(like)), reason: REASONS.seqReused.text, from: "-" };
+  }
   const line: LikeLine = {
     kind: "like",
     server: like.server,
@@ -150,13 +159,25 @@ export function readLogTail(log: LikesLog): LogTail {
   return { journalId: journalId ?? "", after: after?.reverse(), total: undefined, notes };
 }
 
-/** How many of `batch`'s lines the log already ends with (a write cut short), 0 if it does not. */
-function alreadyLogged(batch: LikeLine[], after: readonly LikeLine[]): number {
-  if (after.length === 0 || after.length > batch.length) return 0;
+/**
+ * How many of `batch`'s lines the log already ends with (a write cut short),
+ * 0 if it does not. Only like lines are compared (`after` holds no others):
+ * the count runs to the last of them, so an Invalid data line just after it
+ * is written again rather than risk losing it.
+ */
+function alreadyLogged(batch: (LikeLine | InvalidLine)[], after: readonly LikeLine[]): number {
+  if (after.length === 0) return 0;
   const same = (a: LikeLine, b: LikeLine) =>
     a.server === b.server && a.likes === b.likes && a.total === b.total && a.duplicate === b.duplicate &&
     a.outOfOrder === b.outOfOrder && a.producer === b.producer && a.seq === b.seq;
-  return after.every((line, i) => same(line, batch[i])) ? after.length : 0;
+  let matched = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const line = batch[i];
+    if (line.kind !== "like") continue;
+    if (!same(after[matched], line)) return 0;
+    if (++matched === after.length) return i + 1;
+  }
+  return 0;
 }
 
 /** The outcomes and totals Redis returned for a batch, handed to encode() like by like. */
@@ -545,14 +566,15 @@ export class RedisCommitter extends BatchCommitter {
       let lines = "";
       let likes = 0;
       // A batch whose write was cut short by a crash: the log has its first lines, not its journal line.
-      const first = batches[0].likes.map(likeLine);
+      const first = batches[0].likes.map(journalLine);
       const skip = this.#partial === undefined ? 0 : alreadyLogged(first, this.#partial);
       for (const batch of batches) {
         const time = new Date(batch.time);
-        const likeLines = batch === batches[0] ? first : batch.likes.map(likeLine);
-        for (let i = batch === batches[0] ? skip : 0; i < likeLines.length; i++) {
-          lines += formatPrimaryLine(likeLines[i], time);
-          if (!likeLines[i].duplicate && !likeLines[i].outOfOrder) likes += likeLines[i].likes;
+        const batchLines = batch === batches[0] ? first : batch.likes.map(journalLine);
+        for (let i = batch === batches[0] ? skip : 0; i < batchLines.length; i++) {
+          const line = batchLines[i];
+          lines += formatPrimaryLine(line, time);
+          if (line.kind === "like" && !line.duplicate && !line.outOfOrder) likes += line.likes;
         }
         lines += formatPrimaryLine({ kind: "journal", id: batch.id }, time);
       }

@@ -89,18 +89,21 @@ return redis.call('GET', KEYS[4])
  *
  * KEYS[1]   the shared total (string holding an integer)
  * KEYS[2]   this primary's journal (stream)
- * KEYS[3..] one string per producer in the batch: "<highest seq> <window>", where window is W
- *           characters, the i-th (from 1) "1" when seq highest - i + 1 was applied, else "0"
+ * KEYS[3..] one string per producer in the batch: "<highest seq> <window> <likes>", where window is W
+ *           characters, the i-th (from 1) "1" when seq highest - i + 1 was applied, else "0", and
+ *           likes the count the highest seq was applied with. Without likes (a key written before
+ *           counts were kept) the count is unknown until the producer's next seq is applied.
  *
  * ARGV[1]   the batch time (ms since the epoch), stored in the journal entry
  * ARGV[2]   W, the dedupe window in seqs
  * ARGV[3]   producer TTL (ms): each producer key touched expires this long after; 0 for never
  * ARGV[4]   journal id the primary has logged up to (that entry and older ones are deleted), or ""
- * ARGV[5]   the runs, 4 numbers each, space-separated: k a n sum
+ * ARGV[5]   the runs, 5 numbers each, space-separated: k a n sum last
  *             k    index of the producer in KEYS minus 2 (1 = KEYS[3]), 0 for likes without producer
  *             a    first seq of the run (0 when k = 0); its seqs are a .. a + n - 1
  *             n    likes in the run
  *             sum  their likes
+ *             last the likes of its last seq (the producer's count once the run is its highest)
  * ARGV[6]   the likes in batch order, 4 numbers each: server likes k seq (seq 0 when k = 0); read
  *           here only for a run reaching below its producer's highest seq; stored in the journal
  * ARGV[7]   the producer ids, space-separated, in KEYS order; stored in the journal
@@ -108,13 +111,14 @@ return redis.call('GET', KEYS[4])
  *
  * For each like of a producer, in order:
  *   seq above the producer's highest   accepted (0): the seq joins the window
+ *   the highest seq again with other likes than it was applied with   seq reused (3): not counted
  *   seq in the window, or applied earlier in this batch   duplicate (1): the window is cut
  *                                      back to the W seqs below the highest at the end of the batch
  *   anything else                      out of order (2): not counted
  * A like without producer is accepted.
  *
  * Returns { journal id or "" for an empty batch, total before the batch, outcomes }: outcomes
- * has one character per like, "0" "1" or "2", run after run.
+ * has one character per like, "0" "1" "2" or "3", run after run.
  *
  * Journal entry fields: t = batch time, b = total before the batch, p = ARGV[7], l = ARGV[6],
  * o = the outcomes as returned.
@@ -135,10 +139,10 @@ for token in string.gmatch(ARGV[5], '%S+') do
   if not number or number < 0 then return redis.error_reply('ERR likes commit: bad run ' .. token) end
   runs[#runs + 1] = number
 end
-if #runs % 4 ~= 0 then return redis.error_reply('ERR likes commit: runs are not 4 numbers each') end
-for r = 1, #runs, 4 do
+if #runs % 5 ~= 0 then return redis.error_reply('ERR likes commit: runs are not 5 numbers each') end
+for r = 1, #runs, 5 do
   if runs[r] > producers or runs[r + 2] < 1 then
-    return redis.error_reply('ERR likes commit: bad run ' .. ((r + 3) / 4))
+    return redis.error_reply('ERR likes commit: bad run ' .. ((r + 4) / 5))
   end
 end
 
@@ -149,13 +153,16 @@ for first = 3, #KEYS, 1000 do
   local values = redis.call('MGET', unpack(KEYS, first, last))
   for i = first, last do
     local value = values[i - first + 1]
-    local state = { high = -1, old = -1, bits = '', ranges = {} }
+    -- likes: the count of the highest seq, -1 while unknown (a new producer, or a key without it).
+    local state = { high = -1, old = -1, bits = '', ranges = {}, likes = -1 }
     if value then
-      local high, bits = string.match(value, '^(%d+) ([01]*)$')
+      local high, bits, likes = string.match(value, '^(%d+) ([01]*) (%d+)$')
+      if not high then high, bits = string.match(value, '^(%d+) ([01]*)$') end
       if not high then return redis.error_reply('ERR likes commit: ' .. KEYS[i] .. ' is not a dedupe window') end
       state.old = tonumber(high)
       state.high = state.old
       state.bits = bits
+      if likes then state.likes = tonumber(likes) end
     end
     states[i - 2] = state
   end
@@ -197,7 +204,7 @@ local function likesOfRun(r)
       end
     end
   end
-  return runLikes[(r + 3) / 4]
+  return runLikes[(r + 4) / 5]
 end
 
 local function applied(state, seq)
@@ -210,7 +217,7 @@ end
 
 local delta = 0
 local outcomes = {}
-for r = 1, #runs, 4 do
+for r = 1, #runs, 5 do
   local k, a, n, sum = runs[r], runs[r + 1], runs[r + 2], runs[r + 3]
   local state = states[k]
   if k == 0 or a > state.high then
@@ -219,6 +226,7 @@ for r = 1, #runs, 4 do
     if k > 0 then
       state.ranges[#state.ranges + 1] = { a, a + n - 1 }
       state.high = a + n - 1
+      state.likes = runs[r + 4]
     end
   else
     local likes = likesOfRun(r)
@@ -230,7 +238,12 @@ for r = 1, #runs, 4 do
         chars[i] = '0'
         delta = delta + likes[i]
       elseif applied(state, seq) then
-        chars[i] = '1'
+        -- Seqs rise within a run, so only its first like can be the highest seen before it.
+        if seq == state.high and state.likes >= 0 and likes[i] ~= state.likes then
+          chars[i] = '3'
+        else
+          chars[i] = '1'
+        end
       else
         chars[i] = '2'
       end
@@ -239,6 +252,7 @@ for r = 1, #runs, 4 do
     if last > state.high then
       state.ranges[#state.ranges + 1] = { math.max(a, state.high + 1), last }
       state.high = last
+      state.likes = likes[n]
     end
     outcomes[#outcomes + 1] = table.concat(chars)
   end
@@ -261,6 +275,8 @@ for k, state in pairs(states) do
     end
   end
   local value = string.format('%d', high) .. ' ' .. bits
+  -- An unknown count stays unknown: a key without it is read as before.
+  if state.likes >= 0 then value = value .. ' ' .. string.format('%d', state.likes) end
   if ttl > 0 then redis.call('SET', KEYS[k + 2], value, 'PX', ttl) else redis.call('SET', KEYS[k + 2], value) end
 end
 -- INCRBY answers the new total: the total before the batch needs no GET of its own.
