@@ -7,8 +7,9 @@
  * Keys, under a prefix (default `{likes}:`; the braces are a Cluster hash tag
  * that keeps every key in one slot, as a script needs):
  *   <prefix>total               string: the shared total
- *   <prefix>producer:<id>       string: the producer's highest applied seq and which of the W seqs up to it were
- *                               applied ("<highest> <W characters 0/1>"); expires after the producer TTL
+ *   <prefix>producer:<id>       string: the producer's highest applied seq, which of the W seqs up to it were
+ *                               applied, and the likes of the highest ("<highest> <W characters 0/1> <likes>";
+ *                               without the likes when written before they were kept); expires after the producer TTL
  *   <prefix>journal:<primary>   stream: one entry per batch this primary committed and has not confirmed as logged
  *   <prefix>identity            string: a random id written once, when the store is first used (or adopted)
  *   <prefix>claim:<primary>     string: the token of the process holding the id, with a lease (claim.ts)
