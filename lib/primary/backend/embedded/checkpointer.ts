@@ -40,7 +40,8 @@ export class Checkpointer {
   readonly #every: number;
   readonly #bytes: number;
   readonly #fsync: boolean;
-  #logId = "";
+  /** The log id the stored checkpoint names ("" before the first). */
+  #savedLogId = "";
   // The clock starts with the checkpointer: the first is due one period in, as every later one.
   #lastAt = Date.now();
   #lastOffset = -1;
@@ -65,6 +66,17 @@ export class Checkpointer {
     this.#every = every;
     this.#bytes = bytes;
     this.#fsync = durability === "fsync";
+  }
+
+  /** The id of the log the stored checkpoint names, "" before one was written. */
+  get savedLogId(): string {
+    return this.#savedLogId;
+  }
+
+  /** The log went on in a new file: a checkpoint of it is due now. */
+  continued(): void {
+    this.#lastOffset = -1;
+    this.#lastAt = 0;
   }
 
   /** Whether enough time or log has passed since the last checkpoint. */
@@ -94,12 +106,12 @@ export class Checkpointer {
       // even a power loss can leave the checkpoint ahead of the log (fsync mode
       // only checkpoints what its syncs covered).
       if (!this.#fsync) log.sync();
-      this.#logId ||= log.id();
-      const position = positionAt(log, log.size, lines, this.#logId);
+      const position = positionAt(log, log.size, lines, log.id());
       const producers: Iterable<[string, ProducerState | undefined]> = all
         ? ledger.producers()
         : [...dirty].map((id) => [id, ledger.producer(id)]);
       this.#store.save(ledger.total, position, producers, all);
+      this.#savedLogId = position.logId;
     } catch (error) {
       ledger.restoreDirty(dirty);
       this.#failedWith(error);
@@ -130,13 +142,12 @@ export class Checkpointer {
     const dirty = ledger.takeDirty();
     let pending: Pending;
     try {
-      this.#logId ||= log.id();
       const producers: [string, ProducerState | undefined][] = [];
       for (const id of dirty) {
         const state = ledger.producer(id);
         producers.push([id, state && { ...state }]);
       }
-      pending = { total: ledger.total, position: positionAt(log, log.size, lines, this.#logId), producers, dirty };
+      pending = { total: ledger.total, position: positionAt(log, log.size, lines, log.id()), producers, dirty };
     } catch (error) {
       ledger.restoreDirty(dirty);
       this.#failedWith(error);
@@ -151,6 +162,7 @@ export class Checkpointer {
         this.#pending = undefined;
         try {
           this.#store.save(pending.total, pending.position, pending.producers, false);
+          this.#savedLogId = pending.position.logId;
         } catch (error) {
           ledger.restoreDirty(pending.dirty);
           this.#failedWith(error);

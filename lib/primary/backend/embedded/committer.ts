@@ -88,6 +88,16 @@ export class Committer extends BatchCommitter {
     return this.#lineCount;
   }
 
+  loggedTotal(): number {
+    return this.#ledger.total;
+  }
+
+  /** The log went on in a new file holding `lines` lines: the next checkpoint is due at once. */
+  continued(lines: number): void {
+    this.#lineCount = lines;
+    this.#checkpointer?.continued();
+  }
+
   protected schedule(): void {
     if (this.#scheduled || this.queue.length === 0) return;
     this.#scheduled = true;
@@ -146,6 +156,7 @@ export class Committer extends BatchCommitter {
     const queue = this.queue;
     this.queue = [];
     if (queue.length === 0) return this.#afterBatch();
+    this.checkLog();
     if (this.refusing !== undefined) {
       this.fail(queue);
       return this.#afterBatch();
@@ -212,6 +223,7 @@ export class Committer extends BatchCommitter {
 
   /** Between two batches: a checkpoint when due, then the next batch or the idle waiters. */
   #afterBatch(): void {
+    this.rotateIfDue();
     if (this.#checkpointer?.due()) this.#checkpointer.start(this.#lineCount);
     this.schedule();
     this.wakeIfIdle();

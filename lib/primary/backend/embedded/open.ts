@@ -12,6 +12,7 @@ import { Committer } from "./committer.ts";
 import { expireProducers, scheduleExpiry } from "./producer_expiry.ts";
 import { recover } from "./replay.ts";
 import { Store } from "./store.ts";
+import { LogRotation } from "../../log_rotation.ts";
 
 export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
   const notes: string[] = [];
@@ -35,6 +36,14 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
     health,
     lines: recovered.position.lines,
   });
+  log.onContinue = (lines) => committer.continued(lines);
+  committer.rotation = new LogRotation(log, {
+    total: () => ledger.total,
+    checkpoint: () => {
+      checkpointer.write(committer.lines);
+      return checkpointer.savedLogId;
+    },
+  }, { maxBytes: options.logMaxBytes, keep: options.logKeep });
   try {
     for (const note of [...notes, ...recovered.notes]) {
       console.error(`primary: ${note}`);

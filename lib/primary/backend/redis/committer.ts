@@ -197,6 +197,8 @@ export class RedisCommitter extends BatchCommitter {
   #unlogged = true;
   #total = 0;
   #share = 0;
+  /** The Total of the last like line this committer logged. */
+  #loggedTotal = 0;
   /** Like lines after the log's last journal line, found at start-up: maybe the start of the next batch. */
   #partial: LikeLine[] | undefined;
 
@@ -224,6 +226,10 @@ export class RedisCommitter extends BatchCommitter {
   /** The shared total as last heard from Redis (by a commit or a poll). */
   get total(): number {
     return this.#total;
+  }
+
+  loggedTotal(): number {
+    return this.#loggedTotal;
   }
 
   /** Likes this primary accepted into the shared total since it started. */
@@ -390,7 +396,10 @@ export class RedisCommitter extends BatchCommitter {
       this.health.fail("log", `Cannot write to the log ${this.log.path}: ${(error as Error).message}`);
       return this.fail(queue);
     }
-    if (result !== undefined) this.#logged = result.journalId;
+    if (result !== undefined) {
+      this.#logged = result.journalId;
+      this.#loggedTotal = this.#total;
+    }
     if (this.fsync) this.#syncSoon();
     else this.#confirmed = this.#logged;
     this.#share += this.#decided.accepted;
@@ -506,7 +515,10 @@ export class RedisCommitter extends BatchCommitter {
       this.#confirmed = this.#logged;
       this.#syncedSize = this.log.size;
       const last = batches[batches.length - 1].likes.at(-1);
-      if (last !== undefined) this.#total = Math.max(this.#total, last.total);
+      if (last !== undefined) {
+        this.#total = Math.max(this.#total, last.total);
+        this.#loggedTotal = last.total;
+      }
     }
     this.#unlogged = false;
     this.#partial = [];
