@@ -6,14 +6,14 @@
  * from a file that looks new.
  */
 import { rotatedLogPath } from "../formats/file_names.ts";
-import { RotatedLog } from "../formats/log_chain.ts";
+import { type ReadableLog, RotatedLog } from "../formats/log_chain.ts";
 import { formatPrimaryLine, parsePrimaryLine } from "../formats/primary_log.ts";
 import type { LikesLog } from "./likes_log.ts";
 
 const decoder = new TextDecoder();
 
 /** The running total a log file ends at, and its last journal id: read backwards. */
-export function endOf(file: RotatedLog): { total: number; journal: string | undefined } {
+export function endOf(file: ReadableLog): { total: number; journal: string | undefined } {
   const chunk = 1 << 20;
   let carry = "";
   let journal: string | undefined;

@@ -52,6 +52,8 @@ export interface RedisCommitterOptions {
   health?: Health;
   /** The end of the log as start-up found it (see readLogTail). @default {{ journalId: "", after: [] }} */
   tail?: Omit<LogTail, "notes">;
+  /** The Total of the log's last like line, what a new file continues from. @default {0} */
+  loggedTotal?: number;
   /** Exit (137) right after a Redis commit, before the log write: a test hook. @default {false} */
   crashAfterCommit?: boolean;
   /**
@@ -209,6 +211,7 @@ export class RedisCommitter extends BatchCommitter {
       tail,
       crashAfterCommit = false,
       inFlight = REDIS_DEFAULTS.inFlight,
+      loggedTotal = 0,
     } = options;
     if (!Number.isSafeInteger(inFlight) || inFlight < 1) {
       throw new RangeError(`Cannot commit to Redis: inFlight must be an integer >= 1, got ${inFlight}`);
@@ -221,6 +224,7 @@ export class RedisCommitter extends BatchCommitter {
     this.#syncedSize = log.size;
     this.#partial = tail?.after ?? [];
     this.#crashAfterCommit = crashAfterCommit;
+    this.#loggedTotal = loggedTotal;
   }
 
   /** The shared total as last heard from Redis (by a commit or a poll). */
@@ -230,6 +234,20 @@ export class RedisCommitter extends BatchCommitter {
 
   loggedTotal(): number {
     return this.#loggedTotal;
+  }
+
+  /**
+   * What a new file of the log starts with after its continuation line: the
+   * last journal id the log holds, so that start-up finds it in the current
+   * file (by id, whichever file the batch itself is in).
+   */
+  carryOver(): string {
+    return this.#logged === "" ? "" : formatPrimaryLine({ kind: "journal", id: this.#logged }, new Date());
+  }
+
+  /** The log went on in a new file: the size a finished sync covers is of that file. */
+  continued(): void {
+    this.#syncedSize = this.log.size;
   }
 
   /** Likes this primary accepted into the shared total since it started. */
@@ -387,6 +405,7 @@ export class RedisCommitter extends BatchCommitter {
       this.health.ok("store");
       this.#total = result.totals[result.totals.length - 1];
     } else await previous;
+    this.checkLog();
     try {
       // append() cuts whatever part of the batch reached the log when it fails.
       this.log.append(this.#encode(queue, result, now));
@@ -536,6 +555,8 @@ export class RedisCommitter extends BatchCommitter {
       const deferred = this.#betweenBatches;
       this.#betweenBatches = [];
       for (const fn of deferred) fn();
+      // Not while a background sync holds the file.
+      if (this.#sync === undefined) this.rotateIfDue();
     }
     this.schedule();
     this.wakeIfIdle();
