@@ -43,8 +43,20 @@ export class LikesLog {
    * store's last journal id): set by the backend.
    */
   carryOver: () => string = () => "";
-  /** Told how many lines the new file holds whenever the log goes on in another file. */
-  onContinue: (lines: number) => void = () => {};
+  /**
+   * fsync mode: a new file's first lines are synced before it is used. In
+   * normal mode the previous file's sync runs on a blocking thread, and
+   * syncAsync() (what a checkpoint waits for) waits for it too.
+   */
+  syncEachWrite = false;
+  /** The sync of the file the log left, while it runs (normal mode). */
+  #retired: Promise<void> | undefined;
+  /**
+   * Told how many lines the new file holds whenever the log goes on in
+   * another file, and whether it was the primary's own rotation (which
+   * checkpoints on its own schedule) rather than something done to the file.
+   */
+  onContinue: (lines: number, rotated: boolean) => void = () => {};
 
   private constructor(path: string, file: Deno.FsFile) {
     this.path = path;
@@ -162,9 +174,10 @@ export class LikesLog {
     this.#file.syncDataSync();
   }
 
-  /** Forces what was appended to disk on a blocking thread, leaving the event loop free. */
+  /** Forces what was appended to disk on a blocking thread, leaving the event loop free (the file left too). */
   syncAsync(): Promise<void> {
-    return this.#file.syncData();
+    const sync = this.#file.syncData();
+    return this.#retired === undefined ? sync : Promise.all([sync, this.#retired]).then(() => {});
   }
 
   /**
@@ -221,12 +234,11 @@ export class LikesLog {
    * @throws {Error} When a rename or the new file fails; the log goes on in the open file then
    */
   rotate(total: number, note: string): void {
-    this.sync();
     let top = 1;
     while (exists(rotatedLogPath(this.path, top))) top++;
     for (let n = top - 1; n >= 1; n--) Deno.renameSync(rotatedLogPath(this.path, n), rotatedLogPath(this.path, n + 1));
     Deno.renameSync(this.path, rotatedLogPath(this.path, 1));
-    this.#continueIn(total, note);
+    this.#continueIn(total, note, true);
   }
 
   /**
@@ -236,7 +248,6 @@ export class LikesLog {
    * @throws {Error} When the path holds a file that is not empty, or the new file fails
    */
   continueAtPath(total: number, note: string): void {
-    this.sync();
     this.#continueIn(total, note);
   }
 
@@ -261,7 +272,7 @@ export class LikesLog {
     const head = this.#head(previous, from, note);
     this.append(head.text);
     this.append(kept);
-    this.onContinue(head.lines + count(kept, NEWLINE));
+    this.onContinue(head.lines + count(kept, NEWLINE), false);
   }
 
   /**
@@ -289,7 +300,7 @@ export class LikesLog {
     return { text, lines: 2 + count(carried, "\n") };
   }
 
-  #continueIn(total: number, note: string): void {
+  #continueIn(total: number, note: string, rotated = false): void {
     const previous = this.id();
     const file = LikesLog.#openLocked(this.path);
     let ours = false;
@@ -301,7 +312,7 @@ export class LikesLog {
       ours = true;
       const head = this.#head(previous, total, note);
       writeAllSync(file, encoder.encode(head.text));
-      file.syncDataSync();
+      if (this.syncEachWrite) file.syncDataSync();
       lines = head.lines;
     } catch (error) {
       try {
@@ -310,13 +321,24 @@ export class LikesLog {
       file.close();
       throw error;
     }
-    this.#file.close();
+    const old = this.#file;
+    if (this.syncEachWrite) old.close();
+    else {
+      // Closed once synced, off the event loop: a checkpoint of the new file waits for it (syncAsync()).
+      const retired = old.syncData().finally(() => old.close()).catch((error) => {
+        console.error(`primary: Cannot sync the log file rotated away: ${(error as Error).message}`);
+      });
+      this.#retired = retired;
+      retired.then(() => {
+        if (this.#retired === retired) this.#retired = undefined;
+      });
+    }
     this.#file = file;
     const info = file.statSync();
     this.#inode = info.ino ?? 0;
     this.#size = info.size;
     this.#id = "";
-    this.onContinue(lines);
+    this.onContinue(lines, rotated);
   }
 
   /**

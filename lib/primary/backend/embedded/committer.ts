@@ -92,10 +92,14 @@ export class Committer extends BatchCommitter {
     return this.#ledger.total;
   }
 
-  /** The log went on in a new file holding `lines` lines: the next checkpoint is due at once. */
-  continued(lines: number): void {
+  /**
+   * The log went on in a new file holding `lines` lines; unless the
+   * primary's own rotation did it (it checkpoints on its own schedule), the
+   * next checkpoint is due at once.
+   */
+  continued(lines: number, rotated: boolean): void {
     this.#lineCount = lines;
-    this.#checkpointer?.continued();
+    if (!rotated) this.#checkpointer?.continued();
   }
 
   protected schedule(): void {

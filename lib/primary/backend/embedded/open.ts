@@ -36,13 +36,16 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
     health,
     lines: recovered.position.lines,
   });
-  log.onContinue = (lines) => committer.continued(lines);
+  log.onContinue = (lines, rotated) => committer.continued(lines, rotated);
+  log.syncEachWrite = options.durability === "fsync";
   committer.rotation = new LogRotation(log, {
     total: () => ledger.total,
     checkpoint: () => {
-      checkpointer.write(committer.lines);
+      // Off the event loop in normal mode: it waits for both files' syncs, then saves.
+      checkpointer.start(committer.lines);
       return checkpointer.savedLogId;
     },
+    saved: () => checkpointer.savedLogId,
   }, { maxBytes: options.logMaxBytes, keep: options.logKeep });
   try {
     for (const note of [...notes, ...recovered.notes]) {

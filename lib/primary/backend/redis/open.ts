@@ -45,7 +45,12 @@ export const openRedis: OpenBackend = async (options, { log, stats, health }) =>
     const c = committer;
     log.carryOver = () => c.carryOver();
     log.onContinue = () => c.continued();
-    committer.rotation = new LogRotation(log, { total: () => c.loggedTotal(), checkpoint: () => log.id() }, {
+    log.syncEachWrite = options.durability === "fsync";
+    committer.rotation = new LogRotation(log, {
+      total: () => c.loggedTotal(),
+      checkpoint: () => log.id(),
+      saved: () => log.id(),
+    }, {
       maxBytes: options.logMaxBytes,
       keep: options.logKeep,
     });
