@@ -40,6 +40,8 @@ export class Checkpointer {
   readonly #every: number;
   readonly #bytes: number;
   readonly #fsync: boolean;
+  /** Told the log id each checkpoint saved names (rotation deletes the files it no longer needs). */
+  onSaved: (logId: string) => void = () => {};
   /** The log id the stored checkpoint names ("" before the first). */
   #savedLogId = "";
   // The clock starts with the checkpointer: the first is due one period in, as every later one.
@@ -121,6 +123,7 @@ export class Checkpointer {
     this.#failed = false;
     this.#lastAt = Date.now();
     this.#lastOffset = log.size;
+    this.onSaved(this.#savedLogId);
     return true;
   }
 
@@ -170,6 +173,7 @@ export class Checkpointer {
         }
         this.#health.ok("checkpoint");
         this.#failed = false;
+        this.onSaved(this.#savedLogId);
       },
       (error) => {
         if (this.#pending !== pending) return;

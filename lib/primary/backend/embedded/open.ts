@@ -47,6 +47,8 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
     },
     saved: () => checkpointer.savedLogId,
   }, { maxBytes: options.logMaxBytes, keep: options.logKeep });
+  const rotation = committer.rotation;
+  checkpointer.onSaved = (logId) => rotation.prune(logId);
   try {
     for (const note of [...notes, ...recovered.notes]) {
       console.error(`primary: ${note}`);
