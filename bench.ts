@@ -9,6 +9,7 @@
  * lib/launch/permissions.ts. How to run and read it: docs/performance.md.
  */
 import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
+import { primaryDefaults, primarySpecs } from "./lib/primary/options.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
 import type { LoadClient } from "./lib/bench/load_client.ts";
 import {
@@ -51,6 +52,10 @@ interface BenchFlags {
   noReplay: boolean;
   /** @default {10000} */
   idleConnections: number;
+  /** Our primary's --log-max-bytes. @default {1073741824} */
+  logMaxBytes: number;
+  /** Our primary's --log-keep. @default {Infinity} */
+  logKeep: number;
   /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
   workDir: string;
   /** @default {undefined} `<work-dir>/result.json` */
@@ -72,6 +77,8 @@ const defaults: BenchFlags = {
   replayLines: 2_000_000,
   noReplay: false,
   idleConnections: 10_000,
+  logMaxBytes: primaryDefaults.logMaxBytes,
+  logKeep: primaryDefaults.logKeep,
   workDir: DEFAULT_WORK_DIR,
   json: undefined,
 };
@@ -125,6 +132,8 @@ const specs: FlagSpecs<BenchFlags> = {
     arg: "N",
     parse: parse.integer(0, 1_000_000),
   },
+  logMaxBytes: { ...primarySpecs.logMaxBytes, help: `Our primary's log rotation: ${primarySpecs.logMaxBytes.help}` },
+  logKeep: { ...primarySpecs.logKeep, help: `Our primary's log rotation: ${primarySpecs.logKeep.help}` },
   workDir: {
     help: "Directory for the temp state and the JSON, created if missing (the task may write only here)",
     arg: "DIR",
@@ -156,6 +165,7 @@ runProgram("bench", async () => {
     empty: !flags.noEmpty,
     replayLines: flags.noReplay ? 0 : flags.replayLines,
     idleConnections: flags.idleConnections,
+    rotation: { logMaxBytes: flags.logMaxBytes, logKeep: flags.logKeep },
     workDir: flags.workDir,
     command: ["deno task bench", ...Deno.args].join(" "),
     progress: (line) => console.error(line),

@@ -24,6 +24,7 @@ import { PrimaryServer } from "./lib/primary/server.ts";
 import { readEnvToken } from "./lib/protocol/token.ts";
 import { Stats } from "./lib/primary/stats.ts";
 import { watchLogFile } from "./lib/primary/log_watch.ts";
+import { continueEmptyLog } from "./lib/primary/log_start.ts";
 import { untilSignal } from "./lib/common/signals.ts";
 import { checkGrants } from "./lib/launch/grant_check.ts";
 import { checkGrantablePath, primaryGrants } from "./lib/launch/permissions.ts";
@@ -78,6 +79,13 @@ runProgram("primary", async () => {
   } catch (error) {
     if (error instanceof LogOpenError) throw new ProgramError(error.message, { cause: error });
     throw error;
+  }
+  try {
+    const note = continueEmptyLog(log);
+    if (note !== undefined) console.error(`primary: ${note}`);
+  } catch (error) {
+    log.close();
+    throw new ProgramError(`Cannot continue the rotated log: ${(error as Error).message}`, { cause: error });
   }
   const stats = new Stats();
   const health = new Health();

@@ -28,7 +28,7 @@ import { measureReplay } from "./replay.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/backend/backend.ts";
-import { type PrimaryOptions, primarySpecs } from "../primary/options.ts";
+import { primaryDefaults, type PrimaryOptions, primarySpecs } from "../primary/options.ts";
 import { toFlags } from "../common/cli.ts";
 import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
 
@@ -103,6 +103,11 @@ export interface BenchOptions {
   empty?: boolean;
   /** Lines of the log for the start-up replay; 0 skips it. @default {0} */
   replayLines?: number;
+  /**
+   * Our primary's log rotation (--log-max-bytes, --log-keep), to measure
+   * its cost. @default {{ logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep }}
+   */
+  rotation?: Pick<PrimaryOptions, "logMaxBytes" | "logKeep">;
   /** Idle producer connections to check with; 0 skips the check. @default {0} */
   idleConnections?: number;
   /** The servers' temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
@@ -171,8 +176,12 @@ interface Target {
   stop(): Promise<void>;
 }
 
-async function ourTarget(workDir: string, durability: Durability): Promise<Target> {
-  const started = await startBenchPrimary(workDir, { durability });
+async function ourTarget(
+  workDir: string,
+  durability: Durability,
+  rotation?: Pick<PrimaryOptions, "logMaxBytes" | "logKeep">,
+): Promise<Target> {
+  const started = await startBenchPrimary(workDir, { durability, ...rotation });
   const { port, httpPort } = started.primary;
   return {
     ports: [port],
@@ -293,6 +302,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     client = "c",
     empty = true,
     replayLines = 0,
+    rotation = { logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep },
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
     command = "deno task bench",
@@ -315,6 +325,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     store,
     empty,
     replayLines,
+    rotation,
     idleConnections,
     workDir,
     command,
@@ -385,7 +396,7 @@ async function runCell(
     );
   for (let run = 0; run < runs; run++) {
     for (const mode of modes) {
-      const sample = await measure(() => ourTarget(workDir, mode), cell, all);
+      const sample = await measure(() => ourTarget(workDir, mode, all.rotation), cell, all);
       result.ours.get(mode)!.push(sample);
       say(`ours ${mode}`, sample);
       for (const count of store === "redis" ? [1, 2] : []) {

@@ -24,3 +24,12 @@ export async function untilEndOfInput(input: ReadableStream<Uint8Array>): Promis
     for await (const _chunk of input) { /* nothing is sent: only the end matters */ }
   } catch { /* a broken pipe is an end too */ }
 }
+
+/**
+ * Runs `fn` on each `signal` (SIGHUP: logrotate's postrotate asks the
+ * primary to look at its log now) until the returned function is called.
+ */
+export function onSignal(signal: Deno.Signal, fn: () => void): () => void {
+  Deno.addSignalListener(signal, fn);
+  return () => Deno.removeSignalListener(signal, fn);
+}

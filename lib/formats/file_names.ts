@@ -52,3 +52,21 @@ function instanceSuffix(instance: number | undefined): string {
   }
   return String(instance);
 }
+
+/**
+ * `<log>.<n>`: the log's n-th rotated file, newest first, as logrotate names
+ * them (the primary's own rotation uses the same names).
+ *
+ * @throws {RangeError} When `n` is not a positive integer
+ */
+export function rotatedLogPath(log: string, n: number): string {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Not a rotated file number (a positive integer): ${n}`);
+  return `${log}.${n}`;
+}
+
+/**
+ * Rotated names granted when every rotated file is kept (`--log-keep all`):
+ * grants name paths, and a directory grant on a shared /tmp would let the
+ * program touch every file there. Past it, rotation stops with a line saying so.
+ */
+export const GRANTED_ROTATED_NAMES = 32;

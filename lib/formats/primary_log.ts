@@ -11,6 +11,7 @@
  *   <time> Started from zero (reset) with state <state file>
  *   <time> Stopped by <signal> with total <total>
  *   <time> Redis journal <id>   (on Redis: the log holds that batch of this primary's journal, and all before)
+ *   <time> Continues log <id> at total <total>   (first line of a rotated-to file: the file before it, by id)
  *   <time> <other event>   (a log repair, a refused client, ...)
  *
  * The time is ISO 8601 UTC, one per committed batch. Data from clients is
@@ -110,6 +111,18 @@ export interface JournalLine {
   id: string;
 }
 
+/**
+ * The first line of a log file that continues another (a rotation, a file
+ * moved or truncated by logrotate): the previous file's id (LikesLog.id(),
+ * the sha256 of its first line) and the running total this file starts from.
+ */
+export interface ContinuesLine {
+  kind: "continues";
+  /** sha256 (hex) of the previous file's first line. */
+  id: string;
+  total: number;
+}
+
 /** Any other sentence the primary logs. */
 export interface EventLine {
   kind: "event";
@@ -125,6 +138,7 @@ export type PrimaryLogEntry =
   | NewLogLine
   | StoppedLine
   | JournalLine
+  | ContinuesLine
   | EventLine;
 
 /** An entry as written to the log, without the time and the newline. */
@@ -154,6 +168,8 @@ export function formatPrimaryEntry(entry: PrimaryLogEntry): string {
       return `Stopped by ${entry.signal} with total ${entry.total}`;
     case "journal":
       return `${JOURNAL_WORDS}${entry.id}`;
+    case "continues":
+      return `${CONTINUES_WORDS}${entry.id} at total ${entry.total}`;
     case "event":
       return entry.text;
   }
@@ -189,6 +205,8 @@ const NEW_LOG = /^Started a new log with total 0 and state (.*)$/s;
 const STOPPED = /^Stopped by (\S+) with total (\d+)$/;
 const JOURNAL = /^Redis journal (\d+-\d+)$/;
 const JOURNAL_WORDS = "Redis journal ";
+const CONTINUES = /^Continues log ([0-9a-f]{64}) at total (\d+)$/;
+const CONTINUES_WORDS = "Continues log ";
 
 /** Reads an entry (a line without its time) back; sentences it does not know come back as events. */
 export function parsePrimaryEntry(text: string): PrimaryLogEntry {
@@ -222,6 +240,7 @@ export function parsePrimaryEntry(text: string): PrimaryLogEntry {
   if ((m = NEW_LOG.exec(text))) return { kind: "new", state: m[1] };
   if ((m = STOPPED.exec(text))) return { kind: "stopped", signal: m[1], total: Number(m[2]) };
   if ((m = JOURNAL.exec(text))) return { kind: "journal", id: m[1] };
+  if ((m = CONTINUES.exec(text))) return { kind: "continues", id: m[1], total: Number(m[2]) };
   return { kind: "event", text };
 }
 
@@ -472,7 +491,9 @@ export const LINE_OUT_OF_ORDER = 2;
 export const LINE_RESET = 3;
 export const LINE_OTHER = 4;
 export const LINE_BAD = 5;
-export type LineKind = 0 | 1 | 2 | 3 | 4 | 5;
+/** A continuation line: `total` is the total the file starts from, `continues` the previous file's id. */
+export const LINE_CONTINUES = 6;
+export type LineKind = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
 /** The text of the event line that resets the total; replay honours it. */
 export const RESET_EVENT = "Started from zero (reset)";
@@ -482,6 +503,10 @@ const TOTAL_WORD = encoder.encode("Total ");
 const DUPLICATE_WORD = encoder.encode("Duplicate ");
 const OUT_OF_ORDER_WORD = encoder.encode("Out of order ");
 const RESET_BYTES = encoder.encode(RESET_EVENT);
+const CONTINUES_BYTES = encoder.encode(CONTINUES_WORDS);
+const AT_TOTAL = encoder.encode(" at total ");
+/** sha256 in hex. */
+const ID_LENGTH = 64;
 const ZERO = 0x30;
 /** `YYYY-MM-DDTHH:MM:SS.mmmZ` */
 const STAMP = 24;
@@ -545,6 +570,8 @@ export class PrimaryLogReader {
   time = 0;
   /** Why the last line is LINE_BAD. */
   error = "";
+  /** The previous file's id, after a LINE_CONTINUES. */
+  continues = "";
   #producer = "";
   /** Producer ids by a hash of their bytes (see #rememberProducer). */
   readonly #idBytes: (Uint8Array | undefined)[] = new Array(ID_SLOTS).fill(undefined);
@@ -563,6 +590,7 @@ export class PrimaryLogReader {
     let i = start + STAMP + 1;
     if (end - i < NAME_BYTES.length || !at(bytes, i, NAME_BYTES)) {
       if (end - i >= RESET_BYTES.length && at(bytes, i, RESET_BYTES)) return LINE_RESET;
+      if (end - i >= CONTINUES_BYTES.length && at(bytes, i, CONTINUES_BYTES)) return this.#continues(bytes, i, end);
       // Events are rare: only they pay for telling one from a like line whose name was damaged in place.
       if (likeShaped(bytes, i, end)) return this.#bad("it reads as a like line whose server name is damaged");
       return LINE_OTHER;
@@ -629,6 +657,25 @@ export class PrimaryLogReader {
     this.seq = n;
     this.#rememberProducer(bytes, idStart, idEnd, hash);
     return kind;
+  }
+
+  /** `Continues log <id> at total <total>` from `i`: rare, so it may build a string. */
+  #continues(bytes: Uint8Array, i: number, end: number): LineKind {
+    i += CONTINUES_BYTES.length;
+    let id = "";
+    for (let k = 0; k < ID_LENGTH; k++) {
+      const c = bytes[i + k];
+      if (!((c >= ZERO && c <= ZERO + 9) || (c >= 0x61 && c <= 0x66))) return this.#bad("its log id is not a sha256");
+      id += String.fromCharCode(c);
+    }
+    i += ID_LENGTH;
+    if (end - i <= AT_TOTAL.length || !at(bytes, i, AT_TOTAL)) return this.#bad("it has no total");
+    i += AT_TOTAL.length;
+    const last = digitRun(bytes, i, end);
+    if (last !== end || end - i > 16) return this.#bad("its total is not a number");
+    this.total = digits(bytes, i, end - i);
+    this.continues = id;
+    return LINE_CONTINUES;
   }
 
   #bad(reason: string): LineKind {

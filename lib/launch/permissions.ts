@@ -6,11 +6,17 @@
  * program, when it lacks a grant its flags need, prints the command with them
  * (grant_check.ts).
  */
-import { type PrimaryOptions, redisAddress } from "../primary/options.ts";
+import { primaryDefaults, type PrimaryOptions, redisAddress } from "../primary/options.ts";
 import { type LikesServerOptions, primaryAddresses } from "../producer/options.ts";
 import { TOKEN_ENV } from "../protocol/token.ts";
 import { UsageError } from "../common/cli.ts";
-import { likesServerLogPath, primaryLogPath, statusLogPath } from "../formats/file_names.ts";
+import {
+  GRANTED_ROTATED_NAMES,
+  likesServerLogPath,
+  primaryLogPath,
+  rotatedLogPath,
+  statusLogPath,
+} from "../formats/file_names.ts";
 
 export interface Grants {
   net?: string[];
@@ -57,7 +63,9 @@ export function permissionFlags(grants: Grants): string[] {
  * and has no SQLite state file to touch.
  */
 export function primaryGrants(
-  options: Pick<PrimaryOptions, "host" | "port" | "http" | "log" | "state"> & Partial<Pick<PrimaryOptions, "store">>,
+  options:
+    & Pick<PrimaryOptions, "host" | "port" | "http" | "log" | "state">
+    & Partial<Pick<PrimaryOptions, "store" | "logKeep">>,
 ): Grants {
   const net = [netAddress(options.host, options.port)];
   // Both on 127.0.0.1:0 (ephemeral ports, as the bench runs it) is one grant.
@@ -68,8 +76,21 @@ export function primaryGrants(
     if (!net.includes(address)) net.push(address);
   }
   // Read too: the log and state are checked with lstat (symlinks) and read back at start-up.
-  const files = redis === undefined ? [options.log, options.state] : [options.log];
+  const files = logFiles(options.log, options.logKeep ?? primaryDefaults.logKeep);
+  if (redis === undefined) files.push(options.state);
   return { net, read: files, write: files, env: [TOKEN_ENV] };
+}
+
+/**
+ * The log and the rotated files beside it that `keep` allows (one more: the
+ * one a rotation makes before the oldest is deleted). With every one kept
+ * their names have no bound: the first GRANTED_ROTATED_NAMES are granted
+ * (a grant of the log's directory, /tmp by default, would be every file there).
+ */
+function logFiles(log: string, keep: number): string[] {
+  const files = [log];
+  for (let n = 1; n <= Math.min(keep + 1, GRANTED_ROTATED_NAMES); n++) files.push(rotatedLogPath(log, n));
+  return files;
 }
 
 /** A LikesServer may connect to every primary it may fail over to, and nowhere else. */
@@ -91,7 +112,8 @@ export function parentGrants(options: { logDir: string }): Grants {
 export function auditGrants(
   options: { logDir: string; servers: number; primaryLog?: readonly string[]; store?: { host: string; port: number } },
 ): Grants {
-  const files = [...(options.primaryLog ?? [primaryLogPath(options.logDir)])];
+  // A primary log's rotated files (`<log>.1` …) are read beside it.
+  const files = (options.primaryLog ?? [primaryLogPath(options.logDir)]).flatMap((log) => logFiles(log, Infinity));
   for (let i = 0; i < options.servers; i++) files.push(likesServerLogPath(options.logDir, i));
   if (options.store === undefined) return { read: files };
   return { net: [netAddress(options.store.host, options.store.port)], read: files };

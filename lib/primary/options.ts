@@ -16,6 +16,8 @@ import { REDIS_DEFAULTS } from "./backend/redis/defaults.ts";
 import { EMBEDDED_STORE, storeUrl } from "./backend/open.ts";
 import { DEFAULT_MAX_PRODUCERS } from "./ledger.ts";
 import { DEFAULT_INVALID_LOG_RATE } from "./invalid_log_limit.ts";
+import { formatByteSize, parseByteSize } from "../common/byte_size.ts";
+import { LOG_ROTATION_DEFAULTS } from "./log_rotation.ts";
 
 export interface PrimaryOptions {
   /** Address to listen on for LikesServers. @default {"127.0.0.1"} */
@@ -76,6 +78,10 @@ export interface PrimaryOptions {
   commitDelay: number;
   /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
   logCheckEvery: number;
+  /** Rotate the log at the first batch boundary past this size (bytes); 0 never. @default {1073741824} */
+  logMaxBytes: number;
+  /** Rotated log files kept (`<log>.1` …); Infinity keeps all. @default {Infinity} */
+  logKeep: number;
   /**
    * HTTP connections at once, live streams included. Kept far below
    * --max-connections and the usual descriptor limit (1024): a reserve of
@@ -147,6 +153,8 @@ export const primaryDefaults = {
   checkpointBytes: EMBEDDED_DEFAULTS.checkpointBytes,
   commitDelay: EMBEDDED_DEFAULTS.commitDelay,
   logCheckEvery: 1000,
+  logMaxBytes: LOG_ROTATION_DEFAULTS.maxBytes,
+  logKeep: LOG_ROTATION_DEFAULTS.keep,
   httpMaxConnections: HTTP_DEFAULTS.maxConnections,
   httpHeaderTimeout: HTTP_DEFAULTS.headerTimeout,
   httpIdleTimeout: HTTP_DEFAULTS.idleTimeout,
@@ -289,9 +297,21 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     parse: parse.duration,
   },
   logCheckEvery: {
-    help: "How often to check the log file was not deleted",
+    help: "How often to check the log file was not deleted, moved, truncated or replaced (SIGHUP: at once)",
     arg: "DURATION",
     parse: parse.positiveDuration,
+  },
+  logMaxBytes: {
+    help: "Rotate the log past this size (k, M, G), to <log>.1, .2 … as logrotate names them, or off",
+    arg: "SIZE",
+    parse: parseByteSize,
+    format: formatByteSize,
+  },
+  logKeep: {
+    help: "Rotated log files kept, or all (never one the checkpoint still needs is deleted)",
+    arg: "N",
+    parse: (text) => text === "all" ? Infinity : parse.integer(0, 1_000_000)(text),
+    format: (value) => value === Infinity ? "all" : String(value),
   },
   httpMaxConnections: {
     help: "HTTP connections at once, more are closed (keep far below --max-connections)",

@@ -15,7 +15,8 @@ import { parsePrimaryLine } from "../formats/primary_log.ts";
 import { parseLikesServerLine } from "../formats/likes_server_log.ts";
 import { likesServerName } from "../protocol/names.ts";
 import { textLines } from "../common/text_lines.ts";
-import { likesServerLogPath, primaryLogPath } from "../formats/file_names.ts";
+import { likesServerLogPath, primaryLogPath, rotatedLogPath } from "../formats/file_names.ts";
+import { firstLineId } from "../formats/log_chain.ts";
 
 export interface ServerAudit {
   name: string;
@@ -30,6 +31,12 @@ export interface ServerAudit {
   duplicates: number;
   /** Acknowledged but not counted: lost likes. */
   lost: number;
+  /**
+   * Acknowledged, not found counted, while a file of the primary's log is
+   * missing (a gap in its chain, or history before the oldest file kept):
+   * they may be counted there, so they are not called lost.
+   */
+  unverifiable: number;
   /** Counted more than once. */
   doubled: number;
   /**
@@ -49,6 +56,10 @@ export interface AuditReport {
   countedTotal: number;
   /** The shared store's total, when it was given. */
   storeTotal?: number;
+  /** Files missing from a primary log's chain of rotated files, by name, and why they are missed. */
+  chainGaps: string[];
+  /** The primary log files read, oldest first per log. */
+  files: string[];
   ok: boolean;
 }
 
@@ -69,6 +80,83 @@ async function* lines(path: string): AsyncGenerator<string> {
   yield* textLines(file.readable);
 }
 
+/** One primary log: its files oldest first, each with the id of its first line. */
+interface Chain {
+  files: { path: string; id: string }[];
+  /** Where a file is missing: before which file (index), and the sentence naming it. */
+  gaps: Map<number, string>;
+  /** Whether the oldest file continues one that is not kept. */
+  truncatedHistory: boolean;
+}
+
+/** Consecutive missing numbers after which no more rotated files are looked for. */
+const ROTATED_PROBE = 16;
+
+async function headId(path: string): Promise<string> {
+  using file = await Deno.open(path);
+  const head = new Uint8Array(4096);
+  let got = 0;
+  while (got < head.length) {
+    const n = await file.read(head.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return firstLineId(head.subarray(0, got));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable) return false;
+    throw error;
+  }
+}
+
+/**
+ * The primary logs as chains: each given path with the rotated files beside
+ * it (`<log>.1`, `.2` …, or given by name), oldest first. A number missing
+ * between two that exist is a gap, named.
+ */
+async function chainsOf(paths: readonly string[]): Promise<Chain[]> {
+  const bases = new Map<string, Set<number>>();
+  for (const path of paths) {
+    const m = /^(.*)\.(\d+)$/.exec(path);
+    const base = m && !(await exists(path) && !(await exists(m[1])) && !paths.includes(m[1])) ? m[1] : path;
+    const numbers = bases.get(base) ?? new Set<number>();
+    if (m && base === m[1]) numbers.add(Number(m[2]));
+    bases.set(base, numbers);
+  }
+  const chains: Chain[] = [];
+  for (const [base, numbers] of bases) {
+    for (let n = 1, misses = 0; misses < ROTATED_PROBE; n++) {
+      if (await exists(rotatedLogPath(base, n))) {
+        numbers.add(n);
+        misses = 0;
+      } else misses++;
+    }
+    const sorted = [...numbers].sort((a, b) => b - a);
+    const files: Chain["files"] = [];
+    const gaps = new Map<number, string>();
+    for (let i = 0; i < sorted.length; i++) {
+      const path = rotatedLogPath(base, sorted[i]);
+      if (i > 0 && sorted[i - 1] !== sorted[i] + 1) {
+        for (let missing = sorted[i] + 1; missing < sorted[i - 1]; missing++) {
+          gaps.set(files.length, `${rotatedLogPath(base, missing)} is missing: a gap in the chain of ${base}`);
+        }
+      }
+      files.push({ path, id: await headId(path) });
+    }
+    if (sorted.length > 0 && sorted[sorted.length - 1] !== 1) {
+      gaps.set(files.length, `${rotatedLogPath(base, 1)} is missing: a gap in the chain of ${base}`);
+    }
+    files.push({ path: base, id: await headId(base) });
+    chains.push({ files, gaps, truncatedHistory: false });
+  }
+  return chains;
+}
+
 /**
  * Audits `servers` LikesServer logs in `logDir` against the primary's log.
  * A missing LikesServer log is reported as a problem of that server.
@@ -82,7 +170,14 @@ export async function audit(
   const primaryLogs = typeof primaryLog === "string" ? [primaryLog] : primaryLog;
   if (primaryLogs.length === 0) throw new RangeError("Cannot audit: no primary log given");
   const byProducer = new Map<string, { audit: ServerAudit; sent: Map<number, Sent> }>();
-  const report: AuditReport = { servers: [], totalBreaks: [], countedTotal: 0, ok: true };
+  const report: AuditReport = {
+    servers: [],
+    totalBreaks: [],
+    countedTotal: 0,
+    chainGaps: [],
+    files: [],
+    ok: true,
+  };
   for (let id = 0; id < servers; id++) {
     const name = likesServerName(id);
     const entry: ServerAudit = {
@@ -94,6 +189,7 @@ export async function audit(
       countedLikes: 0,
       duplicates: 0,
       lost: 0,
+      unverifiable: 0,
       doubled: 0,
       unconfirmed: 0,
       problems: [],
@@ -118,13 +214,53 @@ export async function audit(
     }
   }
 
-  const lineToLine = primaryLogs.length === 1;
-  for (const path of primaryLogs) {
+  const chains = await chainsOf(primaryLogs);
+  const lineToLine = chains.length === 1;
+  for (const chain of chains) {
     let previousTotal: number | undefined;
+    for (const [index, file] of chain.files.entries()) {
+      const gap = chain.gaps.get(index);
+      if (gap !== undefined) report.chainGaps.push(gap);
+      report.files.push(file.path);
+      const previous = index === 0 || gap !== undefined ? undefined : chain.files[index - 1];
+      previousTotal = await auditFile(file.path, chain.files.length > 1, previous, previousTotal, index === 0, chain);
+    }
+    if (chain.truncatedHistory) {
+      report.chainGaps.push(
+        `${chain.files[0].path} continues a file that is not kept: likes counted before it cannot be checked`,
+      );
+    }
+  }
+
+  /** Audits one file of a chain; returns the running total at its end. */
+  async function auditFile(
+    path: string,
+    named: boolean,
+    previous: { path: string; id: string } | undefined,
+    startTotal: number | undefined,
+    oldest: boolean,
+    chain: Chain,
+  ): Promise<number | undefined> {
+    let previousTotal = startTotal;
     let lineNumber = 0;
     for await (const line of lines(path)) {
       lineNumber++;
       const entry = parsePrimaryLine(line)?.entry;
+      if (entry?.kind === "continues") {
+        const where = `${path} line ${lineNumber}`;
+        if (previous === undefined) {
+          // The first file kept, or the first after a gap: its own total starts the count.
+          if (oldest && lineNumber === 1) chain.truncatedHistory = true;
+        } else if (lineNumber === 1 && entry.id !== previous.id) {
+          report.totalBreaks.push(`${where}: continues log ${entry.id.slice(0, 12)}…, not ${previous.path}`);
+        } else if (previousTotal !== undefined && entry.total !== previousTotal) {
+          report.totalBreaks.push(
+            `${where}: continues from total ${entry.total}, but the running total before it is ${previousTotal}`,
+          );
+        }
+        previousTotal = entry.total;
+        continue;
+      }
       // A restart carries the total over (or resets it): the chain starts again, but in one log
       // only from the total the log already holds: a restart that recovered another (a checkpoint
       // edited by hand, say) is a break, and the log's own total stays the one to check against.
@@ -139,7 +275,7 @@ export async function audit(
       }
       if (entry?.kind === "reset" || entry?.kind === "new") previousTotal = 0;
       if (entry?.kind !== "like") continue;
-      const where = lineToLine ? `line ${lineNumber}` : `${path} line ${lineNumber}`;
+      const where = lineToLine && !named ? `line ${lineNumber}` : `${path} line ${lineNumber}`;
       if (lineToLine) {
         const expected = !entry.duplicate && previousTotal !== undefined ? previousTotal + entry.likes : previousTotal;
         if (expected !== undefined && entry.total !== expected) {
@@ -168,7 +304,9 @@ export async function audit(
         producer.audit.problems.push(`seq=${entry.seq}: sent ${message.likes} likes, primary counted ${entry.likes}`);
       }
     }
+    return previousTotal;
   }
+  const missingFiles = report.chainGaps.length > 0;
 
   for (const { audit, sent } of new Set(byProducer.values())) {
     for (const message of sent.values()) {
@@ -177,7 +315,10 @@ export async function audit(
         audit.countedLikes += message.likes;
       }
       if (message.counted > 1) audit.doubled++;
-      if (message.acked && message.counted === 0) audit.lost++;
+      if (message.acked && message.counted === 0) {
+        if (missingFiles) audit.unverifiable++;
+        else audit.lost++;
+      }
       if (!message.acked && message.counted > 0) audit.unconfirmed++;
     }
   }
@@ -189,7 +330,7 @@ export async function audit(
       );
     }
   }
-  report.ok = report.totalBreaks.length === 0 &&
+  report.ok = report.totalBreaks.length === 0 && report.chainGaps.every((gap) => !gap.includes("a gap in the chain")) &&
     report.servers.every((s) => s.lost === 0 && s.doubled === 0 && s.problems.length === 0);
   return report;
 }
@@ -225,6 +366,7 @@ export function formatAudit(report: AuditReport): string {
     row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ");
   const out = [format(header), ...rows.map(format)];
   for (const s of report.servers) for (const problem of s.problems) out.push(`${s.name}: ${problem}`);
+  for (const gap of report.chainGaps) out.push(`PrimaryLikesLog chain: ${gap}`);
   for (const line of report.totalBreaks) {
     out.push(
       line.startsWith("the store") ? `Total mismatch: ${line}` : `PrimaryLikesLog running total broken at ${line}`,
@@ -244,6 +386,7 @@ function mismatch(s: ServerAudit): string {
   if (s.lost > 0) parts.push(`${s.lost} lost`);
   if (s.doubled > 0) parts.push(`${s.doubled} double-counted`);
   if (s.problems.length > 0) parts.push(`${s.problems.length} problems`);
+  if (s.unverifiable > 0) parts.push(`(${s.unverifiable} not found: in a missing log file?)`);
   if (s.unconfirmed > 0) parts.push(`(${s.unconfirmed} counted, reply lost)`);
   return parts.length === 0 ? "none" : parts.join(", ");
 }

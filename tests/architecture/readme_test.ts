@@ -50,14 +50,18 @@ function taskGrants(command: string): TaskGrants {
   return grants;
 }
 
-/** `/d/LikesServer0`, …, `/d/LikesServer9` (consecutive, from 0) as the one word `/d/LikesServer0..9`. */
+/**
+ * `/d/LikesServer0`, …, `/d/LikesServer9` (consecutive, from 0) as the one word
+ * `/d/LikesServer0..9`; rotated logs `/d/Log.1`, …, `/d/Log.32` as `/d/Log.1..32`.
+ */
 function compactServerLogs(values: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < values.length; i++) {
-    const first = /^(.*\/LikesServer)0$/.exec(values[i]);
+    const first = /^(.*\/LikesServer)(0)$/.exec(values[i]) ?? /^(.*\.)(1)$/.exec(values[i]);
+    const from = first ? Number(first[2]) : 0;
     let last = i;
-    while (first && values[last + 1] === `${first[1]}${last + 1 - i}`) last++;
-    out.push(first && last > i ? `${values[i]}..${last - i}` : values[i]);
+    while (first && values[last + 1] === `${first[1]}${last + 1 - i + from}`) last++;
+    out.push(first && last > i ? `${values[i]}..${last - i + from}` : values[i]);
     i = last;
   }
   return out;
@@ -132,6 +136,10 @@ Deno.test("grantsCell() shows each kind once with its values, read and write tog
   assert.equal(
     grantsCell(taskGrants("deno run --allow-read=/t/P,/t/LikesServer0,/t/LikesServer1,/t/LikesServer2 x.ts")),
     "read: `/t/P`, `/t/LikesServer0..2`",
+  );
+  assert.equal(
+    grantsCell(taskGrants("deno run --allow-read=/t/P,/t/P.1,/t/P.2,/t/P.3,/t/Q x.ts")),
+    "read: `/t/P`, `/t/P.1..3`, `/t/Q`",
   );
 });
 

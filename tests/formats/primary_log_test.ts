@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   LINE_ACCEPTED,
   LINE_BAD,
+  LINE_CONTINUES,
   LINE_DUPLICATE,
   LINE_OTHER,
   LINE_OUT_OF_ORDER,
@@ -182,12 +183,15 @@ const unlogged = fc.record({
   bytes: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
 });
 const journal = fc.tuple(fc.nat(), fc.nat()).map(([ms, n]) => ({ kind: "journal" as const, id: `${ms}-${n}` }));
+const logId = fc.stringMatching(/^[0-9a-f]{64}$/);
+const continues = fc.record({ kind: fc.constant("continues" as const), id: logId, total });
 const event = fc.oneof(
   fc.record({ kind: fc.constant("recovered" as const), total, state: path }),
   fc.record({ kind: fc.constant("reset" as const), state: path }),
   fc.record({ kind: fc.constant("new" as const), state: path }),
   fc.record({ kind: fc.constant("stopped" as const), signal: fc.constantFrom("SIGINT", "SIGTERM"), total }),
   journal,
+  continues,
   fc.nat().map((n) => ({
     kind: "event" as const,
     text: `Removed ${n} bytes of log lines that were never committed nor acknowledged`,
@@ -320,4 +324,41 @@ Deno.test("PrimaryLogReader gives each line its own producer id among more produ
       assert.equal(reader.producer, id);
     }
   }
+});
+
+Deno.test("a continuation line names the previous file's id and the total it continues from, as entry and as bytes", () => {
+  const id = "ab".repeat(32);
+  const line = formatPrimaryLine({ kind: "continues", id, total: 5300 }, TIME);
+  assert.equal(line, `2025-01-01T00:00:00.000Z Continues log ${id} at total 5300\n`);
+  assert.deepEqual(parsePrimaryLine(line.slice(0, -1))?.entry, { kind: "continues", id, total: 5300 });
+  const reader = new PrimaryLogReader();
+  assert.equal(read(reader, line.slice(0, -1)), LINE_CONTINUES);
+  assert.deepEqual([reader.continues, reader.total], [id, 5300]);
+});
+
+Deno.test("PrimaryLogReader refuses a damaged continuation line rather than skip it as an event", () => {
+  const reader = new PrimaryLogReader();
+  const id = "0f".repeat(32);
+  for (
+    const text of [
+      `Continues log ${id.slice(1)} at total 5`,
+      `Continues log ${id.toUpperCase()} at total 5`,
+      `Continues log ${id} at total`,
+      `Continues log ${id} at total 5x`,
+      `Continues log ${id} at totals 5`,
+    ]
+  ) {
+    assert.equal(read(reader, `2025-01-01T00:00:00.000Z ${text}`), LINE_BAD, text);
+  }
+});
+
+Deno.test("PrimaryLogReader reads back every continuation line formatPrimaryLine() writes", () => {
+  const reader = new PrimaryLogReader();
+  fc.assert(
+    fc.property(continues, time, (entry, at) => {
+      assert.equal(read(reader, formatPrimaryLine(entry, at).slice(0, -1)), LINE_CONTINUES);
+      assert.deepEqual([reader.continues, reader.total], [entry.id, entry.total]);
+    }),
+    { numRuns: 1000 },
+  );
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
+import { GRANTED_ROTATED_NAMES } from "../../lib/formats/file_names.ts";
 import { missingGrantMessage, missingGrants } from "../../lib/launch/grant_check.ts";
 import { denoInvocation, RUN_FLAGS, scriptPath, shellQuote } from "../../lib/launch/permissions.ts";
 import { textLines } from "../../lib/common/text_lines.ts";
@@ -104,7 +105,8 @@ Deno.test("the audit given another --log-dir names the missing read grant and a 
   const run = await runAsTask("audit", "audit.ts", ["--log-dir", dir, "--servers", "1"], dir);
   assert.equal(run.code, 2, run.stderr);
   const { missing, command } = printed(run.stderr);
-  assert.equal(missing, `--allow-read=${dir}/PrimaryLikesLog,${dir}/LikesServer0`);
+  const rotated = Array.from({ length: GRANTED_ROTATED_NAMES }, (_, i) => `${dir}/PrimaryLikesLog.${i + 1}`);
+  assert.equal(missing, `--allow-read=${[`${dir}/PrimaryLikesLog`, ...rotated, `${dir}/LikesServer0`].join(",")}`);
 
   const out = await shell(command, dir, "piped").output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));

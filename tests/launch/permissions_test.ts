@@ -16,6 +16,7 @@ import { primaryDefaults } from "../../lib/primary/options.ts";
 import { parentDefaults } from "../../lib/supervisor/options.ts";
 import { auditDefaults } from "../../lib/tools/audit_options.ts";
 import { tempDir } from "../support/temp.ts";
+import { GRANTED_ROTATED_NAMES } from "../../lib/formats/file_names.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
 const tasks: Record<string, string> = config.tasks;
@@ -71,27 +72,33 @@ Deno.test("primaryGrants() on ephemeral ports for both sides is one net grant", 
 });
 
 Deno.test("primaryGrants() on Redis adds net to exactly the Redis address, and no state file", () => {
-  const flags = { ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/srv/db" };
+  const flags = { ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/srv/db", logKeep: 0 };
   assert.deepEqual(permissionFlags(primaryGrants({ ...flags, store: "redis://10.0.0.7:6380/2" })), [
     "--allow-net=127.0.0.1:5000,10.0.0.7:6380",
-    "--allow-read=/srv/log",
-    "--allow-write=/srv/log",
+    "--allow-read=/srv/log,/srv/log.1",
+    "--allow-write=/srv/log,/srv/log.1",
     "--allow-env=LIKES_TOKEN",
   ]);
   assert.deepEqual(primaryGrants({ ...flags, store: "redis://[::1]:6379" }).net, ["127.0.0.1:5000", "[::1]:6379"]);
   assert.deepEqual(primaryGrants({ ...flags, store: "embedded" }), primaryGrants(flags));
 });
 
-Deno.test("primaryGrants() allows exactly its addresses and files", () => {
-  assert.deepEqual(
-    permissionFlags(primaryGrants({ ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/srv/db" })),
-    [
-      "--allow-net=127.0.0.1:5000",
-      "--allow-read=/srv/log,/srv/db",
-      "--allow-write=/srv/log,/srv/db",
-      "--allow-env=LIKES_TOKEN",
-    ],
-  );
+Deno.test("primaryGrants() allows exactly its addresses and files, with the rotated files --log-keep allows", () => {
+  const flags = { ...primaryDefaults, port: 5000, http: "off", log: "/srv/log", state: "/var/db", logKeep: 2 };
+  assert.deepEqual(permissionFlags(primaryGrants(flags)), [
+    "--allow-net=127.0.0.1:5000",
+    "--allow-read=/srv/log,/srv/log.1,/srv/log.2,/srv/log.3,/var/db",
+    "--allow-write=/srv/log,/srv/log.1,/srv/log.2,/srv/log.3,/var/db",
+    "--allow-env=LIKES_TOKEN",
+  ]);
+});
+
+Deno.test("primaryGrants() with every rotated file kept grants a bounded set of rotated names, never the directory", () => {
+  const flags = { ...primaryDefaults, port: 5000, http: "off", log: "/tmp/log", state: "/tmp/db" };
+  const write = primaryGrants(flags).write!;
+  assert.equal(write.length, 2 + GRANTED_ROTATED_NAMES);
+  assert.deepEqual(write.slice(0, 3), ["/tmp/log", "/tmp/log.1", "/tmp/log.2"]);
+  assert.ok(!write.includes("/tmp"));
 });
 
 Deno.test("a LikesServer may reach only the primary and write only its own log", () => {
@@ -115,11 +122,12 @@ Deno.test("a LikesServer given --primaries may reach every listed primary, and n
   assert.deepEqual(grants.net, ["127.0.0.1:5001", "[::1]:5002"]);
 });
 
-Deno.test("auditGrants() reads every listed primary log, and reaches the Redis only when given", () => {
+Deno.test("auditGrants() reads every listed primary log and its rotated files, and reaches the Redis only when given", () => {
   const grants = auditGrants({ logDir: "/d", servers: 1, primaryLog: ["/a/Log", "/b/Log"] });
-  assert.deepEqual(grants, { read: ["/a/Log", "/b/Log", "/d/LikesServer0"] });
+  assert.deepEqual(grants.read!.filter((path) => !/\.\d+$/.test(path)), ["/a/Log", "/b/Log", "/d/LikesServer0"]);
+  assert.ok(grants.read!.includes("/a/Log.1") && grants.read!.includes(`/b/Log.${GRANTED_ROTATED_NAMES}`));
   const withStore = auditGrants({ logDir: "/d", servers: 0, store: { host: "::1", port: 6379 } });
-  assert.deepEqual(withStore, { net: ["[::1]:6379"], read: ["/d/PrimaryLikesLog"] });
+  assert.deepEqual(withStore.net, ["[::1]:6379"]);
 });
 
 Deno.test("launchArgs() pins the project config and uses absolute script paths", () => {

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { createClient } from "@redis/client";
-import type { PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
+import { parsePrimaryLog, type PrimaryLogEntry } from "../../lib/formats/primary_log.ts";
 import { CRASH_AFTER_COMMIT_ENV } from "../../lib/primary/backend/redis/committer.ts";
 import type { PrimaryOptions } from "../../lib/primary/options.ts";
-import { exchange } from "../support/client.ts";
+import { exchange, pipeline } from "../support/client.ts";
 import { eventually } from "../support/eventually.ts";
 import { primaryEntries } from "../support/logs.ts";
 import { runPrimaryToExit, startPrimary } from "../support/primary.ts";
@@ -259,3 +259,32 @@ redisTest("a primary whose id another process claimed refuses likes until the cl
     }
   });
 });
+
+redisTest(
+  "on Redis the log rotates with the last journal id carried into each new file, and a restart after kill -9 finds it by id",
+  async () => {
+    await withRedis(async (redis) => {
+      const dir = await tempDir();
+      const flags = onRedis(redis, { logMaxBytes: 4096, logKeep: 2 });
+      const primary = await startPrimary({ dir, flags });
+      for (let round = 0; round < 5; round++) {
+        const lines = Array.from({ length: 40 }, (_, i) => `LikesServer1 1 rot ${round * 40 + i + 1}`);
+        assert.deepEqual(await pipeline(primary.port, lines), Array(40).fill("0"));
+      }
+      assert.equal((await primary.stop("SIGKILL")).signal, "SIGKILL");
+      Deno.removeSync(`${dir}/PrimaryLikesLog.1`);
+      const head = parsePrimaryLog(Deno.readTextFileSync(primary.log)).map((line) => line.entry);
+      assert.equal(head[0].kind, "continues");
+      assert.equal(head[1].kind, "journal", "the last journal id follows the continuation line");
+      const again = await startPrimary({ dir, flags });
+      try {
+        assert.equal(again.total, 200);
+        // Nothing was taken from the journal: the current file names the last batch it holds.
+        assert.doesNotMatch(again.output(), /from the Redis journal/);
+        assert.deepEqual(await exchange(again.port, "LikesServer1 1 rot 200\n", 1), ["0 duplicate"]);
+      } finally {
+        assert.equal((await again.stop()).code, 0);
+      }
+    });
+  },
+);

@@ -11,6 +11,7 @@ export const PROGRAMS = {
   "redis-benchmark": ["redis-tools"],
   chromium: ["chromium"],
   cc: ["gcc", "libc6-dev"],
+  logrotate: ["logrotate"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Program = keyof typeof PROGRAMS;
@@ -29,6 +30,7 @@ export const NEEDS = {
   redis: { title: "Redis", programs: ["redis-server"] },
   browser: { title: "browser (Chromium)", programs: ["chromium"] },
   cc: { title: "C compiler", programs: ["cc"] },
+  logrotate: { title: "logrotate (Debian's)", programs: ["logrotate"] },
   root: { title: "root-only (a full disk on a tmpfs)", programs: [], root: true },
   hosts: { title: "name resolution (/etc/hosts, an address off loopback)", programs: [], root: true },
 } as const satisfies Record<string, Need>;

@@ -37,6 +37,7 @@ Deno.test("audit() passes when every acknowledged like was counted once", async 
       countedLikes: 12,
       duplicates: 1,
       lost: 0,
+      unverifiable: 0,
       doubled: 0,
       unconfirmed: 0,
       problems: undefined,

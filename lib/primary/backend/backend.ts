@@ -78,6 +78,14 @@ export interface CommitPath {
   /** While `reason` is set, likes are answered `1 storage error` and nothing is written. */
   refuse(reason: string | undefined): void;
   /**
+   * Runs `check` before a batch's write whenever the log's file is not as
+   * this primary left it (moved, truncated, replaced: one lstat per batch),
+   * so that no batch goes into a file logrotate has taken away.
+   */
+  watchLog(check: () => void): void;
+  /** The running total the log's last like line holds: what a new file of the log continues from. */
+  loggedTotal(): number;
+  /**
    * Writes an event line to the log.
    *
    * @throws {Error} When the log cannot be written

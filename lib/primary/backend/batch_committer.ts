@@ -18,6 +18,7 @@ import { REASONS, rejection, REPLIES } from "../../protocol/replies.ts";
 import type { Applied, NewProducerGate } from "../ledger.ts";
 import type { Health } from "../health.ts";
 import type { LikesLog } from "../likes_log.ts";
+import type { LogRotation } from "../log_rotation.ts";
 import type { Stats } from "../stats.ts";
 import type { CommitPath, Durability, Entry, Source } from "./backend.ts";
 
@@ -112,6 +113,9 @@ export abstract class BatchCommitter implements CommitPath {
   #idle: (() => void)[] = [];
   #refusalsLogged = 0;
   #refusalLoggedAt = -Infinity;
+  #checkLog: (() => void) | undefined;
+  /** Set by the backend: rotates the log between batches once it is past its size. */
+  rotation: LogRotation | undefined;
 
   constructor(log: LikesLog, stats: Stats, health: Health, durability: Durability) {
     this.log = log;
@@ -155,6 +159,22 @@ export abstract class BatchCommitter implements CommitPath {
 
   refuse(reason: string | undefined): void {
     this.refusing = reason;
+  }
+
+  watchLog(check: () => void): void {
+    this.#checkLog = check;
+  }
+
+  abstract loggedTotal(): number;
+
+  /** Before a batch's write: the log watch's check, when the file is not as it was left. */
+  protected checkLog(): void {
+    if (this.#checkLog !== undefined && !this.log.unchanged()) this.#checkLog();
+  }
+
+  /** After a batch: rotates the log when it is past its size. */
+  protected rotateIfDue(): void {
+    if (this.rotation?.due()) this.rotation.rotate();
   }
 
   /**

@@ -40,7 +40,10 @@ export class Checkpointer {
   readonly #every: number;
   readonly #bytes: number;
   readonly #fsync: boolean;
-  #logId = "";
+  /** Told the log id each checkpoint saved names (rotation deletes the files it no longer needs). */
+  onSaved: (logId: string) => void = () => {};
+  /** The log id the stored checkpoint names ("" before the first). */
+  #savedLogId = "";
   // The clock starts with the checkpointer: the first is due one period in, as every later one.
   #lastAt = Date.now();
   #lastOffset = -1;
@@ -65,6 +68,17 @@ export class Checkpointer {
     this.#every = every;
     this.#bytes = bytes;
     this.#fsync = durability === "fsync";
+  }
+
+  /** The id of the log the stored checkpoint names, "" before one was written. */
+  get savedLogId(): string {
+    return this.#savedLogId;
+  }
+
+  /** The log went on in a new file: a checkpoint of it is due now. */
+  continued(): void {
+    this.#lastOffset = -1;
+    this.#lastAt = 0;
   }
 
   /** Whether enough time or log has passed since the last checkpoint. */
@@ -94,12 +108,12 @@ export class Checkpointer {
       // even a power loss can leave the checkpoint ahead of the log (fsync mode
       // only checkpoints what its syncs covered).
       if (!this.#fsync) log.sync();
-      this.#logId ||= log.id();
-      const position = positionAt(log, log.size, lines, this.#logId);
+      const position = positionAt(log, log.size, lines, log.id());
       const producers: Iterable<[string, ProducerState | undefined]> = all
         ? ledger.producers()
         : [...dirty].map((id) => [id, ledger.producer(id)]);
       this.#store.save(ledger.total, position, producers, all);
+      this.#savedLogId = position.logId;
     } catch (error) {
       ledger.restoreDirty(dirty);
       this.#failedWith(error);
@@ -109,6 +123,7 @@ export class Checkpointer {
     this.#failed = false;
     this.#lastAt = Date.now();
     this.#lastOffset = log.size;
+    this.onSaved(this.#savedLogId);
     return true;
   }
 
@@ -130,13 +145,12 @@ export class Checkpointer {
     const dirty = ledger.takeDirty();
     let pending: Pending;
     try {
-      this.#logId ||= log.id();
       const producers: [string, ProducerState | undefined][] = [];
       for (const id of dirty) {
         const state = ledger.producer(id);
         producers.push([id, state && { ...state }]);
       }
-      pending = { total: ledger.total, position: positionAt(log, log.size, lines, this.#logId), producers, dirty };
+      pending = { total: ledger.total, position: positionAt(log, log.size, lines, log.id()), producers, dirty };
     } catch (error) {
       ledger.restoreDirty(dirty);
       this.#failedWith(error);
@@ -151,6 +165,7 @@ export class Checkpointer {
         this.#pending = undefined;
         try {
           this.#store.save(pending.total, pending.position, pending.producers, false);
+          this.#savedLogId = pending.position.logId;
         } catch (error) {
           ledger.restoreDirty(pending.dirty);
           this.#failedWith(error);
@@ -158,6 +173,7 @@ export class Checkpointer {
         }
         this.#health.ok("checkpoint");
         this.#failed = false;
+        this.onSaved(this.#savedLogId);
       },
       (error) => {
         if (this.#pending !== pending) return;

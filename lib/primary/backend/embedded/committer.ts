@@ -88,6 +88,20 @@ export class Committer extends BatchCommitter {
     return this.#lineCount;
   }
 
+  loggedTotal(): number {
+    return this.#ledger.total;
+  }
+
+  /**
+   * The log went on in a new file holding `lines` lines; unless the
+   * primary's own rotation did it (it checkpoints on its own schedule), the
+   * next checkpoint is due at once.
+   */
+  continued(lines: number, rotated: boolean): void {
+    this.#lineCount = lines;
+    if (!rotated) this.#checkpointer?.continued();
+  }
+
   protected schedule(): void {
     if (this.#scheduled || this.queue.length === 0) return;
     this.#scheduled = true;
@@ -146,6 +160,7 @@ export class Committer extends BatchCommitter {
     const queue = this.queue;
     this.queue = [];
     if (queue.length === 0) return this.#afterBatch();
+    this.checkLog();
     if (this.refusing !== undefined) {
       this.fail(queue);
       return this.#afterBatch();
@@ -212,6 +227,7 @@ export class Committer extends BatchCommitter {
 
   /** Between two batches: a checkpoint when due, then the next batch or the idle waiters. */
   #afterBatch(): void {
+    this.rotateIfDue();
     if (this.#checkpointer?.due()) this.#checkpointer.start(this.#lineCount);
     this.schedule();
     this.wakeIfIdle();

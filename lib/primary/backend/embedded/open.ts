@@ -12,6 +12,7 @@ import { Committer } from "./committer.ts";
 import { expireProducers, scheduleExpiry } from "./producer_expiry.ts";
 import { recover } from "./replay.ts";
 import { Store } from "./store.ts";
+import { LogRotation } from "../../log_rotation.ts";
 
 export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
   const notes: string[] = [];
@@ -35,6 +36,19 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
     health,
     lines: recovered.position.lines,
   });
+  log.onContinue = (lines, rotated) => committer.continued(lines, rotated);
+  log.syncEachWrite = options.durability === "fsync";
+  committer.rotation = new LogRotation(log, {
+    total: () => ledger.total,
+    checkpoint: () => {
+      // Off the event loop in normal mode: it waits for both files' syncs, then saves.
+      checkpointer.start(committer.lines);
+      return checkpointer.savedLogId;
+    },
+    saved: () => checkpointer.savedLogId,
+  }, { maxBytes: options.logMaxBytes, keep: options.logKeep });
+  const rotation = committer.rotation;
+  checkpointer.onSaved = (logId) => rotation.prune(logId);
   try {
     for (const note of [...notes, ...recovered.notes]) {
       console.error(`primary: ${note}`);

@@ -17,6 +17,7 @@
 import {
   LINE_ACCEPTED,
   LINE_BAD,
+  LINE_CONTINUES,
   LINE_DUPLICATE,
   LINE_OUT_OF_ORDER,
   LINE_RESET,
@@ -25,6 +26,7 @@ import {
 import { escapeBytes } from "../../../common/escape.ts";
 import { advance, newProducer, type ProducerState } from "../../ledger.ts";
 import type { LikesLog } from "../../likes_log.ts";
+import { logChain, type ReadableLog } from "../../../formats/log_chain.ts";
 import { type Checkpoint, type LogPosition, type Store, TAIL_BYTES } from "./store.ts";
 
 /** The log cannot be replayed, or does not hold what the checkpoint accounts for: start-up stops. */
@@ -60,7 +62,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The position at the end of the log's whole lines, for a checkpoint. */
-export function positionAt(log: LikesLog, offset: number, lines: number, logId = log.id()): LogPosition {
+export function positionAt(log: ReadableLog, offset: number, lines: number, logId = log.id()): LogPosition {
   const from = Math.max(0, offset - TAIL_BYTES);
   return { logId, offset, lines, tail: log.read(from, offset - from) };
 }
@@ -71,7 +73,7 @@ export function positionAt(log: LikesLog, offset: number, lines: number, logId =
  * before; a string saying why when the line that would tell does not read.
  * Read backwards, so it costs the bytes since that line, not the whole log.
  */
-export function runningTotalAt(log: LikesLog, offset: number): number | string {
+export function runningTotalAt(log: ReadableLog, offset: number): number | string {
   const reader = new PrimaryLogReader();
   let buffer = new Uint8Array(Math.min(64 * 1024, Math.max(offset, 1)));
   let end = offset;
@@ -89,6 +91,7 @@ export function runningTotalAt(log: LikesLog, offset: number): number | string {
       const kind = reader.read(chunk, newline + 1, lineEnd);
       if (kind === LINE_ACCEPTED || kind === LINE_DUPLICATE || kind === LINE_OUT_OF_ORDER) return reader.total;
       if (kind === LINE_RESET) return 0;
+      if (kind === LINE_CONTINUES) return reader.total;
       if (kind === LINE_BAD) return `the line ending at byte ${from + lineEnd + 1} does not read (${reader.error})`;
       lineEnd = newline;
     }
@@ -110,8 +113,15 @@ export function runningTotalAt(log: LikesLog, offset: number): number | string {
  * @throws {ReplayError} At the first line that does not replay
  */
 export function replayLog(
-  log: LikesLog,
-  start: { offset: number; lines: number; total: number; producers: Map<string, ProducerState> },
+  log: ReadableLog,
+  start: {
+    offset: number;
+    lines: number;
+    total: number;
+    producers: Map<string, ProducerState>;
+    /** The first file replayed from scratch: its continuation line sets the total instead of being checked. */
+    adopt?: boolean;
+  },
   end: number,
 ): { total: number; lines: number; producers: Map<string, ProducerState> } {
   const reader = new PrimaryLogReader();
@@ -154,6 +164,18 @@ export function replayLog(
       } else if (kind === LINE_RESET) {
         total = 0;
         producers.clear();
+      } else if (kind === LINE_CONTINUES) {
+        if (start.adopt && lines === 1) total = reader.total;
+        else if (reader.total !== total) {
+          throw bad(
+            log,
+            lines,
+            buffer,
+            lineStart,
+            i,
+            `it continues from total ${reader.total}, but the log before it ends at total ${total}`,
+          );
+        }
       } else if (kind === LINE_BAD) {
         throw bad(log, lines, buffer, lineStart, i, reader.error);
       }
@@ -171,7 +193,14 @@ export function replayLog(
   return { total, lines, producers };
 }
 
-function bad(log: LikesLog, line: number, bytes: Uint8Array, start: number, end: number, reason: string): ReplayError {
+function bad(
+  log: ReadableLog,
+  line: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  reason: string,
+): ReplayError {
   const head = escapeBytes(bytes.subarray(start, Math.min(end, start + 120)));
   return new ReplayError(
     `Cannot replay ${log.path}: line ${line} does not replay, ${reason}: ${head} ` +
@@ -182,6 +211,11 @@ function bad(log: LikesLog, line: number, bytes: Uint8Array, start: number, end:
 /**
  * Rebuilds the state from the checkpoint and the log, cutting a torn last
  * line; with `reset`, starts from zero (the caller logs the reset line).
+ * The log is the chain of its files (see log_chain.ts): replay starts at the
+ * checkpoint, in whichever file of the chain it names (the current one but
+ * just after a rotation), and runs to the current file's end; a rebuild
+ * without a trusted checkpoint replays the chain from its oldest file kept,
+ * whose continuation line gives the total it starts from.
  *
  * @throws {ReplayError} When the log does not replay or is shorter than the checkpoint
  */
@@ -206,39 +240,61 @@ export function recover(log: LikesLog, store: Store, reset: boolean): Recovered 
       newLog: false,
     };
   }
+  const chain = logChain(log);
+  try {
+    return recoverChain(log, chain.files, chain.missing, store, end, notes, cutTorn, torn);
+  } finally {
+    chain.close();
+  }
+}
+
+function recoverChain(
+  log: LikesLog,
+  files: ReadableLog[],
+  missing: string | undefined,
+  store: Store,
+  end: number,
+  notes: string[],
+  cutTorn: () => void,
+  torn: number,
+): Recovered {
+  const ends = files.map((file) => file === log ? end : file.size);
   const loaded = store.load();
   let checkpoint: Checkpoint | undefined;
+  let at = -1;
   let distrust: string | undefined;
   if ("untrusted" in loaded) {
     distrust = `The checkpoint ${store.path} ${loaded.untrusted}`;
   } else {
     const found = loaded.checkpoint;
-    if (found.offset > end) {
+    at = files.findIndex((file) => file.id() === found.logId);
+    const file = files[at] ?? log;
+    if (found.offset > ends[at] || (at < 0 && found.offset > end)) {
       throw new ReplayError(
         `Cannot start: the checkpoint ${store.path} accounts for ${found.offset} bytes of log (total ${found.total}), ` +
-          `but ${log.path} has only ${end}: the log was truncated, replaced or lost. ` +
+          `but ${file.path} has only ${at < 0 ? end : ends[at]}: the log was truncated, replaced or lost. ` +
           `Restore the log, or pass --reset to start over from zero`,
       );
     }
     const from = Math.max(0, found.offset - TAIL_BYTES);
-    if (found.logId !== log.id()) {
+    if (at < 0) {
       distrust = `The checkpoint ${store.path} was taken from another log`;
-    } else if (!equalBytes(found.tail, log.read(from, found.offset - from))) {
-      distrust = `The checkpoint ${store.path} does not match ${log.path} at its offset ${found.offset}`;
+    } else if (!equalBytes(found.tail, file.read(from, found.offset - from))) {
+      distrust = `The checkpoint ${store.path} does not match ${file.path} at its offset ${found.offset}`;
     } else {
       // The checksum proves the checkpoint is as the primary wrote it; the log proves its total.
-      const logTotal = runningTotalAt(log, found.offset);
+      const logTotal = runningTotalAt(file, found.offset);
       if (logTotal !== found.total) {
         distrust = typeof logTotal === "number"
-          ? `The checkpoint ${store.path} holds total ${found.total}, but the running total of ${log.path} ` +
+          ? `The checkpoint ${store.path} holds total ${found.total}, but the running total of ${file.path} ` +
             `at its offset ${found.offset} is ${logTotal}`
-          : `The checkpoint ${store.path} cannot be checked against ${log.path} at its offset ${found.offset}: ${logTotal}`;
+          : `The checkpoint ${store.path} cannot be checked against ${file.path} at its offset ${found.offset}: ${logTotal}`;
       } else {
         checkpoint = found;
       }
     }
   }
-  const start = checkpoint
+  let state = checkpoint
     ? {
       offset: checkpoint.offset,
       lines: checkpoint.lines,
@@ -246,16 +302,34 @@ export function recover(log: LikesLog, store: Store, reset: boolean): Recovered 
       producers: new Map(checkpoint.producers.map(([id, state]) => [id, { ...state, lastLikes: -1 }])),
     }
     : { offset: 0, lines: 0, total: 0, producers: new Map<string, ProducerState>() };
-  const replayed = replayLog(log, start, end);
-  if (distrust && end > 0) notes.push(`${distrust}; rebuilt the state from the whole log (${replayed.lines} lines)`);
+  const first = checkpoint ? at : 0;
+  let replayedLines = 0;
+  let rebuiltLines = 0;
+  for (let i = first; i < files.length; i++) {
+    const start = i === first ? state : { ...state, offset: 0, lines: 0 };
+    const result = replayLog(files[i], { ...start, adopt: !checkpoint && i === 0 }, ends[i]);
+    replayedLines += result.lines - start.lines;
+    rebuiltLines += result.lines;
+    state = { offset: ends[i], lines: result.lines, total: result.total, producers: result.producers };
+  }
+  if (distrust && end + files.length > 1) {
+    const chained = files.length > 1 ? `, ${files.length} files from ${files[0].path}` : "";
+    notes.push(`${distrust}; rebuilt the state from the whole log (${rebuiltLines} lines${chained})`);
+  }
+  if (!checkpoint && missing !== undefined) {
+    notes.push(
+      `The oldest log file kept, ${files[0].path}, continues one that is gone (id ${missing.slice(0, 12)}…): ` +
+        `rebuilt from its total on; producers seen only before it are not known`,
+    );
+  }
   cutTorn();
   return {
-    total: replayed.total,
-    producers: replayed.producers,
-    position: positionAt(log, end, replayed.lines),
-    replayed: replayed.lines - start.lines,
+    total: state.total,
+    producers: state.producers,
+    position: positionAt(log, end, state.lines),
+    replayed: replayedLines,
     notes,
     fromCheckpoint: checkpoint !== undefined,
-    newLog: end === 0 && torn === 0 && checkpoint === undefined,
+    newLog: end === 0 && torn === 0 && checkpoint === undefined && files.length === 1,
   };
 }

@@ -59,6 +59,8 @@ export interface RedisCommitterOptions {
   health?: Health;
   /** The end of the log as start-up found it (see readLogTail). @default {{ journalId: "", after: [] }} */
   tail?: Omit<LogTail, "notes" | "total">;
+  /** The Total of the log's last like line, what a new file continues from. @default {0} */
+  loggedTotal?: number;
   /** Exit (137) right after a Redis commit, before the log write: a test hook. @default {false} */
   crashAfterCommit?: boolean;
   /**
@@ -242,6 +244,8 @@ export class RedisCommitter extends BatchCommitter {
   #unlogged = true;
   #total = 0;
   #share = 0;
+  /** The Total of the last like line this committer logged. */
+  #loggedTotal = 0;
   /** Like lines after the log's last journal line, found at start-up: maybe the start of the next batch. */
   #partial: LikeLine[] | undefined;
 
@@ -252,6 +256,7 @@ export class RedisCommitter extends BatchCommitter {
       tail,
       crashAfterCommit = false,
       inFlight = REDIS_DEFAULTS.inFlight,
+      loggedTotal = 0,
     } = options;
     if (!Number.isSafeInteger(inFlight) || inFlight < 1) {
       throw new RangeError(`Cannot commit to Redis: inFlight must be an integer >= 1, got ${inFlight}`);
@@ -264,11 +269,30 @@ export class RedisCommitter extends BatchCommitter {
     this.#syncedSize = log.size;
     this.#partial = tail?.after ?? [];
     this.#crashAfterCommit = crashAfterCommit;
+    this.#loggedTotal = loggedTotal;
   }
 
   /** The shared total as last heard from Redis (by a commit or a poll). */
   get total(): number {
     return this.#total;
+  }
+
+  loggedTotal(): number {
+    return this.#loggedTotal;
+  }
+
+  /**
+   * What a new file of the log starts with after its continuation line: the
+   * last journal id the log holds, so that start-up finds it in the current
+   * file (by id, whichever file the batch itself is in).
+   */
+  carryOver(): string {
+    return this.#logged === "" ? "" : formatPrimaryLine({ kind: "journal", id: this.#logged }, new Date());
+  }
+
+  /** The log went on in a new file: the size a finished sync covers is of that file. */
+  continued(): void {
+    this.#syncedSize = this.log.size;
   }
 
   /** Likes this primary accepted into the shared total since it started. */
@@ -442,6 +466,7 @@ export class RedisCommitter extends BatchCommitter {
       this.#trimmed = confirmed;
       this.#total = result.totals[result.totals.length - 1];
     } else await previous;
+    this.checkLog();
     try {
       // append() cuts whatever part of the batch reached the log when it fails.
       this.log.append(this.#encode(queue, result, now));
@@ -451,7 +476,10 @@ export class RedisCommitter extends BatchCommitter {
       this.health.fail("log", `Cannot write to the log ${this.log.path}: ${(error as Error).message}`);
       return this.fail(queue);
     }
-    if (result !== undefined) this.#logged = result.journalId;
+    if (result !== undefined) {
+      this.#logged = result.journalId;
+      this.#loggedTotal = this.#total;
+    }
     if (this.fsync) this.#syncSoon();
     else this.#confirmed = this.#logged;
     this.#share += this.#decided.accepted;
@@ -597,7 +625,10 @@ export class RedisCommitter extends BatchCommitter {
       this.#confirmed = this.#logged;
       this.#syncedSize = this.log.size;
       const last = batches[batches.length - 1].likes.at(-1);
-      if (last !== undefined) this.#total = Math.max(this.#total, last.total);
+      if (last !== undefined) {
+        this.#total = Math.max(this.#total, last.total);
+        this.#loggedTotal = last.total;
+      }
     }
     this.#unlogged = false;
     this.#partial = [];
@@ -616,6 +647,8 @@ export class RedisCommitter extends BatchCommitter {
       const deferred = this.#betweenBatches;
       this.#betweenBatches = [];
       for (const fn of deferred) fn();
+      // Not while a background sync holds the file.
+      if (this.#sync === undefined) this.rotateIfDue();
     }
     this.schedule();
     this.wakeIfIdle();

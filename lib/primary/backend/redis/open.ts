@@ -9,6 +9,8 @@ import { type OpenBackend, StoreError } from "../backend.ts";
 import { primaryIdOf } from "../open.ts";
 import { claimPrimaryId, keepClaim } from "./claim.ts";
 import { crashAfterCommitRequested, readLogTail, RedisCommitter } from "./committer.ts";
+import { LogRotation } from "../../log_rotation.ts";
+import { endOf } from "../../log_start.ts";
 import { RedisStore } from "./store.ts";
 
 export const openRedis: OpenBackend = async (options, { log, stats, health }) => {
@@ -32,6 +34,7 @@ export const openRedis: OpenBackend = async (options, { log, stats, health }) =>
   try {
     await claimPrimaryId(redis, claim, options.redisLease);
     committer = new RedisCommitter(redis, log, stats, {
+      loggedTotal: endOf(log).total,
       durability: options.durability,
       health,
       tail,
@@ -66,6 +69,18 @@ export const openRedis: OpenBackend = async (options, { log, stats, health }) =>
           `--adopt-redis-store`,
       );
     }
+    const c = committer;
+    log.carryOver = () => c.carryOver();
+    log.onContinue = () => c.continued();
+    log.syncEachWrite = options.durability === "fsync";
+    committer.rotation = new LogRotation(log, {
+      total: () => c.loggedTotal(),
+      checkpoint: () => log.id(),
+      saved: () => log.id(),
+    }, {
+      maxBytes: options.logMaxBytes,
+      keep: options.logKeep,
+    });
     const written = await committer.recover();
     committer.event(
       `Started on the Redis store ${options.store} as primary ${primaryId}: shared total ${committer.total}, ` +

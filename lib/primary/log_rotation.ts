@@ -1,0 +1,148 @@
+/**
+ * Built-in rotation of the primary's log: at the first batch boundary past
+ * `maxBytes`, the log goes on in a new file (LikesLog.rotate()), a
+ * checkpoint is written naming the new file, and rotated files beyond
+ * `keep` are deleted, never one the checkpoint still needs (start-up replays
+ * from the file the checkpoint names through to the current one).
+ */
+import { rotatedLogPath } from "../formats/file_names.ts";
+import type { LikesLog } from "./likes_log.ts";
+import { firstLineId } from "../formats/log_chain.ts";
+
+export interface LogRotationOptions {
+  /** Rotate at the first batch boundary past this many bytes; 0 never. @default {LOG_ROTATION_DEFAULTS.maxBytes} */
+  maxBytes?: number;
+  /** Rotated files kept; Infinity keeps all. @default {LOG_ROTATION_DEFAULTS.keep} */
+  keep?: number;
+}
+
+export const LOG_ROTATION_DEFAULTS = {
+  /** 1 GiB: at the seed's pace a month of likes, at the benchmark's some seconds. */
+  maxBytes: 2 ** 30,
+  keep: Infinity,
+} as const;
+
+/** What rotation needs of the backend. */
+export interface RotationHooks {
+  /** The running total the new file continues from. */
+  total(): number;
+  /**
+   * Starts a checkpoint of the new file (between batches); returns the id of
+   * the log the stored checkpoint names ("" for none): files it needs stay.
+   */
+  checkpoint(): string;
+  /** The id of the log the stored checkpoint names, without writing one. */
+  saved(): string;
+}
+
+export class LogRotation {
+  readonly #log: LikesLog;
+  readonly #maxBytes: number;
+  readonly #keep: number;
+  readonly #hooks: RotationHooks;
+  /** The size past which the next rotation is due (further out after a failed one). */
+  #next: number;
+  /** Rotations done since start. */
+  rotations = 0;
+  /** Rotations since rotation last asked for a checkpoint. */
+  #sinceCheckpoint = 0;
+
+  constructor(log: LikesLog, hooks: RotationHooks, options: LogRotationOptions = {}) {
+    const { maxBytes = LOG_ROTATION_DEFAULTS.maxBytes, keep = LOG_ROTATION_DEFAULTS.keep } = options;
+    if (!(maxBytes >= 0) || !(keep >= 0)) {
+      throw new RangeError(`Cannot rotate the log: maxBytes and keep must be >= 0, got ${maxBytes} and ${keep}`);
+    }
+    this.#log = log;
+    this.#hooks = hooks;
+    this.#maxBytes = maxBytes;
+    this.#keep = keep;
+    this.#next = maxBytes > 0 ? maxBytes : Infinity;
+  }
+
+  /** Whether the log is past its size: one comparison, asked after every batch. */
+  due(): boolean {
+    return this.#log.size >= this.#next;
+  }
+
+  /** Rotates now (between batches); a failure is logged on stderr and retried after another maxBytes. */
+  rotate(): void {
+    const log = this.#log;
+    const size = log.size;
+    const total = this.#hooks.total();
+    try {
+      log.rotate(
+        total,
+        `Rotated the log at ${size} bytes (--log-max-bytes ${this.#maxBytes}): the previous file is now ` +
+          `${rotatedLogPath(log.path, 1)}`,
+      );
+    } catch (error) {
+      this.#next = log.size + this.#maxBytes;
+      console.error(`primary: Cannot rotate the log ${log.path}: ${(error as Error).message}; retrying later`);
+      return;
+    }
+    this.rotations++;
+    this.#next = this.#maxBytes;
+    // A checkpoint per rotation cost a third of the likes/s at 1M files under 50x32: one every
+    // `keep` rotations is enough for the checkpoint never to need a file beyond keep for long.
+    if (++this.#sinceCheckpoint >= Math.max(1, Math.min(this.#keep, 1_000_000))) {
+      this.#sinceCheckpoint = 0;
+      this.prune(this.#hooks.checkpoint());
+    } else this.prune(this.#hooks.saved());
+  }
+
+  /**
+   * Deletes rotated files beyond `keep`, but none from the one the checkpoint
+   * names (`neededId`) onwards: they are what the next start-up replays.
+   */
+  prune(neededId: string): void {
+    if (this.#keep === Infinity) return;
+    const log = this.#log;
+    let needed = 0;
+    if (neededId !== log.id()) {
+      // The checkpoint names an older file (its write failed): keep every file from that one on.
+      needed = Infinity;
+      for (let n = 1;; n++) {
+        const id = fileId(rotatedLogPath(log.path, n));
+        if (id === undefined) break;
+        if (id === neededId) {
+          needed = n;
+          break;
+        }
+      }
+    }
+    for (let n = Math.max(this.#keep, needed) + 1; n !== Infinity; n++) {
+      try {
+        Deno.removeSync(rotatedLogPath(log.path, n));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) break;
+        console.error(
+          `primary: Cannot delete the rotated log ${rotatedLogPath(log.path, n)}: ${(error as Error).message}`,
+        );
+        break;
+      }
+    }
+  }
+}
+
+/** The id of the log file at `path`, or undefined when there is none. */
+export function fileId(path: string): string | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  try {
+    const head = new Uint8Array(4096);
+    let got = 0;
+    while (got < head.length) {
+      const n = file.readSync(head.subarray(got));
+      if (n === null || n === 0) break;
+      got += n;
+    }
+    return firstLineId(head.subarray(0, got));
+  } finally {
+    file.close();
+  }
+}
