@@ -6,8 +6,12 @@
  * way the primary's connections do (one read, then one write of all the
  * replies that read completed) so that only the work per message differs.
  *
- * Prints `EmptyServer ready: likes on HOST:PORT` once listening; stops on SIGTERM.
+ * Prints `EmptyServer ready: likes on HOST:PORT` once listening, and
+ * `EmptyServer cpu SECONDS` (its user + system CPU so far) on each SIGUSR2, so
+ * that the bench reads its CPU per line as it reads the primary's and Redis's;
+ * stops on SIGTERM.
  */
+import process from "node:process";
 import { type FlagSpecs, helpText, parse, parseFlags, runProgram } from "../common/cli.ts";
 import { untilSignal } from "../common/signals.ts";
 import { closeQuietly, writeAll } from "../common/io.ts";
@@ -56,6 +60,10 @@ runProgram("empty_server", async () => {
   const stopped = untilSignal();
   const listener = Deno.listen({ hostname: flags.host, port: flags.port });
   const { hostname, port } = listener.addr;
+  Deno.addSignalListener("SIGUSR2", () => {
+    const { user, system } = process.cpuUsage();
+    console.log(`EmptyServer cpu ${(user + system) / 1e6}`);
+  });
   console.log(`EmptyServer ready: likes on ${hostname}:${port}`);
   (async () => {
     try {

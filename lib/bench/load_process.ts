@@ -109,6 +109,12 @@ export async function runLoadProcess(
 /** The empty server, running. */
 export interface EmptyServer {
   port: number;
+  /**
+   * Its user + system CPU seconds so far, as it reports them.
+   *
+   * @throws {Error} When it does not report them within the deadline
+   */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -125,8 +131,9 @@ export async function startEmptyServer(deadlineMs = 15_000): Promise<EmptyServer
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), deadlineMs));
   const ready = (async () => {
-    for await (const line of lines) {
-      const match = /^EmptyServer ready: likes on \S+:(\d+)$/.exec(line);
+    // Not a for-await: leaving one would close the stream that the CPU lines come on later.
+    for (let next = await lines.next(); !next.done; next = await lines.next()) {
+      const match = /^EmptyServer ready: likes on \S+:(\d+)$/.exec(next.value);
       if (match) return Number(match[1]);
     }
     return "exited" as const;
@@ -144,12 +151,37 @@ export async function startEmptyServer(deadlineMs = 15_000): Promise<EmptyServer
         (errors ? `: ${errors}` : ""),
     );
   }
-  // Keep its output drained so that it never blocks on a full pipe.
+  // Keep its output drained so that it never blocks on a full pipe; CPU lines answer cpuSeconds() in turn.
+  const waiting: PromiseWithResolvers<number>[] = [];
   const drained = (async () => {
-    for await (const _ of lines) { /* nothing more is expected */ }
+    for await (const line of lines) {
+      const match = /^EmptyServer cpu (\S+)$/.exec(line);
+      if (match) waiting.shift()?.resolve(Number(match[1]));
+    }
+    for (const wait of waiting.splice(0)) wait.reject(new Error("The empty server exited"));
   })();
   return {
     port,
+    async cpuSeconds() {
+      const wait = Promise.withResolvers<number>();
+      waiting.push(wait);
+      child.kill("SIGUSR2");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () => reject(new Error(`The empty server did not report its CPU within ${deadlineMs}ms`)),
+          deadlineMs,
+        )
+      );
+      try {
+        return await Promise.race([wait.promise, late]);
+      } finally {
+        clearTimeout(timer);
+        // A late line must not answer the next caller.
+        const left = waiting.indexOf(wait);
+        if (left !== -1) waiting.splice(left, 1);
+      }
+    },
     async stop() {
       try {
         child.kill("SIGTERM");

@@ -241,7 +241,7 @@ async function redisTarget(workDir: string, appendfsync: Appendfsync): Promise<T
 async function emptyTarget(): Promise<Target> {
   const empty = await startEmptyServer();
   // The empty server sends the same likes lines' replies: the likes protocol's client counts its `0`s.
-  return { ports: [empty.port], protocol: "likes", cpuSeconds: () => undefined, stop: () => empty.stop() };
+  return { ports: [empty.port], protocol: "likes", cpuSeconds: () => empty.cpuSeconds(), stop: () => empty.stop() };
 }
 
 /** Every bench option, defaults applied, and the built C load client. */
@@ -441,18 +441,23 @@ async function runCell(
 /** One result per mode for a cell: each side's medians, the ratios, and the targets' verdicts. */
 function summariseCell(cell: Cell, modes: Durability[], runs: CellRuns, all: MeasureOptions): CellResult[] {
   const { redis, empty, durationMs } = all;
+  const seconds = durationMs / 1000;
   const emptySide: SideResult | string | undefined = !empty
     ? undefined
     : typeof runs.empty === "string"
     ? runs.empty
-    : summarise(runs.empty);
+    : summarise(runs.empty, seconds);
   return modes.map((mode) => {
-    const oursSide = summarise(runs.ours.get(mode)!);
+    const oursSide = summarise(runs.ours.get(mode)!, seconds);
     const redisRunsOf = runs.redis.get(mode)!;
-    const redisSide = !redis ? undefined : typeof redisRunsOf === "string" ? redisRunsOf : summarise(redisRunsOf);
+    const redisSide = !redis
+      ? undefined
+      : typeof redisRunsOf === "string"
+      ? redisRunsOf
+      : summarise(redisRunsOf, seconds);
     const storeSide = (count: number) => {
       const samples = runs.onRedis.get(storeKey(mode, count));
-      return samples === undefined ? undefined : typeof samples === "string" ? samples : summarise(samples);
+      return samples === undefined ? undefined : typeof samples === "string" ? samples : summarise(samples, seconds);
     };
     const [oneOnRedis, twoOnRedis] = [storeSide(1), storeSide(2)];
     const ratio = (side: SideResult | string | undefined) =>

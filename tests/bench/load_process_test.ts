@@ -61,7 +61,7 @@ REDIS.test({
   },
 });
 
-Deno.test("the empty server answers 0 to every line, however the lines are split across writes", async () => {
+Deno.test("the empty server answers 0 to every line, however the lines are split across writes, and reports its CPU", async () => {
   const server = await startEmptyServer();
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -81,10 +81,13 @@ Deno.test("the empty server answers 0 to every line, however the lines are split
     } finally {
       conn.close();
     }
+    const before = await server.cpuSeconds();
     const load = await runLoadProcess(server.port, { connections: 3, pipeline: 8, durationMs: 200, warmupMs: 0 });
     assert.ok(load.acknowledged > 0);
     assert.equal(load.rejected, 0);
     assert.equal(load.unanswered, 0);
+    // Its CPU, for the bench's CPU per line: it grew under the load.
+    assert.ok((await server.cpuSeconds()) > before);
   } finally {
     await server.stop();
   }

@@ -98,7 +98,7 @@ function cell(
     connections,
     pipeline,
     seconds: 5,
-    ours: side(ours, 0.1, p99),
+    ours: summarise([{ ...sample(ours, 0.1, p99), serverCpuSeconds: ours * 5 * 2e-6 }], 5),
     ...(redis === undefined ? {} : {
       redis: typeof redis === "string" ? redis : side(redis),
       appendfsync: durability === "fsync" ? "always" as const : "everysec" as const,
@@ -156,25 +156,43 @@ Deno.test("summarise() gives each percentile's median over the runs and sums wha
   assert.throws(() => summarise([]), RangeError);
 });
 
-Deno.test("cellTargets() applies the issue's targets: 0.9× Redis alone, 1.5× at 50×32, else 1.0×", () => {
+Deno.test("cellTargets() asks fsync mode for 0.9× Redis alone, 1.3× pipelined, 1.5× at 50×32, else 1.0×", () => {
   const at = (c: number, p: number, vsRedis: number) =>
     cellTargets({ ...cell("fsync", c, p, 1, 1, undefined), vsRedis }).map((m) => [m.target, m.pass]);
   assert.deepEqual(at(1, 1, 0.9), [["≥ 0.9× Redis", true]]);
   assert.deepEqual(at(1, 1, 0.89), [["≥ 0.9× Redis", false]]);
-  assert.deepEqual(at(10, 16, 1), [["≥ 1.0× Redis", true]]);
+  assert.deepEqual(at(10, 1, 1), [["≥ 1.0× Redis", true]]);
   assert.deepEqual(at(50, 1, 0.99), [["≥ 1.0× Redis", false]]);
+  assert.deepEqual(at(10, 16, 1.29), [["≥ 1.3× Redis", false]]);
+  assert.deepEqual(at(10, 16, 1.3), [["≥ 1.3× Redis", true]]);
   assert.deepEqual(at(50, 32, 1.4), [["≥ 1.5× Redis", false]]);
 });
 
-Deno.test("cellTargets() asks 80% of the empty server without pipelining and p99 ≤ 1 ms at 10×1, in normal mode only", () => {
+Deno.test("cellTargets() asks normal mode for 85% of the empty server without pipelining, 75% with, and p99 ≤ 1 ms at 10×1", () => {
   const normal = cell("normal", 10, 1, 70, undefined, 100, 1.2).targets;
   assert.deepEqual(normal.map((m) => [m.target, m.measured, m.pass]), [
-    ["≥ 80% of empty", "70%", false],
+    ["≥ 85% of empty", "70%", false],
     ["p99 ≤ 1 ms", "1.200 ms", false],
   ]);
-  assert.deepEqual(cell("normal", 50, 1, 80, undefined, 100).targets.map((m) => m.pass), [true]);
-  assert.deepEqual(cell("normal", 10, 16, 10, undefined, 100).targets, []);
+  assert.deepEqual(cell("normal", 50, 1, 85, undefined, 100).targets.map((m) => m.pass), [true]);
+  assert.deepEqual(cell("normal", 10, 16, 75, undefined, 100).targets.map((m) => [m.target, m.pass]), [
+    ["≥ 75% of empty", true],
+  ]);
+  assert.deepEqual(cell("normal", 50, 32, 74, undefined, 100).targets.map((m) => m.pass), [false]);
   assert.deepEqual(cell("fsync", 10, 1, 10, undefined, 100, 5).targets, []);
+});
+
+Deno.test("summarise() gives the server's CPU µs per message as the median over the runs", () => {
+  const runs = [
+    { ...sample(100_000, 1, 1), serverCpuSeconds: 0.5 },
+    { ...sample(200_000, 1, 1), serverCpuSeconds: 0.6 },
+    { ...sample(50_000, 1, 1), serverCpuSeconds: 0.5 },
+  ];
+  // 5 s windows: 1.0, 0.6 and 2.0 µs per message.
+  assert.equal(summarise(runs, 5).cpuUsPerLike, 1);
+  assert.equal(summarise(runs).cpuUsPerLike, undefined, "no window, no rate of CPU");
+  assert.equal(summarise([sample(1, 1, 1)], 5).cpuUsPerLike, undefined, "no CPU reported");
+  assert.throws(() => summarise(runs, 0), RangeError);
 });
 
 Deno.test("replayTargets() misses a start-up that did not replay, whatever its speed", () => {
@@ -207,9 +225,12 @@ Deno.test("formatTable() writes a table per durability mode with ratios and targ
   assert.match(table, /### fsync durability, against Redis appendfsync always/);
   assert.match(
     table,
-    /\| 10×1 \| 60,000 \| 0\.100 \/ 0\.800 \| 50,000 \| 0\.100 \/ 0\.500 \| 1\.20× \| 80,000 \| 75% \| — \| 1\.00 \| ✓ ≥ 1\.0× Redis \(1\.20×\); ✗ miss ≥ 80% of empty \(75%\); ✓ p99 ≤ 1 ms \(0\.800 ms\) \|/,
+    /\| 10×1 \| 60,000 \| 0\.100 \/ 0\.800 \| 50,000 \| 0\.100 \/ 0\.500 \| 1\.20× \| 80,000 \| 75% \| 0\.60 \| 1\.00 \| 2\.00 \/ — \/ — \| ✗ miss ≥ 85% of empty \(75%\); ✓ p99 ≤ 1 ms \(0\.800 ms\) \|/,
   );
-  assert.match(table, /\| 50×32 \| 800,000 \|.*\| 1\.25× \| 1,600,000 \| 50% \|.*✗ miss ≥ 1\.5× Redis \(1\.25×\) \|/);
+  assert.match(table, /\| CPU µs\/like ours \/ Redis \/ empty \| targets \|/);
+  assert.match(table, /\| 50×32 \| 800,000 \|.*\| 1\.25× \| 1,600,000 \| 50% \|.*✗ miss ≥ 75% of empty \(50%\) \|/);
+  assert.match(table, /^- normal 10×1: ✗ miss ≥ 85% of empty: 75%; CPU µs\/like ours 2\.00, Redis —, empty —$/m);
+  assert.match(table, /^- normal 10×1: ✓ p99 ≤ 1 ms: 0\.800 ms;/m);
   assert.match(table, /\| 10×1 \| 2,000 \|.*\| Redis failed: boom \| — \| — \| 80,000 \| 3% \|.* — \|$/m);
   assert.match(
     table,
