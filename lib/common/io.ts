@@ -26,6 +26,27 @@ export function writeAllSync(writer: WriterSync, bytes: Uint8Array): void {
   while (written < bytes.length) written += writer.writeSync(bytes.subarray(written));
 }
 
+/** Something with a synchronous `readSync` and `seekSync`, such as a `Deno.FsFile`. */
+export interface ReaderAtSync {
+  seekSync(offset: number, whence: Deno.SeekMode): number;
+  readSync(buffer: Uint8Array): number | null;
+}
+
+/**
+ * Fills `buffer` from `file` at `offset`, as far as the file goes: one
+ * `readSync` may return only part. Returns how many bytes were read.
+ */
+export function readAtSync(file: ReaderAtSync, offset: number, buffer: Uint8Array): number {
+  file.seekSync(offset, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < buffer.length) {
+    const n = file.readSync(buffer.subarray(got));
+    if (n === null || n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /**
  * Closes `resource`, ignoring the error for one closed already (by the peer,
  * a timer or another path): at that point closed is all the caller wants.

@@ -6,6 +6,7 @@
  * file by id (the sha256 of its first line) and the total it continues
  * from; the chain is found by those ids, not by the numbers in the names.
  */
+import { readAtSync } from "../common/io.ts";
 import { createHash } from "node:crypto";
 import { rotatedLogPath } from "./file_names.ts";
 import { LINE_CONTINUES, PrimaryLogReader } from "./primary_log.ts";
@@ -66,14 +67,7 @@ export class RotatedLog implements ReadableLog {
   }
 
   readInto(offset: number, buffer: Uint8Array): number {
-    this.#file.seekSync(offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < buffer.length) {
-      const n = this.#file.readSync(buffer.subarray(got));
-      if (n === null || n === 0) break;
-      got += n;
-    }
-    return got;
+    return readAtSync(this.#file, offset, buffer);
   }
 
   read(offset: number, length: number): Uint8Array {

@@ -15,7 +15,7 @@
  * the files form a chain that replays and audits as one log.
  */
 import { firstLineId } from "../formats/log_chain.ts";
-import { writeAllSync } from "../common/io.ts";
+import { readAtSync, writeAllSync } from "../common/io.ts";
 import { LogOpenError } from "../common/line_log.ts";
 import { openPrivateFile } from "../common/private_file.ts";
 import {
@@ -101,26 +101,12 @@ export class LikesLog {
   /** Reads up to `length` bytes at `offset` into a new array (shorter at the end of the file). */
   read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    let got = 0;
-    this.#file.seekSync(offset, Deno.SeekMode.Start);
-    while (got < length) {
-      const n = this.#file.readSync(out.subarray(got));
-      if (n === null || n === 0) break;
-      got += n;
-    }
-    return out.subarray(0, got);
+    return out.subarray(0, readAtSync(this.#file, offset, out));
   }
 
   /** Reads into `buffer` at `offset`; returns how many bytes were read. */
   readInto(offset: number, buffer: Uint8Array): number {
-    this.#file.seekSync(offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < buffer.length) {
-      const n = this.#file.readSync(buffer.subarray(got));
-      if (n === null || n === 0) break;
-      got += n;
-    }
-    return got;
+    return readAtSync(this.#file, offset, buffer);
   }
 
   /** Which log this is: sha256 (hex) of its first line, or "" while it has no whole line. */

@@ -5,6 +5,7 @@
  * `keep` are deleted, never one the checkpoint still needs (start-up replays
  * from the file the checkpoint names through to the current one).
  */
+import { readAtSync } from "../common/io.ts";
 import { rotatedLogPath } from "../formats/file_names.ts";
 import type { LikesLog } from "./likes_log.ts";
 import { firstLineId } from "../formats/log_chain.ts";
@@ -135,13 +136,7 @@ export function fileId(path: string): string | undefined {
   }
   try {
     const head = new Uint8Array(4096);
-    let got = 0;
-    while (got < head.length) {
-      const n = file.readSync(head.subarray(got));
-      if (n === null || n === 0) break;
-      got += n;
-    }
-    return firstLineId(head.subarray(0, got));
+    return firstLineId(head.subarray(0, readAtSync(file, 0, head)));
   } finally {
     file.close();
   }

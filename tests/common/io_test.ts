@@ -5,6 +5,7 @@ import {
   concatBytes,
   decimalDigits,
   isTimeout,
+  readAtSync,
   writeAll,
   writeAllSync,
   writeDecimal,
@@ -135,4 +136,20 @@ Deno.test("concatBytes() joins parts in order, empty ones included", () => {
     new Uint8Array([1, 2, 3]),
   );
   assert.deepEqual(concatBytes([]), new Uint8Array(0));
+});
+
+Deno.test("readAtSync() fills the buffer from the offset, and stops at the end of the file", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(path, "0123456789");
+    using file = await Deno.open(path, { read: true });
+    const buffer = new Uint8Array(4);
+    assert.equal(readAtSync(file, 3, buffer), 4);
+    assert.equal(new TextDecoder().decode(buffer), "3456");
+    assert.equal(readAtSync(file, 8, buffer), 2);
+    assert.equal(new TextDecoder().decode(buffer.subarray(0, 2)), "89");
+    assert.equal(readAtSync(file, 20, buffer), 0);
+  } finally {
+    await Deno.remove(path);
+  }
 });
