@@ -4,7 +4,7 @@
  * replies back in one write. Every byte is treated as hostile: lines, open
  * connections, idle time and unread replies are all bounded.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { tokenCheck } from "../protocol/token.ts";
 import type { CommitPath, Entry, Rejected, Source } from "./backend/backend.ts";
 import { escapeBytesWithin } from "../common/escape.ts";
 import { formatPrimaryEntry } from "../formats/primary_log.ts";
@@ -121,10 +121,6 @@ interface Client {
   authenticated: boolean;
 }
 
-function sha256(bytes: Uint8Array): Uint8Array {
-  return createHash("sha256").update(bytes).digest();
-}
-
 export class PrimaryServer {
   readonly #committer: CommitPath;
   readonly #stats: Stats;
@@ -132,8 +128,8 @@ export class PrimaryServer {
     Omit<ListenOptions, "token" | "newProducerRate" | "newProducerBurst" | "invalidLogRate">
   >;
   readonly #newProducers: NewProducerRates;
-  // Only the token's hash is kept, and compared in constant time.
-  readonly #tokenHash: Uint8Array | undefined;
+  // Only the token's hash is kept, and compared in constant time (tokenCheck).
+  readonly #tokenMatches: ((presented: Uint8Array) => boolean) | undefined;
   #listener: Deno.TcpListener | undefined;
   readonly #clients = new Set<Client>();
   /** With a token: connections not yet authenticated, oldest first (a Set keeps insertion order). */
@@ -207,7 +203,7 @@ export class PrimaryServer {
     };
     this.#maxUnauthenticated = Math.max(1, Math.floor(maxConnections * unauthenticatedShare / 100));
     this.#logLimit = new InvalidLogLimit(invalidLogRate);
-    this.#tokenHash = token === undefined ? undefined : sha256(encoder.encode(token));
+    this.#tokenMatches = token === undefined ? undefined : tokenCheck(token);
     this.#newProducers = new NewProducerRates({ rate: newProducerRate, burst: newProducerBurst });
   }
 
@@ -217,7 +213,7 @@ export class PrimaryServer {
     this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
     this.#acceptLoop(this.#listener);
     const { idleTimeout, authTimeout } = this.#options;
-    const sweepEvery = Math.min(1000, idleTimeout, this.#tokenHash === undefined ? Infinity : authTimeout);
+    const sweepEvery = Math.min(1000, idleTimeout, this.#tokenMatches === undefined ? Infinity : authTimeout);
     this.#sweeper = setInterval(() => this.#sweep(), sweepEvery);
     this.#summaries = setInterval(() => this.#summarise(), SUMMARY_EVERY);
     return this.#listener.addr;
@@ -295,7 +291,7 @@ export class PrimaryServer {
       maxConnectionsPerAddress > 0 && (this.#perAddress.get(address) ?? 0) >= maxConnectionsPerAddress &&
       !isLoopbackAddress(address)
     ) return false;
-    if (this.#tokenHash === undefined) return this.#clients.size < maxConnections;
+    if (this.#tokenMatches === undefined) return this.#clients.size < maxConnections;
     if (this.#clients.size >= maxConnections || this.#unauthenticated.size >= this.#maxUnauthenticated) {
       const oldest = this.#unauthenticated.values().next();
       if (oldest.done) return false;
@@ -350,7 +346,7 @@ export class PrimaryServer {
       splitter: new LineSplitter(this.#options.maxLine),
       parseOptions,
       seedParseOptions: { ...parseOptions, leadingZeros: true },
-      authenticated: this.#tokenHash === undefined,
+      authenticated: this.#tokenMatches === undefined,
     };
     this.#clients.add(client);
     if (!client.authenticated) this.#unauthenticated.add(client);
@@ -481,8 +477,7 @@ export class PrimaryServer {
     const message = parseMessageAt(bytes, start, end, options);
     if (message.kind === "auth") {
       // Without a configured token any AUTH line is welcome, so clients need not know.
-      client.authenticated = this.#tokenHash === undefined ||
-        timingSafeEqual(sha256(message.token), this.#tokenHash);
+      client.authenticated = this.#tokenMatches === undefined || this.#tokenMatches(message.token);
       if (client.authenticated) {
         this.#unauthenticated.delete(client);
         entries.push({ kind: "reply", text: REPLIES.authenticated });
