@@ -10,6 +10,7 @@ import { freePort } from "../support/parent.ts";
 import { tempDir } from "../support/temp.ts";
 import { onlyDenoPath, runToEnd } from "../support/command.ts";
 import { REDIS } from "../support/redis.ts";
+import { denoInvocation } from "../../lib/launch/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
@@ -62,9 +63,13 @@ REDIS.test({
     const { code, stdout, stderr } = await runTask("demo", ["--redis"], undefined, Deno.env.get("PATH"));
     assert.equal(code, 2);
     assert.equal(stdout, "");
+    // The command starts Deno as this one was started: `deno`, or npx under the README's quick start.
+    const deno = denoInvocation(Deno.execPath(), Deno.version.deno).replaceAll(".", "\\.");
     assert.match(
       stderr,
-      /^demo: Missing grants .*--allow-run=redis-server for these flags; run: deno run .*--allow-run=deno,redis-server \S+demo\.ts --redis\n$/,
+      new RegExp(
+        `^demo: Missing grants .*--allow-run=redis-server for these flags; run: ${deno} run .*--allow-run=deno,redis-server \\S+demo\\.ts --redis\n$`,
+      ),
     );
   },
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { primaryGrants } from "../../lib/launch/permissions.ts";
+import { denoInvocation, primaryGrants } from "../../lib/launch/permissions.ts";
 import { launchPrimary } from "../../lib/launch/primary_process.ts";
 import { exchange } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
@@ -49,7 +49,12 @@ Deno.test("launchPrimary() reports the primary's own words when it exits before 
   }).then(() => undefined, (e: Error) => e);
   assert.ok(error instanceof Error);
   assert.match(error.message, /^Primary exited before ready: /);
-  assert.match(error.message, /primary: Missing grant --allow-net=127\.0\.0\.1:1 for these flags; run: deno run /);
+  // The command starts Deno as this one was started: `deno`, or npx under the README's quick start.
+  const deno = denoInvocation(Deno.execPath(), Deno.version.deno);
+  assert.ok(
+    error.message.includes(`primary: Missing grant --allow-net=127.0.0.1:1 for these flags; run: ${deno} run `),
+    error.message,
+  );
 });
 
 Deno.test("launchPrimary() reads a restarted primary's total and its dashboard port 0 when --http is off", async () => {
