@@ -223,7 +223,8 @@ export const parse = {
   integer(min: number, max: number): (text: string) => number {
     return (text) => {
       if (!/^-?\d+$/.test(text)) throw new RangeError(`Not an integer: ${JSON.stringify(text)}`);
-      const value = Number(text);
+      // "-0" is 0: a -0 would never read back equal from the "0" that toFlags() writes for it.
+      const value = Number(text) + 0;
       if (value < min || value > max) {
         throw new RangeError(`${text} is outside ${min}..${max}`);
       }

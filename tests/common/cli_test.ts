@@ -359,3 +359,7 @@ Deno.test("reportError() prints `<program>: <message>` and gives the error's exi
     "demo: plain",
   ]);
 });
+
+Deno.test("parse.integer() reads -0 as 0, which toFlags() writes back as 0", () => {
+  assert.ok(Object.is(parse.integer(0, 10)("-0"), 0));
+});
