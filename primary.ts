@@ -10,6 +10,7 @@ import { checkBackendOptions, openBackend, usesStateFile } from "./lib/primary/b
 import { type HttpServer, startHttp } from "./lib/dashboard/http_server.ts";
 import { Health } from "./lib/primary/health.ts";
 import { LikesLog } from "./lib/primary/likes_log.ts";
+import { dirname } from "node:path";
 import { formatPrimaryEntry } from "./lib/formats/primary_log.ts";
 import {
   isLoopback,
@@ -97,6 +98,15 @@ runProgram("primary", async () => {
     throw error instanceof ProgramError ? error : new ProgramError((error as Error).message, { cause: error });
   }
   const { committer } = store;
+  if (options.durability === "fsync" && !log.canSyncDirectory()) {
+    // Said once at start: past this point the power-loss promise leans on the filesystem.
+    const directory = dirname(options.log);
+    console.error(
+      `primary: fsync mode: the log's directory ${directory} is not granted for reading, so it is not synced after ` +
+        `a rotation; the renames and the new file's name rely on the filesystem's journal (ext4, xfs) to survive a ` +
+        `power loss (grant --allow-read=${directory} to sync it)`,
+    );
+  }
   if (options.adoptRedisStore) {
     // The recovery step is all this run does: the operator starts the primaries as usual afterwards.
     const failure = await store.close("adopted");

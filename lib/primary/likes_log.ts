@@ -27,6 +27,7 @@ import {
   PrimaryLogReader,
 } from "../formats/primary_log.ts";
 import { rotatedLogPath } from "../formats/file_names.ts";
+import { dirname } from "node:path";
 
 const encoder = new TextEncoder();
 const NEWLINE = 0x0a;
@@ -44,7 +45,9 @@ export class LikesLog {
    */
   carryOver: () => string = () => "";
   /**
-   * fsync mode: a new file's first lines are synced before it is used. In
+   * fsync mode: a new file's first lines are synced before it is used, and
+   * so is the directory (its renames and the new name), where the primary
+   * may read it. In
    * normal mode the previous file's sync runs on a blocking thread, and
    * syncAsync() (what a checkpoint waits for) waits for it too.
    */
@@ -286,6 +289,28 @@ export class LikesLog {
     return { text, lines: 2 + count(carried, "\n") };
   }
 
+  /**
+   * Whether the log's directory can be synced, so that a rotation's renames
+   * and a new file's name survive a power loss even on a filesystem that
+   * does not order them before the file's own sync: it needs read access to
+   * the directory, which the primary's task does not grant (it would let the
+   * primary read every file there).
+   */
+  canSyncDirectory(): boolean {
+    return Deno.permissions.querySync({ name: "read", path: dirname(this.path) }).state === "granted";
+  }
+
+  /** fsync mode: makes the directory's entries durable where it can (canSyncDirectory()). */
+  #syncDirectory(): void {
+    if (!this.syncEachWrite || !this.canSyncDirectory()) return;
+    const directory = Deno.openSync(dirname(this.path), { read: true });
+    try {
+      directory.syncSync();
+    } finally {
+      directory.close();
+    }
+  }
+
   #continueIn(total: number, note: string, rotated = false): void {
     const previous = this.id();
     const file = LikesLog.#openLocked(this.path);
@@ -299,6 +324,7 @@ export class LikesLog {
       const head = this.#head(previous, total, note);
       writeAllSync(file, encoder.encode(head.text));
       if (this.syncEachWrite) file.syncDataSync();
+      this.#syncDirectory();
       lines = head.lines;
     } catch (error) {
       try {
@@ -347,6 +373,7 @@ export class LikesLog {
         offset += n;
       }
       file.syncDataSync();
+      this.#syncDirectory();
     } catch (error) {
       try {
         if (ours) file.truncateSync(0);

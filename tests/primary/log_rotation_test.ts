@@ -3,6 +3,12 @@ import { exchange, pipeline } from "../support/client.ts";
 import { startPrimary } from "../support/primary.ts";
 import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
 import { firstLineId } from "../../lib/formats/log_chain.ts";
+import { LikesLog } from "../../lib/primary/likes_log.ts";
+import { LogRotation } from "../../lib/primary/log_rotation.ts";
+import { primaryDefaults, primarySpecs } from "../../lib/primary/options.ts";
+import { toFlags } from "../../lib/common/cli.ts";
+import { primaryGrants } from "../../lib/launch/permissions.ts";
+import { launchPrimary } from "../../lib/launch/primary_process.ts";
 
 const encoder = new TextEncoder();
 
@@ -119,4 +125,43 @@ Deno.test("a chain whose continuation total does not match the file before it st
   const again = await startPrimary({ dir: primary.dir, args: ["--http", "off"] }).catch((error) => error as Error);
   assert.ok(again instanceof Error, "start-up stops");
   assert.match(again.message, /continues from total \d+, but the log before it ends at total \d+/);
+});
+
+Deno.test("LogRotation.prune() deletes beyond --log-keep off the event loop, and no rotation starts until the deletion is done", async () => {
+  const dir = await Deno.makeTempDir();
+  const log = LikesLog.open(`${dir}/PrimaryLikesLog`);
+  try {
+    log.append("2026-12-05T00:00:00.000Z LikesServer1 1 Total 1\n");
+    for (let n = 1; n <= 5; n++) Deno.writeTextFileSync(`${log.path}.${n}`, `file ${n}\n`);
+    const rotation = new LogRotation(log, { total: () => 1, checkpoint: () => log.id(), saved: () => log.id() }, {
+      maxBytes: 1,
+      keep: 2,
+    });
+    assert.ok(rotation.due());
+    rotation.prune(log.id());
+    // The deletion has started but not finished: a rotation now would rename files under it.
+    assert.equal(rotation.due(), false);
+    await rotation.settled();
+    assert.deepEqual(files(log.path), [log.path, `${log.path}.1`, `${log.path}.2`]);
+    assert.ok(rotation.due());
+  } finally {
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("in fsync mode a primary that may not read its log's directory says at start that a rotation's renames rely on the filesystem; one that may says nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = { ...primaryDefaults, port: 0, http: "off", log: `${dir}/PrimaryLikesLog`, state: `${dir}/db` };
+  const args = toFlags(primarySpecs, { ...options, durability: "fsync" });
+  try {
+    for (const grants of [primaryGrants(options), "all" as const]) {
+      const primary = await launchPrimary({ args, grants, deno: Deno.execPath() });
+      await primary.stop();
+      const says = /not granted for reading, so it is not synced after a rotation/.test(primary.output());
+      assert.equal(says, grants !== "all", primary.output());
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

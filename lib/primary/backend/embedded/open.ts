@@ -91,12 +91,14 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
         clearInterval(checkpointTimer);
       };
     },
-    close() {
+    async close() {
       const failure = committer.checkpoint()
         ? undefined
         : `could not write the checkpoint, so the next start replays more log (${health.problem})`;
       store.close();
-      return Promise.resolve(failure);
+      // The files the last checkpoint freed are gone before the primary says it stopped.
+      await rotation.settled();
+      return failure;
     },
   });
 };

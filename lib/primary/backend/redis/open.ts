@@ -118,6 +118,7 @@ export const openRedis: OpenBackend = async (options, { log, stats, health }) =>
         );
       }
       redis.close();
+      await committer.rotation?.settled();
       return undefined;
     },
   };
