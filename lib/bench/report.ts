@@ -173,6 +173,47 @@ export interface ReplayResult {
   targets: TargetMark[];
 }
 
+/** One round of starts on the long history and the short one, seconds from spawn to ready. */
+export interface HistoryRun {
+  checkpointSeconds: number;
+  shortCheckpointSeconds: number;
+  rebuildSeconds: number;
+  shortRebuildSeconds: number;
+}
+
+/** Start-up over a long history in rotated files (lib/bench/history.ts): from a checkpoint, and rebuilt. */
+export interface HistoryResult {
+  /** Files in the chain: the live log and `files − 1` rotated ones. */
+  files: number;
+  /** Lines in the chain, continuation lines included. */
+  lines: number;
+  bytes: number;
+  /** The total the chain adds up to. */
+  total: number;
+  /** The short history it is compared with: as many files, one batch of lines each. */
+  short: { lines: number; bytes: number };
+  /** Median start from the checkpoint a clean stop wrote at the end of the live file, seconds. */
+  checkpointSeconds: number;
+  /** The same on the short history. */
+  shortCheckpointSeconds: number;
+  /** Median start without a trusted checkpoint (a 0-byte state file): the whole chain replayed, seconds. */
+  rebuildSeconds: number;
+  /** The same on the short history. */
+  shortRebuildSeconds: number;
+  /** (lines − short.lines) ÷ (rebuildSeconds − shortRebuildSeconds). */
+  linesPerSecond: number;
+  /** Every start on a checkpoint said it replayed from it, and was ready with the chain's total. */
+  fromCheckpoint: boolean;
+  /** The most lines a start on the long history's checkpoint replayed after it. */
+  checkpointReplayedLines: number;
+  /** Every rebuild replayed every line of the chain, from its oldest file, and was ready with its total. */
+  rebuilt: boolean;
+  /** The total the primaries were ready with (the chain's, unless one was not). */
+  readyTotal: number;
+  runs: HistoryRun[];
+  targets: TargetMark[];
+}
+
 /** The idle-connections check: memory with many producers connected and quiet. */
 export interface IdleResult {
   /** Connections asked for. */
@@ -202,6 +243,7 @@ export interface BenchReport {
   runs: number;
   cells: CellResult[];
   replay?: ReplayResult | string;
+  history?: HistoryResult | string;
   idle?: IdleResult | string;
 }
 
@@ -314,6 +356,36 @@ export function replayTargets(replay: Omit<ReplayResult, "targets">): TargetMark
     measured: replay.replayed ? `${rate(replay.linesPerSecond)} lines/s` : "did not replay",
     pass: replay.replayed && replay.linesPerSecond >= REPLAY_TARGET,
   }];
+}
+
+/**
+ * How much slower than on the short history a start from the checkpoint may
+ * be and still not grow with history (seconds): less than replaying a
+ * quarter of a million lines, a small part of one file of the default history.
+ */
+export const HISTORY_START_SLACK_SECONDS = 0.25;
+
+/**
+ * The history's targets, marked: a start from the checkpoint no slower than
+ * on the short history (within HISTORY_START_SLACK_SECONDS) and that did
+ * start from it; a rebuild over the whole chain at REPLAY_TARGET lines/s.
+ */
+export function historyTargets(history: Omit<HistoryResult, "targets">): TargetMark[] {
+  const grew = history.checkpointSeconds - history.shortCheckpointSeconds;
+  return [
+    {
+      target: `checkpoint start ≤ short history's + ${HISTORY_START_SLACK_SECONDS} s`,
+      measured: history.fromCheckpoint
+        ? `${round(history.checkpointSeconds, 2)} s vs ${round(history.shortCheckpointSeconds, 2)} s`
+        : "did not start from the checkpoint",
+      pass: history.fromCheckpoint && grew <= HISTORY_START_SLACK_SECONDS,
+    },
+    {
+      target: `rebuild ≥ ${REPLAY_TARGET.toLocaleString("en-US")} lines/s`,
+      measured: history.rebuilt ? `${rate(history.linesPerSecond)} lines/s` : "did not replay the whole chain",
+      pass: history.rebuilt && history.linesPerSecond >= REPLAY_TARGET,
+    },
+  ];
 }
 
 function round(value: number, digits: number): string {
@@ -450,6 +522,28 @@ export function formatTable(report: BenchReport): string {
           ? `${rate(replay.linesPerSecond)} lines/s`
           : `start-up did NOT replay the log (ready with total ${replay.readyTotal}, the log adds up to ${replay.total})`) +
         `. ${marks(replay.targets)}`,
+    );
+  }
+  const history = report.history;
+  if (typeof history === "string") {
+    lines.push("", `History: ${history}`);
+  } else if (history) {
+    const mib = (bytes: number) => `${round(bytes / (1024 * 1024), 0)} MiB`;
+    lines.push(
+      "",
+      `Start-up over history: ${rate(history.lines)} lines (${mib(history.bytes)}) in ${history.files} files ` +
+        `(the live log and ${history.files - 1} rotated), beside a short history of ${rate(history.short.lines)} ` +
+        `lines (${mib(history.short.bytes)}) in as many. From the checkpoint at the live log's end: ready in ` +
+        `${round(history.checkpointSeconds, 2)} s, ${round(history.shortCheckpointSeconds, 2)} s on the short ` +
+        (history.fromCheckpoint
+          ? `history (at most ${rate(history.checkpointReplayedLines)} lines replayed after it)`
+          : "history; a start did NOT start from the checkpoint") +
+        `. Rebuilt without a trusted checkpoint: ready in ${round(history.rebuildSeconds, 2)} s, ` +
+        `${round(history.shortRebuildSeconds, 2)} s on the short history: ` +
+        (history.rebuilt
+          ? `${rate(history.linesPerSecond)} lines/s over the chain`
+          : `a rebuild did NOT replay the whole chain (ready with total ${history.readyTotal}, the chain adds up to ${history.total})`) +
+        `. ${marks(history.targets)}`,
     );
   }
   const idle = report.idle;
