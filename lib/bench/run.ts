@@ -5,8 +5,8 @@
  * empty Deno server. Every measurement gets a fresh server (subprocess with
  * least privilege, ephemeral port, temp state under the work dir) and a fresh
  * load process speaking its protocol, the same client for every side. Each
- * cell reports the median of its runs. Then the start-up replay and the
- * idle-connections check.
+ * cell reports the median of its runs. Then the start-up replay, the
+ * start-up over a long history and the idle-connections check.
  */
 import { cpus } from "node:os";
 import { checkIdleConnections } from "./idle.ts";
@@ -25,6 +25,7 @@ import type { LoadProtocol } from "./load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "./load_process.ts";
 import { buildLoadClient, type LoadClient } from "./load_client.ts";
 import { measureReplay } from "./replay.ts";
+import { measureHistory } from "./history.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/backend/backend.ts";
@@ -103,6 +104,11 @@ export interface BenchOptions {
   empty?: boolean;
   /** Lines of the log for the start-up replay; 0 skips it. @default {0} */
   replayLines?: number;
+  /**
+   * Bytes of history in rotated files for the start-up over history (from a
+   * checkpoint, and rebuilt over the chain); 0 skips it. @default {0}
+   */
+  historyBytes?: number;
   /**
    * Our primary's log rotation (--log-max-bytes, --log-keep), to measure
    * its cost. @default {{ logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep }}
@@ -302,6 +308,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     client = "c",
     empty = true,
     replayLines = 0,
+    historyBytes = 0,
     rotation = { logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep },
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
@@ -325,6 +332,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     store,
     empty,
     replayLines,
+    historyBytes,
     rotation,
     idleConnections,
     workDir,
@@ -352,6 +360,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     } catch (error) {
       report.replay = failure("Replay", error);
       progress(report.replay);
+    }
+  }
+  if (historyBytes > 0) {
+    try {
+      report.history = await measureHistory({ workDir, bytes: historyBytes, runs, progress });
+    } catch (error) {
+      report.history = failure("Start-up over history", error);
+      progress(report.history);
     }
   }
   if (idleConnections > 0) report.idle = await idleCheck(workDir, modes[0], idleConnections, progress);
