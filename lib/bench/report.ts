@@ -4,6 +4,7 @@
  */
 import { build, type Histogram } from "hdr-histogram-js";
 import type { Durability } from "../primary/backend/backend.ts";
+import { LOG_SAMPLE_MS } from "./log_disk.ts";
 
 /** Latencies are clamped here (about 35 minutes), far beyond any run. */
 const MAX_US = 2 ** 31 - 1;
@@ -87,6 +88,11 @@ export interface RunSample {
   storeCpuSeconds?: number;
   /** CPU seconds the load process used in the window (it shares the machine). */
   loadCpuSeconds: number;
+  /**
+   * Our primary's log on disk: the most bytes its log files (the live log
+   * and its rotated ones) held at once, sampled every 100 ms while under load.
+   */
+  logDiskBytes?: number;
 }
 
 /** One side (ours, Redis or the empty server) at one cell: the median of its runs. */
@@ -109,6 +115,8 @@ export interface SideResult {
   cpuUsPerLike?: number;
   storeCpuSeconds?: number;
   loadCpuSeconds: number;
+  /** The most bytes the log files held at once in any run (RunSample.logDiskBytes). */
+  logDiskMaxBytes?: number;
   /** Every run, in the order they ran. */
   runs: RunSample[];
 }
@@ -241,6 +249,8 @@ export interface BenchReport {
   client: "c" | "deno";
   /** Runs per side per cell (interleaved: ours, Redis, ..., empty; again). */
   runs: number;
+  /** Our primaries' log rotation flags in the matrix, e.g. `--log-max-bytes=1M --log-keep=3`. */
+  logRotation?: string;
   cells: CellResult[];
   replay?: ReplayResult | string;
   history?: HistoryResult | string;
@@ -267,6 +277,7 @@ export function summarise(runs: RunSample[], seconds?: number): SideResult {
   const of = (pick: (run: RunSample) => number) => median(runs.map(pick));
   const cpu = runs.map((run) => run.serverCpuSeconds).filter((value) => value !== undefined);
   const storeCpu = runs.map((run) => run.storeCpuSeconds).filter((value) => value !== undefined);
+  const logDisk = runs.map((run) => run.logDiskBytes).filter((value) => value !== undefined);
   const firstRejection = runs.find((run) => run.firstRejection !== undefined)?.firstRejection;
   return {
     rate: of((run) => run.rate),
@@ -280,6 +291,7 @@ export function summarise(runs: RunSample[], seconds?: number): SideResult {
       : {}),
     ...(storeCpu.length === runs.length ? { storeCpuSeconds: median(storeCpu) } : {}),
     loadCpuSeconds: of((run) => run.loadCpuSeconds),
+    ...(logDisk.length === runs.length ? { logDiskMaxBytes: Math.max(...logDisk) } : {}),
     runs,
   };
 }
@@ -413,6 +425,11 @@ function cpuPerLike(side: SideResult | string | undefined): string {
   return typeof side === "object" && side.cpuUsPerLike !== undefined ? round(side.cpuUsPerLike, 2) : "—";
 }
 
+/** Bytes in MiB with one decimal, or — when not measured. */
+function mebibytes(bytes: number | undefined): string {
+  return bytes === undefined ? "—" : round(bytes / (1024 * 1024), 1);
+}
+
 function latency(side: SideResult): string {
   return `${round(side.latencyMs.p50, 3)} / ${round(side.latencyMs.p99, 3)}`;
 }
@@ -432,12 +449,22 @@ export function formatTable(report: BenchReport): string {
     "",
     `Each cell is the median of ${report.runs} interleaved runs. C×P = connections × messages in flight per connection.`,
   ];
+  if (report.cells.some((cell) => cell.ours.logDiskMaxBytes !== undefined)) {
+    lines.push(
+      "",
+      "Log disk max: the most our primary's log files (the live log and its rotated ones) held at once in any " +
+        `run of the cell, sampled every ${LOG_SAMPLE_MS} ms under load${
+          report.logRotation ? `; our primaries ran with ${report.logRotation}` : ""
+        }.`,
+    );
+  }
   for (const durability of ["normal", "fsync"] as const) {
     const cells = report.cells.filter((cell) => cell.durability === durability);
     if (cells.length === 0) continue;
     const withRedis = cells.some((cell) => cell.redis !== undefined);
     const withEmpty = cells.some((cell) => cell.empty !== undefined);
     const withStore = cells.some((cell) => cell.oneOnRedis !== undefined || cell.twoOnRedis !== undefined);
+    const withLogDisk = cells.some((cell) => cell.ours.logDiskMaxBytes !== undefined);
     const peer = durability === "fsync" ? "always" : "everysec";
     const head = ["C×P", "ours likes/s", "ours p50 / p99 ms"];
     if (withRedis) head.push(`Redis (${peer}) INCRBY/s`, "Redis p50 / p99 ms", "ours ÷ Redis");
@@ -453,6 +480,7 @@ export function formatTable(report: BenchReport): string {
         "redis-server CPU s (1 / 2)",
       );
     }
+    if (withLogDisk) head.push("log disk max MiB");
     head.push(
       "primary CPU s",
       "load CPU s",
@@ -491,6 +519,7 @@ export function formatTable(report: BenchReport): string {
         }
         row.push(cpu.join(" / "));
       }
+      if (withLogDisk) row.push(mebibytes(cell.ours.logDiskMaxBytes));
       row.push(
         cell.ours.serverCpuSeconds === undefined ? "—" : round(cell.ours.serverCpuSeconds, 2),
         round(cell.ours.loadCpuSeconds, 2),
@@ -529,21 +558,27 @@ export function formatTable(report: BenchReport): string {
     lines.push("", `History: ${history}`);
   } else if (history) {
     const mib = (bytes: number) => `${round(bytes / (1024 * 1024), 0)} MiB`;
+    const [fromCheckpoint, rebuild] = history.targets;
+    const mark = (target: TargetMark | undefined) => target ? ` ${marks([target])}` : "";
     lines.push(
       "",
       `Start-up over history: ${rate(history.lines)} lines (${mib(history.bytes)}) in ${history.files} files ` +
-        `(the live log and ${history.files - 1} rotated), beside a short history of ${rate(history.short.lines)} ` +
-        `lines (${mib(history.short.bytes)}) in as many. From the checkpoint at the live log's end: ready in ` +
-        `${round(history.checkpointSeconds, 2)} s, ${round(history.shortCheckpointSeconds, 2)} s on the short ` +
+        `(the live log and ${history.files - 1} rotated); the short history beside it: ` +
+        `${rate(history.short.lines)} lines (${mib(history.short.bytes)}) in as many.`,
+      "",
+      `- From the checkpoint at the live log's end: ready in ${round(history.checkpointSeconds, 2)} s, ` +
+        `${round(history.shortCheckpointSeconds, 2)} s on the short history` +
         (history.fromCheckpoint
-          ? `history (at most ${rate(history.checkpointReplayedLines)} lines replayed after it)`
-          : "history; a start did NOT start from the checkpoint") +
-        `. Rebuilt without a trusted checkpoint: ready in ${round(history.rebuildSeconds, 2)} s, ` +
+          ? ` (at most ${rate(history.checkpointReplayedLines)} lines replayed after the checkpoint).`
+          : `; a start did NOT start from the checkpoint.`) +
+        mark(fromCheckpoint),
+      `- Rebuilt without a trusted checkpoint: ready in ${round(history.rebuildSeconds, 2)} s, ` +
         `${round(history.shortRebuildSeconds, 2)} s on the short history: ` +
         (history.rebuilt
-          ? `${rate(history.linesPerSecond)} lines/s over the chain`
-          : `a rebuild did NOT replay the whole chain (ready with total ${history.readyTotal}, the chain adds up to ${history.total})`) +
-        `. ${marks(history.targets)}`,
+          ? `${rate(history.linesPerSecond)} lines/s over the chain.`
+          : `a rebuild did NOT replay the whole chain (ready with total ${history.readyTotal}, ` +
+            `the chain adds up to ${history.total}).`) +
+        mark(rebuild),
     );
   }
   const idle = report.idle;

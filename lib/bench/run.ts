@@ -26,6 +26,7 @@ import { runLoadProcess, startEmptyServer } from "./load_process.ts";
 import { buildLoadClient, type LoadClient } from "./load_client.ts";
 import { measureReplay } from "./replay.ts";
 import { measureHistory } from "./history.ts";
+import { LOG_SAMPLE_MS, logDiskBytes, sampleMax } from "./log_disk.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/backend/backend.ts";
@@ -179,6 +180,8 @@ interface Target {
   cpuSeconds(): Promise<number> | undefined;
   /** The shared store's (redis-server's) CPU seconds so far, for primaries on Redis. */
   storeCpuSeconds?(): Promise<number>;
+  /** Bytes in our primary's log files now (the live log and its rotated ones), sampled under load. */
+  logBytes?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -193,6 +196,7 @@ async function ourTarget(
     ports: [port],
     protocol: "likes",
     cpuSeconds: () => scrapePrimaryUse(httpPort).then((use) => use.cpuSeconds),
+    logBytes: () => logDiskBytes(primaryLogPath(started.dir)),
     stop: () => stopBenchPrimary(started),
   };
 }
@@ -260,6 +264,7 @@ async function measure(
   options: MeasureOptions,
 ): Promise<RunSample> {
   const target = await start();
+  const logs = target.logBytes && sampleMax(target.logBytes, LOG_SAMPLE_MS);
   const edges: Partial<Record<"start" | "end", Promise<number> | undefined>> = {};
   const storeEdges: Partial<Record<"start" | "end", Promise<number>>> = {};
   try {
@@ -280,6 +285,7 @@ async function measure(
     });
     const [start, end] = [await edges.start, await edges.end];
     const [storeStart, storeEnd] = [await storeEdges.start, await storeEdges.end];
+    const logDiskBytes = await logs?.stop();
     return {
       rate: load.rate,
       latencyMs: load.latencyMs,
@@ -289,8 +295,10 @@ async function measure(
       ...(start === undefined || end === undefined ? {} : { serverCpuSeconds: end - start }),
       ...(storeStart === undefined || storeEnd === undefined ? {} : { storeCpuSeconds: storeEnd - storeStart }),
       loadCpuSeconds: load.loadCpuSeconds,
+      ...(logDiskBytes === undefined ? {} : { logDiskBytes }),
     };
   } finally {
+    await logs?.stop();
     await target.stop();
   }
 }
@@ -345,6 +353,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     machine: machine(),
     client,
     runs,
+    logRotation: toFlags(primarySpecs, rotation).join(" "),
     cells: [],
   };
   const missing = redis || store === "redis" ? await redisServerMissing() : undefined;
