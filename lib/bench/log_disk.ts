@@ -11,7 +11,10 @@ export const LOG_SAMPLE_MS = 100;
 /**
  * Bytes in the log at `log` and the rotated files beside it, now. A file
  * is counted once however a rotation renames it between the listing and
- * its stat (by inode), and not at all when deleted meanwhile.
+ * its stat (by inode), and not at all when deleted meanwhile. Listed and
+ * stat'ed synchronously, tens of microseconds: a primary rotating every few
+ * milliseconds could otherwise make new files between the awaits, and a
+ * slow listing add up files that never were on disk at once.
  */
 export async function logDiskBytes(log: string): Promise<number> {
   const name = basename(log);
@@ -19,10 +22,10 @@ export async function logDiskBytes(log: string): Promise<number> {
     entry === name || (entry.startsWith(`${name}.`) && /^[1-9]\d*$/.test(entry.slice(name.length + 1)));
   const seen = new Set<number>();
   let bytes = 0;
-  for await (const entry of Deno.readDir(dirname(log))) {
+  for (const entry of Deno.readDirSync(dirname(log))) {
     if (!ours(entry.name)) continue;
     try {
-      const info = await Deno.lstat(`${dirname(log)}/${entry.name}`);
+      const info = Deno.lstatSync(`${dirname(log)}/${entry.name}`);
       if (!info.isFile || seen.has(info.ino ?? -1)) continue;
       if (info.ino !== null) seen.add(info.ino);
       bytes += info.size;
@@ -30,7 +33,7 @@ export async function logDiskBytes(log: string): Promise<number> {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
-  return bytes;
+  return await Promise.resolve(bytes);
 }
 
 /** A running sampler: stop() takes a last sample and gives the largest seen. */
