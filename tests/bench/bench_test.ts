@@ -310,3 +310,20 @@ Deno.test("bench refuses a bad flag with a usage error before starting anything"
   assert.match(stderr, /^bench: Invalid value for --matrix: Expected cells like 10x16/);
   await assert.rejects(Deno.stat(workDir), Deno.errors.NotFound);
 });
+
+Deno.test("bench --history-bytes off or 0 skips the start-up over history and still runs the replay; a bad size is refused", async () => {
+  for (const size of ["off", "0"]) {
+    const workDir = `${await tempDir()}/work`;
+    const args = ["--matrix", "none", "--replay-lines", "100", "--runs", "1", "--history-bytes", size];
+    const { code, stdout, stderr } = await bench(workDir, [...args, "--idle-connections", "0"]);
+    assert.equal(code, 0, stderr);
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+    assert.equal(report.history, undefined, size);
+    assert.ok(typeof report.replay === "object", String(report.replay));
+    assert.doesNotMatch(stdout + stderr, /Start-up over history|^History/m, size);
+  }
+  const workDir = `${await tempDir()}/work`;
+  const { code, stderr } = await bench(workDir, ["--history-bytes", "2X"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /^bench: Invalid value for --history-bytes: Expected a size such as 512, 64k, 1M or 2G, or off/);
+});
