@@ -3,7 +3,8 @@
  * state) from a separate load process, in both durability modes, beside the
  * empty Deno server (the runtime's ceiling) and, with --redis, Redis at its
  * peer appendfsync, all driven by the same client; then time start-up replay
- * over a generated log. With --store redis, each cell also runs one primary
+ * over a generated log, and start-up over 2 GB of history in rotated files
+ * (from a checkpoint, and rebuilt over the chain). With --store redis, each cell also runs one primary
  * on a private redis-server and two primaries sharing it. Reports likes/s, p50/p99, the ratios and the issue's
  * targets as pass/miss marks. Runs with least privilege: see benchGrants() in
  * lib/launch/permissions.ts. How to run and read it: docs/performance.md.
@@ -11,6 +12,8 @@
 import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/common/cli.ts";
 import { primaryDefaults, primarySpecs } from "./lib/primary/options.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
+import { HISTORY_DEFAULTS } from "./lib/bench/history.ts";
+import { formatByteSize, parseByteSize } from "./lib/common/byte_size.ts";
 import type { LoadClient } from "./lib/bench/load_client.ts";
 import {
   type Cell,
@@ -50,6 +53,8 @@ interface BenchFlags {
   replayLines: number;
   /** @default {false} */
   noReplay: boolean;
+  /** Bytes of history in rotated files for the start-up over history; 0 skips it. @default {HISTORY_DEFAULTS.bytes} */
+  historyBytes: number;
   /** @default {10000} */
   idleConnections: number;
   /** Our primary's --log-max-bytes. @default {1073741824} */
@@ -76,6 +81,7 @@ const defaults: BenchFlags = {
   noEmpty: false,
   replayLines: 2_000_000,
   noReplay: false,
+  historyBytes: HISTORY_DEFAULTS.bytes,
   idleConnections: 10_000,
   logMaxBytes: primaryDefaults.logMaxBytes,
   logKeep: primaryDefaults.logKeep,
@@ -126,7 +132,15 @@ const specs: FlagSpecs<BenchFlags> = {
     arg: "N",
     parse: parse.integer(1, 1_000_000_000),
   },
-  noReplay: { help: "Skip the start-up replay measurement" },
+  noReplay: { help: "Skip the start-up measurements: replay, and start-up over history" },
+  historyBytes: {
+    help: `Log history (k, M, G) in ${HISTORY_DEFAULTS.files} files (the live log and rotated ones) for the ` +
+      "start-up over history: " +
+      "from a checkpoint, and rebuilt over the chain (0 or off skips it)",
+    arg: "SIZE",
+    parse: (text) => text === "0" ? 0 : parseByteSize(text),
+    format: formatByteSize,
+  },
   idleConnections: {
     help: "Then open this many idle producers and check memory (0 skips)",
     arg: "N",
@@ -146,7 +160,8 @@ const HELP = {
   usage: "deno task bench [flags]",
   description:
     "Benchmarks a real primary beside the empty Deno server and, with --redis, Redis, all driven by one load\n" +
-    "process, in both durability modes; then start-up replay. See docs/performance.md.",
+    "process, in both durability modes; then start-up replay, and start-up over a long history in rotated\n" +
+    "log files. See docs/performance.md.",
 };
 
 runProgram("bench", async () => {
@@ -164,6 +179,7 @@ runProgram("bench", async () => {
     client: flags.client,
     empty: !flags.noEmpty,
     replayLines: flags.noReplay ? 0 : flags.replayLines,
+    historyBytes: flags.noReplay ? 0 : flags.historyBytes,
     idleConnections: flags.idleConnections,
     rotation: { logMaxBytes: flags.logMaxBytes, logKeep: flags.logKeep },
     workDir: flags.workDir,

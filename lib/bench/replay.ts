@@ -9,16 +9,52 @@
 import { primaryGrants } from "../launch/permissions.ts";
 import { launchPrimary } from "../launch/primary_process.ts";
 import { median, type ReplayResult, replayTargets } from "./report.ts";
-import { formatPrimaryLine } from "../formats/primary_log.ts";
+import { PrimaryLogWriter } from "../formats/primary_log.ts";
 import { writeAll } from "../common/io.ts";
 import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
-
-const encoder = new TextEncoder();
 
 /** Producers the generated log's likes come from, round robin. */
 const PRODUCERS = 10;
 /** Lines that share a time stamp, as the lines of one committed batch do. */
-const BATCH_LINES = 1000;
+export const BATCH_LINES = 1000;
+/** The first batch's time stamp. */
+const START_MS = Date.UTC(2026, 10, 28);
+
+/**
+ * Valid like lines, one batch at a time, as the commit path writes them
+ * (PrimaryLogWriter): 1 to 3 likes each, running totals that add up, from
+ * ten producers with ids as long as a LikesServer's (name and UUID), each
+ * producer's seq counting up from 1. Every batch of BATCH_LINES lines shares
+ * a time stamp, one millisecond after the one before.
+ */
+export class LikeLines {
+  readonly #prefix = `LikesServer-${crypto.randomUUID()}-`;
+  readonly #seqs = new Array<number>(PRODUCERS).fill(0);
+  readonly #writer = new PrimaryLogWriter();
+  /** Lines written so far. */
+  lines = 0;
+  /** The running total after the last line. */
+  total = 0;
+
+  /** The time stamp the next batch gets. */
+  get time(): Date {
+    return new Date(START_MS + Math.floor(this.lines / BATCH_LINES));
+  }
+
+  /** The next batch: `count` (at most BATCH_LINES) lines, as bytes valid until the next call. */
+  batch(count = BATCH_LINES): Uint8Array {
+    const writer = this.#writer;
+    writer.begin(this.time);
+    for (let n = 0; n < count; n++) {
+      const k = this.lines % PRODUCERS;
+      const likes = 1 + this.lines % 3;
+      this.total += likes;
+      writer.like(k, likes, "accepted", this.total, `${this.#prefix}${k}`, ++this.#seqs[k]);
+      this.lines++;
+    }
+    return writer.view;
+  }
+}
 
 /** What writeReplayLog() wrote. */
 export interface ReplayLog {
@@ -27,45 +63,28 @@ export interface ReplayLog {
   total: number;
 }
 
-/**
- * Writes `lines` valid like lines to a new file at `path`: 1 to 3 likes each,
- * from ten producers with ids as long as a LikesServer's (name and UUID).
- */
+/** Writes `lines` valid like lines (LikeLines) to a new file at `path`. */
 export async function writeReplayLog(path: string, lines: number): Promise<ReplayLog> {
   if (!Number.isInteger(lines) || lines < 1) {
     throw new RangeError(`Cannot write a replay log: lines must be a positive integer, got ${lines}`);
   }
-  const prefix = `LikesServer-${crypto.randomUUID()}-`;
-  const seqs = new Array<number>(PRODUCERS).fill(0);
+  const source = new LikeLines();
   const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
-  let total = 0;
   let bytes = 0;
-  const start = Date.UTC(2026, 10, 28);
   try {
-    for (let first = 0; first < lines; first += BATCH_LINES) {
-      const time = new Date(start + first / BATCH_LINES);
-      let text = "";
-      for (let i = first; i < Math.min(lines, first + BATCH_LINES); i++) {
-        const k = i % PRODUCERS;
-        const likes = 1 + i % 3;
-        total += likes;
-        text += formatPrimaryLine(
-          { kind: "like", server: k, likes, duplicate: false, total, producer: `${prefix}${k}`, seq: ++seqs[k] },
-          time,
-        );
-      }
-      const chunk = encoder.encode(text);
+    while (source.lines < lines) {
+      const chunk = source.batch(Math.min(BATCH_LINES, lines - source.lines));
       await writeAll(file, chunk);
       bytes += chunk.length;
     }
   } finally {
     file.close();
   }
-  return { lines, bytes, total };
+  return { lines, bytes, total: source.total };
 }
 
 /** A state file with nothing in it, and no SQLite side files: a checkpoint that cannot be trusted. */
-async function emptyState(state: string): Promise<void> {
+export async function emptyState(state: string): Promise<void> {
   for (const path of [`${state}-wal`, `${state}-shm`]) await Deno.remove(path).catch(() => {});
   await Deno.writeFile(state, new Uint8Array(0), { mode: 0o600 });
 }

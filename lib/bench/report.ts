@@ -4,6 +4,7 @@
  */
 import { build, type Histogram } from "hdr-histogram-js";
 import type { Durability } from "../primary/backend/backend.ts";
+import { LOG_SAMPLE_MS } from "./log_disk.ts";
 
 /** Latencies are clamped here (about 35 minutes), far beyond any run. */
 const MAX_US = 2 ** 31 - 1;
@@ -87,6 +88,11 @@ export interface RunSample {
   storeCpuSeconds?: number;
   /** CPU seconds the load process used in the window (it shares the machine). */
   loadCpuSeconds: number;
+  /**
+   * Our primary's log on disk: the most bytes its log files (the live log
+   * and its rotated ones) held at once, sampled every 100 ms while under load.
+   */
+  logDiskBytes?: number;
 }
 
 /** One side (ours, Redis or the empty server) at one cell: the median of its runs. */
@@ -109,6 +115,8 @@ export interface SideResult {
   cpuUsPerLike?: number;
   storeCpuSeconds?: number;
   loadCpuSeconds: number;
+  /** The most bytes the log files held at once in any run (RunSample.logDiskBytes). */
+  logDiskMaxBytes?: number;
   /** Every run, in the order they ran. */
   runs: RunSample[];
 }
@@ -173,6 +181,47 @@ export interface ReplayResult {
   targets: TargetMark[];
 }
 
+/** One round of starts on the long history and the short one, seconds from spawn to ready. */
+export interface HistoryRun {
+  checkpointSeconds: number;
+  shortCheckpointSeconds: number;
+  rebuildSeconds: number;
+  shortRebuildSeconds: number;
+}
+
+/** Start-up over a long history in rotated files (lib/bench/history.ts): from a checkpoint, and rebuilt. */
+export interface HistoryResult {
+  /** Files in the chain: the live log and `files − 1` rotated ones. */
+  files: number;
+  /** Lines in the chain, continuation lines included. */
+  lines: number;
+  bytes: number;
+  /** The total the chain adds up to. */
+  total: number;
+  /** The short history it is compared with: as many files, one batch of lines each. */
+  short: { lines: number; bytes: number };
+  /** Median start from the checkpoint a clean stop wrote at the end of the live file, seconds. */
+  checkpointSeconds: number;
+  /** The same on the short history. */
+  shortCheckpointSeconds: number;
+  /** Median start without a trusted checkpoint (a 0-byte state file): the whole chain replayed, seconds. */
+  rebuildSeconds: number;
+  /** The same on the short history. */
+  shortRebuildSeconds: number;
+  /** (lines − short.lines) ÷ (rebuildSeconds − shortRebuildSeconds). */
+  linesPerSecond: number;
+  /** Every start on a checkpoint said it replayed from it, and was ready with the chain's total. */
+  fromCheckpoint: boolean;
+  /** The most lines a start on the long history's checkpoint replayed after it. */
+  checkpointReplayedLines: number;
+  /** Every rebuild replayed every line of the chain, from its oldest file, and was ready with its total. */
+  rebuilt: boolean;
+  /** The total the primaries were ready with (the chain's, unless one was not). */
+  readyTotal: number;
+  runs: HistoryRun[];
+  targets: TargetMark[];
+}
+
 /** The idle-connections check: memory with many producers connected and quiet. */
 export interface IdleResult {
   /** Connections asked for. */
@@ -200,8 +249,11 @@ export interface BenchReport {
   client: "c" | "deno";
   /** Runs per side per cell (interleaved: ours, Redis, ..., empty; again). */
   runs: number;
+  /** Our primaries' log rotation flags in the matrix, e.g. `--log-max-bytes=1M --log-keep=3`. */
+  logRotation?: string;
   cells: CellResult[];
   replay?: ReplayResult | string;
+  history?: HistoryResult | string;
   idle?: IdleResult | string;
 }
 
@@ -225,6 +277,7 @@ export function summarise(runs: RunSample[], seconds?: number): SideResult {
   const of = (pick: (run: RunSample) => number) => median(runs.map(pick));
   const cpu = runs.map((run) => run.serverCpuSeconds).filter((value) => value !== undefined);
   const storeCpu = runs.map((run) => run.storeCpuSeconds).filter((value) => value !== undefined);
+  const logDisk = runs.map((run) => run.logDiskBytes).filter((value) => value !== undefined);
   const firstRejection = runs.find((run) => run.firstRejection !== undefined)?.firstRejection;
   return {
     rate: of((run) => run.rate),
@@ -238,6 +291,7 @@ export function summarise(runs: RunSample[], seconds?: number): SideResult {
       : {}),
     ...(storeCpu.length === runs.length ? { storeCpuSeconds: median(storeCpu) } : {}),
     loadCpuSeconds: of((run) => run.loadCpuSeconds),
+    ...(logDisk.length === runs.length ? { logDiskMaxBytes: Math.max(...logDisk) } : {}),
     runs,
   };
 }
@@ -316,6 +370,36 @@ export function replayTargets(replay: Omit<ReplayResult, "targets">): TargetMark
   }];
 }
 
+/**
+ * How much slower than on the short history a start from the checkpoint may
+ * be and still not grow with history (seconds): less than replaying a
+ * quarter of a million lines, a small part of one file of the default history.
+ */
+export const HISTORY_START_SLACK_SECONDS = 0.25;
+
+/**
+ * The history's targets, marked: a start from the checkpoint no slower than
+ * on the short history (within HISTORY_START_SLACK_SECONDS) and that did
+ * start from it; a rebuild over the whole chain at REPLAY_TARGET lines/s.
+ */
+export function historyTargets(history: Omit<HistoryResult, "targets">): TargetMark[] {
+  const grew = history.checkpointSeconds - history.shortCheckpointSeconds;
+  return [
+    {
+      target: `checkpoint start ≤ short history's + ${HISTORY_START_SLACK_SECONDS} s`,
+      measured: history.fromCheckpoint
+        ? `${round(history.checkpointSeconds, 2)} s vs ${round(history.shortCheckpointSeconds, 2)} s`
+        : "did not start from the checkpoint",
+      pass: history.fromCheckpoint && grew <= HISTORY_START_SLACK_SECONDS,
+    },
+    {
+      target: `rebuild ≥ ${REPLAY_TARGET.toLocaleString("en-US")} lines/s`,
+      measured: history.rebuilt ? `${rate(history.linesPerSecond)} lines/s` : "did not replay the whole chain",
+      pass: history.rebuilt && history.linesPerSecond >= REPLAY_TARGET,
+    },
+  ];
+}
+
 function round(value: number, digits: number): string {
   return value.toFixed(digits);
 }
@@ -341,6 +425,11 @@ function cpuPerLike(side: SideResult | string | undefined): string {
   return typeof side === "object" && side.cpuUsPerLike !== undefined ? round(side.cpuUsPerLike, 2) : "—";
 }
 
+/** Bytes in MiB with one decimal, or — when not measured. */
+function mebibytes(bytes: number | undefined): string {
+  return bytes === undefined ? "—" : round(bytes / (1024 * 1024), 1);
+}
+
 function latency(side: SideResult): string {
   return `${round(side.latencyMs.p50, 3)} / ${round(side.latencyMs.p99, 3)}`;
 }
@@ -360,12 +449,22 @@ export function formatTable(report: BenchReport): string {
     "",
     `Each cell is the median of ${report.runs} interleaved runs. C×P = connections × messages in flight per connection.`,
   ];
+  if (report.cells.some((cell) => cell.ours.logDiskMaxBytes !== undefined)) {
+    lines.push(
+      "",
+      "Log disk max: the most our primary's log files (the live log and its rotated ones) held at once in any " +
+        `run of the cell, sampled every ${LOG_SAMPLE_MS} ms under load${
+          report.logRotation ? `; our primaries ran with ${report.logRotation}` : ""
+        }.`,
+    );
+  }
   for (const durability of ["normal", "fsync"] as const) {
     const cells = report.cells.filter((cell) => cell.durability === durability);
     if (cells.length === 0) continue;
     const withRedis = cells.some((cell) => cell.redis !== undefined);
     const withEmpty = cells.some((cell) => cell.empty !== undefined);
     const withStore = cells.some((cell) => cell.oneOnRedis !== undefined || cell.twoOnRedis !== undefined);
+    const withLogDisk = cells.some((cell) => cell.ours.logDiskMaxBytes !== undefined);
     const peer = durability === "fsync" ? "always" : "everysec";
     const head = ["C×P", "ours likes/s", "ours p50 / p99 ms"];
     if (withRedis) head.push(`Redis (${peer}) INCRBY/s`, "Redis p50 / p99 ms", "ours ÷ Redis");
@@ -381,6 +480,7 @@ export function formatTable(report: BenchReport): string {
         "redis-server CPU s (1 / 2)",
       );
     }
+    if (withLogDisk) head.push("log disk max MiB");
     head.push(
       "primary CPU s",
       "load CPU s",
@@ -419,6 +519,7 @@ export function formatTable(report: BenchReport): string {
         }
         row.push(cpu.join(" / "));
       }
+      if (withLogDisk) row.push(mebibytes(cell.ours.logDiskMaxBytes));
       row.push(
         cell.ours.serverCpuSeconds === undefined ? "—" : round(cell.ours.serverCpuSeconds, 2),
         round(cell.ours.loadCpuSeconds, 2),
@@ -450,6 +551,34 @@ export function formatTable(report: BenchReport): string {
           ? `${rate(replay.linesPerSecond)} lines/s`
           : `start-up did NOT replay the log (ready with total ${replay.readyTotal}, the log adds up to ${replay.total})`) +
         `. ${marks(replay.targets)}`,
+    );
+  }
+  const history = report.history;
+  if (typeof history === "string") {
+    lines.push("", `History: ${history}`);
+  } else if (history) {
+    const mib = (bytes: number) => `${round(bytes / (1024 * 1024), 0)} MiB`;
+    const [fromCheckpoint, rebuild] = history.targets;
+    const mark = (target: TargetMark | undefined) => target ? ` ${marks([target])}` : "";
+    lines.push(
+      "",
+      `Start-up over history: ${rate(history.lines)} lines (${mib(history.bytes)}) in ${history.files} files ` +
+        `(the live log and ${history.files - 1} rotated); the short history beside it: ` +
+        `${rate(history.short.lines)} lines (${mib(history.short.bytes)}) in as many.`,
+      "",
+      `- From the checkpoint at the live log's end: ready in ${round(history.checkpointSeconds, 2)} s, ` +
+        `${round(history.shortCheckpointSeconds, 2)} s on the short history` +
+        (history.fromCheckpoint
+          ? ` (at most ${rate(history.checkpointReplayedLines)} lines replayed after the checkpoint).`
+          : `; a start did NOT start from the checkpoint.`) +
+        mark(fromCheckpoint),
+      `- Rebuilt without a trusted checkpoint: ready in ${round(history.rebuildSeconds, 2)} s, ` +
+        `${round(history.shortRebuildSeconds, 2)} s on the short history: ` +
+        (history.rebuilt
+          ? `${rate(history.linesPerSecond)} lines/s over the chain.`
+          : `a rebuild did NOT replay the whole chain (ready with total ${history.readyTotal}, ` +
+            `the chain adds up to ${history.total}).`) +
+        mark(rebuild),
     );
   }
   const idle = report.idle;

@@ -5,8 +5,8 @@
  * empty Deno server. Every measurement gets a fresh server (subprocess with
  * least privilege, ephemeral port, temp state under the work dir) and a fresh
  * load process speaking its protocol, the same client for every side. Each
- * cell reports the median of its runs. Then the start-up replay and the
- * idle-connections check.
+ * cell reports the median of its runs. Then the start-up replay, the
+ * start-up over a long history and the idle-connections check.
  */
 import { cpus } from "node:os";
 import { checkIdleConnections } from "./idle.ts";
@@ -25,6 +25,8 @@ import type { LoadProtocol } from "./load_generator.ts";
 import { runLoadProcess, startEmptyServer } from "./load_process.ts";
 import { buildLoadClient, type LoadClient } from "./load_client.ts";
 import { measureReplay } from "./replay.ts";
+import { measureHistory } from "./history.ts";
+import { LOG_SAMPLE_MS, logDiskBytes, sampleMax } from "./log_disk.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/backend/backend.ts";
@@ -104,6 +106,11 @@ export interface BenchOptions {
   /** Lines of the log for the start-up replay; 0 skips it. @default {0} */
   replayLines?: number;
   /**
+   * Bytes of history in rotated files for the start-up over history (from a
+   * checkpoint, and rebuilt over the chain); 0 skips it. @default {0}
+   */
+  historyBytes?: number;
+  /**
    * Our primary's log rotation (--log-max-bytes, --log-keep), to measure
    * its cost. @default {{ logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep }}
    */
@@ -173,6 +180,8 @@ interface Target {
   cpuSeconds(): Promise<number> | undefined;
   /** The shared store's (redis-server's) CPU seconds so far, for primaries on Redis. */
   storeCpuSeconds?(): Promise<number>;
+  /** Bytes in our primary's log files now (the live log and its rotated ones), sampled under load. */
+  logBytes?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -187,6 +196,7 @@ async function ourTarget(
     ports: [port],
     protocol: "likes",
     cpuSeconds: () => scrapePrimaryUse(httpPort).then((use) => use.cpuSeconds),
+    logBytes: () => logDiskBytes(primaryLogPath(started.dir)),
     stop: () => stopBenchPrimary(started),
   };
 }
@@ -254,6 +264,7 @@ async function measure(
   options: MeasureOptions,
 ): Promise<RunSample> {
   const target = await start();
+  const logs = target.logBytes && sampleMax(target.logBytes, LOG_SAMPLE_MS);
   const edges: Partial<Record<"start" | "end", Promise<number> | undefined>> = {};
   const storeEdges: Partial<Record<"start" | "end", Promise<number>>> = {};
   try {
@@ -274,6 +285,7 @@ async function measure(
     });
     const [start, end] = [await edges.start, await edges.end];
     const [storeStart, storeEnd] = [await storeEdges.start, await storeEdges.end];
+    const logDiskBytes = await logs?.stop();
     return {
       rate: load.rate,
       latencyMs: load.latencyMs,
@@ -283,8 +295,10 @@ async function measure(
       ...(start === undefined || end === undefined ? {} : { serverCpuSeconds: end - start }),
       ...(storeStart === undefined || storeEnd === undefined ? {} : { storeCpuSeconds: storeEnd - storeStart }),
       loadCpuSeconds: load.loadCpuSeconds,
+      ...(logDiskBytes === undefined ? {} : { logDiskBytes }),
     };
   } finally {
+    await logs?.stop();
     await target.stop();
   }
 }
@@ -302,6 +316,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     client = "c",
     empty = true,
     replayLines = 0,
+    historyBytes = 0,
     rotation = { logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep },
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
@@ -325,6 +340,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     store,
     empty,
     replayLines,
+    historyBytes,
     rotation,
     idleConnections,
     workDir,
@@ -337,6 +353,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     machine: machine(),
     client,
     runs,
+    logRotation: toFlags(primarySpecs, rotation).join(" "),
     cells: [],
   };
   const missing = redis || store === "redis" ? await redisServerMissing() : undefined;
@@ -352,6 +369,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     } catch (error) {
       report.replay = failure("Replay", error);
       progress(report.replay);
+    }
+  }
+  if (historyBytes > 0) {
+    try {
+      report.history = await measureHistory({ workDir, bytes: historyBytes, runs, progress });
+    } catch (error) {
+      report.history = failure("Start-up over history", error);
+      progress(report.history);
     }
   }
   if (idleConnections > 0) report.idle = await idleCheck(workDir, modes[0], idleConnections, progress);

@@ -150,7 +150,8 @@ export const LOAD_CLIENT_BINARY = "load_client";
  * The benchmark: it talks only to processes it starts on 127.0.0.1 (their
  * ephemeral ports are not known in advance, hence the host-wide grant), writes
  * only under its work dir (the primaries' and Redis's temp state, the replay
- * log, the JSON), asks for the CPU model and the kernel release for the report
+ * log and the history's log files, the JSON) and reads there too (the sizes
+ * of its primaries' log files under load, a start-up's "Replayed" line), asks for the CPU model and the kernel release for the report
  * (as system info: reading /proc/cpuinfo would need -A), and runs deno (the
  * primary, the load processes, the empty server, each with its own least
  * privilege), redis-server, the C compiler and the C load client it built.
@@ -158,6 +159,7 @@ export const LOAD_CLIENT_BINARY = "load_client";
 export function benchGrants(options: { workDir: string }): Grants {
   return {
     net: ["127.0.0.1"],
+    read: [options.workDir],
     write: [options.workDir],
     sys: ["cpus", "osRelease"],
     // The C load client: the compiler builds it into the work dir, then it runs from there.

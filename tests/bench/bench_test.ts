@@ -48,7 +48,8 @@ const REDIS = await requirement("redis");
 const CC = await requirement("cc");
 
 testNeeding([CC, REDIS], {
-  name: "bench in short mode reports every cell in both modes beside Redis and the empty server, and the replay",
+  name:
+    "bench in short mode reports every cell in both modes beside Redis and the empty server, the replay and the start-up over history",
   fn: async () => {
     const workDir = `${await tempDir()}/work`;
     const args = [
@@ -61,6 +62,8 @@ testNeeding([CC, REDIS], {
       "1",
       "--replay-lines",
       "500",
+      "--history-bytes",
+      "2M",
       "--idle-connections",
       "0",
       "--redis",
@@ -111,6 +114,55 @@ testNeeding([CC, REDIS], {
     assert.match(stdout, /### fsync durability/);
     assert.match(stdout, /\| 50×32 \| [\d,]+ \|/);
     assert.match(stdout, /Replay at start-up: 500 lines/);
+    assert.ok(typeof report.history === "object", String(report.history));
+    assert.equal(report.history.rebuilt, true);
+    assert.equal(report.history.fromCheckpoint, true);
+    assert.match(stdout, /^Start-up over history: [\d,]+ lines \(\d+ MiB\) in 8 files/m);
+    assert.match(stdout, /^- Rebuilt without a trusted checkpoint: .* lines\/s over the chain\. (✓|✗ miss) rebuild/m);
+  },
+});
+
+testNeeding([CC], {
+  name:
+    "bench under load with --log-max-bytes 16k --log-keep 2 reports the most its log files held, rotated ones included",
+  async fn() {
+    const workDir = `${await tempDir()}/work`;
+    const args = [
+      "--matrix",
+      "10x16",
+      "--durability",
+      "normal",
+      "--runs",
+      "1",
+      "--duration",
+      "1s",
+      "--warmup",
+      "200ms",
+      "--no-empty",
+      "--no-replay",
+      "--idle-connections",
+      "0",
+      "--log-max-bytes",
+      "16k",
+      "--log-keep",
+      "2",
+    ];
+    const { code, stdout, stderr } = await bench(workDir, args);
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /Requires|NotCapable|PermissionDenied/);
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+    assert.equal(report.logRotation, "--log-max-bytes=16k --log-keep=2");
+    const [cell] = report.cells;
+    assert.ok(cell.ours.rate > 0);
+    const max = cell.ours.logDiskMaxBytes!;
+    const run = cell.ours.runs[0].logDiskBytes;
+    assert.equal(max, run);
+    // Two rotated files of at least 16k each beside the live one, once it has rotated twice (thousands of likes
+    // a second do that at once); and far below what the run wrote (megabytes), since only two are kept.
+    assert.ok(max > 2 * 16 * 1024 && max < 512 * 1024, `log disk max ${max} bytes`);
+    assert.match(stdout, /\| log disk max MiB \|/);
+    assert.match(stdout, /^\| 10×16 \| [\d,]+ \| [\d.]+ \/ [\d.]+ \| 0\.\d \| /m);
+    assert.deepEqual(await listDir(workDir), ["load_client", "result.json"]);
   },
 });
 
@@ -257,4 +309,21 @@ Deno.test("bench refuses a bad flag with a usage error before starting anything"
   assert.equal(code, 2);
   assert.match(stderr, /^bench: Invalid value for --matrix: Expected cells like 10x16/);
   await assert.rejects(Deno.stat(workDir), Deno.errors.NotFound);
+});
+
+Deno.test("bench --history-bytes off or 0 skips the start-up over history and still runs the replay; a bad size is refused", async () => {
+  for (const size of ["off", "0"]) {
+    const workDir = `${await tempDir()}/work`;
+    const args = ["--matrix", "none", "--replay-lines", "100", "--runs", "1", "--history-bytes", size];
+    const { code, stdout, stderr } = await bench(workDir, [...args, "--idle-connections", "0"]);
+    assert.equal(code, 0, stderr);
+    const report: BenchReport = JSON.parse(await Deno.readTextFile(`${workDir}/result.json`));
+    assert.equal(report.history, undefined, size);
+    assert.ok(typeof report.replay === "object", String(report.replay));
+    assert.doesNotMatch(stdout + stderr, /Start-up over history|^History/m, size);
+  }
+  const workDir = `${await tempDir()}/work`;
+  const { code, stderr } = await bench(workDir, ["--history-bytes", "2X"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /^bench: Invalid value for --history-bytes: Expected a size such as 512, 64k, 1M or 2G, or off/);
 });

@@ -6,6 +6,8 @@ import {
   cellTargets,
   formatJson,
   formatTable,
+  type HistoryResult,
+  historyTargets,
   LatencyHistogram,
   median,
   percentiles,
@@ -349,4 +351,98 @@ Deno.test("formatTable() puts one and two primaries on Redis beside the embedded
     /\| 50×32 \| 800,000 \|.*\| 0\.75× \| 300,000 \| 0\.200 \/ 3\.000 \| 0\.38× \| 0\.40 \/ 0\.40 \|.*✓ 1 on Redis ≥ 0\.5× embedded \(0\.75×\); ✗ miss 2 on Redis ≥ 0\.5× embedded \(0\.38×\) \|$/m,
   );
   assert.doesNotMatch(formatTable(report(true)), /on Redis/);
+});
+
+/** A history result as measureHistory() gives it: 2 GiB in 8 files, ready from the checkpoint as fast as on the short one. */
+function history(changes: Partial<Omit<HistoryResult, "targets">> = {}): HistoryResult {
+  const result = {
+    files: 8,
+    lines: 17_600_000,
+    bytes: 2 * 1024 ** 3,
+    total: 35_000_000,
+    short: { lines: 8_007, bytes: 954_193 },
+    checkpointSeconds: 0.12,
+    shortCheckpointSeconds: 0.1,
+    rebuildSeconds: 4.5,
+    shortRebuildSeconds: 0.1,
+    linesPerSecond: 4_000_000,
+    fromCheckpoint: true,
+    checkpointReplayedLines: 2,
+    rebuilt: true,
+    readyTotal: 35_000_000,
+    runs: [],
+    ...changes,
+  };
+  return { ...result, targets: historyTargets(result) };
+}
+
+Deno.test("historyTargets() misses a checkpointed start that grew with history or did not use the checkpoint", () => {
+  const pass = (h: HistoryResult) => h.targets.map((t) => t.pass);
+  assert.deepEqual(pass(history()), [true, true]);
+  assert.deepEqual(pass(history({ checkpointSeconds: 0.35 })), [true, true], "0.25 s of slack");
+  assert.deepEqual(pass(history({ checkpointSeconds: 0.36 })), [false, true]);
+  assert.deepEqual(history({ fromCheckpoint: false }).targets[0], {
+    target: "checkpoint start ≤ short history's + 0.25 s",
+    measured: "did not start from the checkpoint",
+    pass: false,
+  });
+});
+
+Deno.test("historyTargets() misses a rebuild under 1M lines/s, or one that did not replay the whole chain", () => {
+  assert.equal(history({ linesPerSecond: 999_999 }).targets[1].pass, false);
+  assert.deepEqual(history({ rebuilt: false, readyTotal: 12 }).targets[1], {
+    target: "rebuild ≥ 1,000,000 lines/s",
+    measured: "did not replay the whole chain",
+    pass: false,
+  });
+});
+
+Deno.test("formatTable() gives the start-up over history from the checkpoint and rebuilt, each with its verdict", () => {
+  const table = formatTable({ ...report(false), history: history() });
+  assert.match(
+    table,
+    /^Start-up over history: 17,600,000 lines \(2048 MiB\) in 8 files \(the live log and 7 rotated\); the short history beside it: 8,007 lines \(1 MiB\) in as many\.$/m,
+  );
+  assert.match(
+    table,
+    /^- From the checkpoint at the live log's end: ready in 0\.12 s, 0\.10 s on the short history \(at most 2 lines replayed after the checkpoint\)\. ✓ checkpoint start ≤ short history's \+ 0\.25 s \(0\.12 s vs 0\.10 s\)$/m,
+  );
+  assert.match(
+    table,
+    /^- Rebuilt without a trusted checkpoint: ready in 4\.50 s, 0\.10 s on the short history: 4,000,000 lines\/s over the chain\. ✓ rebuild ≥ 1,000,000 lines\/s \(4,000,000 lines\/s\)$/m,
+  );
+  const stale = formatTable({
+    ...report(false),
+    history: history({ rebuilt: false, readyTotal: 12, fromCheckpoint: false }),
+  });
+  assert.match(stale, /a start did NOT start from the checkpoint\. ✗ miss/);
+  assert.match(
+    stale,
+    /a rebuild did NOT replay the whole chain \(ready with total 12, the chain adds up to 35000000\)\. ✗ miss/,
+  );
+  assert.match(
+    formatTable({ ...report(false), history: "Start-up over history failed: boom" }),
+    /^History: Start-up over history failed: boom$/m,
+  );
+});
+
+Deno.test("summarise() keeps the most log disk of any run, and formatTable() shows it per cell in MiB", () => {
+  const runs = [1, 5, 3].map((mib) => ({ ...sample(1000, 0.1, 0.5), logDiskBytes: mib * 1024 * 1024 }));
+  assert.equal(summarise(runs).logDiskMaxBytes, 5 * 1024 * 1024);
+  assert.equal(
+    summarise([sample(1000, 0.1, 0.5), runs[0]]).logDiskMaxBytes,
+    undefined,
+    "not when a run was not sampled",
+  );
+  const base = report(false);
+  const withDisk = {
+    ...base,
+    logRotation: "--log-max-bytes=1M --log-keep=3",
+    cells: base.cells.map((cell) => ({ ...cell, ours: { ...cell.ours, logDiskMaxBytes: 4.26 * 1024 * 1024 } })),
+  };
+  const table = formatTable(withDisk);
+  assert.match(table, /\| ours ÷ empty \| log disk max MiB \| primary CPU s \|/);
+  assert.match(table, /^\| 50×32 \| 800,000 \|.*\| 50% \| 4\.3 \| [\d.]+ \| /m);
+  assert.match(table, /our primaries ran with --log-max-bytes=1M --log-keep=3\.$/m);
+  assert.doesNotMatch(formatTable(base), /log disk/i);
 });

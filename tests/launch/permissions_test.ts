@@ -55,10 +55,11 @@ Deno.test("the primary, parent, demo, demo:redis, audit and bench tasks are the 
   assert.equal(tasks.bench, taskCommand("bench.ts", benchGrants({ workDir: DEFAULT_WORK_DIR })));
 });
 
-Deno.test("benchGrants() reaches only 127.0.0.1, writes only its work dir, runs deno, redis-server, cc and its own built client", () => {
+Deno.test("benchGrants() reaches only 127.0.0.1, reads and writes only its work dir, runs deno, redis-server, cc and its own built client", () => {
   const flags = permissionFlags(benchGrants({ workDir: "/srv/bench" }));
   assert.deepEqual(flags, [
     "--allow-net=127.0.0.1",
+    "--allow-read=/srv/bench",
     "--allow-write=/srv/bench",
     "--allow-sys=cpus,osRelease",
     "--allow-run=deno,redis-server,cc,/srv/bench/load_client",
