@@ -61,6 +61,8 @@ interface BenchFlags {
   logMaxBytes: number;
   /** Our primary's --log-keep. @default {Infinity} */
   logKeep: number;
+  /** Also run our primary with --log-max-bytes off, interleaved. @default {false} */
+  rotationBaseline: boolean;
   /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
   workDir: string;
   /** @default {undefined} `<work-dir>/result.json` */
@@ -85,6 +87,7 @@ const defaults: BenchFlags = {
   idleConnections: 10_000,
   logMaxBytes: primaryDefaults.logMaxBytes,
   logKeep: primaryDefaults.logKeep,
+  rotationBaseline: false,
   workDir: DEFAULT_WORK_DIR,
   json: undefined,
 };
@@ -148,6 +151,10 @@ const specs: FlagSpecs<BenchFlags> = {
   },
   logMaxBytes: { ...primarySpecs.logMaxBytes, help: `Our primary's log rotation: ${primarySpecs.logMaxBytes.help}` },
   logKeep: { ...primarySpecs.logKeep, help: `Our primary's log rotation: ${primarySpecs.logKeep.help}` },
+  rotationBaseline: {
+    help: "Also run our primary with --log-max-bytes off at each cell, interleaved with the rotating one, and " +
+      "mark rotation's cost (≥ 0.9× of off) and, with a number for --log-keep, the log's disk use",
+  },
   workDir: {
     help: "Directory for the temp state and the JSON, created if missing (the task may write only here)",
     arg: "DIR",
@@ -182,6 +189,7 @@ runProgram("bench", async () => {
     historyBytes: flags.noReplay ? 0 : flags.historyBytes,
     idleConnections: flags.idleConnections,
     rotation: { logMaxBytes: flags.logMaxBytes, logKeep: flags.logKeep },
+    rotationBaseline: flags.rotationBaseline,
     workDir: flags.workDir,
     command: ["deno task bench", ...Deno.args].join(" "),
     progress: (line) => console.error(line),

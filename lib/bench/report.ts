@@ -156,8 +156,26 @@ export interface CellResult {
   oneOnRedisVsOurs?: number;
   /** twoOnRedis's median rate ÷ ours. */
   twoOnRedisVsOurs?: number;
+  /** Ours with `--log-max-bytes off` (`--rotation-baseline`); a string when it could not run. */
+  unrotated?: SideResult | string;
+  /** Our median rate ÷ the unrotated one's. */
+  vsUnrotated?: number;
+  /** With a bounded rotation: the most bytes its log files should hold (logDiskLimit()). */
+  logDiskLimitBytes?: number;
   /** The issue's targets that apply to this cell. */
   targets: TargetMark[];
+}
+
+/** How much rotation may cost: rotating likes/s at least this share of `--log-max-bytes off`'s. */
+export const ROTATION_TARGET = 0.9;
+
+/**
+ * The most bytes a log rotating at `logMaxBytes` and keeping `logKeep`
+ * files should hold: the kept files and the live one, each up to a batch
+ * past the size, and one more the checkpoint may still need.
+ */
+export function logDiskLimit(rotation: { logMaxBytes: number; logKeep: number }): number {
+  return (rotation.logKeep + 2) * rotation.logMaxBytes;
 }
 
 /** Start-up replay speed over a generated log. */
@@ -346,6 +364,20 @@ export function cellTargets(cell: Omit<CellResult, "targets">): TargetMark[] {
     const p99 = cell.ours.latencyMs.p99;
     marks.push({ target: "p99 ≤ 1 ms", measured: `${p99.toFixed(3)} ms`, pass: p99 <= 1 });
   }
+  if (cell.vsUnrotated !== undefined) {
+    marks.push({
+      target: `rotating ≥ ${ROTATION_TARGET}× --log-max-bytes off`,
+      measured: `${cell.vsUnrotated.toFixed(2)}×`,
+      pass: cell.vsUnrotated >= ROTATION_TARGET,
+    });
+  }
+  if (cell.logDiskLimitBytes !== undefined && cell.ours.logDiskMaxBytes !== undefined) {
+    marks.push({
+      target: `log disk ≤ ${mebibytes(cell.logDiskLimitBytes)} MiB`,
+      measured: `${mebibytes(cell.ours.logDiskMaxBytes)} MiB`,
+      pass: cell.ours.logDiskMaxBytes <= cell.logDiskLimitBytes,
+    });
+  }
   if (cell.connections >= 50 && cell.pipeline >= 32) {
     for (
       const [what, ratio] of [["1 on Redis", cell.oneOnRedisVsOurs], ["2 on Redis", cell.twoOnRedisVsOurs]] as const
@@ -465,6 +497,7 @@ export function formatTable(report: BenchReport): string {
     const withEmpty = cells.some((cell) => cell.empty !== undefined);
     const withStore = cells.some((cell) => cell.oneOnRedis !== undefined || cell.twoOnRedis !== undefined);
     const withLogDisk = cells.some((cell) => cell.ours.logDiskMaxBytes !== undefined);
+    const withUnrotated = cells.some((cell) => cell.unrotated !== undefined);
     const peer = durability === "fsync" ? "always" : "everysec";
     const head = ["C×P", "ours likes/s", "ours p50 / p99 ms"];
     if (withRedis) head.push(`Redis (${peer}) INCRBY/s`, "Redis p50 / p99 ms", "ours ÷ Redis");
@@ -480,6 +513,7 @@ export function formatTable(report: BenchReport): string {
         "redis-server CPU s (1 / 2)",
       );
     }
+    if (withUnrotated) head.push("--log-max-bytes off likes/s", "ours ÷ off");
     if (withLogDisk) head.push("log disk max MiB");
     head.push(
       "primary CPU s",
@@ -518,6 +552,11 @@ export function formatTable(report: BenchReport): string {
           }
         }
         row.push(cpu.join(" / "));
+      }
+      if (withUnrotated) {
+        const unrotated = cell.unrotated;
+        if (unrotated === undefined || typeof unrotated === "string") row.push(unrotated ?? "—", "—");
+        else row.push(sideRate(unrotated), cell.vsUnrotated === undefined ? "—" : `${round(cell.vsUnrotated, 2)}×`);
       }
       if (withLogDisk) row.push(mebibytes(cell.ours.logDiskMaxBytes));
       row.push(

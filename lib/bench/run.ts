@@ -15,6 +15,7 @@ import {
   type BenchReport,
   type CellResult,
   cellTargets,
+  logDiskLimit,
   type RunSample,
   type SideResult,
   summarise,
@@ -115,6 +116,11 @@ export interface BenchOptions {
    * its cost. @default {{ logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep }}
    */
   rotation?: Pick<PrimaryOptions, "logMaxBytes" | "logKeep">;
+  /**
+   * Also run our primary with `--log-max-bytes off` at each cell, interleaved
+   * with the rotating one, to measure what rotation costs. @default {false}
+   */
+  rotationBaseline?: boolean;
   /** Idle producer connections to check with; 0 skips the check. @default {0} */
   idleConnections?: number;
   /** The servers' temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
@@ -318,6 +324,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     replayLines = 0,
     historyBytes = 0,
     rotation = { logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep },
+    rotationBaseline = false,
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
     command = "deno task bench",
@@ -342,6 +349,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     replayLines,
     historyBytes,
     rotation,
+    rotationBaseline,
     idleConnections,
     workDir,
     command,
@@ -394,6 +402,8 @@ interface CellRuns {
   empty: RunSample[] | string;
   /** Primaries on Redis: 1 and 2 sharing it, per mode (storeKey). */
   onRedis: Map<string, RunSample[] | string>;
+  /** Ours with --log-max-bytes off, per mode (with rotationBaseline). */
+  unrotated: Map<Durability, RunSample[] | string>;
 }
 
 /** Measures every side of one cell, `runs` times, interleaved so that drift hits every side alike. */
@@ -410,6 +420,7 @@ async function runCell(
     redis: new Map(modes.map((mode) => [mode, missing ?? []])),
     empty: [],
     onRedis: new Map(),
+    unrotated: new Map(all.rotationBaseline ? modes.map((mode) => [mode, []]) : []),
   };
   if (store === "redis") {
     for (const mode of modes) for (const count of [1, 2]) result.onRedis.set(storeKey(mode, count), missing ?? []);
@@ -424,6 +435,18 @@ async function runCell(
       const sample = await measure(() => ourTarget(workDir, mode, all.rotation), cell, all);
       result.ours.get(mode)!.push(sample);
       say(`ours ${mode}`, sample);
+      const unrotated = result.unrotated.get(mode);
+      if (Array.isArray(unrotated)) {
+        const side = `ours ${mode} --log-max-bytes off`;
+        try {
+          const sample = await measure(() => ourTarget(workDir, mode, { ...all.rotation, logMaxBytes: 0 }), cell, all);
+          unrotated.push(sample);
+          say(side, sample);
+        } catch (error) {
+          result.unrotated.set(mode, failure(side, error));
+          progress(`${name}: ${result.unrotated.get(mode)}`);
+        }
+      }
       for (const count of store === "redis" ? [1, 2] : []) {
         const sofar = result.onRedis.get(storeKey(mode, count));
         if (!Array.isArray(sofar)) continue;
@@ -485,6 +508,12 @@ function summariseCell(cell: Cell, modes: Durability[], runs: CellRuns, all: Mea
       return samples === undefined ? undefined : typeof samples === "string" ? samples : summarise(samples, seconds);
     };
     const [oneOnRedis, twoOnRedis] = [storeSide(1), storeSide(2)];
+    const unrotatedRuns = runs.unrotated.get(mode);
+    const unrotated = unrotatedRuns === undefined
+      ? undefined
+      : typeof unrotatedRuns === "string"
+      ? unrotatedRuns
+      : summarise(unrotatedRuns, seconds);
     const ratio = (side: SideResult | string | undefined) =>
       typeof side === "object" && oursSide.rate > 0 ? side.rate / oursSide.rate : undefined;
     const result: Omit<CellResult, "targets"> = {
@@ -494,6 +523,11 @@ function summariseCell(cell: Cell, modes: Durability[], runs: CellRuns, all: Mea
       ours: oursSide,
       ...(redisSide === undefined ? {} : { redis: redisSide, appendfsync: peer(mode) }),
       ...(emptySide === undefined ? {} : { empty: emptySide }),
+      ...(unrotated === undefined ? {} : { unrotated }),
+      ...(typeof unrotated === "object" && unrotated.rate > 0 ? { vsUnrotated: oursSide.rate / unrotated.rate } : {}),
+      ...(all.rotation.logMaxBytes > 0 && Number.isFinite(all.rotation.logKeep)
+        ? { logDiskLimitBytes: logDiskLimit(all.rotation) }
+        : {}),
       ...(oneOnRedis === undefined ? {} : { oneOnRedis }),
       ...(twoOnRedis === undefined ? {} : { twoOnRedis }),
       ...(ratio(oneOnRedis) === undefined ? {} : { oneOnRedisVsOurs: ratio(oneOnRedis) }),

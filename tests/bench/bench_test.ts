@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DEFAULT_WORK_DIR } from "../../lib/bench/run.ts";
-import type { BenchReport } from "../../lib/bench/report.ts";
+import type { BenchReport, SideResult } from "../../lib/bench/report.ts";
 import { tempDir } from "../support/temp.ts";
 import { requirement, testNeeding } from "../support/requirements.ts";
 
@@ -124,7 +124,8 @@ testNeeding([CC, REDIS], {
 
 testNeeding([CC], {
   name:
-    "bench under load with --log-max-bytes 16k --log-keep 2 reports the most its log files held, rotated ones included",
+    "bench under load with --log-max-bytes 16k --log-keep 2 --rotation-baseline reports the most its log files held, " +
+    "rotated ones included, and its rate beside an unrotated primary's in the same run",
   async fn() {
     const workDir = `${await tempDir()}/work`;
     const args = [
@@ -146,6 +147,7 @@ testNeeding([CC], {
       "16k",
       "--log-keep",
       "2",
+      "--rotation-baseline",
     ];
     const { code, stdout, stderr } = await bench(workDir, args);
     assert.equal(code, 0, stderr);
@@ -160,8 +162,17 @@ testNeeding([CC], {
     // Two rotated files of at least 16k each beside the live one, once it has rotated twice (thousands of likes
     // a second do that at once); and far below what the run wrote (megabytes), since only two are kept.
     assert.ok(max > 2 * 16 * 1024 && max < 512 * 1024, `log disk max ${max} bytes`);
-    assert.match(stdout, /\| log disk max MiB \|/);
-    assert.match(stdout, /^\| 10×16 \| [\d,]+ \| [\d.]+ \/ [\d.]+ \| 0\.\d \| /m);
+    assert.match(stdout, /\| --log-max-bytes off likes\/s \| ours ÷ off \| log disk max MiB \|/);
+    assert.match(stdout, /^\| 10×16 \| [\d,]+ \| [\d.]+ \/ [\d.]+ \| [\d,]+ \| [\d.]+× \| 0\.\d \| /m);
+    const unrotated = cell.unrotated as SideResult;
+    assert.ok(unrotated.rate > 0 && unrotated.runs.length === 1);
+    // The unrotated primary's log is one file that grows with every like, far past the rotating one's.
+    assert.ok(unrotated.logDiskMaxBytes! > max, `unrotated log disk ${unrotated.logDiskMaxBytes} bytes`);
+    assert.equal(cell.vsUnrotated, cell.ours.rate / unrotated.rate);
+    assert.deepEqual(cell.targets.map((mark) => mark.target), [
+      "rotating ≥ 0.9× --log-max-bytes off",
+      "log disk ≤ 0.1 MiB",
+    ]);
     assert.deepEqual(await listDir(workDir), ["load_client", "result.json"]);
   },
 });

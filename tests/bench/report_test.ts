@@ -9,6 +9,7 @@ import {
   type HistoryResult,
   historyTargets,
   LatencyHistogram,
+  logDiskLimit,
   median,
   percentiles,
   replayTargets,
@@ -168,6 +169,29 @@ Deno.test("cellTargets() asks fsync mode for 0.9× Redis alone, 1.3× pipelined,
   assert.deepEqual(at(10, 16, 1.29), [["≥ 1.3× Redis", false]]);
   assert.deepEqual(at(10, 16, 1.3), [["≥ 1.3× Redis", true]]);
   assert.deepEqual(at(50, 32, 1.4), [["≥ 1.5× Redis", false]]);
+});
+
+Deno.test("cellTargets() asks a rotating primary for 0.9× the unrotated one's rate, and its log disk for at most (keep + 2) files", () => {
+  const limit = logDiskLimit({ logMaxBytes: 1024 * 1024, logKeep: 3 });
+  assert.equal(limit, 5 * 1024 * 1024);
+  const at = (vsUnrotated: number, logDiskMaxBytes: number) => {
+    const base = cell("normal", 50, 32, 1, 1, undefined);
+    return cellTargets({
+      ...base,
+      ours: { ...base.ours, logDiskMaxBytes },
+      vsUnrotated,
+      logDiskLimitBytes: limit,
+    }).filter((m) => !m.target.includes("Redis") && !m.target.includes("empty")).map((m) => [
+      m.target,
+      m.measured,
+      m.pass,
+    ]);
+  };
+  assert.deepEqual(at(0.9, limit), [
+    ["rotating ≥ 0.9× --log-max-bytes off", "0.90×", true],
+    ["log disk ≤ 5.0 MiB", "5.0 MiB", true],
+  ]);
+  assert.deepEqual(at(0.89, limit + 1).map((mark) => mark[2]), [false, false]);
 });
 
 Deno.test("cellTargets() asks normal mode for 85% of the empty server without pipelining, 75% with, and p99 ≤ 1 ms at 10×1", () => {
