@@ -47,13 +47,10 @@ export class LikesLog {
   /**
    * fsync mode: a new file's first lines are synced before it is used, and
    * so is the directory (its renames and the new name), where the primary
-   * may read it. In
-   * normal mode the previous file's sync runs on a blocking thread, and
-   * syncAsync() (what a checkpoint waits for) waits for it too.
+   * may read it. In normal mode nothing is synced but what a checkpoint
+   * needs: the file it names, up to its offset (syncAsync()).
    */
   syncEachWrite = false;
-  /** The sync of the file the log left, while it runs (normal mode). */
-  #retired: Promise<void> | undefined;
   /**
    * Told how many lines the new file holds whenever the log goes on in
    * another file, and whether it was the primary's own rotation (which
@@ -163,10 +160,9 @@ export class LikesLog {
     this.#file.syncDataSync();
   }
 
-  /** Forces what was appended to disk on a blocking thread, leaving the event loop free (the file left too). */
+  /** Forces what was appended to disk on a blocking thread, leaving the event loop free. */
   syncAsync(): Promise<void> {
-    const sync = this.#file.syncData();
-    return this.#retired === undefined ? sync : Promise.all([sync, this.#retired]).then(() => {});
+    return this.#file.syncData();
   }
 
   /**
@@ -333,18 +329,10 @@ export class LikesLog {
       file.close();
       throw error;
     }
-    const old = this.#file;
-    if (this.syncEachWrite) old.close();
-    else {
-      // Closed once synced, off the event loop: a checkpoint of the new file waits for it (syncAsync()).
-      const retired = old.syncData().finally(() => old.close()).catch((error) => {
-        console.error(`primary: Cannot sync the log file rotated away: ${(error as Error).message}`);
-      });
-      this.#retired = retired;
-      retired.then(() => {
-        if (this.#retired === retired) this.#retired = undefined;
-      });
-    }
+    // Not synced in normal mode: a file rotated away is read only by an audit or a rebuild, and a
+    // forced write-back of each (100 a second at 1M files under 50x32) kept the disk so busy that
+    // the checkpoints that let older files go fell behind, and tens of MB of them stayed.
+    this.#file.close();
     this.#file = file;
     const info = file.statSync();
     this.#inode = info.ino ?? 0;

@@ -12,11 +12,18 @@ import { pipeline } from "../support/client.ts";
 import { freePort, spawnParent } from "../support/parent.ts";
 import { requirement } from "../support/requirements.ts";
 import { sleep } from "../../lib/common/sleep.ts";
+import { eventually } from "../support/eventually.ts";
 
 const LOGROTATE = await requirement("logrotate");
 
 /** Small files and a short check: many rotations in a few seconds. */
 const FLAGS = ["--http", "off", "--log-max-bytes", "24k", "--log-check-every", "100ms", "--checkpoint-every", "200ms"];
+/**
+ * While logrotate rotates: one rotator at a time, as the README says. A
+ * SIGSTOP between two of the primary's own renames would let logrotate's
+ * renames land between them, and one rotator's rename clobbers the other's.
+ */
+const LOGROTATE_FLAGS = [...FLAGS, "--log-max-bytes", "off"];
 
 /** Runs Debian's logrotate on the log once, forced, in `style`. */
 async function logrotate(dir: string, style: "create" | "nocreate" | "copytruncate", hangup?: number): Promise<void> {
@@ -80,9 +87,9 @@ LOGROTATE.test({
       maxInterval: 40,
     });
     const load = loadClient(port);
-    const restart = async () => {
+    const restart = async (args = LOGROTATE_FLAGS) => {
       assert.equal((await primary.stop("SIGKILL")).signal, "SIGKILL");
-      primary = await startPrimary({ dir, port, args: FLAGS });
+      primary = await startPrimary({ dir, port, args });
     };
     const pid = () => primary.process.pid;
     // Two rotators renaming the same files at once clobber each other's renames (rename() replaces
@@ -98,7 +105,12 @@ LOGROTATE.test({
         Deno.kill(stopped, "SIGCONT");
       }
     };
-    await sleep(500);
+    // The primary's own rotations, with a kill -9 among them; then logrotate's, the built-in rotation off.
+    const rotated = (n: number) => () => Deno.stat(`${dir}/PrimaryLikesLog.${n}`).then(() => true, () => false);
+    await eventually("10 built-in rotations", rotated(10));
+    await restart(FLAGS);
+    await eventually("20 built-in rotations", rotated(20));
+    await restart();
     await rotate("nocreate");
     await sleep(400);
     await rotate("create");

@@ -97,6 +97,24 @@ export class Checkpointer {
    * it could not be written; the next one retries.
    */
   write(lines: number, all = false): boolean {
+    return this.#save(lines, all, true);
+  }
+
+  /**
+   * At a rotation: writes a checkpoint of the file just begun (its first
+   * lines) now, without the sync a normal-mode checkpoint waits for. The
+   * rotated files it lets go are deleted only once it is saved, and a sync
+   * queues behind every other write to the disk: up to 165 ms measured under
+   * 50×32 with 1M files, while tens of rotated files piled up. Normal mode
+   * promises kill -9, which needs no sync; after a power loss that took the
+   * new file's first lines, this checkpoint does not match the log, and
+   * start-up rebuilds from the chain instead.
+   */
+  writeAtRotation(lines: number): boolean {
+    return this.#save(lines, false, false);
+  }
+
+  #save(lines: number, all: boolean, sync: boolean): boolean {
     const log = this.#log;
     const ledger = this.#ledger;
     // A checkpoint still waiting for its sync is superseded: this one covers its producers too.
@@ -107,7 +125,7 @@ export class Checkpointer {
       // In normal mode the log is not synced per batch; sync it now, so that not
       // even a power loss can leave the checkpoint ahead of the log (fsync mode
       // only checkpoints what its syncs covered).
-      if (!this.#fsync) log.sync();
+      if (!this.#fsync && sync) log.sync();
       const position = positionAt(log, log.size, lines, log.id());
       const producers: Iterable<[string, ProducerState | undefined]> = all
         ? ledger.producers()

@@ -41,8 +41,7 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
   committer.rotation = new LogRotation(log, {
     total: () => ledger.total,
     checkpoint: () => {
-      // Off the event loop in normal mode: it waits for both files' syncs, then saves.
-      checkpointer.start(committer.lines);
+      checkpointer.writeAtRotation(committer.lines);
       return checkpointer.savedLogId;
     },
     saved: () => checkpointer.savedLogId,
