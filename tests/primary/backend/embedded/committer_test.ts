@@ -32,7 +32,12 @@ interface Setup {
   health: Health;
 }
 
-function open(dir: string, durability: Durability = "normal", commitDelay?: number): Setup {
+function open(
+  dir: string,
+  durability: Durability = "normal",
+  commitDelay?: number,
+  extra: Record<string, unknown> = {},
+): Setup {
   const statePath = `${dir}/state.db`;
   const logPath = `${dir}/PrimaryLikesLog`;
   const store = Store.open(statePath);
@@ -48,6 +53,7 @@ function open(dir: string, durability: Durability = "normal", commitDelay?: numb
     checkpointer,
     health,
     lines: recovered.position.lines,
+    ...extra,
   });
   return { dir, statePath, logPath, store, log, ledger, stats, committer, health };
 }
@@ -56,9 +62,10 @@ async function withCommitter(
   fn: (s: Setup) => Promise<void>,
   durability?: Durability,
   commitDelay?: number,
+  extra?: Record<string, unknown>,
 ): Promise<void> {
   const dir = await tempDir();
-  const setup = open(dir, durability, commitDelay);
+  const setup = open(dir, durability, commitDelay, extra);
   try {
     await fn(setup);
   } finally {
@@ -327,3 +334,201 @@ Deno.test("Committer.drained() resolves once every submission has been answered"
     await Promise.all(pending);
     assert.equal(answered, 2);
   }));
+
+// ---- fsync mode, pipelined: batches written behind a sync that runs on a blocking thread ----
+
+const PIPELINED = { syncOn: "thread" };
+const turn = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+/** A sync the test returns or fails by hand, with the log's size when it was asked for. */
+interface HeldSync {
+  size: number;
+  release(): void;
+  fail(error: Error): void;
+}
+
+/**
+ * Holds every sync of `log` (off the event loop, syncAsync()) until the test
+ * releases it (then really syncs) or fails it: as a slow disk would, and as
+ * one that returns EIO.
+ */
+function holdSyncs(log: LikesLog): HeldSync[] {
+  const held: HeldSync[] = [];
+  const real = log.syncAsync.bind(log);
+  log.syncAsync = () =>
+    new Promise<void>((resolve, reject) => {
+      held.push({ size: log.size, release: () => real().then(resolve, reject), fail: reject });
+    });
+  return held;
+}
+
+/** Submits `entries` and notes in `order` when the reply came, under `name`. */
+function tracked(committer: Committer, entries: Entry[], order: string[], name: string): Promise<string> {
+  return submitText(committer, entries).then((reply) => {
+    order.push(name);
+    return reply;
+  });
+}
+
+const EIO = () => new Error("Input/output error (os error 5)");
+
+Deno.test("Committer pipelined in fsync mode writes batches behind the running sync and answers each once a sync covers it", () =>
+  withCommitter(
+    async ({ committer, log, logPath, ledger }) => {
+      const held = holdSyncs(log);
+      const order: string[] = [];
+      const a = tracked(committer, [like(1, 3, "p", 1)], order, "a");
+      await turn();
+      assert.equal(held.length, 1, "batch a's sync is running");
+      const b = tracked(committer, [like(2, 4, "q", 1)], order, "b");
+      await turn();
+      const c = tracked(committer, [like(1, 5, "p", 2), like(3, 1)], order, "c");
+      await turn();
+      // b and c are in the log behind a's sync, which is still the only one running; nothing is answered.
+      assert.equal(held.length, 1, "at most one sync in flight");
+      assert.ok(log.size > held[0].size, "later batches written while the sync runs");
+      assert.equal(primaryEntries(logPath).length, 4);
+      assert.deepEqual(order, []);
+      held[0].release();
+      assert.equal(await a, "0\n");
+      await turn();
+      // a's sync did not cover b and c: they wait for the next, which covers everything written since.
+      assert.deepEqual(order, ["a"]);
+      assert.equal(held.length, 2);
+      assert.equal(held[1].size, log.size);
+      held[1].release();
+      assert.deepEqual(await Promise.all([b, c]), ["0\n", "0\n0\n"]);
+      assert.deepEqual(order, ["a", "b", "c"]);
+      assert.equal(ledger.total, 13);
+      await committer.drained();
+    },
+    "fsync",
+    0,
+    PIPELINED,
+  ));
+
+Deno.test("Committer pipelined in fsync mode: a failed sync fails every batch it or a later write covers, in order, and the ledger forgets exactly those", () =>
+  withCommitter(
+    async ({ committer, log, logPath, ledger, stats, health, dir, store }) => {
+      const held = holdSyncs(log);
+      const first = submitText(committer, [like(1, 10, "p", 1)]);
+      await turn();
+      held[0].release();
+      assert.equal(await first, "0\n");
+      const synced = log.size;
+      const order: string[] = [];
+      // a: the sync that fails covers it; b and c are written behind that sync.
+      const a = tracked(committer, [like(1, 2, "p", 2), like(2, 3, "q", 1)], order, "a");
+      await turn();
+      const b = tracked(committer, [like(1, 4, "p", 3), { kind: "reply", text: "0 authenticated" }], order, "b");
+      await turn();
+      const c = tracked(committer, [like(3, 5, "r", 1), like(3, 1)], order, "c");
+      await turn();
+      assert.equal(held.length, 2);
+      assert.ok(log.size > held[1].size, "b and c written behind the sync");
+      held[1].fail(EIO());
+      assert.deepEqual(await Promise.all([a, b, c]), [
+        "1 storage error\n1 storage error\n",
+        "1 storage error\n0 authenticated\n",
+        "1 storage error\n1 storage error\n",
+      ]);
+      assert.deepEqual(order, ["a", "b", "c"]);
+      // Cut back to the last synced byte; the ledger is as it was after the first batch.
+      assert.equal(log.size, synced);
+      assert.equal(Deno.statSync(logPath).size, synced);
+      assert.equal(ledger.total, 10);
+      assert.equal(ledger.producer("p")?.lastSeq, 1);
+      assert.equal(ledger.producer("q"), undefined);
+      assert.equal(ledger.producer("r"), undefined);
+      assert.equal(stats.failed, 6);
+      assert.match(health.problem ?? "", /Input\/output error/);
+      // Retried in order, every failed like counts, once.
+      const retried = Promise.all([
+        submitText(committer, [like(1, 2, "p", 2), like(2, 3, "q", 1)]),
+        submitText(committer, [like(1, 4, "p", 3)]),
+        submitText(committer, [like(3, 5, "r", 1), like(3, 1)]),
+      ]);
+      await turn();
+      while (held.length > 2 && held.some((sync) => sync.size > synced)) {
+        held.splice(2).forEach((sync) => sync.release());
+        await turn();
+      }
+      assert.deepEqual(await retried, ["0\n0\n", "0\n", "0\n0\n"]);
+      assert.equal(ledger.total, 25);
+      assert.equal(health.problem, undefined);
+      await committer.drained();
+      // The log replays to the same total and dedupe state: a retry now is a duplicate.
+      store.close();
+      log.close();
+      const again = open(dir, "fsync", 0, PIPELINED);
+      try {
+        assert.equal(again.ledger.total, 25);
+        assert.equal(again.ledger.producer("p")?.lastSeq, 3);
+        assert.equal(await submitText(again.committer, [like(1, 4, "p", 3)]), "0 duplicate\n");
+      } finally {
+        again.store.close();
+        again.log.close();
+      }
+    },
+    "fsync",
+    0,
+    PIPELINED,
+  ));
+
+Deno.test("Committer pipelined in fsync mode, under load with every fifth sync failing: each like answered 0 is counted once, nothing else is", () =>
+  withCommitter(
+    async ({ committer, log, ledger, dir, store }) => {
+      let syncs = 0;
+      let syncing = false;
+      let writesBehind = 0;
+      const syncAsync = log.syncAsync.bind(log);
+      log.syncAsync = async () => {
+        syncing = true;
+        try {
+          await syncAsync();
+          // Slow enough for batches to pile up behind it.
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          if (++syncs % 5 === 0) throw EIO();
+        } finally {
+          syncing = false;
+        }
+      };
+      const append = log.append.bind(log);
+      log.append = (text) => {
+        if (syncing) writesBehind++;
+        append(text);
+      };
+      // 20 clients, each with its own producer, one chunk of 1-3 likes in flight,
+      // retrying a chunk answered `1 storage error` as a LikesServer does.
+      let acknowledged = 0;
+      const client = async (n: number) => {
+        let seq = 0;
+        for (let chunk = 0; chunk < 40; chunk++) {
+          const likes = Array.from({ length: 1 + (chunk + n) % 3 }, () => like(n, 1 + (seq + n) % 7, `c${n}`, ++seq));
+          for (;;) {
+            const replies = (await submitText(committer, likes)).split("\n").slice(0, -1);
+            if (replies.every((reply) => reply === "0")) break;
+            assert.ok(replies.every((reply) => reply === "1 storage error"), replies.join(","));
+          }
+          for (const { likes: count } of likes) acknowledged += count;
+        }
+      };
+      await Promise.all(Array.from({ length: 20 }, (_, n) => client(n)));
+      await committer.drained();
+      assert.ok(syncs >= 10, `${syncs} syncs, every fifth failed`);
+      assert.ok(writesBehind > 0, "batches were written while a sync ran");
+      assert.equal(ledger.total, acknowledged);
+      store.close();
+      log.close();
+      const again = open(dir, "fsync", 0, PIPELINED);
+      try {
+        assert.equal(again.ledger.total, acknowledged);
+      } finally {
+        again.store.close();
+        again.log.close();
+      }
+    },
+    "fsync",
+    0,
+    PIPELINED,
+  ));
