@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Committer } from "../../../../lib/primary/backend/embedded/committer.ts";
+import { Committer, type CommitterOptions } from "../../../../lib/primary/backend/embedded/committer.ts";
 import type { Entry } from "../../../../lib/primary/backend/backend.ts";
 import { Ledger } from "../../../../lib/primary/ledger.ts";
 import { LikesLog } from "../../../../lib/primary/likes_log.ts";
@@ -36,7 +36,8 @@ function open(
   dir: string,
   durability: Durability = "normal",
   commitDelay?: number,
-  extra: Record<string, unknown> = {},
+  extra: Pick<CommitterOptions, "syncOn"> = {},
+  checkpoints: { bytes?: number } = {},
 ): Setup {
   const statePath = `${dir}/state.db`;
   const logPath = `${dir}/PrimaryLikesLog`;
@@ -46,7 +47,7 @@ function open(
   const ledger = new Ledger(recovered.total, recovered.producers);
   const stats = new Stats();
   const health = new Health();
-  const checkpointer = new Checkpointer(store, log, ledger, health, { durability });
+  const checkpointer = new Checkpointer(store, log, ledger, health, { durability, ...checkpoints });
   const committer = new Committer(ledger, log, stats, {
     durability,
     commitDelay,
@@ -62,7 +63,7 @@ async function withCommitter(
   fn: (s: Setup) => Promise<void>,
   durability?: Durability,
   commitDelay?: number,
-  extra?: Record<string, unknown>,
+  extra?: Pick<CommitterOptions, "syncOn">,
 ): Promise<void> {
   const dir = await tempDir();
   const setup = open(dir, durability, commitDelay, extra);
@@ -267,17 +268,24 @@ Deno.test("Committer writes a checkpoint between batches that a restart resumes 
   }
 });
 
-Deno.test("Committer in fsync mode answers each batch after its sync, and batches gathered meanwhile share the next", () =>
-  withCommitter(async ({ committer, ledger, stats }) => {
-    const first = submitText(committer, [like(1, 3), like(2, 4, "p", 1)]);
-    // Submitted while the first batch's sync runs: they gather into one next batch.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    const rest = await Promise.all([1, 2, 3].map((seq) => submitText(committer, [like(3, 1, "q", seq)])));
-    assert.equal(await first, "0\n0\n");
-    assert.deepEqual(rest, ["0\n", "0\n", "0\n"]);
-    assert.equal(ledger.total, 10);
-    assert.ok(stats.commitCount <= 3, `${stats.commitCount} commits`);
-  }, "fsync"));
+for (const syncOn of ["thread", "loop"] as const) {
+  Deno.test(`Committer in fsync mode, syncing on the ${syncOn}, answers each batch after its sync, and batches gathered meanwhile share the next`, () =>
+    withCommitter(
+      async ({ committer, ledger, stats }) => {
+        const first = submitText(committer, [like(1, 3), like(2, 4, "p", 1)]);
+        // Submitted while the first batch's sync runs: they gather into one next batch.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        const rest = await Promise.all([1, 2, 3].map((seq) => submitText(committer, [like(3, 1, "q", seq)])));
+        assert.equal(await first, "0\n0\n");
+        assert.deepEqual(rest, ["0\n", "0\n", "0\n"]);
+        assert.equal(ledger.total, 10);
+        assert.ok(stats.commitCount <= 3, `${stats.commitCount} commits`);
+      },
+      "fsync",
+      undefined,
+      { syncOn },
+    ));
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -337,7 +345,7 @@ Deno.test("Committer.drained() resolves once every submission has been answered"
 
 // ---- fsync mode, pipelined: batches written behind a sync that runs on a blocking thread ----
 
-const PIPELINED = { syncOn: "thread" };
+const PIPELINED = { syncOn: "thread" } as const;
 const turn = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 /** A sync the test returns or fails by hand, with the log's size when it was asked for. */
@@ -511,9 +519,19 @@ Deno.test("Committer pipelined in fsync mode, under load with every fifth sync f
             assert.ok(replies.every((reply) => reply === "1 storage error"), replies.join(","));
           }
           for (const { likes: count } of likes) acknowledged += count;
+          // Out of step, as real connections are: some chunks arrive while a sync runs.
+          await new Promise((resolve) => setTimeout(resolve, (n + chunk) % 3));
         }
       };
+      let refused = 0;
+      const submit = committer.submit.bind(committer);
+      committer.submit = async (entries, source) => {
+        const replies = await submit(entries, source);
+        if (decoder.decode(replies).includes("1 storage error")) refused++;
+        return replies;
+      };
       await Promise.all(Array.from({ length: 20 }, (_, n) => client(n)));
+      assert.ok(refused > 0, "some chunks were refused and retried");
       await committer.drained();
       assert.ok(syncs >= 10, `${syncs} syncs, every fifth failed`);
       assert.ok(writesBehind > 0, "batches were written while a sync ran");
@@ -527,6 +545,78 @@ Deno.test("Committer pipelined in fsync mode, under load with every fifth sync f
         again.store.close();
         again.log.close();
       }
+    },
+    "fsync",
+    0,
+    PIPELINED,
+  ));
+
+Deno.test("Committer pipelined in fsync mode holds new batches while a due checkpoint waits for the running sync, and checkpoints only synced bytes", async () => {
+  const dir = await tempDir();
+  // Due once a's and b's lines are in the log (one like line is about 65 bytes), not before.
+  const setup = open(dir, "fsync", 0, PIPELINED, { bytes: 100 });
+  const { committer, log, store } = setup;
+  try {
+    const held = holdSyncs(log);
+    let synced = log.size;
+    const saved: number[] = [];
+    const save = store.save.bind(store);
+    store.save = (total, position, producers, all) => {
+      assert.ok(position.offset <= synced, `checkpoint at ${position.offset}, synced to ${synced}`);
+      saved.push(position.offset);
+      save(total, position, producers, all);
+    };
+    const release = (sync: HeldSync) => {
+      synced = sync.size;
+      sync.release();
+    };
+    const a = submitText(committer, [like(1, 1, "p", 1)]);
+    await turn();
+    const b = submitText(committer, [like(2, 1, "q", 1)]);
+    await turn();
+    const afterB = log.size;
+    assert.ok(held[0].size < 100 && afterB >= 100, `a ends at ${held[0].size}, b at ${afterB}`);
+    // A checkpoint is due: c waits, unwritten, until a's and b's syncs are back.
+    const c = submitText(committer, [like(3, 1, "r", 1)]);
+    await turn();
+    assert.equal(log.size, afterB);
+    release(held[0]);
+    assert.equal(await a, "0\n");
+    await turn();
+    assert.equal(log.size, afterB, "still held: b is unsynced");
+    release(held[1]);
+    assert.equal(await b, "0\n");
+    await turn();
+    assert.deepEqual(saved, [afterB]);
+    assert.ok(log.size > afterB, "c written once the checkpoint is saved");
+    release(held[2]);
+    assert.equal(await c, "0\n");
+    await committer.drained();
+  } finally {
+    store.close();
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Committer pipelined in fsync mode runs work between batches once the running sync returns, and drained() waits for it", () =>
+  withCommitter(
+    async ({ committer, log, ledger }) => {
+      const held = holdSyncs(log);
+      const a = submitText(committer, [like(1, 1, "p", 1)]);
+      await turn();
+      let ran = -1;
+      // As expiry or the log file's check would: they must see no open batch.
+      committer.betweenBatches(() => ran = ledger.openBatches);
+      assert.equal(ran, -1, "waits for the sync");
+      let drained = false;
+      const done = committer.drained().then(() => drained = true);
+      await turn();
+      assert.equal(drained, false);
+      held[0].release();
+      assert.equal(await a, "0\n");
+      await done;
+      assert.equal(ran, 0);
     },
     "fsync",
     0,
