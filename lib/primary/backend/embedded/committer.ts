@@ -296,7 +296,8 @@ export class Committer extends BatchCommitter {
       return this.#failBatch(batch, error);
     }
     this.#written.push({ ...batch, after: this.log.size, outcomes, wrote, failuresBefore: this.#writeFailures });
-    if (!this.#syncing) this.#sync();
+    if (this.#syncing) this.stats.writtenBehindSync++;
+    else this.#sync();
   }
 
   /** Pipelined: syncs everything written so far, off the event loop. */
