@@ -12,6 +12,7 @@ import { type FlagSpecs, parse, parseProgramFlags, runProgram } from "./lib/comm
 import { primaryDefaults, primarySpecs } from "./lib/primary/options.ts";
 import { formatJson, formatTable } from "./lib/bench/report.ts";
 import type { LoadClient } from "./lib/bench/load_client.ts";
+import type { SyncOn } from "./lib/primary/backend/embedded/defaults.ts";
 import {
   type Cell,
   DEFAULT_MATRIX,
@@ -56,6 +57,8 @@ interface BenchFlags {
   logMaxBytes: number;
   /** Our primary's --log-keep. @default {Infinity} */
   logKeep: number;
+  /** Our primary's --sync-on (fsync mode). @default {"thread"} */
+  syncOn: SyncOn;
   /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
   workDir: string;
   /** @default {undefined} `<work-dir>/result.json` */
@@ -79,6 +82,7 @@ const defaults: BenchFlags = {
   idleConnections: 10_000,
   logMaxBytes: primaryDefaults.logMaxBytes,
   logKeep: primaryDefaults.logKeep,
+  syncOn: primaryDefaults.syncOn,
   workDir: DEFAULT_WORK_DIR,
   json: undefined,
 };
@@ -134,6 +138,7 @@ const specs: FlagSpecs<BenchFlags> = {
   },
   logMaxBytes: { ...primarySpecs.logMaxBytes, help: `Our primary's log rotation: ${primarySpecs.logMaxBytes.help}` },
   logKeep: { ...primarySpecs.logKeep, help: `Our primary's log rotation: ${primarySpecs.logKeep.help}` },
+  syncOn: { ...primarySpecs.syncOn, help: `Our primary's --sync-on: ${primarySpecs.syncOn.help}` },
   workDir: {
     help: "Directory for the temp state and the JSON, created if missing (the task may write only here)",
     arg: "DIR",
@@ -166,6 +171,7 @@ runProgram("bench", async () => {
     replayLines: flags.noReplay ? 0 : flags.replayLines,
     idleConnections: flags.idleConnections,
     rotation: { logMaxBytes: flags.logMaxBytes, logKeep: flags.logKeep },
+    syncOn: flags.syncOn,
     workDir: flags.workDir,
     command: ["deno task bench", ...Deno.args].join(" "),
     progress: (line) => console.error(line),

@@ -28,6 +28,7 @@ import { measureReplay } from "./replay.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/backend/backend.ts";
+import type { SyncOn } from "../primary/backend/embedded/defaults.ts";
 import { primaryDefaults, type PrimaryOptions, primarySpecs } from "../primary/options.ts";
 import { toFlags } from "../common/cli.ts";
 import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
@@ -108,6 +109,8 @@ export interface BenchOptions {
    * its cost. @default {{ logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep }}
    */
   rotation?: Pick<PrimaryOptions, "logMaxBytes" | "logKeep">;
+  /** Our primary's --sync-on, in fsync mode. @default {primaryDefaults.syncOn} */
+  syncOn?: SyncOn;
   /** Idle producer connections to check with; 0 skips the check. @default {0} */
   idleConnections?: number;
   /** The servers' temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
@@ -179,9 +182,9 @@ interface Target {
 async function ourTarget(
   workDir: string,
   durability: Durability,
-  rotation?: Pick<PrimaryOptions, "logMaxBytes" | "logKeep">,
+  settings?: Partial<PrimaryOptions>,
 ): Promise<Target> {
-  const started = await startBenchPrimary(workDir, { durability, ...rotation });
+  const started = await startBenchPrimary(workDir, { durability, ...settings });
   const { port, httpPort } = started.primary;
   return {
     ports: [port],
@@ -303,6 +306,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     empty = true,
     replayLines = 0,
     rotation = { logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep },
+    syncOn = primaryDefaults.syncOn,
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
     command = "deno task bench",
@@ -326,6 +330,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     empty,
     replayLines,
     rotation,
+    syncOn,
     idleConnections,
     workDir,
     command,
@@ -396,7 +401,7 @@ async function runCell(
     );
   for (let run = 0; run < runs; run++) {
     for (const mode of modes) {
-      const sample = await measure(() => ourTarget(workDir, mode, all.rotation), cell, all);
+      const sample = await measure(() => ourTarget(workDir, mode, { ...all.rotation, syncOn: all.syncOn }), cell, all);
       result.ours.get(mode)!.push(sample);
       say(`ours ${mode}`, sample);
       for (const count of store === "redis" ? [1, 2] : []) {

@@ -212,13 +212,17 @@ export class Committer extends BatchCommitter {
     // Pipelined, with batches unsynced: work that must run between batches holds
     // new ones back (they stay queued) until the sync covering the written ones
     // returns; #settle() then runs it and flushes the queue.
-    if (this.#pipelined && !this.#settled() && this.#mustSettle()) return;
+    if (this.#pipelined && !this.#settled() && this.#mustSettle()) return this.#syncWritten();
     const queue = this.queue;
     this.queue = [];
-    if (queue.length === 0) return this.#afterBatch();
+    if (queue.length === 0) {
+      this.#syncWritten();
+      return this.#afterBatch();
+    }
     this.checkLog();
     if (this.refusing !== undefined) {
       this.fail(queue);
+      this.#syncWritten();
       return this.#afterBatch();
     }
     const batch = this.#encode(queue);
@@ -325,8 +329,22 @@ export class Committer extends BatchCommitter {
     // next sync started with none running waits for as many (see #gather()).
     if (chunks > 0) this.#expected = chunks;
     written.splice(0, answered);
-    if (written.length > 0) this.#sync();
-    else this.#settle();
+    if (written.length === 0) return this.#settle();
+    // Batches wait behind this sync. The next starts once the connections just
+    // answered have sent again (up to the commit delay, see #gather()), so that
+    // it covers their next likes too: started at once, it would cover only
+    // what came during this one, and a connection with one like in flight
+    // would wait two syncs per like.
+    if (this.#scheduled) return; // a flush is coming; it starts the sync
+    if (this.#commitDelay === 0) return this.#sync();
+    this.#scheduled = true;
+    const started = performance.now();
+    setImmediate(() => this.#gather(started));
+  }
+
+  /** Pipelined: starts a sync of the written batches if they wait for one and none runs. */
+  #syncWritten(): void {
+    if (this.#pipelined && !this.#syncing && this.#written.length > 0) this.#sync();
   }
 
   /**
