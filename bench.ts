@@ -57,7 +57,7 @@ interface BenchFlags {
   logMaxBytes: number;
   /** Our primary's --log-keep. @default {Infinity} */
   logKeep: number;
-  /** Our primary's --sync-on (fsync mode). @default {"thread"} */
+  /** Our primary's --sync-on (fsync mode). @default {"loop"} */
   syncOn: SyncOn;
   /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
   workDir: string;

@@ -78,7 +78,7 @@ export interface PrimaryOptions {
   commitDelay: number;
   /**
    * fsync mode: where the log's sync runs: `thread` (a blocking thread, later
-   * batches written behind it) or `loop` (the event loop). @default {"thread"}
+   * batches written behind it) or `loop` (the event loop). @default {"loop"}
    */
   syncOn: SyncOn;
   /** How often the log file is checked for deletion or replacement (ms). @default {1000} */

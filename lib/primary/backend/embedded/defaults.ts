@@ -12,9 +12,10 @@ export const EMBEDDED_DEFAULTS = {
   /**
    * fsync mode: where the log's sync runs. `thread`: on a blocking thread,
    * batches written behind it (pipelined); `loop`: on the event loop, nothing
-   * written meanwhile.
+   * written meanwhile. `loop` measured better at 1×1 and 10×1 and alike at 50×1
+   * (docs/performance.md, "Pipelined syncs"); `thread` better only at 50×32.
    */
-  syncOn: "thread" as SyncOn,
+  syncOn: "loop" as SyncOn,
   /** Longest time between checkpoints while the log grows (ms). */
   checkpointEvery: 5000,
   /** Most log bytes between checkpoints. */
