@@ -160,12 +160,17 @@ Deno.test("with --durability fsync, kill -9 while syncs are pipelined (batches w
     // No commit delay: a sync starts with the first chunk, and the other connections' land behind it.
     { durability: "fsync", syncOn: "thread", commitDelay: 0, http: "127.0.0.1:0" },
     8,
-    1500,
+    3000,
     async (primary) => {
-      const response = await fetch(`http://127.0.0.1:${primary.httpPort}/metrics`, {
-        signal: AbortSignal.timeout(5000),
-      });
-      behind = parseExposition(await response.text()).value("likes_batches_written_behind_sync_total");
+      // The kill waits (load still running) until a batch was written behind a running sync, with a deadline.
+      const deadline = Date.now() + 10_000;
+      while (behind === 0 && Date.now() < deadline) {
+        const response = await fetch(`http://127.0.0.1:${primary.httpPort}/metrics`, {
+          signal: AbortSignal.timeout(5000),
+        });
+        behind = parseExposition(await response.text()).value("likes_batches_written_behind_sync_total");
+        if (behind === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
     },
   );
   assert.ok(behind > 0, "batches were written behind a running sync before the kill");
