@@ -15,6 +15,7 @@ import { formatJson, formatTable } from "./lib/bench/report.ts";
 import { HISTORY_DEFAULTS } from "./lib/bench/history.ts";
 import { formatByteSize, parseByteSize } from "./lib/common/byte_size.ts";
 import type { LoadClient } from "./lib/bench/load_client.ts";
+import type { SyncOn } from "./lib/primary/backend/embedded/defaults.ts";
 import {
   type Cell,
   DEFAULT_MATRIX,
@@ -63,6 +64,8 @@ interface BenchFlags {
   logKeep: number;
   /** Also run our primary with --log-max-bytes off, interleaved. @default {false} */
   rotationBaseline: boolean;
+  /** Our primary's --sync-on (fsync mode). @default {"loop"} */
+  syncOn: SyncOn;
   /** Temp state and the JSON go here; the bench task may write nowhere else. @default {DEFAULT_WORK_DIR} */
   workDir: string;
   /** @default {undefined} `<work-dir>/result.json` */
@@ -88,6 +91,7 @@ const defaults: BenchFlags = {
   logMaxBytes: primaryDefaults.logMaxBytes,
   logKeep: primaryDefaults.logKeep,
   rotationBaseline: false,
+  syncOn: primaryDefaults.syncOn,
   workDir: DEFAULT_WORK_DIR,
   json: undefined,
 };
@@ -155,6 +159,7 @@ const specs: FlagSpecs<BenchFlags> = {
     help: "Also run our primary with --log-max-bytes off at each cell, interleaved with the rotating one, and " +
       "mark rotation's cost (≥ 0.9× of off) and, with a number for --log-keep, the log's disk use",
   },
+  syncOn: { ...primarySpecs.syncOn, help: `Our primary's --sync-on: ${primarySpecs.syncOn.help}` },
   workDir: {
     help: "Directory for the temp state and the JSON, created if missing (the task may write only here)",
     arg: "DIR",
@@ -190,6 +195,7 @@ runProgram("bench", async () => {
     idleConnections: flags.idleConnections,
     rotation: { logMaxBytes: flags.logMaxBytes, logKeep: flags.logKeep },
     rotationBaseline: flags.rotationBaseline,
+    syncOn: flags.syncOn,
     workDir: flags.workDir,
     command: ["deno task bench", ...Deno.args].join(" "),
     progress: (line) => console.error(line),

@@ -31,6 +31,7 @@ import { LOG_SAMPLE_MS, logDiskBytes, sampleMax } from "./log_disk.ts";
 import { primaryGrants } from "../launch/permissions.ts";
 import { type LaunchedPrimary, launchPrimary } from "../launch/primary_process.ts";
 import type { Durability } from "../primary/backend/backend.ts";
+import type { SyncOn } from "../primary/backend/embedded/defaults.ts";
 import { primaryDefaults, type PrimaryOptions, primarySpecs } from "../primary/options.ts";
 import { toFlags } from "../common/cli.ts";
 import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
@@ -121,6 +122,8 @@ export interface BenchOptions {
    * with the rotating one, to measure what rotation costs. @default {false}
    */
   rotationBaseline?: boolean;
+  /** Our primary's --sync-on, in fsync mode. @default {primaryDefaults.syncOn} */
+  syncOn?: SyncOn;
   /** Idle producer connections to check with; 0 skips the check. @default {0} */
   idleConnections?: number;
   /** The servers' temp state go in here; created if missing. @default {DEFAULT_WORK_DIR} */
@@ -194,9 +197,9 @@ interface Target {
 async function ourTarget(
   workDir: string,
   durability: Durability,
-  rotation?: Pick<PrimaryOptions, "logMaxBytes" | "logKeep">,
+  settings?: Partial<PrimaryOptions>,
 ): Promise<Target> {
-  const started = await startBenchPrimary(workDir, { durability, ...rotation });
+  const started = await startBenchPrimary(workDir, { durability, ...settings });
   const { port, httpPort } = started.primary;
   return {
     ports: [port],
@@ -325,6 +328,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     historyBytes = 0,
     rotation = { logMaxBytes: primaryDefaults.logMaxBytes, logKeep: primaryDefaults.logKeep },
     rotationBaseline = false,
+    syncOn = primaryDefaults.syncOn,
     idleConnections = 0,
     workDir = DEFAULT_WORK_DIR,
     command = "deno task bench",
@@ -350,6 +354,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     historyBytes,
     rotation,
     rotationBaseline,
+    syncOn,
     idleConnections,
     workDir,
     command,
@@ -432,14 +437,18 @@ async function runCell(
     );
   for (let run = 0; run < runs; run++) {
     for (const mode of modes) {
-      const sample = await measure(() => ourTarget(workDir, mode, all.rotation), cell, all);
+      const sample = await measure(() => ourTarget(workDir, mode, { ...all.rotation, syncOn: all.syncOn }), cell, all);
       result.ours.get(mode)!.push(sample);
       say(`ours ${mode}`, sample);
       const unrotated = result.unrotated.get(mode);
       if (Array.isArray(unrotated)) {
         const side = `ours ${mode} --log-max-bytes off`;
         try {
-          const sample = await measure(() => ourTarget(workDir, mode, { ...all.rotation, logMaxBytes: 0 }), cell, all);
+          const sample = await measure(
+            () => ourTarget(workDir, mode, { ...all.rotation, syncOn: all.syncOn, logMaxBytes: 0 }),
+            cell,
+            all,
+          );
           unrotated.push(sample);
           say(side, sample);
         } catch (error) {

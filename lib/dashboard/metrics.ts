@@ -108,6 +108,13 @@ export function formatMetrics(
   out += family("likes_seq_reused_total", "counter", "Likes refused: a producer's highest seq again with other likes.");
   out += sample("likes_seq_reused_total", stats.seqReused);
 
+  out += family(
+    "likes_batches_written_behind_sync_total",
+    "counter",
+    "Batches written to the log while a sync of it ran (fsync mode, --sync-on thread).",
+  );
+  out += sample("likes_batches_written_behind_sync_total", stats.writtenBehindSync);
+
   // Stats keeps per-bucket counts in ms; Prometheus wants cumulative counts in seconds.
   const histogram = "likes_commit_duration_seconds";
   // The log write is the commit; SQLite is only a checkpoint, off this path.

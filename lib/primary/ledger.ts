@@ -101,6 +101,17 @@ export function advance(state: ProducerState, seq: number, likes = -1): void {
   state.lastLikes = likes;
 }
 
+/**
+ * What rollback() needs to undo one open batch: the total before it, each
+ * producer it touched as it was before (undefined: new in the batch), and the
+ * producers it forgot to make room.
+ */
+interface Journal {
+  totalBefore: number;
+  before: Map<string, ProducerState | undefined>;
+  evicted: string[];
+}
+
 /** What one batch changed, for the store. */
 export interface BatchChanges {
   total: number;
@@ -124,11 +135,12 @@ export class Ledger {
   readonly #producers: Map<string, ProducerState>;
   readonly #maxProducers: number;
   readonly #producerTtl: number;
-  // Producers forgotten in the open batch to make room (restored by rollback()).
-  #evicted: string[] = [];
-  // Batch journal: the state before the batch, for rollback.
-  #totalBefore = 0;
-  #before: Map<string, ProducerState | undefined> | undefined;
+  /**
+   * The open batches' journals, oldest first: several are open at once when
+   * batches are written behind a sync that has not returned (fsync mode,
+   * pipelined). The newest is the one apply() adds to.
+   */
+  #open: Journal[] = [];
   // Producers changed or forgotten since the last checkpoint.
   #dirty = new Set<string>();
 
@@ -167,12 +179,19 @@ export class Ledger {
     return this.#producers.get(id);
   }
 
-  /** Starts a batch: every apply until commit() or rollback() belongs to it. */
+  /** Batches begun and neither committed nor rolled back. */
+  get openBatches(): number {
+    return this.#open.length;
+  }
+
+  /**
+   * Starts a batch: every apply until the next begin() belongs to it. Earlier
+   * batches may still be open (written, waiting for their sync): commit()
+   * ends the oldest, rollback() undoes the newest, so a failed sync undoes
+   * every batch it covers newest first, back to the state before the oldest.
+   */
   begin(): void {
-    if (this.#before) throw new Error("Cannot begin a batch: one is already open");
-    this.#totalBefore = this.#total;
-    this.#before = new Map();
-    if (this.#evicted.length > 0) this.#evicted = [];
+    this.#open.push({ totalBefore: this.#total, before: new Map(), evicted: [] });
   }
 
   /**
@@ -183,7 +202,7 @@ export class Ledger {
    * room (see LedgerOptions.maxProducers).
    */
   apply(like: Like, now: number, gate?: NewProducerGate): Applied {
-    const before = this.#before;
+    const before = this.#open.at(-1)?.before;
     if (!before) throw new Error("Cannot apply a like outside a batch");
     if (like.producer !== undefined && like.seq !== undefined) {
       const state = this.#producers.get(like.producer);
@@ -214,48 +233,57 @@ export class Ledger {
    * table gets here, so the valid path never pays for it.
    */
   #makeRoom(now: number): boolean {
-    const before = this.#before!;
+    const open = this.#open;
+    const journal = open.at(-1)!;
     const cutoff = now - this.#producerTtl;
     for (const [id, state] of this.#producers) {
-      // Touched in this batch: seen now, and its undo is already journalled.
-      if (before.has(id)) continue;
+      // Touched in an open batch: seen lately (its place in the map moves only at
+      // commit), and its undo is journalled there.
+      if (open.some(({ before }) => before.has(id))) continue;
       // Least recently seen first: once one is live, all the rest are.
       if (state.lastSeen >= cutoff) return false;
-      before.set(id, state);
+      journal.before.set(id, state);
       this.#producers.delete(id);
-      this.#evicted.push(id);
+      journal.evicted.push(id);
       return true;
     }
     return false;
   }
 
   /**
-   * What the open batch changed, for the store: the new total, the producers
-   * it touched, and the producers it forgot to make room (each unseen for the
-   * TTL). The batch stays open until commit() or rollback().
+   * What the newest open batch changed, for the store: the new total, the
+   * producers it touched, and the producers it forgot to make room (each
+   * unseen for the TTL). The batch stays open until commit() or rollback().
    */
   changes(): BatchChanges {
-    const before = this.#before;
-    if (!before) throw new Error("Cannot list changes: no batch is open");
+    const journal = this.#open.at(-1);
+    if (!journal) throw new Error("Cannot list changes: no batch is open");
     const touched: [string, ProducerState][] = [];
-    for (const id of before.keys()) {
+    for (const id of journal.before.keys()) {
       const state = this.#producers.get(id);
       if (state) touched.push([id, state]);
     }
-    return { total: this.#total, touched, evicted: this.#evicted.filter((id) => !this.#producers.has(id)) };
+    return { total: this.#total, touched, evicted: journal.evicted.filter((id) => !this.#producers.has(id)) };
   }
 
-  /** Ends the batch, keeping its changes, the producers it forgot included. */
+  /**
+   * Ends the oldest open batch, keeping its changes (`changes`, as changes()
+   * listed them), the producers it forgot included.
+   */
   commit(changes: BatchChanges): void {
-    const before = this.#before;
-    if (!before) throw new Error("Cannot commit: no batch is open");
-    this.#before = undefined;
+    if (!this.#open.shift()) throw new Error("Cannot commit: no batch is open");
     const dirty = this.#dirty;
+    const producers = this.#producers;
     for (const id of changes.evicted) dirty.add(id);
-    for (const [id, state] of changes.touched) {
-      // Re-insert so that map order stays least-recently-seen first.
-      this.#producers.delete(id);
-      this.#producers.set(id, state);
+    for (const [id] of changes.touched) {
+      // Looked up again: a later batch may have replaced the state since changes()
+      // (a rolled-back one puts back a copy). Re-inserted so that map order stays
+      // least-recently-seen first.
+      const state = producers.get(id);
+      if (state) {
+        producers.delete(id);
+        producers.set(id, state);
+      }
       dirty.add(id);
     }
   }
@@ -277,13 +305,12 @@ export class Ledger {
     for (const id of ids) this.#dirty.add(id);
   }
 
-  /** Undoes every apply since begin(). */
+  /** Undoes the newest open batch: every apply since its begin(). */
   rollback(): void {
-    const before = this.#before;
-    if (!before) throw new Error("Cannot roll back: no batch is open");
-    this.#before = undefined;
-    this.#total = this.#totalBefore;
-    for (const [id, state] of before) {
+    const journal = this.#open.pop();
+    if (!journal) throw new Error("Cannot roll back: no batch is open");
+    this.#total = journal.totalBefore;
+    for (const [id, state] of journal.before) {
       if (state) this.#producers.set(id, state);
       else this.#producers.delete(id);
     }
@@ -291,7 +318,7 @@ export class Ledger {
 
   /** Forgets producers not seen since `cutoff`; returns their ids. */
   expire(cutoff: number): string[] {
-    if (this.#before) throw new Error("Cannot expire producers during a batch");
+    if (this.#open.length > 0) throw new Error("Cannot expire producers during a batch");
     const gone: string[] = [];
     for (const [id, state] of this.#producers) {
       if (state.lastSeen >= cutoff) break;

@@ -11,7 +11,7 @@ import { DEFAULT_MAX_LIKES } from "../protocol/message.ts";
 import { type FlagSpecs, parse } from "../common/cli.ts";
 import { DEFAULT_DURABILITY, DEFAULT_PRODUCER_TTL, type Durability } from "./backend/backend.ts";
 import { DEFAULT_NEW_PRODUCER_BURST, DEFAULT_NEW_PRODUCER_RATE } from "./new_producer_rate.ts";
-import { EMBEDDED_DEFAULTS } from "./backend/embedded/defaults.ts";
+import { EMBEDDED_DEFAULTS, type SyncOn } from "./backend/embedded/defaults.ts";
 import { REDIS_DEFAULTS } from "./backend/redis/defaults.ts";
 import { EMBEDDED_STORE, storeUrl } from "./backend/open.ts";
 import { DEFAULT_MAX_PRODUCERS } from "./ledger.ts";
@@ -76,6 +76,11 @@ export interface PrimaryOptions {
   checkpointBytes: number;
   /** fsync mode: longest a batch waits for the connections known to be sending (ms). @default {1} */
   commitDelay: number;
+  /**
+   * fsync mode: where the log's sync runs: `thread` (a blocking thread, later
+   * batches written behind it) or `loop` (the event loop). @default {"loop"}
+   */
+  syncOn: SyncOn;
   /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
   logCheckEvery: number;
   /** Rotate the log at the first batch boundary past this size (bytes); 0 never. @default {1073741824} */
@@ -152,6 +157,7 @@ export const primaryDefaults = {
   checkpointEvery: EMBEDDED_DEFAULTS.checkpointEvery,
   checkpointBytes: EMBEDDED_DEFAULTS.checkpointBytes,
   commitDelay: EMBEDDED_DEFAULTS.commitDelay,
+  syncOn: EMBEDDED_DEFAULTS.syncOn,
   logCheckEvery: 1000,
   logMaxBytes: LOG_ROTATION_DEFAULTS.maxBytes,
   logKeep: LOG_ROTATION_DEFAULTS.keep,
@@ -295,6 +301,12 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
     help: "fsync mode: longest a batch waits for as many connections as the last full one, to share a sync (0: none)",
     arg: "DURATION",
     parse: parse.duration,
+  },
+  syncOn: {
+    help: "fsync mode: sync the log on a blocking thread, writing later batches behind it (thread), " +
+      "or on the event loop (loop)",
+    arg: "WHERE",
+    parse: parse.oneOf("thread", "loop"),
   },
   logCheckEvery: {
     help: "How often to check the log file was not deleted, moved, truncated or replaced (SIGHUP: at once)",

@@ -40,6 +40,8 @@ export class Stats {
   /** Likes refused as their producer's highest seq with another count (also counted in `failed`). */
   seqReused = 0;
   readonly servers = new Map<number, ServerStats>();
+  /** Batches written while a sync of the log ran (fsync mode, pipelined: --sync-on thread). */
+  writtenBehindSync = 0;
   readonly commitBuckets: number[] = COMMIT_BUCKETS_MS.map(() => 0);
   commitCount = 0;
   commitSumMs = 0;

@@ -79,6 +79,7 @@ Deno.test("formatMetrics() declares each family once, with HELP and TYPE, before
     likes_padding_bytes_total: "counter",
     likes_producers_refused_total: "counter",
     likes_seq_reused_total: "counter",
+    likes_batches_written_behind_sync_total: "counter",
     likes_connections_refused_total: "counter",
     likes_commit_duration_seconds: "histogram",
     likes_server_likes_total: "counter",

@@ -94,15 +94,70 @@ Deno.test("Ledger continues from the stored total and producers", () => {
   assert.equal(ledger.total, 101);
 });
 
-Deno.test("Ledger refuses to apply, list changes, commit or roll back outside a batch, and to nest batches", () => {
+Deno.test("Ledger refuses to apply, list changes, commit or roll back outside a batch, and to expire during one", () => {
   const ledger = new Ledger();
   assert.throws(() => ledger.apply(like(1), 0), /outside a batch/);
   assert.throws(() => ledger.changes(), /no batch is open/);
   assert.throws(() => ledger.commit({ total: 0, touched: [], evicted: [] }), /no batch is open/);
   assert.throws(() => ledger.rollback(), /no batch is open/);
   ledger.begin();
-  assert.throws(() => ledger.begin(), /already open/);
+  ledger.begin();
+  assert.equal(ledger.openBatches, 2);
   assert.throws(() => ledger.expire(0), /during a batch/);
+});
+
+Deno.test("Ledger with several batches open (written behind a sync) undoes the newest ones exactly, newest first", () => {
+  const ledger = new Ledger(10, [["p", { lastSeq: 1, lastSeen: 100 }]]);
+  // Batch 1: p's seq 2 and a new producer q.
+  ledger.begin();
+  assert.equal(ledger.apply(like(5, "p", 2), 200), "accepted");
+  assert.equal(ledger.apply(like(3, "q", 1), 200), "accepted");
+  const first = ledger.changes();
+  // Batch 2, open behind it: p's next seq, q's repeat, a new producer r.
+  ledger.begin();
+  assert.equal(ledger.apply(like(7, "p", 3), 300), "accepted");
+  assert.equal(ledger.apply(like(3, "q", 1), 300), "duplicate");
+  assert.equal(ledger.apply(like(2, "r", 1), 300), "accepted");
+  // Batch 3: p again.
+  ledger.begin();
+  assert.equal(ledger.apply(like(1, "p", 4), 400), "accepted");
+  assert.equal(ledger.total, 28);
+  // The sync covering batch 1 returns: it commits; then a sync fails under batches 2 and 3.
+  ledger.commit(first);
+  ledger.rollback();
+  ledger.rollback();
+  assert.equal(ledger.openBatches, 0);
+  assert.equal(ledger.total, 18);
+  assert.deepEqual(ledger.producer("p"), { lastSeq: 2, window: 3, runStart: 1, lastSeen: 200, lastLikes: 5 });
+  assert.deepEqual(ledger.producer("q"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 200, lastLikes: 3 });
+  assert.equal(ledger.producer("r"), undefined);
+  assert.deepEqual(ledger.takeDirty(), new Set(["p", "q"]));
+  // The undone seqs are new again, and count once.
+  assert.deepEqual(batch(ledger, [like(7, "p", 3), like(1, "p", 4), like(2, "r", 1)], 500), [
+    "accepted",
+    "accepted",
+    "accepted",
+  ]);
+  assert.equal(ledger.total, 28);
+});
+
+Deno.test("Ledger with a batch open never forgets a producer an earlier open batch touched to make room", () => {
+  const ledger = new Ledger(0, [["a", { lastSeq: 1, lastSeen: 1 }], ["b", { lastSeq: 1, lastSeen: 2 }]], {
+    maxProducers: 2,
+    producerTtl: 5,
+  });
+  ledger.begin();
+  // "a" is seen in the first batch, still first in the map until that batch commits.
+  assert.equal(ledger.apply(like(1, "a", 2), 100), "accepted");
+  ledger.begin();
+  // Room is made from "b", unseen for the TTL, not from "a".
+  assert.equal(ledger.apply(like(1, "c", 1), 100), "accepted");
+  assert.deepEqual(ledger.changes().evicted, ["b"]);
+  ledger.rollback();
+  ledger.rollback();
+  assert.deepEqual(ledger.producer("a"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 1, lastLikes: -1 });
+  assert.deepEqual(ledger.producer("b"), { lastSeq: 1, window: 1, runStart: 1, lastSeen: 2, lastLikes: -1 });
+  assert.equal(ledger.producer("c"), undefined);
 });
 
 Deno.test("Ledger.rollback() restores the total and every producer the batch touched", () => {

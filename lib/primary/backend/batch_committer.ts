@@ -238,14 +238,32 @@ export abstract class BatchCommitter implements CommitPath {
   }
 
   /**
-   * Stage 4: the batch encoded last is committed; counts it, and answers each
-   * submission in order. `started`: when the batch's commit began.
+   * The outcomes encode() noted for `queue`, kept for an answer() after later
+   * batches were encoded (a batch waiting for its sync while others are
+   * written behind it).
    */
-  protected answer(queue: Submission[], now: number, started: number): void {
+  protected keepOutcomes(queue: Submission[]): Uint8Array {
+    let count = 0;
+    for (const { entries } of queue) count += entries.length;
+    return this.#outcomes.slice(0, count);
+  }
+
+  /**
+   * Stage 4: the batch is committed; counts it, and answers each submission
+   * in order. `started`: when the batch's commit began. By default the batch
+   * is the one encoded last; a batch answered later passes its kept outcomes,
+   * and whether the log took bytes of it that prove the log healthy.
+   */
+  protected answer(
+    queue: Submission[],
+    now: number,
+    started: number,
+    outcomes: Uint8Array = this.#outcomes,
+    wrote: boolean = this.writer.length > 0,
+  ): void {
     // A batch that wrote nothing (only fixed replies) proves nothing about the log.
-    if (this.writer.length > 0) this.health.ok("log");
+    if (wrote) this.health.ok("log");
     this.stats.recordCommit(performance.now() - started);
-    const outcomes = this.#outcomes;
     let k = 0;
     for (const submission of queue) {
       const { entries, resolve } = submission;

@@ -5,14 +5,23 @@
  *   1. encode: apply the batch to the in-memory ledger (dedupe, new total)
  *      and build its log lines
  *   2. persist: one write() of the lines to the log, the commit record; in
- *      fsync mode also one fdatasync, while the next batch gathers in the
- *      connections' sockets (the more connections send, the more likes per sync).
- *      In fsync mode a batch first waits, up to the commit delay, for as many
- *      chunks as the fullest recent batch: the connections known to be sending.
- *   3. answer: the clients of the batch, in order
- * A failed write or sync rolls the ledger back, cuts the log back to the end
- * of the last whole batch, and answers `1 storage error`: nothing counted.
- * The checkpoint (SQLite) is written between batches, never on this path.
+ *      fsync mode also an fdatasync. With `syncOn: "thread"` (pipelined) the
+ *      sync runs on a blocking thread while later batches are encoded and
+ *      written behind it; when it returns, every batch it covers is answered
+ *      and the next sync covers everything written since (one sync in flight
+ *      at most). With `syncOn: "loop"` the sync blocks the event loop and the
+ *      next batch gathers in the connections' sockets meanwhile.
+ *      Before a sync starts with none running, a batch waits, up to the commit
+ *      delay, for as many chunks as the fullest recent batch: the connections
+ *      known to be sending.
+ *   3. answer: the clients of the batch, in order, once its bytes are synced
+ * A failed write rolls the batch back and cuts the log back to the end of the
+ * batch before it; a failed sync cuts the log back to the last synced byte and
+ * rolls back every batch written after it, newest first. Each such batch is
+ * answered `1 storage error`, in order: nothing of it counted.
+ * The checkpoint (SQLite), rotation, expiry and the log file's checks run
+ * between batches, with no batch written and unsynced: a sync in flight is
+ * waited for (new batches wait meanwhile), never on this path.
  */
 import { setImmediate } from "node:timers";
 import type { BatchChanges, Ledger } from "../../ledger.ts";
@@ -22,7 +31,7 @@ import type { Stats } from "../../stats.ts";
 import { DEFAULT_DURABILITY, type Durability } from "../backend.ts";
 import { BatchCommitter, type Submission } from "../batch_committer.ts";
 import type { Checkpointer } from "./checkpointer.ts";
-import { EMBEDDED_DEFAULTS } from "./defaults.ts";
+import { EMBEDDED_DEFAULTS, type SyncOn } from "./defaults.ts";
 
 export interface CommitterOptions {
   /** @default {"normal"} */
@@ -35,6 +44,12 @@ export interface CommitterOptions {
    * @default {EMBEDDED_DEFAULTS.commitDelay}
    */
   commitDelay?: number;
+  /**
+   * fsync mode: `thread` syncs off the event loop with later batches written
+   * behind the sync (pipelined); `loop` syncs on the event loop.
+   * @default {EMBEDDED_DEFAULTS.syncOn}
+   */
+  syncOn?: SyncOn;
   /** Writes the checkpoint between batches when due. @default {undefined} */
   checkpointer?: Checkpointer;
   /** Told of failed and recovered writes. @default {new Health()} */
@@ -54,6 +69,17 @@ interface Batch {
   lines: number;
 }
 
+/** A batch written behind a sync (pipelined), waiting for one that covers it. */
+interface Written extends Batch {
+  /** The log's size after the batch's lines: a sync of at least this much covers it. */
+  after: number;
+  outcomes: Uint8Array;
+  /** Whether its bytes prove the log healthy: it wrote some, and no write failed after it. */
+  wrote: boolean;
+  /** #writeFailures when it was written. */
+  failuresBefore: number;
+}
+
 export class Committer extends BatchCommitter {
   readonly #ledger: Ledger;
   readonly #commitDelay: number;
@@ -66,11 +92,22 @@ export class Committer extends BatchCommitter {
    * quiet costs at most one delay.
    */
   #expected = 0;
+  /** fsync mode, syncOn "thread": batches are written behind a sync running off the loop. */
+  readonly #pipelined: boolean;
+  /** Pipelined: written batches no returned sync covers yet, oldest first (each open in the ledger). */
+  #written: Written[] = [];
+  /** Pipelined: a sync is running. */
+  #syncing = false;
+  /** Pipelined: work waiting for a moment with no batch written and unsynced (see betweenBatches()). */
+  #waiting: (() => void)[] = [];
+  /** Writes that failed so far: a batch written before one is no proof the log is healthy now. */
+  #writeFailures = 0;
 
   constructor(ledger: Ledger, log: LikesLog, stats: Stats, options: CommitterOptions = {}) {
     const {
       durability = DEFAULT_DURABILITY,
       commitDelay = EMBEDDED_DEFAULTS.commitDelay,
+      syncOn = EMBEDDED_DEFAULTS.syncOn,
       checkpointer,
       health = new Health(),
       lines = 0,
@@ -81,6 +118,7 @@ export class Committer extends BatchCommitter {
     this.#commitDelay = commitDelay;
     this.#checkpointer = checkpointer;
     this.#lineCount = lines;
+    this.#pipelined = this.fsync && syncOn === "thread";
   }
 
   /** Lines in the log, as far as this committer wrote them. */
@@ -110,23 +148,34 @@ export class Committer extends BatchCommitter {
     // microtasks) and submits before the flush, so the batch still spans the
     // connections, without the extra event-loop phase setImmediate costs per
     // round trip (setTimeout(0) costs ~2 ms here).
-    if (this.fsync && this.#commitDelay > 0) {
+    // Pipelined, with a sync running: written now, the batch waits for that sync
+    // anyway, and the next sync covers it with whatever else comes meanwhile.
+    if (this.fsync && this.#commitDelay > 0 && !this.#syncing) {
       const started = performance.now();
       queueMicrotask(() => this.#gather(started));
     } else queueMicrotask(() => this.#flush());
   }
 
   protected busy(): boolean {
-    return this.#scheduled;
+    return this.#scheduled || this.#syncing || this.#written.length > 0 || this.queue.length > 0;
+  }
+
+  /** Pipelined: no batch is written and unsynced, and no sync runs. */
+  #settled(): boolean {
+    return !this.#syncing && this.#written.length === 0;
   }
 
   /**
    * Runs `fn` between batches: for work that must see the ledger and the log
-   * agree, such as a checkpoint or expiry. That is now, from any other task: a
-   * batch is encoded, written, synced and answered within one task.
+   * agree, such as a checkpoint or expiry. Syncing on the loop, that is now,
+   * from any other task: a batch is encoded, written, synced and answered
+   * within one task. Pipelined, it is now when no batch waits for a sync, else
+   * once the sync running returns and the batches written behind it are
+   * synced; no new batch is written until then.
    */
   betweenBatches(fn: () => void): void {
-    fn();
+    if (!this.#pipelined || this.#settled()) return fn();
+    this.#waiting.push(fn);
   }
 
   /** Writes the checkpoint now, if one is configured (at a clean stop). */
@@ -148,8 +197,11 @@ export class Committer extends BatchCommitter {
    */
   #gather(started: number): void {
     const waiting = this.queue.length;
-    if (waiting >= this.#expected || performance.now() - started >= this.#commitDelay) {
-      this.#expected = waiting;
+    const late = performance.now() - started >= this.#commitDelay;
+    if (waiting >= this.#expected || late || this.#syncing) {
+      // Pipelined, the expectation is what the last sync answered (see #synced()); a batch
+      // written behind a sync is no measure of who is sending.
+      if (!this.#pipelined || late) this.#expected = waiting;
       return this.#flush();
     }
     setImmediate(() => this.#gather(started));
@@ -157,16 +209,37 @@ export class Committer extends BatchCommitter {
 
   #flush(): void {
     this.#scheduled = false;
+    // Pipelined, with batches unsynced: work that must run between batches holds
+    // new ones back (they stay queued) until the sync covering the written ones
+    // returns; #settle() then runs it and flushes the queue.
+    if (this.#pipelined && !this.#settled() && this.#mustSettle()) return this.#syncWritten();
     const queue = this.queue;
     this.queue = [];
-    if (queue.length === 0) return this.#afterBatch();
+    if (queue.length === 0) {
+      this.#syncWritten();
+      return this.#afterBatch();
+    }
     this.checkLog();
     if (this.refusing !== undefined) {
       this.fail(queue);
+      this.#syncWritten();
       return this.#afterBatch();
     }
     const batch = this.#encode(queue);
-    this.#persist(batch);
+    if (this.#pipelined) this.#write(batch);
+    else this.#persist(batch);
+  }
+
+  /**
+   * Pipelined: whether the next batch must wait until nothing is unsynced:
+   * work waits for a moment between batches, a checkpoint or rotation is due
+   * (a checkpoint names only synced bytes, and rotation closes the file a sync
+   * runs on), or the log's file is not as it was left (its check may move the
+   * log to another file).
+   */
+  #mustSettle(): boolean {
+    return this.#waiting.length > 0 || this.rotation?.due() === true || this.#checkpointer?.due() === true ||
+      !this.log.unchanged();
   }
 
   /** Stage 1: applies the batch to the ledger (left open) and builds its log lines. */
@@ -210,6 +283,110 @@ export class Committer extends BatchCommitter {
     this.#answer(batch);
   }
 
+  /**
+   * Pipelined stage 2: one write of the batch's lines, behind any sync that
+   * runs; a sync starts at once if none does. The batch stays open in the
+   * ledger until a sync covers it.
+   */
+  #write(batch: Batch): void {
+    const outcomes = this.keepOutcomes(batch.queue);
+    const wrote = this.writer.length > 0;
+    try {
+      this.log.append(this.writer.view);
+    } catch (error) {
+      // append() has cut any part of the batch that reached the log; the
+      // batches before it stand (the newest open in the ledger is this one).
+      this.#writeFailures++;
+      return this.#failBatch(batch, error);
+    }
+    this.#written.push({ ...batch, after: this.log.size, outcomes, wrote, failuresBefore: this.#writeFailures });
+    if (this.#syncing) this.stats.writtenBehindSync++;
+    else this.#sync();
+  }
+
+  /** Pipelined: syncs everything written so far, off the event loop. */
+  #sync(): void {
+    this.#syncing = true;
+    const covers = this.log.size;
+    this.log.syncAsync().then(() => this.#synced(covers), (error) => this.#syncFailed(error));
+  }
+
+  /** Pipelined: the sync of the log's first `covers` bytes returned; answers every batch in them, in order. */
+  #synced(covers: number): void {
+    this.#syncing = false;
+    const written = this.#written;
+    let answered = 0;
+    while (answered < written.length && written[answered].after <= covers) {
+      const batch = written[answered++];
+      this.#ledger.commit(batch.changes);
+      this.#lineCount += batch.lines;
+      const wrote = batch.wrote && batch.failuresBefore === this.#writeFailures;
+      this.answer(batch.queue, batch.now, batch.started, batch.outcomes, wrote);
+    }
+    let chunks = 0;
+    for (let i = 0; i < answered; i++) chunks += written[i].queue.length;
+    // The connections this sync answered are the ones known to be sending: the
+    // next sync started with none running waits for as many (see #gather()).
+    if (chunks > 0) this.#expected = chunks;
+    written.splice(0, answered);
+    if (written.length === 0) return this.#settle();
+    // Batches wait behind this sync. The next starts once the connections just
+    // answered have sent again (up to the commit delay, see #gather()), so that
+    // it covers their next likes too: started at once, it would cover only
+    // what came during this one, and a connection with one like in flight
+    // would wait two syncs per like.
+    if (this.#scheduled) return; // a flush is coming; it starts the sync
+    if (this.#commitDelay === 0) return this.#sync();
+    this.#scheduled = true;
+    const started = performance.now();
+    setImmediate(() => this.#gather(started));
+  }
+
+  /** Pipelined: starts a sync of the written batches if they wait for one and none runs. */
+  #syncWritten(): void {
+    if (this.#pipelined && !this.#syncing && this.#written.length > 0) this.#sync();
+  }
+
+  /**
+   * Pipelined: the sync failed. What it covered cannot be trusted to be on
+   * disk, nor what was written behind it: the log is cut back to the last
+   * synced byte, and every written batch is rolled back (newest first) and
+   * answered `1 storage error`, in order. Their retries count then.
+   */
+  #syncFailed(error: unknown): void {
+    this.#syncing = false;
+    const failed = this.#written;
+    this.#written = [];
+    this.#writeFailures++;
+    try {
+      this.log.truncate(failed[0].before);
+    } catch (cut) {
+      console.error(`primary: Cannot cut unsynced batches from the log: ${(cut as Error).message}`);
+    }
+    for (let i = failed.length - 1; i >= 0; i--) this.#ledger.rollback();
+    this.health.fail("log", `Cannot write to the log ${this.log.path}: ${(error as Error).message}`);
+    for (const batch of failed) this.fail(batch.queue);
+    this.#settle();
+  }
+
+  /**
+   * Pipelined: nothing is unsynced. Runs what waited for a moment between
+   * batches, then what follows every batch (rotation, checkpoint, the next
+   * batch).
+   */
+  #settle(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const fn of waiting) {
+      try {
+        fn();
+      } catch (error) {
+        console.error(`primary: Work between batches failed: ${(error as Error).message}`);
+      }
+    }
+    this.#afterBatch();
+  }
+
   /** Stage 3: the batch is committed; answer each submission in order. */
   #answer(batch: Batch): void {
     this.#ledger.commit(batch.changes);
@@ -225,10 +402,16 @@ export class Committer extends BatchCommitter {
     this.#afterBatch();
   }
 
-  /** Between two batches: a checkpoint when due, then the next batch or the idle waiters. */
+  /**
+   * Between two batches: a checkpoint when due, then the next batch or the
+   * idle waiters. Pipelined, rotation and the checkpoint wait until nothing
+   * is unsynced (a later #settle() runs them).
+   */
   #afterBatch(): void {
-    this.rotateIfDue();
-    if (this.#checkpointer?.due()) this.#checkpointer.start(this.#lineCount);
+    if (!this.#pipelined || this.#settled()) {
+      this.rotateIfDue();
+      if (this.#checkpointer?.due()) this.#checkpointer.start(this.#lineCount);
+    }
     this.schedule();
     this.wakeIfIdle();
   }

@@ -32,6 +32,7 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
   const committer = new Committer(ledger, log, stats, {
     durability: options.durability,
     commitDelay: options.commitDelay,
+    syncOn: options.syncOn,
     checkpointer,
     health,
     lines: recovered.position.lines,

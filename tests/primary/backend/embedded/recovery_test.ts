@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { parsePrimaryLog } from "../../../../lib/formats/primary_log.ts";
 import type { PrimaryOptions } from "../../../../lib/primary/options.ts";
-import { runPrimaryToExit, startPrimary, storedCheckpoint, storedTotal } from "../../../support/primary.ts";
+import {
+  type PrimaryProcess,
+  runPrimaryToExit,
+  startPrimary,
+  storedCheckpoint,
+  storedTotal,
+} from "../../../support/primary.ts";
+import { parseExposition } from "../../../support/prometheus.ts";
 import { tempDir } from "../../../support/temp.ts";
 import { LikesLog } from "../../../../lib/primary/likes_log.ts";
 import { Store } from "../../../../lib/primary/backend/embedded/store.ts";
@@ -69,7 +76,12 @@ function messages(producer: number, from: number, to: number): string[] {
  * client has a tenth of its likes acknowledged. After a restart, log and state must agree
  * and hold every acknowledged like once; resending the rest counts each once.
  */
-async function killAndResend(flags: Partial<PrimaryOptions>, producers: number, perProducer: number): Promise<void> {
+async function killAndResend(
+  flags: Partial<PrimaryOptions>,
+  producers: number,
+  perProducer: number,
+  beforeKill?: (primary: PrimaryProcess) => Promise<void>,
+): Promise<void> {
   const first = await startPrimary({ flags: { http: "off", ...flags } });
   let killed: Promise<Deno.CommandStatus> | undefined;
   const counts = new Array(producers).fill(0);
@@ -78,7 +90,9 @@ async function killAndResend(flags: Partial<PrimaryOptions>, producers: number, 
       pipeline(first.port, messages(p, 1, perProducer), (count) => {
         counts[p] = count;
         // Once every client is under way, so that the kill cuts into all of them.
-        if (!killed && Math.min(...counts) >= perProducer / 10) killed = first.stop("SIGKILL");
+        if (!killed && Math.min(...counts) >= perProducer / 10) {
+          killed = (beforeKill?.(first) ?? Promise.resolve()).then(() => first.stop("SIGKILL"));
+        }
       })
     ),
   );
@@ -137,7 +151,30 @@ Deno.test("after kill -9 under pipelined load, log and state agree and a resend 
 });
 
 Deno.test("with --durability fsync, kill -9 under load loses no acknowledged like and double-counts none", async () => {
-  await killAndResend({ durability: "fsync" }, 2, 1500);
+  await killAndResend({ durability: "fsync", syncOn: "loop" }, 2, 1500);
+});
+
+Deno.test("with --durability fsync, kill -9 while syncs are pipelined (batches written behind a running sync) loses no acknowledged like and double-counts none", async () => {
+  let behind = 0;
+  await killAndResend(
+    // No commit delay: a sync starts with the first chunk, and the other connections' land behind it.
+    { durability: "fsync", syncOn: "thread", commitDelay: 0, http: "127.0.0.1:0" },
+    8,
+    // Enough that the load still runs when pipelining shows, on a machine busy with other tests.
+    8000,
+    async (primary) => {
+      // The kill waits (load still running) until a batch was written behind a running sync, with a deadline.
+      const deadline = Date.now() + 10_000;
+      while (behind === 0 && Date.now() < deadline) {
+        const response = await fetch(`http://127.0.0.1:${primary.httpPort}/metrics`, {
+          signal: AbortSignal.timeout(5000),
+        });
+        behind = parseExposition(await response.text()).value("likes_batches_written_behind_sync_total");
+        if (behind === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+  );
+  assert.ok(behind > 0, "batches were written behind a running sync before the kill");
 });
 
 /** The state a replay of a copy of `log` from scratch gives: what every start-up must agree with. */
