@@ -17,15 +17,11 @@
  * rebuild less the short chain's rebuild. Each start's own "Replayed …" log
  * line says how many lines it replayed and whether from the checkpoint.
  */
-import { primaryGrants } from "../launch/permissions.ts";
-import { launchPrimary } from "../launch/primary_process.ts";
-import { toFlags } from "../common/cli.ts";
 import { writeAll } from "../common/io.ts";
-import { GRANTED_ROTATED_NAMES, primaryLogPath, primaryStatePath, rotatedLogPath } from "../formats/file_names.ts";
+import { GRANTED_ROTATED_NAMES, primaryLogPath, rotatedLogPath } from "../formats/file_names.ts";
 import { firstLineId } from "../formats/log_chain.ts";
 import { formatPrimaryLine, parsePrimaryLine } from "../formats/primary_log.ts";
-import { primarySpecs } from "../primary/options.ts";
-import { emptyState, LikeLines } from "./replay.ts";
+import { LikeLines, timeStart } from "./replay.ts";
 import { type HistoryResult, type HistoryRun, historyTargets, median } from "./report.ts";
 
 const encoder = new TextEncoder();
@@ -135,30 +131,11 @@ interface Start {
  * @throws {Error} When it does not start, exits other than 0, or its log says nothing of what it replayed
  */
 async function startOn(dir: string, rebuild: boolean, deadlineMs: number): Promise<Start> {
-  const options = {
-    host: "127.0.0.1",
-    port: 0,
-    http: "off",
-    log: primaryLogPath(dir),
-    state: primaryStatePath(dir),
-    // No rotation while measured: a live file past the size would rotate at the first batch.
-    logMaxBytes: 0,
-    logKeep: Infinity,
-  };
-  if (rebuild) await emptyState(options.state);
-  const started = performance.now();
-  const primary = await launchPrimary({
-    args: toFlags(primarySpecs, options),
-    grants: primaryGrants(options),
-    env: { LIKES_TOKEN: "" },
-    deadlineMs,
-  });
-  const seconds = (performance.now() - started) / 1000;
-  const status = await primary.stop();
-  if (status.code !== 0) throw new Error(`The primary exited with ${status.code}: ${primary.output()}`);
-  const replayed = await lastReplayed(options.log);
-  if (replayed === undefined) throw new Error(`The primary on ${options.log} logged no "Replayed" line`);
-  return { seconds, total: primary.total, replayedLines: replayed.lines, fromCheckpoint: replayed.fromCheckpoint };
+  const { seconds, total } = await timeStart(dir, deadlineMs, !rebuild);
+  const log = primaryLogPath(dir);
+  const replayed = await lastReplayed(log);
+  if (replayed === undefined) throw new Error(`The primary on ${log} logged no "Replayed" line`);
+  return { seconds, total, replayedLines: replayed.lines, fromCheckpoint: replayed.fromCheckpoint };
 }
 
 export interface HistoryOptions {

@@ -12,6 +12,8 @@ import { median, type ReplayResult, replayTargets } from "./report.ts";
 import { PrimaryLogWriter } from "../formats/primary_log.ts";
 import { writeAll } from "../common/io.ts";
 import { primaryLogPath, primaryStatePath } from "../formats/file_names.ts";
+import { toFlags } from "../common/cli.ts";
+import { primarySpecs } from "../primary/options.ts";
 
 /** Producers the generated log's likes come from, round robin. */
 const PRODUCERS = 10;
@@ -89,19 +91,33 @@ export async function emptyState(state: string): Promise<void> {
   await Deno.writeFile(state, new Uint8Array(0), { mode: 0o600 });
 }
 
-/** Seconds from spawning a primary on `dir`'s log (with an emptied state) to its ready line, and its total. */
-async function timeStart(dir: string, deadlineMs: number): Promise<{ seconds: number; total: number }> {
+/**
+ * Seconds from spawning a primary on `dir`'s log to its ready line, and its
+ * total; the state file is emptied first unless `fromCheckpoint`. It is
+ * stopped with SIGTERM, which writes the checkpoint a next start may use.
+ * Nothing rotates while it is measured (a log past the size would rotate at
+ * the first batch).
+ *
+ * @throws {Error} When it does not start or exits other than 0
+ */
+export async function timeStart(
+  dir: string,
+  deadlineMs: number,
+  fromCheckpoint = false,
+): Promise<{ seconds: number; total: number }> {
   const options = {
     host: "127.0.0.1",
     port: 0,
     http: "off",
     log: primaryLogPath(dir),
     state: primaryStatePath(dir),
+    logMaxBytes: 0,
+    logKeep: Infinity,
   };
-  await emptyState(options.state);
+  if (!fromCheckpoint) await emptyState(options.state);
   const started = performance.now();
   const primary = await launchPrimary({
-    args: ["--host", "127.0.0.1", "--port", "0", "--http", "off", "--log", options.log, "--state", options.state],
+    args: toFlags(primarySpecs, options),
     grants: primaryGrants(options),
     env: { LIKES_TOKEN: "" },
     deadlineMs,
