@@ -78,12 +78,9 @@ export interface PrimaryOptions {
   commitDelay: number;
   /**
    * fsync mode: where the log's sync runs: `thread` (a blocking thread, later
-   * batches written behind it), `loop` (the event loop) or `auto` (the loop
-   * for batches under syncThreadFrom lines). @default {"auto"}
+   * batches written behind it) or `loop` (the event loop). @default {"loop"}
    */
   syncOn: SyncOn;
-  /** fsync mode, --sync-on auto: the fewest lines a batch pipelines from. @default {512} */
-  syncThreadFrom: number;
   /** How often the log file is checked for deletion or replacement (ms). @default {1000} */
   logCheckEvery: number;
   /** Rotate the log at the first batch boundary past this size (bytes); 0 never. @default {1073741824} */
@@ -161,7 +158,6 @@ export const primaryDefaults = {
   checkpointBytes: EMBEDDED_DEFAULTS.checkpointBytes,
   commitDelay: EMBEDDED_DEFAULTS.commitDelay,
   syncOn: EMBEDDED_DEFAULTS.syncOn,
-  syncThreadFrom: EMBEDDED_DEFAULTS.syncThreadFrom,
   logCheckEvery: 1000,
   logMaxBytes: LOG_ROTATION_DEFAULTS.maxBytes,
   logKeep: LOG_ROTATION_DEFAULTS.keep,
@@ -308,14 +304,9 @@ export const primarySpecs: FlagSpecs<PrimaryOptions> = {
   },
   syncOn: {
     help: "fsync mode: sync the log on a blocking thread, writing later batches behind it (thread), " +
-      "on the event loop (loop), or on the loop for batches under --sync-thread-from lines (auto)",
+      "or on the event loop (loop)",
     arg: "WHERE",
-    parse: parse.oneOf("auto", "thread", "loop"),
-  },
-  syncThreadFrom: {
-    help: "fsync mode, --sync-on auto: the fewest lines in a batch for its sync to run on a blocking thread",
-    arg: "LINES",
-    parse: parse.integer(1, 1_000_000_000),
+    parse: parse.oneOf("thread", "loop"),
   },
   logCheckEvery: {
     help: "How often to check the log file was not deleted, moved, truncated or replaced (SIGHUP: at once)",

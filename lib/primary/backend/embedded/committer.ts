@@ -46,14 +46,10 @@ export interface CommitterOptions {
   commitDelay?: number;
   /**
    * fsync mode: `thread` syncs off the event loop with later batches written
-   * behind the sync (pipelined); `loop` syncs on the event loop; `auto` syncs
-   * a batch of fewer than `syncThreadFrom` lines on the loop, unless a sync
-   * runs, and pipelines the rest.
+   * behind the sync (pipelined); `loop` syncs on the event loop.
    * @default {EMBEDDED_DEFAULTS.syncOn}
    */
   syncOn?: SyncOn;
-  /** fsync mode, `auto`: the fewest lines a batch pipelines from. @default {EMBEDDED_DEFAULTS.syncThreadFrom} */
-  syncThreadFrom?: number;
   /** Writes the checkpoint between batches when due. @default {undefined} */
   checkpointer?: Checkpointer;
   /** Told of failed and recovered writes. @default {new Health()} */
@@ -96,10 +92,8 @@ export class Committer extends BatchCommitter {
    * quiet costs at most one delay.
    */
   #expected = 0;
-  /** fsync mode, syncOn "thread" or "auto": batches may be written behind a sync running off the loop. */
+  /** fsync mode, syncOn "thread": batches are written behind a sync running off the loop. */
   readonly #pipelined: boolean;
-  /** Pipelined: the fewest lines a batch must hold to start a sync off the loop (0 for "thread"). */
-  readonly #threadFrom: number;
   /** Pipelined: written batches no returned sync covers yet, oldest first (each open in the ledger). */
   #written: Written[] = [];
   /** Pipelined: a sync is running. */
@@ -114,22 +108,17 @@ export class Committer extends BatchCommitter {
       durability = DEFAULT_DURABILITY,
       commitDelay = EMBEDDED_DEFAULTS.commitDelay,
       syncOn = EMBEDDED_DEFAULTS.syncOn,
-      syncThreadFrom = EMBEDDED_DEFAULTS.syncThreadFrom,
       checkpointer,
       health = new Health(),
       lines = 0,
     } = options;
     if (!(commitDelay >= 0)) throw new RangeError(`Cannot commit: commitDelay must be >= 0, got ${commitDelay}`);
-    if (!Number.isInteger(syncThreadFrom) || syncThreadFrom < 1) {
-      throw new RangeError(`Cannot commit: syncThreadFrom must be a positive integer, got ${syncThreadFrom}`);
-    }
     super(log, stats, health, durability);
     this.#ledger = ledger;
     this.#commitDelay = commitDelay;
     this.#checkpointer = checkpointer;
     this.#lineCount = lines;
-    this.#pipelined = this.fsync && syncOn !== "loop";
-    this.#threadFrom = syncOn === "auto" ? syncThreadFrom : 0;
+    this.#pipelined = this.fsync && syncOn === "thread";
   }
 
   /** Lines in the log, as far as this committer wrote them. */
@@ -212,7 +201,7 @@ export class Committer extends BatchCommitter {
     if (waiting >= this.#expected || late || this.#syncing) {
       // Pipelined, the expectation is what the last sync answered (see #synced()); a batch
       // written behind a sync is no measure of who is sending.
-      if (!this.#pipelined || late || (this.#threadFrom > 0 && this.#settled())) this.#expected = waiting;
+      if (!this.#pipelined || late) this.#expected = waiting;
       return this.#flush();
     }
     setImmediate(() => this.#gather(started));
@@ -237,9 +226,7 @@ export class Committer extends BatchCommitter {
       return this.#afterBatch();
     }
     const batch = this.#encode(queue);
-    // A small batch with nothing unsynced syncs on the loop: the hop to a blocking thread and back
-    // costs it more than the overlap gains (docs/performance.md, "Pipelined syncs").
-    if (this.#pipelined && (batch.lines >= this.#threadFrom || !this.#settled())) this.#write(batch);
+    if (this.#pipelined) this.#write(batch);
     else this.#persist(batch);
   }
 

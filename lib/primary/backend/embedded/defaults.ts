@@ -4,7 +4,7 @@
  * table to load without SQLite.
  */
 /** fsync mode: where the log's sync runs (see EMBEDDED_DEFAULTS.syncOn). */
-export type SyncOn = "loop" | "thread" | "auto";
+export type SyncOn = "loop" | "thread";
 
 export const EMBEDDED_DEFAULTS = {
   /** fsync mode: the longest a batch waits for the connections known to be sending (ms). */
@@ -12,17 +12,10 @@ export const EMBEDDED_DEFAULTS = {
   /**
    * fsync mode: where the log's sync runs. `thread`: on a blocking thread,
    * batches written behind it (pipelined); `loop`: on the event loop, nothing
-   * written meanwhile; `auto`: on the loop for a batch under
-   * `syncThreadFrom` lines, else (and while a sync runs) pipelined. `loop`
-   * measured better at 1×1 and 10×1 and alike at 50×1, `thread` better only
-   * at 50×32 (docs/performance.md, "Pipelined syncs").
+   * written meanwhile. `loop` measured better at 1×1 and 10×1 and alike at 50×1
+   * (docs/performance.md, "Pipelined syncs"); `thread` better only at 50×32.
    */
-  syncOn: "auto" as SyncOn,
-  /**
-   * fsync mode, `auto`: the fewest lines in a batch for its sync to run on a
-   * blocking thread, pipelined: 50×32's batches hold ~1,600, 10×16's ~160.
-   */
-  syncThreadFrom: 512,
+  syncOn: "loop" as SyncOn,
   /** Longest time between checkpoints while the log grows (ms). */
   checkpointEvery: 5000,
   /** Most log bytes between checkpoints. */

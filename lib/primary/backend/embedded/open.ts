@@ -33,7 +33,6 @@ export const openEmbedded: OpenBackend = (options, { log, stats, health }) => {
     durability: options.durability,
     commitDelay: options.commitDelay,
     syncOn: options.syncOn,
-    syncThreadFrom: options.syncThreadFrom,
     checkpointer,
     health,
     lines: recovered.position.lines,
