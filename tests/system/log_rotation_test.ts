@@ -109,7 +109,8 @@ LOGROTATE.test({
     const rotated = (n: number) => () => Deno.stat(`${dir}/PrimaryLikesLog.${n}`).then(() => true, () => false);
     await eventually("10 built-in rotations", rotated(10));
     await restart(FLAGS);
-    await eventually("20 built-in rotations", rotated(20));
+    // Past 20: a rotation the kill -9 cut short makes a file without its "Rotated" line.
+    await eventually("20 built-in rotations", rotated(22));
     await restart();
     await rotate("nocreate");
     await sleep(400);
