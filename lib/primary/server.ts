@@ -390,6 +390,16 @@ export class PrimaryServer {
     let buffer = new Uint8Array(MIN_READ);
     // A read left in flight while a quiet-period message was answered.
     let read: Promise<number | null> | undefined;
+    // One closure per connection, not one per chunk.
+    const readAhead = () => {
+      // The rest of a seed-era buffer is most likely queued already. Read it
+      // before the reply goes out: after the reply, the client's next send
+      // could join it in one read, inside the padding, and be dropped.
+      if (buffer.length < MAX_READ) buffer = new Uint8Array(MAX_READ);
+      read = client.conn.read(buffer);
+      // Awaited once the reply is written; until then a reset must not be an unhandled rejection.
+      read.catch(() => {});
+    };
     while (!this.#stopping) {
       client.reading = true;
       read ??= client.conn.read(buffer);
@@ -413,15 +423,6 @@ export class PrimaryServer {
       // the next read gets a new buffer, and this chunk keeps the old one alive until it is parsed.
       const chunk = buffer.subarray(0, n);
       buffer = nextBuffer(buffer, n);
-      const readAhead = () => {
-        // The rest of a seed-era buffer is most likely queued already. Read it
-        // before the reply goes out: after the reply, the client's next send
-        // could join it in one read, inside the padding, and be dropped.
-        if (buffer.length < MAX_READ) buffer = new Uint8Array(MAX_READ);
-        read = client.conn.read(buffer);
-        // Awaited once the reply is written; until then a reset must not be an unhandled rejection.
-        read.catch(() => {});
-      };
       if (await this.#takeChunk(client, chunk, readAhead) === "close") return "close";
     }
     return "done";
@@ -647,10 +648,13 @@ export class PrimaryServer {
       replies = replies.slice();
       replies[replies.length - 1] = 0;
     }
-    client.writingSince = Date.now();
-    await writeAll(client.conn, replies);
+    const now = Date.now();
+    client.writingSince = now;
+    // One write op nearly always takes the whole reply: writeAll's own promise only for the rest.
+    const written = await client.conn.write(replies);
+    if (written < replies.length) await writeAll(client.conn, replies.subarray(written));
     client.writingSince = 0;
-    client.lastActive = Date.now();
+    client.lastActive = written < replies.length ? Date.now() : now;
   }
 
   // One timer for all connections instead of one per read.
