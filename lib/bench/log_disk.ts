@@ -16,7 +16,7 @@ export const LOG_SAMPLE_MS = 100;
  * milliseconds could otherwise make new files between the awaits, and a
  * slow listing add up files that never were on disk at once.
  */
-export async function logDiskBytes(log: string): Promise<number> {
+export function logDiskBytes(log: string): number {
   const name = basename(log);
   const ours = (entry: string) =>
     entry === name || (entry.startsWith(`${name}.`) && /^[1-9]\d*$/.test(entry.slice(name.length + 1)));
@@ -33,10 +33,10 @@ export async function logDiskBytes(log: string): Promise<number> {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
-  return await Promise.resolve(bytes);
+  return bytes;
 }
 
-/** A running sampler: stop() takes a last sample and gives the largest seen. */
+/** A running sampler: stop() takes a last sample and gives the largest seen (once, however often it is called). */
 export interface MaxSampler {
   stop(): Promise<number>;
 }
@@ -45,11 +45,12 @@ export interface MaxSampler {
  * Calls `sample` every `everyMs` (skipping a tick while the last call is
  * still running) and keeps the largest value; a failing call is skipped.
  */
-export function sampleMax(sample: () => Promise<number>, everyMs: number = LOG_SAMPLE_MS): MaxSampler {
+export function sampleMax(sample: () => number | Promise<number>, everyMs: number = LOG_SAMPLE_MS): MaxSampler {
   let max = 0;
   let running: Promise<void> | undefined;
+  let stopped: Promise<number> | undefined;
   const tick = () => {
-    running ??= sample().then((value) => {
+    running ??= Promise.resolve().then(sample).then((value) => {
       max = Math.max(max, value);
     }, () => {/* a file vanished mid-listing: the next tick counts again */}).finally(() => running = undefined);
     return running;
@@ -57,11 +58,13 @@ export function sampleMax(sample: () => Promise<number>, everyMs: number = LOG_S
   tick();
   const timer = setInterval(tick, everyMs);
   return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-      await tick();
-      return max;
+    stop() {
+      return stopped ??= (async () => {
+        clearInterval(timer);
+        await running;
+        await tick();
+        return max;
+      })();
     },
   };
 }

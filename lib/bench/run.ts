@@ -190,7 +190,7 @@ interface Target {
   /** The shared store's (redis-server's) CPU seconds so far, for primaries on Redis. */
   storeCpuSeconds?(): Promise<number>;
   /** Bytes in our primary's log files now (the live log and its rotated ones), sampled under load. */
-  logBytes?(): Promise<number>;
+  logBytes?(): number;
   stop(): Promise<void>;
 }
 
@@ -435,6 +435,27 @@ async function runCell(
       `${name} run ${result.ours.get(modes[0])!.length}/${runs} ${side}: ${Math.round(sample.rate)}/s, ` +
         `p50 ${sample.latencyMs.p50} ms, p99 ${sample.latencyMs.p99} ms`,
     );
+  /**
+   * Measures a side once: the sample joins `samples`, or a failure, said as
+   * `who` failed, is handed to `failed` and ends that side for the cell.
+   */
+  const attempt = async (
+    side: string,
+    who: string,
+    start: () => Promise<Target>,
+    samples: RunSample[],
+    failed: (why: string) => void,
+  ) => {
+    try {
+      const sample = await measure(start, cell, all);
+      samples.push(sample);
+      say(side, sample);
+    } catch (error) {
+      const why = failure(who, error);
+      failed(why);
+      progress(`${name}: ${why}`);
+    }
+  };
   for (let run = 0; run < runs; run++) {
     for (const mode of modes) {
       const sample = await measure(() => ourTarget(workDir, mode, { ...all.rotation, syncOn: all.syncOn }), cell, all);
@@ -443,53 +464,24 @@ async function runCell(
       const unrotated = result.unrotated.get(mode);
       if (Array.isArray(unrotated)) {
         const side = `ours ${mode} --log-max-bytes off`;
-        try {
-          const sample = await measure(
-            () => ourTarget(workDir, mode, { ...all.rotation, syncOn: all.syncOn, logMaxBytes: 0 }),
-            cell,
-            all,
-          );
-          unrotated.push(sample);
-          say(side, sample);
-        } catch (error) {
-          result.unrotated.set(mode, failure(side, error));
-          progress(`${name}: ${result.unrotated.get(mode)}`);
-        }
+        const start = () => ourTarget(workDir, mode, { ...all.rotation, syncOn: all.syncOn, logMaxBytes: 0 });
+        await attempt(side, side, start, unrotated, (why) => result.unrotated.set(mode, why));
       }
       for (const count of store === "redis" ? [1, 2] : []) {
         const sofar = result.onRedis.get(storeKey(mode, count));
         if (!Array.isArray(sofar)) continue;
         const side = `${count} primar${count === 1 ? "y" : "ies"} on Redis ${mode}`;
-        try {
-          const sample = await measure(() => redisStoreTarget(workDir, mode, count), cell, all);
-          sofar.push(sample);
-          say(side, sample);
-        } catch (error) {
-          result.onRedis.set(storeKey(mode, count), failure(side, error));
-          progress(`${name}: ${result.onRedis.get(storeKey(mode, count))}`);
-        }
+        const start = () => redisStoreTarget(workDir, mode, count);
+        await attempt(side, side, start, sofar, (why) => result.onRedis.set(storeKey(mode, count), why));
       }
       const sofar = result.redis.get(mode);
       if (redis && Array.isArray(sofar)) {
-        try {
-          const sample = await measure(() => redisTarget(workDir, peer(mode)), cell, all);
-          sofar.push(sample);
-          say(`redis ${peer(mode)}`, sample);
-        } catch (error) {
-          result.redis.set(mode, failure("Redis", error));
-          progress(`${name}: ${result.redis.get(mode)}`);
-        }
+        const start = () => redisTarget(workDir, peer(mode));
+        await attempt(`redis ${peer(mode)}`, "Redis", start, sofar, (why) => result.redis.set(mode, why));
       }
     }
     if (empty && Array.isArray(result.empty)) {
-      try {
-        const sample = await measure(emptyTarget, cell, all);
-        result.empty.push(sample);
-        say("empty", sample);
-      } catch (error) {
-        result.empty = failure("The empty server", error);
-        progress(`${name}: ${result.empty}`);
-      }
+      await attempt("empty", "The empty server", emptyTarget, result.empty, (why) => result.empty = why);
     }
   }
   return result;

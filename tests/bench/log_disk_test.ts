@@ -18,7 +18,7 @@ Deno.test("logDiskBytes() sums the live log and its rotated files, and nothing e
   assert.equal(await logDiskBytes(log), 32_100);
 });
 
-Deno.test("sampleMax() keeps the largest sample, skips failing ones and takes a last one when stopped", async () => {
+Deno.test("sampleMax() keeps the largest sample, skips failing ones and takes a last one when stopped, once", async () => {
   const values = [5, 9, Number.NaN, 3];
   let calls = 0;
   const sampler = sampleMax(() => {
@@ -28,8 +28,9 @@ Deno.test("sampleMax() keeps the largest sample, skips failing ones and takes a 
   await new Promise((resolve) => setTimeout(resolve, 60));
   assert.equal(await sampler.stop(), 9);
   const after = calls;
+  assert.equal(await sampler.stop(), 9, "a second stop() gives the same maximum");
   await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(calls, after, "no sample after stop()");
+  assert.equal(calls, after, "no sample after stop(), nor for a second stop()");
   let last = 1;
   const growing = sampleMax(() => Promise.resolve(last), 10_000);
   last = 42;
