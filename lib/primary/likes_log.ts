@@ -51,6 +51,8 @@ export class LikesLog {
    * needs: the file it names, up to its offset (syncAsync()).
    */
   syncEachWrite = false;
+  /** Whether the directory may be read, and so synced (canSyncDirectory()), once asked. */
+  #directorySyncable: boolean | undefined;
   /**
    * Told how many lines the new file holds whenever the log goes on in
    * another file, and whether it was the primary's own rotation (which
@@ -293,7 +295,9 @@ export class LikesLog {
    * primary read every file there).
    */
   canSyncDirectory(): boolean {
-    return Deno.permissions.querySync({ name: "read", path: dirname(this.path) }).state === "granted";
+    // Asked once: grants do not change while the primary runs, and rotations come up to 100 a second.
+    return this.#directorySyncable ??=
+      Deno.permissions.querySync({ name: "read", path: dirname(this.path) }).state === "granted";
   }
 
   /** fsync mode: makes the directory's entries durable where it can (canSyncDirectory()). */
