@@ -17,7 +17,7 @@
  * rebuild less the short chain's rebuild. Each start's own "Replayed …" log
  * line says how many lines it replayed and whether from the checkpoint.
  */
-import { writeAll } from "../common/io.ts";
+import { readAtSync, writeAll } from "../common/io.ts";
 import { GRANTED_ROTATED_NAMES, primaryLogPath, rotatedLogPath } from "../formats/file_names.ts";
 import { firstLineId } from "../formats/log_chain.ts";
 import { formatPrimaryLine, parsePrimaryLine } from "../formats/primary_log.ts";
@@ -95,17 +95,11 @@ export async function writeHistory(log: string, bytes: number, files: number): P
 const REPLAYED = /^Replayed (checkpoint at line \d+, then )?(\d+) log lines in \d+ ms$/;
 
 /** The last start-up's "Replayed …" line in the live log: lines replayed, and whether from the checkpoint. */
-async function lastReplayed(log: string): Promise<{ lines: number; fromCheckpoint: boolean } | undefined> {
-  using file = await Deno.open(log, { read: true });
-  const size = (await file.stat()).size;
+function lastReplayed(log: string): { lines: number; fromCheckpoint: boolean } | undefined {
+  using file = Deno.openSync(log, { read: true });
+  const size = file.statSync().size;
   const tail = new Uint8Array(Math.min(size, 64 * 1024));
-  await file.seek(size - tail.length, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < tail.length) {
-    const n = await file.read(tail.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
+  const got = readAtSync(file, size - tail.length, tail);
   const lines = new TextDecoder().decode(tail.subarray(0, got)).split("\n");
   for (let i = lines.length - 1; i >= 0; i--) {
     const entry = parsePrimaryLine(lines[i])?.entry;
@@ -133,7 +127,7 @@ interface Start {
 async function startOn(dir: string, rebuild: boolean, deadlineMs: number): Promise<Start> {
   const { seconds, total } = await timeStart(dir, deadlineMs, !rebuild);
   const log = primaryLogPath(dir);
-  const replayed = await lastReplayed(log);
+  const replayed = lastReplayed(log);
   if (replayed === undefined) throw new Error(`The primary on ${log} logged no "Replayed" line`);
   return { seconds, total, replayedLines: replayed.lines, fromCheckpoint: replayed.fromCheckpoint };
 }
