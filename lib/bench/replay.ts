@@ -18,7 +18,7 @@ import { primarySpecs } from "../primary/options.ts";
 /** Producers the generated log's likes come from, round robin. */
 const PRODUCERS = 10;
 /** Lines that share a time stamp, as the lines of one committed batch do. */
-export const BATCH_LINES = 1000;
+const BATCH_LINES = 1000;
 /** The first batch's time stamp. */
 const START_MS = Date.UTC(2026, 10, 28);
 
@@ -86,7 +86,7 @@ export async function writeReplayLog(path: string, lines: number): Promise<Repla
 }
 
 /** A state file with nothing in it, and no SQLite side files: a checkpoint that cannot be trusted. */
-export async function emptyState(state: string): Promise<void> {
+async function emptyState(state: string): Promise<void> {
   for (const path of [`${state}-wal`, `${state}-shm`]) await Deno.remove(path).catch(() => {});
   await Deno.writeFile(state, new Uint8Array(0), { mode: 0o600 });
 }
