@@ -167,9 +167,12 @@ export abstract class BatchCommitter implements CommitPath {
 
   abstract loggedTotal(): number;
 
-  /** Before a batch's write: the log watch's check, when the file is not as it was left. */
-  protected checkLog(): void {
-    if (this.#checkLog !== undefined && !this.log.unchanged()) this.#checkLog();
+  /**
+   * Before a batch's write: the log watch's check, when the file is not as it
+   * was left (`unchanged`: the caller's own look at it this task, if it took one).
+   */
+  protected checkLog(unchanged?: boolean): void {
+    if (this.#checkLog !== undefined && !(unchanged ?? this.log.unchanged())) this.#checkLog();
   }
 
   /** After a batch: rotates the log when it is past its size. */

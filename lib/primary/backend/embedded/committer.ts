@@ -211,15 +211,20 @@ export class Committer extends BatchCommitter {
     this.#scheduled = false;
     // Pipelined, with batches unsynced: work that must run between batches holds
     // new ones back (they stay queued) until the sync covering the written ones
-    // returns; #settle() then runs it and flushes the queue.
-    if (this.#pipelined && !this.#settled() && this.#mustSettle()) return this.#syncWritten();
+    // returns; #settle() then runs it and flushes the queue. The log file is
+    // looked at once for both this and checkLog().
+    let unchanged: boolean | undefined;
+    if (this.#pipelined && !this.#settled()) {
+      unchanged = this.log.unchanged();
+      if (this.#mustSettle(unchanged)) return this.#syncWritten();
+    }
     const queue = this.queue;
     this.queue = [];
     if (queue.length === 0) {
       this.#syncWritten();
       return this.#afterBatch();
     }
-    this.checkLog();
+    this.checkLog(unchanged);
     if (this.refusing !== undefined) {
       this.fail(queue);
       this.#syncWritten();
@@ -237,9 +242,9 @@ export class Committer extends BatchCommitter {
    * runs on), or the log's file is not as it was left (its check may move the
    * log to another file).
    */
-  #mustSettle(): boolean {
+  #mustSettle(unchanged: boolean): boolean {
     return this.#waiting.length > 0 || this.rotation?.due() === true || this.#checkpointer?.due() === true ||
-      !this.log.unchanged();
+      !unchanged;
   }
 
   /** Stage 1: applies the batch to the ledger (left open) and builds its log lines. */
