@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { exchange, pipeline } from "../support/client.ts";
 import { startPrimary } from "../support/primary.ts";
+import { logFiles } from "../support/logs.ts";
 import { parsePrimaryLog } from "../../lib/formats/primary_log.ts";
 import { firstLineId } from "../../lib/formats/log_chain.ts";
 import { LikesLog } from "../../lib/primary/likes_log.ts";
@@ -15,19 +16,6 @@ const encoder = new TextEncoder();
 /** `count` likes of 1 from producer `producer`, seqs from `from`. */
 function likes(producer: string, from: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `LikesServer1 1 ${producer} ${from + i}`);
-}
-
-/** The log files of `log` that exist, newest first: the live one, then .1, .2 … */
-function files(log: string): string[] {
-  const found = [log];
-  for (let n = 1;; n++) {
-    try {
-      Deno.statSync(`${log}.${n}`);
-      found.push(`${log}.${n}`);
-    } catch {
-      return found;
-    }
-  }
 }
 
 /** Checks each file's continuation line names the next older file's id and its last total. */
@@ -56,7 +44,7 @@ Deno.test("a primary past --log-max-bytes rotates at a batch boundary to .1, .2 
     assert.equal((await primary.stop()).code, 0);
   }
   assert.match(Deno.readTextFileSync(primary.log), /Rotated the log at \d+ bytes .*: the previous file is now .*\.1\n/);
-  const paths = files(primary.log);
+  const paths = logFiles(primary.log);
   assert.ok(paths.length >= 3, `rotated files: ${paths.join(" ")}`);
   for (const path of paths.slice(1)) assert.ok(Deno.statSync(path).size < 4096 + 8192, `${path} is not far past 4k`);
   assertChained(paths);
@@ -77,7 +65,7 @@ Deno.test("--log-keep deletes the oldest rotated files beyond it, and a rebuild 
   } finally {
     assert.equal((await primary.stop()).code, 0);
   }
-  assert.deepEqual(files(primary.log), [primary.log, `${primary.log}.1`]);
+  assert.deepEqual(logFiles(primary.log), [primary.log, `${primary.log}.1`]);
   assert.ok((await Deno.readTextFile(primary.log)).split("\n")[0].includes("Continues log"));
   Deno.removeSync(primary.state);
   const again = await startPrimary({ dir: primary.dir, args: ["--http", "off"] });
@@ -104,7 +92,7 @@ Deno.test("a rotation cut short between its rename and the new file continues th
   } finally {
     await again.stop();
   }
-  assertChained(files(primary.log));
+  assertChained(logFiles(primary.log));
   // Without the checkpoint the chain replays from the first file.
   Deno.removeSync(primary.state);
   const third = await startPrimary({ dir: primary.dir, args: ["--http", "off"] });
@@ -138,11 +126,11 @@ Deno.test("LogRotation.prune() unlinks the files beyond --log-keep before it ret
       keep: 2,
     });
     rotation.prune(log.id());
-    assert.deepEqual(files(log.path), [log.path, `${log.path}.1`, `${log.path}.2`]);
+    assert.deepEqual(logFiles(log.path), [log.path, `${log.path}.1`, `${log.path}.2`]);
     // Their pages are freed off the event loop; a rotation need not wait for that.
     assert.ok(rotation.due());
     rotation.rotate();
-    assert.deepEqual(files(log.path), [log.path, `${log.path}.1`, `${log.path}.2`]);
+    assert.deepEqual(logFiles(log.path), [log.path, `${log.path}.1`, `${log.path}.2`]);
     assert.equal(Deno.readTextFileSync(`${log.path}.2`), "file 1\n");
     await rotation.settled();
   } finally {

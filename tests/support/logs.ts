@@ -51,3 +51,16 @@ export async function untilEntry<T>(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** The log files of `log` that exist, newest first: the live one, then .1, .2 … */
+export function logFiles(log: string): string[] {
+  const found = [log];
+  for (let n = 1;; n++) {
+    try {
+      Deno.statSync(`${log}.${n}`);
+      found.push(`${log}.${n}`);
+    } catch {
+      return found;
+    }
+  }
+}

@@ -11,6 +11,7 @@ import { startPrimary } from "../support/primary.ts";
 import { exchange, pipeline } from "../support/client.ts";
 import { tempDir } from "../support/temp.ts";
 import { requirement } from "../support/requirements.ts";
+import { logFiles } from "../support/logs.ts";
 
 async function run(cmd: string, args: string[]): Promise<boolean> {
   const { success } = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
@@ -136,19 +137,6 @@ ROOT.test({
     }
   },
 });
-
-/** The log files beside `log` that exist: the live one, then .1, .2 … */
-function logFiles(log: string): string[] {
-  const found = [log];
-  for (let n = 1;; n++) {
-    try {
-      Deno.statSync(`${log}.${n}`);
-      found.push(`${log}.${n}`);
-    } catch {
-      return found;
-    }
-  }
-}
 
 for (const durability of ["normal", "fsync"]) {
   ROOT.test({
